@@ -9,7 +9,7 @@ has to think about zones except for a contact's local hour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 ColumnKind = Literal["id", "text", "float", "int", "timestamp", "enum"]
