@@ -62,12 +62,39 @@ def _age_bucket(age_days: pd.Series) -> pd.Series:
     )
 
 
+_SNAPSHOT_CACHE: dict[tuple, tuple[object, pd.DataFrame]] = {}
+
+
 def pipeline_snapshots(
     history: History, as_of: pd.Timestamp, *, lookback_months: int = 24, step_months: int = 1
 ) -> pd.DataFrame:
     """Open deals on a monthly grid of past dates, with how (and when) each one ended.
 
-    ``outcome`` is won / lost / open as known at ``as_of``; ``days_to_close`` is measured from
+    Cached per (history tables, as_of): the win-rate and close-timing estimates of one
+    forecast read the same snapshots.
+    """
+    key = (
+        id(history.opportunities),
+        id(history.stage_changes),
+        pd.Timestamp(as_of),
+        lookback_months,
+        step_months,
+    )
+    hit = _SNAPSHOT_CACHE.get(key)
+    # The cache entry holds the frames themselves, so their ids cannot be reused meanwhile.
+    if hit is not None and hit[0] is history.opportunities:
+        return hit[1]
+    snaps = _pipeline_snapshots(history, as_of, lookback_months, step_months)
+    if len(_SNAPSHOT_CACHE) >= 8:
+        _SNAPSHOT_CACHE.pop(next(iter(_SNAPSHOT_CACHE)))
+    _SNAPSHOT_CACHE[key] = (history.opportunities, snaps)
+    return snaps
+
+
+def _pipeline_snapshots(
+    history: History, as_of: pd.Timestamp, lookback_months: int, step_months: int
+) -> pd.DataFrame:
+    """``outcome`` is won / lost / open as known at ``as_of``; ``days_to_close`` is measured from
     the snapshot date. Used to estimate win rates and close timing by stage and age.
     """
     as_of = pd.Timestamp(as_of)
