@@ -74,11 +74,19 @@ def booked(history: History, period: Period) -> pd.Series:
 
 
 def _last_year_plus_20(history: History, period: Period, reps: pd.DataFrame, ramp: float):
+    """1.2 x the same period a year earlier; when the history does not reach back that far,
+    1.2 x the pace of the months it has (bookings per month x the period's months)."""
     year_ago = period.shift(-(12 // period.months))
-    if year_ago.end > period.start:  # pragma: no cover - periods are at most a year
-        raise ValueError("period longer than a year")
-    prior = booked(history, year_ago)
-    full = reps["hired_at"] <= year_ago.start
+    first = history.opportunities["created_at"].min()
+    if year_ago.start >= first:
+        prior = booked(history, year_ago)
+        full = reps["hired_at"] <= year_ago.start
+    else:
+        window = Period(first.to_period("M").to_timestamp() + pd.DateOffset(months=1), 1)
+        months = (period.start.year - window.start.year) * 12 + period.start.month - window.start.month
+        window = Period(window.start, max(months, 1))
+        prior = booked(history, window) * period.months / window.months
+        full = reps["hired_at"] <= window.start
     value = pd.Series(np.nan, index=reps["rep_id"].to_numpy())
     value[full.to_numpy()] = 1.2 * prior.reindex(reps.loc[full, "rep_id"], fill_value=0.0).to_numpy()
     team = reps["team"].to_numpy()
