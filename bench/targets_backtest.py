@@ -51,7 +51,9 @@ def main() -> None:
     print(f"  periods >= 4:                         {len(result.periods)}  "
           f"{'OK' if len(result.periods) >= 4 else 'MISSED'}")  # fmt: skip
     ok = abs(sp["coverage"] - 0.5) <= 0.10
-    print(f"  base coverage within 10 pts of 0.50:  {sp['coverage']:.3f}  {'OK' if ok else 'MISSED'}")
+    print(
+        f"  base coverage within 10 pts of 0.50:  {sp['coverage']:.3f}  {'OK' if ok else 'MISSED'}"
+    )
     ok = sp["mape"] < ly["mape"]
     print(f"  mape below last_year_plus_20:         {sp['mape']:.3f} < {ly['mape']:.3f}  "
           f"{'OK' if ok else 'MISSED'}")  # fmt: skip

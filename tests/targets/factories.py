@@ -30,7 +30,7 @@ def make_history(
     for i in range(reps):
         hired = start - pd.Timedelta(days=400)
         if i >= reps - new_hires:
-            hired = end_ts - pd.Timedelta(days=int(60 + 30 * (i - reps + new_hires)))
+            hired = end_ts - pd.Timedelta(days=int(150 + 30 * (i - reps + new_hires)))
         rep_rows.append(
             {
                 "rep_id": f"R{i:03d}",
@@ -51,7 +51,9 @@ def make_history(
         first = max(rep["hired_at"], start)
         t = first
         while True:
-            t = t + pd.Timedelta(days=float(rng.exponential(7.0 / (1.25 * leads_per_week * skill[i]))))
+            t = t + pd.Timedelta(
+                days=float(rng.exponential(7.0 / (1.25 * leads_per_week * skill[i])))
+            )
             if t >= end_ts:
                 break
             season = 1.0 + 0.25 * np.sin(2 * np.pi * (t.month - 3) / 12)

@@ -98,6 +98,14 @@ def allocate(
         return total * base / base.sum(), "above_caps"
     if w.sum() <= 0:
         w = np.ones_like(w)
+    live = w > 0
+    # Units with no reach stay at their floor unless the others are all capped.
+    at_caps = np.where(live, hi, lo)
+    if total >= at_caps.sum():
+        shares = at_caps.copy()
+        room = np.where(live, 0.0, hi - lo)
+        shares += (total - at_caps.sum()) * room / room.sum()
+        return shares, "ok"
     s_lo, s_hi = 0.0, 1.0
     while np.clip(s_hi * w, lo, hi).sum() < total:
         s_hi *= 2.0

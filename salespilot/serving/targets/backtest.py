@@ -51,7 +51,7 @@ class BacktestResult:
         out: dict = {m: dict(self.metrics[m], periods=len(self.periods)) for m in METHODS}
         out["periods"] = list(self.periods)
         out["reps_scored"] = int(self.rows["rep_id"].nunique())
-        out["rep_periods"] = int(len(self.rows))
+        out["rep_periods"] = len(self.rows)
         out["p_win_source"] = self.p_win_source
         out["notes"] = list(self.notes)
         return out
@@ -68,7 +68,9 @@ def booked(history: History, period: Period) -> pd.Series:
     """Won amount closed inside ``period``, per owner rep."""
     opp = history.opportunities
     won = opp[
-        (opp["status"] == "won") & (opp["closed_at"] >= period.start) & (opp["closed_at"] < period.end)
+        (opp["status"] == "won")
+        & (opp["closed_at"] >= period.start)
+        & (opp["closed_at"] < period.end)
     ]
     return won.groupby("owner_rep_id")["amount"].sum()
 
@@ -83,12 +85,16 @@ def _last_year_plus_20(history: History, period: Period, reps: pd.DataFrame, ram
         full = reps["hired_at"] <= year_ago.start
     else:
         window = Period(first.to_period("M").to_timestamp() + pd.DateOffset(months=1), 1)
-        months = (period.start.year - window.start.year) * 12 + period.start.month - window.start.month
+        months = (
+            (period.start.year - window.start.year) * 12 + period.start.month - window.start.month
+        )
         window = Period(window.start, max(months, 1))
         prior = booked(history, window) * period.months / window.months
         full = reps["hired_at"] <= window.start
     value = pd.Series(np.nan, index=reps["rep_id"].to_numpy())
-    value[full.to_numpy()] = 1.2 * prior.reindex(reps.loc[full, "rep_id"], fill_value=0.0).to_numpy()
+    value[full.to_numpy()] = (
+        1.2 * prior.reindex(reps.loc[full, "rep_id"], fill_value=0.0).to_numpy()
+    )
     team = reps["team"].to_numpy()
     team_mean = pd.Series(value.to_numpy()).groupby(team).mean()
     fallback = team_mean.reindex(team).fillna(np.nanmean(value) if full.any() else 0.0).to_numpy()
@@ -217,7 +223,11 @@ def fan_charts(result: BacktestResult, out_dir: Path, *, by: tuple[str, ...] = (
             for p in result.periods:
                 labels, d = result.forecasts[p]["_draws"][level]
                 draws.append(d[:, labels.index(unit)] if unit in labels else None)
-                sub = rows[rows["period"] == p] if col is None else rows[(rows["period"] == p) & (rows[col] == unit)]
+                sub = (
+                    rows[rows["period"] == p]
+                    if col is None
+                    else rows[(rows["period"] == p) & (rows[col] == unit)]
+                )
                 actual.append(float(sub["booked"].sum()) if len(sub) else None)
                 base.append(float(sub["salespilot"].sum()) if len(sub) else None)
                 lastyear.append(float(sub["last_year_plus_20"].sum()) if len(sub) else None)

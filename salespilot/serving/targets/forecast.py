@@ -259,9 +259,9 @@ def new_business_rates(
     team = frame.groupby(["team", "product_line"])[["count", "exposure"]].sum()
     company = frame.groupby("product_line")[["count", "exposure"]].sum()
     company_rate = company["count"] / company["exposure"].clip(lower=1e-9)
-    team_rate = (team["count"] + 2.0 * company_rate.reindex(team.index.get_level_values(1)).values) / (
-        team["exposure"] + 2.0
-    )
+    team_rate = (
+        team["count"] + 2.0 * company_rate.reindex(team.index.get_level_values(1)).values
+    ) / (team["exposure"] + 2.0)
     prior = team_rate.reindex(pd.MultiIndex.from_frame(frame[["team", "product_line"]])).to_numpy()
     m = config.rate_prior_strength
     frame["shape"] = frame["count"] + m * np.nan_to_num(prior)
@@ -316,7 +316,9 @@ def build_forecast(
     config = config or ForecastConfig()
     as_of = pd.Timestamp(as_of)
     if as_of >= period.end:
-        raise ValueError(f"period {period} ended before as_of {as_of:%Y-%m-%d}: nothing to forecast")
+        raise ValueError(
+            f"period {period} ended before as_of {as_of:%Y-%m-%d}: nothing to forecast"
+        )
     rng = np.random.default_rng(config.seed)
     n = config.simulations
     reps = active_reps(history, max(as_of, period.start))

@@ -5,12 +5,11 @@ Three process metrics, each with a healthy and a warning threshold (configurable
 * ``lead_to_meeting`` - share of the week's new leads (deals created) that had a first
   meeting held within ``lead_meeting_window_days``; weeks whose window is not over yet are
   left blank rather than judged early;
-* ``avg_days_in_stage`` - mean days deals sat in their stage: stage spells that ended during
-  the week count whole, spells still running at the week's end count up to it (so a stalled
-  deal weighs in before it moves);
-* ``response_hours`` - the rep's response interval to the customer: hours from an inbound
-  customer touch to the rep's next outbound touch on the same account (an unanswered one
-  counts up to ``as_of``, capped at a week).
+* ``avg_days_in_stage`` - mean days a deal stayed in a stage, over the stage spells (of the
+  rep's deals) that ended during the week;
+* ``response_hours`` - the customer response interval: mean hours from the rep's outbound
+  email or message to the customer's next inbound touch on that account, over the week's
+  messages answered within 7 days (``reply_share`` says how many were).
 
 And one plan check: the core metric (new leads per week) below ``alert_ratio`` (70 %) of the
 activity plan ``alert_weeks`` (2) weeks in a row raises an alert saying what to look at first.
@@ -162,6 +161,7 @@ def _to_week(ts: pd.Series) -> pd.Series:
 
 
 def _stage_dwell(history, reps, weeks, as_of) -> pd.DataFrame:
+    """Completed stage spells per owner and the week they ended in (sum and count of days)."""
     sc = history.stage_changes
     cols = ["rep_id", "week_start", "dwell_sum", "dwell_n"]
     if sc is None or sc.empty:
@@ -170,58 +170,57 @@ def _stage_dwell(history, reps, weeks, as_of) -> pd.DataFrame:
     s = sc[sc["changed_at"] < as_of].sort_values(["opportunity_id", "changed_at"])
     s = s.assign(owner=opp["owner_rep_id"].reindex(s["opportunity_id"]).to_numpy())
     s = s[s["owner"].isin(reps)]
-    nxt = s.groupby("opportunity_id")["changed_at"].shift(-1)
-    closed = opp["closed_at"].reindex(s["opportunity_id"]).to_numpy()
-    closed = pd.Series(pd.to_datetime(closed), index=s.index).where(lambda c: c < as_of)
-    s = s.assign(spell_end=nxt.fillna(closed))  # NaT: still running at as_of
-    frames = []
-    for w in weeks:
-        we = w + pd.Timedelta(days=7)
-        started = s["changed_at"] < we
-        running = started & (s["spell_end"].isna() | (s["spell_end"] >= we))
-        ended = started & (s["spell_end"] >= w) & (s["spell_end"] < we)
-        days = pd.Series(np.nan, index=s.index)
-        days[running] = (we - s.loc[running, "changed_at"]) / pd.Timedelta(days=1)
-        days[ended] = (s.loc[ended, "spell_end"] - s.loc[ended, "changed_at"]) / pd.Timedelta(
-            days=1
-        )
-        d = days.dropna()
-        g = d.groupby(s.loc[d.index, "owner"])
-        frames.append(
-            pd.DataFrame(
-                {"rep_id": g.sum().index, "week_start": w, "dwell_sum": g.sum(), "dwell_n": g.size()}
-            )
-        )
-    return pd.concat(frames, ignore_index=True).set_index(["rep_id", "week_start"])
+    # A spell ends with the next stage change (a move to closed_won/lost included).
+    spell_end = s.groupby("opportunity_id")["changed_at"].shift(-1)
+    done = s.assign(spell_end=spell_end).dropna(subset=["spell_end"])
+    done = done.assign(
+        days=(done["spell_end"] - done["changed_at"]) / pd.Timedelta(days=1),
+        week_start=_to_week(done["spell_end"]),
+    )
+    done = done[done["week_start"].isin(weeks)]
+    g = done.groupby(["owner", "week_start"])["days"]
+    out = pd.DataFrame({"dwell_sum": g.sum(), "dwell_n": g.size()})
+    out.index = out.index.set_names(["rep_id", "week_start"])
+    return out
 
 
 def _response(history, reps, weeks, as_of) -> pd.DataFrame:
+    """Customer response interval: hours from the rep's outbound email or message to the
+    customer's next inbound touch on the same account, for the week's answered messages."""
     act = history.activities
-    cols = ["rep_id", "week_start", "resp_sum", "resp_n"]
+    cols = ["rep_id", "week_start", "resp_sum", "resp_n", "sent"]
     if act is None or act.empty:
         return pd.DataFrame(columns=cols).set_index(["rep_id", "week_start"])
-    a = act[act["rep_id"].isin(reps) & (act["occurred_at"] < as_of)]
-    a = a.sort_values("occurred_at", kind="stable")
-    inbound = a[a["direction"] == "inbound"][["rep_id", "account_id", "occurred_at"]]
-    outbound = a[a["direction"] == "outbound"][["rep_id", "account_id", "occurred_at"]]
-    inbound = inbound.assign(week_start=_to_week(inbound["occurred_at"]))
-    inbound = inbound[inbound["week_start"].isin(weeks)]
-    if inbound.empty:
+    a = act[act["occurred_at"] < as_of]
+    sent = a[
+        a["rep_id"].isin(reps)
+        & (a["direction"] == "outbound")
+        & a["channel"].isin(["email", "message"])
+    ][["rep_id", "account_id", "occurred_at"]]
+    sent = sent.assign(week_start=_to_week(sent["occurred_at"]))
+    sent = sent[sent["week_start"].isin(weeks)]
+    inbound = a[a["direction"] == "inbound"][["account_id", "occurred_at"]]
+    if sent.empty:
         return pd.DataFrame(columns=cols).set_index(["rep_id", "week_start"])
     nxt = pd.merge_asof(
-        inbound.sort_values("occurred_at"),
-        outbound.rename(columns={"occurred_at": "answered_at"}).sort_values("answered_at"),
+        sent.sort_values("occurred_at"),
+        inbound.rename(columns={"occurred_at": "answered_at"}).sort_values("answered_at"),
         left_on="occurred_at",
         right_on="answered_at",
-        by=["rep_id", "account_id"],
+        by="account_id",
         direction="forward",
         allow_exact_matches=False,
     )
-    answered = nxt["answered_at"].fillna(as_of)
-    hours = ((answered - nxt["occurred_at"]) / pd.Timedelta(hours=1)).clip(upper=168.0)
-    nxt["hours"] = hours
-    g = nxt.groupby(["rep_id", "week_start"])["hours"]
-    return pd.DataFrame({"resp_sum": g.sum(), "resp_n": g.size()})
+    hours = (nxt["answered_at"] - nxt["occurred_at"]) / pd.Timedelta(hours=1)
+    # Answers later than the reply window are not replies to this message.
+    nxt["hours"] = hours.where(hours <= _REPLY_WINDOW_HOURS)
+    g = nxt.groupby(["rep_id", "week_start"])
+    return pd.DataFrame(
+        {"resp_sum": g["hours"].sum(), "resp_n": g["hours"].count(), "sent": g.size()}
+    )
+
+
+_REPLY_WINDOW_HOURS = 7 * 24.0
 
 
 def process_health(
@@ -261,7 +260,8 @@ def process_health(
         window_over & (df["leads"] > 0), df["converted"] / df["leads"].clip(lower=1), np.nan
     )
     df["avg_days_in_stage"] = df["dwell_sum"] / df["dwell_n"]
-    df["response_hours"] = df["resp_sum"] / df["resp_n"]
+    df["response_hours"] = df["resp_sum"] / df["resp_n"].replace(0, np.nan)
+    df["reply_share"] = df["resp_n"] / df["sent"].replace(0, np.nan)
     team_df = _pool_team(df, window_over)
     for frame in (df, team_df):
         for m in METRICS:
@@ -275,7 +275,7 @@ def process_health(
     alerts = _alerts(df, t) if plan is not None else []
     names = members.set_index("rep_id")["name"]
     df.insert(1, "name", names.reindex(df["rep_id"]).astype(str).to_numpy())
-    df = df.drop(columns=["converted", "dwell_sum", "dwell_n", "resp_sum", "resp_n"])
+    df = df.drop(columns=["converted", "dwell_sum", "dwell_n", "resp_sum", "resp_n", "sent"])
     notes = [] if plan is not None else ["no activity plan given: the plan alert is off"]
     return HealthReport(team, as_of, list(weeks), df, team_df, alerts, t, notes)
 

@@ -114,7 +114,14 @@ def _pipeline_snapshots(
         frames.append(deals)
     if not frames:
         return pd.DataFrame(
-            columns=["snapshot", "opportunity_id", "stage", "age_bucket", "outcome", "days_to_close"]
+            columns=[
+                "snapshot",
+                "opportunity_id",
+                "stage",
+                "age_bucket",
+                "outcome",
+                "days_to_close",
+            ]
         )
     return pd.concat(frames, ignore_index=True)
 

@@ -16,7 +16,8 @@ from salespilot.features.history import History
 from salespilot.serving.targets.activity import activity_plan, funnel_rates
 from salespilot.serving.targets.allocation import TargetConfig, TargetPlan, recommend_targets
 from salespilot.serving.targets.forecast import Forecast, ForecastConfig, build_forecast
-from salespilot.serving.targets.periods import Period
+from salespilot.serving.targets.health import HealthReport, HealthThresholds, process_health
+from salespilot.serving.targets.periods import Period, period_containing
 from salespilot.serving.targets.pipeline import (
     data_as_of,
     empirical_win_probability,
@@ -124,3 +125,91 @@ def recommend(
             plan.units, funnel, weeks=period.weeks, months=period.months, target_column=column
         )
     return Recommendation(plan=plan, forecast=forecast, activity=activity)
+
+
+def configs_from_settings(settings) -> tuple[ForecastConfig, TargetConfig, HealthThresholds]:
+    """The forecast, target and health knobs of a :class:`~salespilot.settings.Settings`."""
+    s = settings
+    return (
+        ForecastConfig(
+            simulations=s.targets_simulations,
+            seed=s.targets_seed,
+            ramp_months=s.targets_ramp_months,
+        ),
+        TargetConfig(
+            base_quantile=s.targets_base_quantile,
+            stretch_quantile=s.targets_stretch_quantile,
+            floor_quantile=s.targets_floor_quantile,
+            cap_quantile=s.targets_cap_quantile,
+            new_hire_months=s.targets_ramp_months,
+        ),
+        HealthThresholds(
+            lead_to_meeting_healthy=s.health_lead_to_meeting_healthy,
+            lead_to_meeting_warning=s.health_lead_to_meeting_warning,
+            days_in_stage_healthy=s.health_days_in_stage_healthy,
+            days_in_stage_warning=s.health_days_in_stage_warning,
+            response_hours_healthy=s.health_response_hours_healthy,
+            response_hours_warning=s.health_response_hours_warning,
+            alert_ratio=s.health_alert_ratio,
+            alert_weeks=s.health_alert_weeks,
+        ),
+    )
+
+
+def team_health(
+    history: History,
+    team: str,
+    *,
+    as_of: pd.Timestamp | None = None,
+    thresholds: HealthThresholds | None = None,
+    forecast_config: ForecastConfig | None = None,
+    target_config: TargetConfig | None = None,
+    scorer: Scorer | None = None,
+) -> HealthReport:
+    """Process health of ``team`` with the plan alert against this quarter's activity plan.
+
+    The plan is what would have been recommended at the start of the quarter containing
+    ``as_of`` (or, when the history has a ``targets`` row for the rep and quarter, that
+    target run through the rep's funnel).
+    """
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
+    if team not in set(history.reps["team"].astype(str)):
+        raise LookupError(
+            f"unknown team {team!r}; teams are {sorted(history.reps['team'].unique())}"
+        )
+    quarter = period_containing(as_of - pd.Timedelta(seconds=1), "quarter")
+    plan = None
+    try:
+        rec = recommend(
+            history,
+            quarter,
+            by="rep",
+            as_of=quarter.start,
+            team=team,
+            scorer=scorer,
+            forecast_config=forecast_config,
+            target_config=target_config,
+        )
+        units = rec.plan.units
+        booked_targets = _targets_for(history, quarter)
+        if booked_targets is not None:
+            units = units.assign(
+                base=booked_targets.reindex(units["unit"]).fillna(units["base"]).to_numpy()
+            )
+        funnel = funnel_rates(history, quarter.start)
+        plan = activity_plan(units, funnel, weeks=quarter.weeks, months=quarter.months)
+    except (LookupError, ValueError) as exc:
+        log.warning("no activity plan for %s (%s): the plan alert is off", team, exc)
+    return process_health(history, team, as_of=as_of, thresholds=thresholds, plan=plan)
+
+
+def _targets_for(history: History, period: Period) -> pd.Series | None:
+    t = history.targets
+    if t is None or t.empty:
+        return None
+    rows = t[
+        (t["period_start"] <= period.start) & (t["period_end"] >= period.end - pd.Timedelta(days=1))
+    ]
+    if rows.empty:
+        return None
+    return rows.groupby("rep_id")["amount"].sum()
