@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,21 +14,31 @@ def register(app: typer.Typer) -> None:
 
 
 def import_(
-    mapping: Path = typer.Option(..., "--mapping", "-m", help="The mapping YAML file."),
-    source: str = typer.Option(
-        ...,
-        "--source",
-        "-s",
-        help="A folder of CSV/Parquet exports, or a database URL (postgresql://user@host/db).",
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="The contract folder to write."),
-    rejects: Path | None = typer.Option(
-        None,
-        "--rejects",
-        help="Import the valid rows and write every rejected row with its reason to this CSV.",
-    ),
-    fmt: str = typer.Option("csv", "--format", help="Output files: csv or parquet."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
+    mapping: Annotated[Path, typer.Option("--mapping", "-m", help="The mapping YAML file.")],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            "-s",
+            help="A folder of CSV/Parquet exports, or a database URL (postgresql://user@host/db).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The contract folder to write.")],
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejects",
+            help="Import the valid rows; write every rejected row with its reason to this CSV.",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Output files: csv or parquet.")] = "csv",
+    now: Annotated[
+        str | None,
+        typer.Option(help="Treat timestamps after this ISO time as future (default: now, UTC)."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead.")
+    ] = False,
 ) -> None:
     """Turn a raw CRM export into a validated history folder, as a mapping file says.
 
@@ -50,7 +61,14 @@ def import_(
         raise typer.Exit(1)
     try:
         with console.status(f"importing {source} ..."):
-            result = import_history(mapping, source, out, rejects=rejects, fmt=fmt)  # type: ignore[arg-type]
+            result = import_history(
+                mapping,
+                source,
+                out,
+                rejects=rejects,
+                fmt=fmt,
+                now=now,  # type: ignore[arg-type]
+            )
     except ImportValidationError as e:
         if json_out:
             typer.echo(json.dumps({**e.to_dict(), "origins": e.origins}))
@@ -81,7 +99,9 @@ def import_(
                 else ""
             )
         )
-    declared = {t: result.custom_fields.declared(t) for t in ("opportunities", "accounts", "contacts")}
+    declared = {
+        t: result.custom_fields.declared(t) for t in ("opportunities", "accounts", "contacts")
+    }
     declared = {t: cols for t, cols in declared.items() if cols}
     if declared:
         shown = "; ".join(f"{t}: {', '.join(c)}" for t, c in declared.items())

@@ -67,10 +67,13 @@ class CustomFields:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomFields:
         feats = data.get("features", {}) or {}
+        excluded = data.get("excluded", {}) or {}
         return cls(
-            categorical={t: tuple(v.get("categorical", ())) for t, v in feats.items()},
-            numeric={t: tuple(v.get("numeric", ())) for t, v in feats.items()},
-            excluded={t: tuple(v) for t, v in (data.get("excluded", {}) or {}).items()},
+            categorical={
+                t: tuple(v["categorical"]) for t, v in feats.items() if v.get("categorical")
+            },
+            numeric={t: tuple(v["numeric"]) for t, v in feats.items() if v.get("numeric")},
+            excluded={t: tuple(v) for t, v in excluded.items() if v},
         )
 
 
@@ -94,7 +97,9 @@ def write_custom_fields(data_dir: str | Path, fields: CustomFields) -> Path | No
     return path
 
 
-def custom_feature_columns(table: pd.DataFrame, table_name: str, fields: CustomFields) -> pd.DataFrame:
+def custom_feature_columns(
+    table: pd.DataFrame, table_name: str, fields: CustomFields
+) -> pd.DataFrame:
     """The declared custom columns of one contract table, renamed ``custom_<name>`` and typed.
 
     Indexed like ``table`` so a feature builder can join it on the entity id. A declared

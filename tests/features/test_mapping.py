@@ -27,7 +27,9 @@ def _write(folder, name, text):
 
 
 def test_a_misspelt_table_is_named_with_the_close_match():
-    with pytest.raises(MappingError, match=r"unknown contract table 'oportunities'.*'opportunities'"):
+    with pytest.raises(
+        MappingError, match=r"unknown contract table 'oportunities'.*'opportunities'"
+    ):
         parse_mapping({"tables": {**MINIMAL, "oportunities": {"source": "x"}}})
 
 
@@ -44,7 +46,15 @@ def test_a_column_needs_exactly_one_origin():
 
 def test_constant_null_is_an_origin_and_a_string_is_a_rename():
     m = parse_mapping(
-        {"tables": {**MINIMAL, "reps": {"source": "r", "columns": {"left_at": {"constant": None}, "name": "agent"}}}}
+        {
+            "tables": {
+                **MINIMAL,
+                "reps": {
+                    "source": "r",
+                    "columns": {"left_at": {"constant": None}, "name": "agent"},
+                },
+            }
+        }
     )
     cols = m.tables["reps"].parts[0].columns
     assert cols["left_at"].has_constant and cols["left_at"].constant is None
@@ -57,7 +67,10 @@ def test_unknown_time_zone_and_features_on_contract_columns_are_refused():
     bad = {**MINIMAL, "opportunities": {"source": "o", "features": {"numeric": ["amount"]}}}
     with pytest.raises(MappingError, match="contract columns"):
         parse_mapping({"tables": bad})
-    leak = {**MINIMAL, "opportunities": {"source": "o", "features": {"numeric": ["x"]}, "exclude": ["x"]}}
+    leak = {
+        **MINIMAL,
+        "opportunities": {"source": "o", "features": {"numeric": ["x"]}, "exclude": ["x"]},
+    }
     with pytest.raises(MappingError, match="declared as a feature and excluded"):
         parse_mapping({"tables": leak})
 
@@ -175,7 +188,12 @@ EXPORT_MAPPING = {
                 "closed_at": "closed",
                 "status": {
                     "column": "stage",
-                    "values": {"Won": "won", "Lost": "lost", "Engaging": "open", "Prospecting": "open"},
+                    "values": {
+                        "Won": "won",
+                        "Lost": "lost",
+                        "Engaging": "open",
+                        "Prospecting": "open",
+                    },
                 },
                 "stage": "stage",
             },
@@ -211,7 +229,13 @@ def test_a_lookup_miss_and_a_misspelt_source_column_are_reported(tmp_path):
     src = _export(tmp_path)
     mapping = {**EXPORT_MAPPING, "tables": dict(EXPORT_MAPPING["tables"])}
     opp = {**mapping["tables"]["opportunities"]}
-    opp["columns"] = {**opp["columns"], "amount": {"column": "product", "lookup": {"source": "prices.csv", "key": "product", "value": "price"}}}
+    opp["columns"] = {
+        **opp["columns"],
+        "amount": {
+            "column": "product",
+            "lookup": {"source": "prices.csv", "key": "product", "value": "price"},
+        },
+    }
     mapping["tables"]["opportunities"] = opp
     _, notes = map_tables(parse_mapping(mapping), FolderSource(str(src)))
     assert notes == [
@@ -225,7 +249,7 @@ def test_a_lookup_miss_and_a_misspelt_source_column_are_reported(tmp_path):
 
 def test_sources_name_what_exists(tmp_path):
     src = _export(tmp_path)
-    with pytest.raises(SourceError, match="did you mean 'deals.csv'"):
+    with pytest.raises(SourceError, match=r"did you mean 'deals\.csv'"):
         FolderSource(str(src)).read("deal.csv")
     with pytest.raises(SourceError, match="neither a folder nor a database URL"):
         open_source(tmp_path / "missing")

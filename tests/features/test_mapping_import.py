@@ -73,9 +73,7 @@ def test_a_rejected_account_takes_its_deals_with_it(tmp_path):
     mapping = copy.deepcopy(EXPORT_MAPPING)
     mapping["tables"]["accounts"]["parts"][0]["rows"] = [{"client": "Acme", "when": "someday"}]
     mapping["tables"]["accounts"]["parts"][0]["columns"]["created_at"] = "when"
-    result = import_history(
-        parse_mapping(mapping), src, tmp_path / "h", rejects=tmp_path / "r.csv"
-    )
+    result = import_history(parse_mapping(mapping), src, tmp_path / "h", rejects=tmp_path / "r.csv")
     assert result.rejected_by_rule == {
         "accounts.unparseable_timestamp": 1,
         "opportunities.unknown_reference": 2,
@@ -87,7 +85,9 @@ def test_a_missing_column_cannot_be_rejected_row_by_row(tmp_path):
     mapping = copy.deepcopy(EXPORT_MAPPING)
     del mapping["tables"]["reps"]["columns"]["region"]
     with pytest.raises(ImportValidationError, match=r"reps.csv, column region \[missing_column\]"):
-        import_history(parse_mapping(mapping), _export(tmp_path), tmp_path / "h", rejects=tmp_path / "r.csv")
+        import_history(
+            parse_mapping(mapping), _export(tmp_path), tmp_path / "h", rejects=tmp_path / "r.csv"
+        )
 
 
 def _cli_mapping(tmp_path):
@@ -115,7 +115,43 @@ def test_cli_stops_with_exit_1_or_prints_the_rejected_count(tmp_path):
 def test_cli_reports_a_bad_mapping_without_a_traceback(tmp_path):
     _write(tmp_path, "map.yaml", "tables:\n  reps: {source: r}\n")
     result = CliRunner().invoke(
-        app, ["import", "-m", str(tmp_path / "map.yaml"), "-s", str(tmp_path), "-o", str(tmp_path / "o")]
+        app,
+        [
+            "import",
+            "-m",
+            str(tmp_path / "map.yaml"),
+            "-s",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "o"),
+        ],
     )
     assert result.exit_code == 1
     assert "required tables" in result.output and "Traceback" not in result.output
+
+
+def test_find_all_problems_returns_every_offending_row_not_only_the_first_five(tmp_path):
+    from salespilot.features.loader import HistoryValidationError, find_all_problems
+
+    src = _export(tmp_path)
+    with (src / "deals.csv").open("a") as f:
+        for i in range(7):
+            f.write(f"X{i},Nobody,MG Special,Engaging,01/03/2017,,Acme\n")
+    with pytest.raises(ImportValidationError) as info:
+        import_history(parse_mapping(EXPORT_MAPPING), src, tmp_path / "h")
+    (problem,) = info.value.problems
+    assert problem.count == 7 and len(problem.rows) == 5  # the report shows the first five
+    staged = tmp_path / "staged"
+    result = import_history(parse_mapping(EXPORT_MAPPING), src, staged, rejects=tmp_path / "r.csv")
+    assert result.rejected == 7
+    # the loader's own report still stops at five; find_all_problems has them all
+    opps = pd.read_csv(staged / "opportunities.csv", dtype=str)
+    ghosts = opps.iloc[[0] * 7].assign(
+        opportunity_id=[f"Y{i}" for i in range(7)], owner_rep_id="ghost"
+    )
+    pd.concat([opps, ghosts]).to_csv(staged / "opportunities.csv", index=False)
+    with pytest.raises(HistoryValidationError) as loaded:
+        load_history(staged)
+    assert len(loaded.value.problems[0].rows) == 5
+    (everything,) = find_all_problems(staged)
+    assert everything.rows == tuple(range(5, 12))

@@ -5,6 +5,7 @@ validates the result with the loader's own rules, so an import and ``salespilot 
 report problems the same way.
 """
 
+from salespilot.features.mapping.importer import ImportResult, ImportValidationError, import_history
 from salespilot.features.mapping.model import Mapping, MappingError, load_mapping, parse_mapping
 from salespilot.features.mapping.sources import SourceError, open_source
 
@@ -19,12 +20,3 @@ __all__ = [
     "open_source",
     "parse_mapping",
 ]
-
-
-def __getattr__(name: str):
-    # The importer needs the loader; keep `import salespilot.features.mapping` light.
-    if name in ("ImportResult", "ImportValidationError", "import_history"):
-        from salespilot.features.mapping import importer
-
-        return getattr(importer, name)
-    raise AttributeError(name)

@@ -115,7 +115,9 @@ def import_history(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
     try:
-        rejected = _validate_until_clean(tables, staging, fmt, now, keep_rejects=rejects is not None)
+        rejected = _validate_until_clean(
+            tables, staging, fmt, now, keep_rejects=rejects is not None
+        )
         fields = _custom_fields(mapping, tables)
         _publish(staging, out)
         write_custom_fields(out, fields)
@@ -136,7 +138,9 @@ def import_history(
         result.rejected = len(frame)
         result.rejects_path = rejects_path
         result.rejected_by_rule = frame.groupby(["table", "rule"]).size().rename(None).to_dict()
-        result.rejected_by_rule = {f"{t}.{r}": int(n) for (t, r), n in result.rejected_by_rule.items()}
+        result.rejected_by_rule = {
+            f"{t}.{r}": int(n) for (t, r), n in result.rejected_by_rule.items()
+        }
     logger.info("imported %s into %s (%d rejected)", result.rows, out, result.rejected)
     return result
 

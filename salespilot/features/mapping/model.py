@@ -247,7 +247,9 @@ def _check_zone(v: str | None) -> str | None:
     try:
         ZoneInfo(v)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {v!r} (use an IANA name like 'Europe/Berlin')") from None
+        raise ValueError(
+            f"unknown time zone {v!r} (use an IANA name like 'Europe/Berlin')"
+        ) from None
     return v
 
 

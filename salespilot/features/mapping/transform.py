@@ -17,7 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-from salespilot.features.mapping.model import ColumnSpec, Condition, Mapping, MappingError, TablePart
+from salespilot.features.mapping.model import (
+    ColumnSpec,
+    Condition,
+    Mapping,
+    MappingError,
+    TablePart,
+)
 from salespilot.features.mapping.sources import Source
 from salespilot.features.schema import TABLES
 
@@ -308,7 +314,9 @@ def _parse_naive(text: pd.Series, date_format: str | None, dayfirst: bool) -> pd
         parsed[iso] = pd.to_datetime(text[iso], format="ISO8601", errors="coerce")
     rest = ~iso
     if rest.any():
-        parsed[rest] = pd.to_datetime(text[rest], format="mixed", dayfirst=dayfirst, errors="coerce")
+        parsed[rest] = pd.to_datetime(
+            text[rest], format="mixed", dayfirst=dayfirst, errors="coerce"
+        )
     return parsed
 
 
