@@ -130,7 +130,7 @@ def _owner_facts(acts: pd.DataFrame, key: str, owners: pd.Series) -> pd.DataFram
         }
     )
     mine = acts[acts["rep_id"] == owner]
-    first_after = mine.merge(out, left_on=key, right_index=True)
+    first_after = mine.merge(out.rename_axis(None), left_on=key, right_index=True)
     took_over = first_after[first_after["occurred_at"] > first_after["previous_owner_last_at"]]
     out["handover_at"] = took_over.groupby(key, sort=False)["occurred_at"].min()
     return out
