@@ -49,6 +49,7 @@ def _as_of(value: datetime | None, state) -> pd.Timestamp | None:
     ts = pd.Timestamp(value)
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
+    ts = ts.floor("us")
     if ts > state.as_of:
         raise ApiError(
             422,

@@ -185,7 +185,7 @@ def _data_as_of(history: History) -> pd.Timestamp:
     """ "Now" for the data: just after its latest event, so every event counts as known."""
     from salespilot.features.pit import observed_end
 
-    return observed_end(history) + pd.Timedelta(seconds=1)
+    return (observed_end(history) + pd.Timedelta(seconds=1)).floor("s")
 
 
 def _primary_contacts(history: History, as_of: pd.Timestamp, key: str, ids) -> dict[str, str]:
