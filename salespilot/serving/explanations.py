@@ -36,26 +36,58 @@ def _fmt(v: float | str | None) -> str:
     return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
 
 
+_SINGULAR = {"replies": "reply", "touches": "touch", "days": "day", "hours": "hour"}
+
+
+def _count_like(readable: str) -> bool:
+    """ "Inbound replies in the last 7 days" reads well as "3 inbound replies ..."."""
+    lower = readable.lower()
+    if (
+        "(" in lower
+        or "compared" in lower
+        or "rate" in lower
+        or lower.startswith(("change", "position"))
+    ):
+        return False
+    head = lower.split()[:2]
+    return any(w.endswith("s") and "'" not in w for w in head)
+
+
+def _singular(phrase: str) -> str:
+    words = phrase.split()
+    for k, w in enumerate(words[:2]):
+        if w.endswith("s") and "'" not in w:
+            words[k] = _SINGULAR.get(w, w[:-1])
+            break
+    return " ".join(words)
+
+
 def factor_text(readable: str, value: float | str | None) -> str:
     """The factor as a rep reads it: ``"3 inbound replies in the last 7 days"``.
 
-    A readable name may hold a ``{value}`` placeholder; otherwise a count-like name ("inbound
-    replies in the last 7 days") gets the value in front and anything else "name: value".
+    A readable name may hold a ``{value}`` placeholder. Otherwise: count-like names get the
+    value in front ("12 days since the customer last replied"), yes/no statements ("A decision
+    maker is engaged") read as the statement or "...: no", rates as percentages, anything else
+    "name: value".
     """
-    shown = _fmt(value)
     if "{value}" in readable:
-        return readable.replace("{value}", shown)
+        return readable.replace("{value}", _fmt(value))
     if value is None:
         return f"{readable}: unknown"
     if isinstance(value, str):
         return f"{readable}: {value}"
     lower = readable.lower()
-    if lower.startswith(("number of ", "count of ")):
-        rest = readable.split(" of ", 1)[1]
-        return f"{shown} {rest}"
-    if lower.startswith(("is ", "has ", "whether ")) or readable.endswith("?"):
-        return f"{readable}: {'yes' if value else 'no'}"
-    return f"{readable}: {shown}"
+    if lower.startswith(("a ", "an ", "the ", "is ", "has ")) and value in (0.0, 1.0):
+        return readable if value == 1.0 else f"{readable}: no"
+    if "rate" in lower and 0.0 <= value <= 1.0:
+        return f"{readable}: {value:.0%}"
+    if _count_like(readable):
+        v = round(value) if lower.startswith(("days", "hours")) or abs(value) >= 10 else value
+        rest = readable[0].lower() + readable[1:]
+        if v == 1:
+            rest = _singular(rest)
+        return f"{_fmt(float(v))} {rest}"
+    return f"{readable}: {_fmt(value)}"
 
 
 def _factor(s: Scored, i: int, j: int) -> Factor:

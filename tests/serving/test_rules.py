@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from salespilot.serving import rules
-from tests.serving.factories import activity, deal, history, ts
+from tests.serving.factories import deal, history, ts
 
 NOW = ts(0)
 
