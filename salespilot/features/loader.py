@@ -294,16 +294,56 @@ def _read_csv(file: Path, schema: TableSchema, problems: list[Problem]) -> pd.Da
             )
         )
         return None
-    table = pa_csv.read_csv(
-        file,
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()),
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=True,
-        ),
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
     )
-    return table.to_pandas()
+    invalid: list[pa_csv.InvalidRow] = []
+
+    def skip(row: pa_csv.InvalidRow) -> str:
+        invalid.append(row)
+        return "skip"
+
+    # Empty lines are read as rows of nulls rather than skipped, so a row's index still maps
+    # to its line in the file; they are dropped after reading, index kept.
+    parse = pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=skip)
+    table = pa_csv.read_csv(file, parse_options=parse, convert_options=convert)
+    if invalid and any(r.number is None for r in invalid):
+        # Rare: re-read on one thread, the only way pyarrow tells the line numbers.
+        invalid.clear()
+        table = pa_csv.read_csv(
+            file,
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            parse_options=parse,
+            convert_options=convert,
+        )
+    if invalid:
+        problems.append(
+            _bad_rows(file, schema, len(header), sorted(invalid, key=lambda r: r.number))
+        )
+        return None
+    df = table.to_pandas()
+    if len(df.columns) > 1:
+        df = df.dropna(how="all")
+    return df
+
+
+def _bad_rows(file: Path, schema: TableSchema, width: int, rows: list) -> Problem:
+    n = len(rows)
+    first = rows[:MAX_EXAMPLES]
+    return Problem(
+        "bad_row",
+        f"{n} line{'s' if n != 1 else ''} do{'es' if n == 1 else ''} not have the header's "
+        f"{width} fields (a stray comma or an unclosed quote?)",
+        file=file.name,
+        table=schema.name,
+        count=n,
+        rows=tuple(int(r.number) for r in first),
+        row_kind="line",
+        examples=tuple({"fields": r.actual_columns, "text": r.text[:120]} for r in first),
+    )
 
 
 # -- typing -------------------------------------------------------------------------------------
@@ -362,7 +402,7 @@ class _Frame:
             table=self.name,
             column=column,
             count=n,
-            rows=tuple(int(i) + (2 if self.fmt == "csv" else 0) for i in first),
+            rows=tuple(int(i) + (2 if self.fmt == "csv" else 0) for i in self.raw.index[first]),
             row_kind="line" if self.fmt == "csv" else "row",
             examples=examples,
         )
@@ -371,7 +411,8 @@ class _Frame:
 def _type_table(
     schema: TableSchema, file: Path, fmt: str, raw: pd.DataFrame, problems: list[Problem]
 ) -> _Frame:
-    raw = raw.reset_index(drop=True)
+    if fmt == "parquet":
+        raw = raw.reset_index(drop=True)  # the index says where a row is in the file
     frame = _Frame(schema, file, fmt, raw)
     extras = [c for c in raw.columns if c not in schema.column_names]
     for col in schema.columns:
@@ -528,7 +569,7 @@ def _check_rows(frame: _Frame, now: pd.Timestamp, problems: list[Problem]) -> No
             frame.problem(
                 "duplicate_key",
                 dup,
-                f"({', '.join(key)}) is not unique: each key must appear once",
+                f"{_key_label(key)} is not unique: each must appear once",
                 ", ".join(key),
                 key,
             )
@@ -605,6 +646,10 @@ def _adder(problems: list[Problem]):
             problems.append(p)
 
     return add
+
+
+def _key_label(key: list[str]) -> str:
+    return key[0] if len(key) == 1 else f"({', '.join(key)})"
 
 
 def _is_iana(name: str) -> bool:
