@@ -197,7 +197,7 @@ def _plots(rec, history, by: str, folder: Path) -> list[Path]:
                 title=f"{by} {unit}: bookings and the {period} forecast",
                 labels=[q.label for q in past] + [period.label],
                 draws=[None] * 4 + [draws[:, i]],
-                actual=actual + [None],
+                actual=[*actual, None],
                 targets=targets,
             )
         )
