@@ -306,12 +306,16 @@ def build_forecast(
     scored_deals: pd.DataFrame,
     config: ForecastConfig | None = None,
     p_win_source: str = "empirical",
+    p_win_horizon_days: float | None = None,
 ) -> Forecast:
     """Simulate the bookings of every active rep x product line inside ``period``.
 
     ``scored_deals`` holds ``opportunity_id`` and ``p_win`` for the deals open at ``as_of``
     (from the champion model, or :func:`empirical_win_probability`); deals without a score
-    count as not won. Only data strictly before ``as_of`` is used.
+    count as not won. Only data strictly before ``as_of`` is used. When ``p_win`` means "won
+    within ``p_win_horizon_days``" (the champion model's label) it is first turned into an
+    eventual win probability by dividing by the history's P(close within the horizon | won,
+    stage, age).
     """
     config = config or ForecastConfig()
     as_of = pd.Timestamp(as_of)
@@ -328,6 +332,11 @@ def build_forecast(
     deals = deals[deals["owner_rep_id"].isin(reps["rep_id"])].reset_index(drop=True)
     scores = scored_deals.drop_duplicates("opportunity_id").set_index("opportunity_id")["p_win"]
     p_win = scores.reindex(deals["opportunity_id"]).fillna(0.0).to_numpy(float)
+    if p_win_horizon_days:
+        within = close_within_window(
+            history, as_of, deals, as_of, as_of + pd.Timedelta(days=p_win_horizon_days)
+        )
+        p_win = np.clip(p_win / np.clip(within, 0.05, 1.0), 0.0, 1.0)
     timing = close_within_window(history, as_of, deals, period.start, period.end)
     deals["p_close_in_period"] = np.clip(p_win * timing, 0.0, 1.0)
 
