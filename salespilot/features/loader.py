@@ -18,6 +18,7 @@ import difflib
 import gzip
 import logging
 import zoneinfo
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +45,13 @@ from salespilot.features.validation import MAX_EXAMPLES, HistoryValidationError,
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HistoryValidationError", "Problem", "load_history", "summarize_history"]
+__all__ = [
+    "HistoryValidationError",
+    "Problem",
+    "find_all_problems",
+    "load_history",
+    "summarize_history",
+]
 
 _FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # Timestamps outside what datetime64[ns] can hold are reported, not silently wrapped.
@@ -92,6 +99,26 @@ def load_history(path: str | Path, *, now: datetime | str | None = None) -> Hist
         ", ".join(f"{n}={len(df)}" for n, df in tables.items()),
     )
     return History(**tables, source=folder)
+
+
+# How many offending rows a Problem carries; find_all_problems lifts the limit.
+_ROWS_SHOWN: ContextVar[int | None] = ContextVar("rows_shown", default=MAX_EXAMPLES)
+
+
+def find_all_problems(path: str | Path, *, now: datetime | str | None = None) -> list[Problem]:
+    """Every problem of a folder with ALL its offending rows, not only the first few.
+
+    The same rules as :func:`load_history` (it runs them); ``salespilot import --rejects``
+    needs every bad row to set it aside with its reason. An empty list means the folder is valid.
+    """
+    token = _ROWS_SHOWN.set(None)
+    try:
+        load_history(path, now=now)
+    except HistoryValidationError as e:
+        return e.problems
+    finally:
+        _ROWS_SHOWN.reset(token)
+    return []
 
 
 def summarize_history(history: History) -> dict[str, Any]:
@@ -364,7 +391,7 @@ class _Frame:
         idx = np.flatnonzero(mask)
         if not len(idx):
             return None
-        first = idx[:MAX_EXAMPLES]
+        first = idx[: _ROWS_SHOWN.get()]
         key = [k for k in self.schema.key if k in self.raw.columns and k not in show][:1]
         shown = [c for c in key + show if c in self.raw.columns]
         examples = tuple({c: _plain(self.raw[c].iloc[i]) for c in shown} for i in first)
