@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     )
     serving_factors: int = Field(3, ge=1, le=10, description="Top SHAP factors per sign shown.")
     rep_timezones: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=lambda: {
+            "North America": "America/New_York",
+            "EMEA": "Europe/Paris",
+            "APAC": "Asia/Singapore",
+        },
         description="Rep region -> IANA zone (JSON); unmapped reps get their contacts' usual zone.",
     )
     # -- ranking (value at stake = weight x probability x value) -----------------------------
