@@ -30,9 +30,19 @@ def test_targets_json_by_rep_with_company_target(cli, demo_history_dir):
     out = _json(
         cli.invoke(
             app,
-            ["targets", "--period", "2026-Q3", "--by", "rep", "--company-target", "1000000",
-             "--data", str(demo_history_dir), "--json"],
-        )  # fmt: skip
+            [
+                "targets",
+                "--period",
+                "2026-Q3",
+                "--by",
+                "rep",
+                "--company-target",
+                "1000000",
+                "--data",
+                str(demo_history_dir),
+                "--json",
+            ],
+        )
     )
     assert out["period"] == "2026-Q3" and out["by"] == "rep"
     assert out["p_win_source"] == "empirical"  # no registry in this state folder
@@ -74,9 +84,18 @@ def test_backtest_targets_json_keys(cli, demo_history_dir):
     out = _json(
         cli.invoke(
             app,
-            ["backtest-targets", "--data", str(demo_history_dir), "--periods", "2", "--json",
-             "--no-mlflow"],
-        )  # fmt: skip
+            [
+                "backtest-targets",
+                "--data",
+                str(demo_history_dir),
+                "--periods",
+                "2",
+                "--json",
+                "--no-mlflow",
+                "--p-win",
+                "empirical",
+            ],
+        )
     )
     for method in ("salespilot", "last_year_plus_20", "even_split"):
         assert {"coverage", "mape", "attainment_spread", "periods"} <= set(out[method])
