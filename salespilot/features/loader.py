@@ -283,6 +283,17 @@ def _read_csv(file: Path, schema: TableSchema, problems: list[Problem]) -> pd.Da
             )
         )
         return None
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        problems.append(
+            Problem(
+                "unreadable_file",
+                f"{file.name} does not look comma-separated (header {header[0][:60]!r}): "
+                "export it as CSV with ',' between values",
+                file=file.name,
+                table=schema.name,
+            )
+        )
+        return None
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
         problems.append(
