@@ -18,6 +18,7 @@ import difflib
 import gzip
 import logging
 import zoneinfo
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +44,13 @@ from salespilot.features.validation import MAX_EXAMPLES, HistoryValidationError,
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HistoryValidationError", "Problem", "load_history", "summarize_history"]
+__all__ = [
+    "HistoryValidationError",
+    "Problem",
+    "find_all_problems",
+    "load_history",
+    "summarize_history",
+]
 
 _FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # Timestamps outside what datetime64[ns] can hold are reported, not silently wrapped.
@@ -91,6 +98,26 @@ def load_history(path: str | Path, *, now: datetime | str | None = None) -> Hist
         ", ".join(f"{n}={len(df)}" for n, df in tables.items()),
     )
     return History(**tables, source=folder)
+
+
+# How many offending rows a Problem carries; find_all_problems lifts the limit.
+_ROWS_SHOWN: ContextVar[int | None] = ContextVar("rows_shown", default=MAX_EXAMPLES)
+
+
+def find_all_problems(path: str | Path, *, now: datetime | str | None = None) -> list[Problem]:
+    """Every problem of a folder with ALL its offending rows, not only the first few.
+
+    The same rules as :func:`load_history` (it runs them); ``salespilot import --rejects``
+    needs every bad row to set it aside with its reason. An empty list means the folder is valid.
+    """
+    token = _ROWS_SHOWN.set(None)
+    try:
+        load_history(path, now=now)
+    except HistoryValidationError as e:
+        return e.problems
+    finally:
+        _ROWS_SHOWN.reset(token)
+    return []
 
 
 def summarize_history(history: History) -> dict[str, Any]:
@@ -267,16 +294,56 @@ def _read_csv(file: Path, schema: TableSchema, problems: list[Problem]) -> pd.Da
             )
         )
         return None
-    table = pa_csv.read_csv(
-        file,
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()),
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=True,
-        ),
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
     )
-    return table.to_pandas()
+    invalid: list[pa_csv.InvalidRow] = []
+
+    def skip(row: pa_csv.InvalidRow) -> str:
+        invalid.append(row)
+        return "skip"
+
+    # Empty lines are read as rows of nulls rather than skipped, so a row's index still maps
+    # to its line in the file; they are dropped after reading, index kept.
+    parse = pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=skip)
+    table = pa_csv.read_csv(file, parse_options=parse, convert_options=convert)
+    if invalid and any(r.number is None for r in invalid):
+        # Rare: re-read on one thread, the only way pyarrow tells the line numbers.
+        invalid.clear()
+        table = pa_csv.read_csv(
+            file,
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            parse_options=parse,
+            convert_options=convert,
+        )
+    if invalid:
+        problems.append(
+            _bad_rows(file, schema, len(header), sorted(invalid, key=lambda r: r.number))
+        )
+        return None
+    df = table.to_pandas()
+    if len(df.columns) > 1:
+        df = df.dropna(how="all")
+    return df
+
+
+def _bad_rows(file: Path, schema: TableSchema, width: int, rows: list) -> Problem:
+    n = len(rows)
+    first = rows[:MAX_EXAMPLES]
+    return Problem(
+        "bad_row",
+        f"{n} line{'s' if n != 1 else ''} do{'es' if n == 1 else ''} not have the header's "
+        f"{width} fields (a stray comma or an unclosed quote?)",
+        file=file.name,
+        table=schema.name,
+        count=n,
+        rows=tuple(int(r.number) for r in first),
+        row_kind="line",
+        examples=tuple({"fields": r.actual_columns, "text": r.text[:120]} for r in first),
+    )
 
 
 # -- typing -------------------------------------------------------------------------------------
@@ -323,7 +390,7 @@ class _Frame:
         idx = np.flatnonzero(mask)
         if not len(idx):
             return None
-        first = idx[:MAX_EXAMPLES]
+        first = idx[: _ROWS_SHOWN.get()]
         key = [k for k in self.schema.key if k in self.raw.columns and k not in show][:1]
         shown = [c for c in key + show if c in self.raw.columns]
         examples = tuple({c: _plain(self.raw[c].iloc[i]) for c in shown} for i in first)
@@ -335,7 +402,7 @@ class _Frame:
             table=self.name,
             column=column,
             count=n,
-            rows=tuple(int(i) + (2 if self.fmt == "csv" else 0) for i in first),
+            rows=tuple(int(i) + (2 if self.fmt == "csv" else 0) for i in self.raw.index[first]),
             row_kind="line" if self.fmt == "csv" else "row",
             examples=examples,
         )
@@ -344,7 +411,8 @@ class _Frame:
 def _type_table(
     schema: TableSchema, file: Path, fmt: str, raw: pd.DataFrame, problems: list[Problem]
 ) -> _Frame:
-    raw = raw.reset_index(drop=True)
+    if fmt == "parquet":
+        raw = raw.reset_index(drop=True)  # the index says where a row is in the file
     frame = _Frame(schema, file, fmt, raw)
     extras = [c for c in raw.columns if c not in schema.column_names]
     for col in schema.columns:
@@ -501,7 +569,7 @@ def _check_rows(frame: _Frame, now: pd.Timestamp, problems: list[Problem]) -> No
             frame.problem(
                 "duplicate_key",
                 dup,
-                f"({', '.join(key)}) is not unique: each key must appear once",
+                f"{_key_label(key)} is not unique: each must appear once",
                 ", ".join(key),
                 key,
             )
@@ -578,6 +646,10 @@ def _adder(problems: list[Problem]):
             problems.append(p)
 
     return add
+
+
+def _key_label(key: list[str]) -> str:
+    return key[0] if len(key) == 1 else f"({', '.join(key)})"
 
 
 def _is_iana(name: str) -> bool:
