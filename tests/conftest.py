@@ -31,7 +31,7 @@ def demo_history_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_history(demo_history_dir):
-    """The loaded (validated) History of ``demo_history_dir``."""
+    """The small generated history, loaded and validated (``now`` fixed after its end)."""
     from salespilot.features.loader import load_history
 
-    return load_history(demo_history_dir)
+    return load_history(demo_history_dir, now="2026-07-01")
