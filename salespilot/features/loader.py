@@ -124,7 +124,10 @@ def find_all_problems(path: str | Path, *, now: datetime | str | None = None) ->
 def summarize_history(history: History) -> dict[str, Any]:
     """The numbers a user checks after loading: what is there, over which period, and
     which models can be trained (and what to add for the others). JSON-serialisable."""
-    end = history.end()
+    try:
+        end = history.end()
+    except ValueError:  # no event at all (header-only files): nothing is "active"
+        end = pd.NaT
     tables: dict[str, Any] = {}
     starts = []
     for name, schema in TABLES.items():
