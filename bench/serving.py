@@ -75,7 +75,6 @@ def _train(data: Path, settings) -> None:
 def _bare(settings, data: Path, rep: str, as_of: pd.Timestamp, repeat: int = 30) -> float:
     """Median seconds of predict_proba + contributions on the rep's 300 deals and 200 accounts."""
     from salespilot.features.accounts import account_snapshot
-
     from salespilot.features.deals import deal_snapshot
     from salespilot.features.loader import load_history
     from salespilot.training import load_model

@@ -185,6 +185,13 @@ def test_cli_validate_json(valid_dir, tmp_path):
     assert [p["rule"] for p in body["problems"]] == ["missing_table"]
 
 
+def test_cli_validate_defaults_to_the_data_dir_setting(valid_dir, monkeypatch):
+    monkeypatch.setenv("SALESPILOT_DATA_DIR", str(valid_dir))
+    result = runner.invoke(app, ["validate", "--now", "2026-07-01"])
+    assert result.exit_code == 0, result.output
+    assert str(valid_dir) in result.output.replace("\n", "")
+
+
 def test_cli_validate_missing_folder_exits_1(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path / "nope")])
     assert result.exit_code == 1
