@@ -166,7 +166,9 @@ def _explain_contact(state, contact_id: str):
         return None
     key = ("explain_contact", contact_id)
     if key not in state.cache:
-        slots = bt.candidate_slots_for(state.history, contact_id, state.as_of, 7, (8, 18))
+        slots = bt.candidate_slots_for(
+            state.history, contact_id, state.as_of, 7, (8, 18), rates=state.cache.get("_rates")
+        )
         if slots.empty:
             return None
         slots = slots.reset_index(drop=True).assign(_slot=lambda d: d.index.astype(str))

@@ -217,35 +217,37 @@ def _best_times(
     contacts: set[str],
     model: ServingModel | None,
     settings: Settings,
+    rates: Any,
 ) -> dict[str, tuple[pd.Timestamp, float]]:
-    """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``."""
+    """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``.
+
+    One batch of candidate slots (3 days ahead, working hours) for every contact on any list,
+    one model call.
+    """
     if model is None or not contacts or history.contacts is None:
         return {}
     zones = history.contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
-    frames = []
-    for cid in sorted(contacts):
-        try:
-            s = bt.candidate_slots_for(history, cid, as_of, 3, settings.serving_working_hours)
-        except Exception as exc:
-            log.warning("no candidate slots for contact %s: %s", cid, exc)
-            continue
-        if len(s):
-            frames.append(s.assign(_contact=cid))
-    if not frames:
+    try:
+        slots = bt.candidate_slots_for(
+            history, sorted(contacts), as_of, 3, settings.serving_working_hours, rates=rates
+        )
+    except (KeyError, ValueError) as exc:
+        log.warning("no candidate slots: %s", exc)
         return {}
-    slots = pd.concat(frames, ignore_index=True)
+    if slots.empty:
+        return {}
     proba = bt.score_slots(model, slots)
     starts = bt.slot_times(slots)
     out = {}
-    for cid, idx in slots.groupby("_contact", sort=False).indices.items():
+    for cid, idx in slots.groupby("contact_id", sort=False, observed=True).indices.items():
         pos = bt.best_soon(
             starts.iloc[idx].reset_index(drop=True),
             proba[idx],
             as_of=as_of,
-            tz=zones.get(cid),
+            tz=zones.get(str(cid)),
         )
         if pos is not None:
-            out[cid] = (starts.iloc[idx[pos]], float(proba[idx[pos]]))
+            out[str(cid)] = (starts.iloc[idx[pos]], float(proba[idx[pos]]))
     return out
 
 
@@ -271,6 +273,7 @@ def build_state(
     persist_scores: bool = True,
     models: dict[str, ModelSlot] | None = None,
     only_reps: set[str] | None = None,
+    rates: Any = None,
 ) -> ServingState:
     """Load data and models, score everything, rank every rep's list, explain every item.
 
@@ -336,12 +339,15 @@ def build_state(
         if acc not in acc_contact and acc in fallback:
             acc_contact[acc] = fallback[acc]
 
+    if rates is None and models["contact_time"].model is not None and contacts is not None:
+        rates = bt.attempt_rates(history)
     best = _best_times(
         history,
         as_of,
         set(deal_contact.values()) | set(acc_contact.values()),
         models["contact_time"].model,
         settings,
+        rates,
     )
 
     # the rep's zone: the settings map by region, else the usual zone of their contacts
@@ -500,4 +506,5 @@ def build_state(
         problems=problems,
     )
     state.cache["_account_deal_reps"] = account_deal_reps
+    state.cache["_rates"] = rates
     return state
