@@ -11,6 +11,7 @@ state keeps the previous state's model (marked ``stale``) and reports the proble
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -77,6 +78,7 @@ class ServingState:
     rep_items_json: dict[str, tuple[bytes, ...]]
     at_risk: tuple[AtRiskAccount, ...]
     problems: tuple[str, ...] = ()
+    data_signature: tuple = ()
     # per-state memo of best-time answers (filled lazily; never shared across states)
     cache: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -181,6 +183,20 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
     return slots
 
 
+def data_signature(folder) -> tuple:
+    """(name, size, mtime) of every file in the data folder: unchanged means same data."""
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        return ()
+    return tuple(
+        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    )
+
+
 def _data_as_of(history: History) -> pd.Timestamp:
     """ "Now" for the data: just after its latest event, so every event counts as known."""
     from salespilot.features.pit import observed_end
@@ -283,14 +299,35 @@ def build_state(
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
 
+    signature: tuple = ()
+    same_data = False
     if history is None:
-        from salespilot.features.loader import load_history
+        signature = data_signature(settings.data_dir)
+        if previous is not None and signature and signature == previous.data_signature:
+            history, same_data = previous.history, True  # the files did not change
+        else:
+            from salespilot.features.loader import load_history
 
-        history = load_history(settings.data_dir)
+            history = load_history(settings.data_dir)
+    now_of_data = as_of is None
     as_of = _data_as_of(history) if as_of is None else pd.Timestamp(as_of)
     if models is None:
         models = _load_models(settings, previous)
     problems = tuple(s.problem for s in models.values() if s.problem)
+    if (
+        same_data
+        and now_of_data
+        and previous is not None
+        and previous.versions == {n: s.version for n, s in models.items()}
+    ):
+        # same data, same model versions: the scores stand; only the models and status change
+        return dataclasses.replace(
+            previous,
+            loaded_at=datetime.now(UTC),
+            models=models,
+            problems=problems,
+            cache=dict(previous.cache),
+        )
 
     reps = history.reps.set_index("rep_id")
     accounts = history.accounts
@@ -504,6 +541,7 @@ def build_state(
         },
         at_risk=at_risk,
         problems=problems,
+        data_signature=signature,
     )
     state.cache["_account_deal_reps"] = account_deal_reps
     state.cache["_rates"] = rates
