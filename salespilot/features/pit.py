@@ -331,6 +331,14 @@ class PointInTime:
             return np.full(self.codes.size, np.iinfo(np.int64).min, dtype=np.int64)
         return np.where(has, self.index.times[pos], np.iinfo(np.int64).min)
 
+    def first_time(self) -> np.ndarray:
+        """Time (ns) of the earliest event of the key before as_of; NaT (int64 min) if none."""
+        lo = self.lo(None)
+        has = self.hi > lo
+        if self.index.size == 0:
+            return np.full(self.codes.size, np.iinfo(np.int64).min, dtype=np.int64)
+        return np.where(has, self.index.times[np.where(has, lo, 0)], np.iinfo(np.int64).min)
+
     def last(self, name: str, fill: object = None) -> np.ndarray:
         """Value ``name`` of the latest event strictly before as_of.
 
