@@ -419,14 +419,20 @@ def build_state(
     deal_owner: dict[str, str] = {}
     account_deal_reps: dict[str, set[str]] = {}
     if win is not None:
-        dctx = deal_rows.reset_index(drop=True)
+        ctx_cols = [
+            c
+            for c in ("owner_rep_id", "account_id", "stage", "product_line", "amount")
+            if c in deal_rows.columns
+        ]
+        dctx = deal_rows[ctx_cols].reset_index(drop=True).to_dict("records")
+        dfacts_by_id = dfacts.to_dict("index")
         for i, d in enumerate(deal_ids):
-            row = dctx.iloc[i]
+            row = dctx[i]
             owner = str(row["owner_rep_id"])
             acc = str(row["account_id"])
             deal_owner[d] = owner
             account_deal_reps.setdefault(acc, set()).add(owner)
-            facts = dfacts.loc[d].to_dict() if d in dfacts.index else {"as_of": as_of}
+            facts = dfacts_by_id.get(d, {"as_of": as_of})
             stage = None if pd.isna(row.get("stage")) else str(row.get("stage"))
             per_rep.setdefault(owner, []).append(
                 Candidate(
@@ -448,10 +454,14 @@ def build_state(
     if churn is not None:
         actx = acc_rows.reset_index(drop=True)
         annual = _annual_values(history, as_of, actx)
+        owners = (
+            actx["owner_rep_id"].tolist() if "owner_rep_id" in actx.columns else [None] * len(actx)
+        )
+        afacts_by_id = afacts.to_dict("index")
         for i, acc in enumerate(acc_ids):
-            owner = actx.at[i, "owner_rep_id"] if "owner_rep_id" in actx.columns else None
+            owner = owners[i]
             owner = None if owner is None or pd.isna(owner) else str(owner)
-            facts = afacts.loc[acc].to_dict() if acc in afacts.index else {"as_of": as_of}
+            facts = afacts_by_id.get(acc, {"as_of": as_of})
             warns = tuple(rules.evaluate(facts, rules.ACCOUNT_RULES, cfg))
             factors = top_factors(churn, i, settings.serving_factors)
             risk = float(churn.proba[i])
