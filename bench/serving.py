@@ -39,9 +39,8 @@ def _free_port() -> int:
 
 def _one_rep_history(src: Path, dst: Path) -> tuple[str, pd.Timestamp]:
     """Copy the history, handing 300 open deals and 200 subscribed accounts to one rep."""
-    from salespilot.features.pit import observed_end
-
     from salespilot.features.loader import load_history
+    from salespilot.features.pit import observed_end
 
     h = load_history(src, now=END + pd.Timedelta(days=1))
     as_of = observed_end(h) + pd.Timedelta(seconds=1)
@@ -77,7 +76,6 @@ def _bare(settings, data: Path, rep: str, as_of: pd.Timestamp, repeat: int = 30)
     """Median seconds of predict_proba + contributions on the rep's 300 deals and 200 accounts."""
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
-
     from salespilot.features.loader import load_history
     from salespilot.training import load_model
 

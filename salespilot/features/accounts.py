@@ -12,12 +12,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
 from salespilot.features.interactions import empty_activities
 from salespilot.features.pit import (
     NS_PER_DAY,
     EventIndex,
     as_of_index,
+    cached,
     days_between,
     has_left_at,
     is_active_at,
@@ -116,17 +118,23 @@ def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> 
     rows["account_region"] = acc["region"].reindex(ids).to_numpy()
     rows["employees"] = acc["employees"].reindex(ids).astype("float64").to_numpy()
     rows["account_age_days"] = days_between(t, to_ns(acc["created_at"].reindex(ids)))
-    first_sub = EventIndex(accounts_of_sub, subs["started_at"]).at(ids, t)
-    rows["customer_tenure_days"] = days_between(t, first_sub.first_time())
+    started_idx, ended_idx = cached(
+        history,
+        "accounts.subscriptions",
+        lambda: (
+            EventIndex(accounts_of_sub, subs["started_at"]),
+            EventIndex(accounts_of_sub, subs["ended_at"], {"value": value}),
+        ),
+    )
+    rows["customer_tenure_days"] = days_between(t, started_idx.at(ids, t).first_time())
     rows["monthly_value_change_90d"] = rows["active_monthly_value"] - rows["monthly_value_90d_ago"]
-    ended_q = EventIndex(accounts_of_sub, subs["ended_at"], {"value": value}).at(ids, t)
+    ended_q = ended_idx.at(ids, t)
     rows["subscriptions_ended"] = ended_q.count()
     rows["value_ended_180d"] = ended_q.sum("value", pd.Timedelta(days=180))
 
-    acts = history.activities if history.activities is not None else empty_activities()
-    owner = _owner_at(acts, ids, t, acc["owner_rep_id"].reindex(ids).to_numpy())
-    rows = rows.assign(**_activity_features(acts, ids, t))
-    rows = rows.assign(**_owner_features(history, acts, owner, ids, t))
+    owner = _owner_at(history, ids, t, acc["owner_rep_id"].reindex(ids).to_numpy())
+    rows = rows.assign(**_activity_features(history, ids, t))
+    rows = rows.assign(**_owner_features(history, owner, ids, t))
     rows = rows.assign(**_deal_features(history, ids, t))
 
     reps = history.reps.set_index("rep_id")
@@ -137,7 +145,9 @@ def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> 
     rows["region"] = reps["region"].reindex(current_owner).to_numpy()
     for c in ACCOUNT_CATEGORICAL_FEATURES:
         rows[c] = _as_category(rows[c])
-    return rows[list(ACCOUNT_CONTEXT_COLUMNS) + list(ACCOUNT_FEATURES)].reset_index(drop=True)
+    out = rows[list(ACCOUNT_CONTEXT_COLUMNS) + list(ACCOUNT_FEATURES)].reset_index(drop=True)
+    # A customer's own fields declared as features (custom_fields.json): custom_<name> columns.
+    return add_custom_features(out, history, "accounts")
 
 
 def add_account_labels(snapshot: pd.DataFrame, history: History, horizon_days: int) -> pd.DataFrame:
@@ -216,31 +226,52 @@ def _coverage_segments(subs: pd.DataFrame) -> pd.DataFrame:
     return seg.reset_index(drop=True)
 
 
+def _activities(history: History) -> pd.DataFrame:
+    return history.activities if history.activities is not None else empty_activities()
+
+
 def _owner_at(
-    acts: pd.DataFrame, ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
+    history: History, ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
 ) -> np.ndarray:
     """Who looked after the account as of t: the rep of its latest outbound touch before t."""
-    out = acts[acts["direction"] == "outbound"]
-    idx = EventIndex(out["account_id"], out["occurred_at"], {"rep": out["rep_id"].astype(object)})
-    last_rep = idx.at(ids, t).last("rep")
+
+    def build() -> EventIndex:
+        acts = _activities(history)
+        out = acts[acts["direction"] == "outbound"]
+        return EventIndex(
+            out["account_id"], out["occurred_at"], {"rep": out["rep_id"].astype(object)}
+        )
+
+    last_rep = cached(history, "accounts.owner_at", build).at(ids, t).last("rep")
     return np.where(pd.isna(last_rep), current_owner, last_rep)
 
 
-def _activity_features(acts: pd.DataFrame, ids: np.ndarray, t: np.ndarray) -> dict[str, object]:
+def _account_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
+    acts = _activities(history)
     inbound = (acts["direction"].to_numpy() == "inbound").astype(np.int32)
     meeting = (
         acts["channel"].isin(["meeting", "demo"]).to_numpy()
         & (acts["outcome"] == "held").to_numpy()
     )
-    idx = EventIndex(acts["account_id"], acts["occurred_at"], {"inbound": inbound})
-    q = idx.at(ids, t)
+    ins = acts[inbound.astype(bool)]
+    meetings = acts[meeting]
+    return (
+        EventIndex(acts["account_id"], acts["occurred_at"], {"inbound": inbound}),
+        EventIndex(ins["account_id"], ins["occurred_at"]),
+        EventIndex(meetings["account_id"], meetings["occurred_at"]),
+    )
+
+
+def _activity_features(history: History, ids: np.ndarray, t: np.ndarray) -> dict[str, object]:
+    all_idx, in_idx, meet_idx = cached(
+        history, "accounts.activities", lambda: _account_activity_indexes(history)
+    )
+    q = all_idx.at(ids, t)
     d30, d120 = pd.Timedelta(days=30), pd.Timedelta(days=120)
     a30 = q.count(d30)
     a_prev = q.count(d120) - a30
     in30 = q.sum("inbound", d30)
     in_prev = q.sum("inbound", d120) - in30
-    ins = acts[inbound.astype(bool)]
-    meetings = acts[meeting]
     return {
         "activities_30d": a30,
         "activities_prev_90d": a_prev,
@@ -250,23 +281,15 @@ def _activity_features(acts: pd.DataFrame, ids: np.ndarray, t: np.ndarray) -> di
         "inbound_trend": (in30 + 1.0) / (in_prev / 3.0 + 1.0),
         "outbound_30d": a30 - in30,
         "days_since_last_touch": q.days_since_last(),
-        "days_since_last_inbound": EventIndex(ins["account_id"], ins["occurred_at"])
-        .at(ids, t)
-        .days_since_last(),
-        "days_since_last_meeting": EventIndex(meetings["account_id"], meetings["occurred_at"])
-        .at(ids, t)
-        .days_since_last(),
+        "days_since_last_inbound": in_idx.at(ids, t).days_since_last(),
+        "days_since_last_meeting": meet_idx.at(ids, t).days_since_last(),
     }
 
 
-def _owner_features(
-    history: History, acts: pd.DataFrame, owner: np.ndarray, ids: np.ndarray, t: np.ndarray
-) -> dict[str, object]:
-    reps = history.reps.set_index("rep_id")
-    hired = to_ns(reps["hired_at"].reindex(owner))
-    left = to_ns(reps["left_at"].reindex(owner))
-    # an owner change shows as an outbound touch by a different rep than the previous one;
-    # a hand-over is good when that first touch is a held meeting (an introduction)
+def _owner_switches(history: History) -> EventIndex:
+    """Outbound touches by a different rep than the account's previous one (owner changes);
+    ``intro`` marks a good hand-over: the new rep's first touch is a held meeting."""
+    acts = _activities(history)
     out = acts[acts["direction"] == "outbound"].sort_values(
         ["account_id", "occurred_at"], kind="stable"
     )
@@ -274,9 +297,16 @@ def _owner_features(
     switch = same_account & out["rep_id"].ne(out["rep_id"].shift())
     sw = out[switch]
     introduced = (sw["channel"].isin(["meeting", "demo"]) & sw["outcome"].eq("held")).to_numpy()
-    q = EventIndex(sw["account_id"], sw["occurred_at"], {"intro": introduced.astype(np.int8)}).at(
-        ids, t
-    )
+    return EventIndex(sw["account_id"], sw["occurred_at"], {"intro": introduced.astype(np.int8)})
+
+
+def _owner_features(
+    history: History, owner: np.ndarray, ids: np.ndarray, t: np.ndarray
+) -> dict[str, object]:
+    reps = history.reps.set_index("rep_id")
+    hired = to_ns(reps["hired_at"].reindex(owner))
+    left = to_ns(reps["left_at"].reindex(owner))
+    q = cached(history, "accounts.switches", lambda: _owner_switches(history)).at(ids, t)
     since_change = q.days_since_last()
     recent = since_change <= HANDOVER_LOOKBACK / pd.Timedelta(days=1)
     no_intro = q.last("intro") == 0
@@ -289,16 +319,23 @@ def _owner_features(
 
 
 def _deal_features(history: History, ids: np.ndarray, t: np.ndarray) -> dict[str, object]:
-    opps = history.opportunities
-    amount = opps["amount"].to_numpy(dtype=np.float64)
-    created = EventIndex(opps["account_id"], opps["created_at"], {"amount": amount}).at(ids, t)
-    closed = opps[opps["closed_at"].notna()]
-    won = (closed["status"] == "won").to_numpy().astype(np.int64)
-    closed_q = EventIndex(
-        closed["account_id"],
-        closed["closed_at"],
-        {"amount": closed["amount"].to_numpy(dtype=np.float64), "won": won},
-    ).at(ids, t)
+    def build() -> tuple[EventIndex, EventIndex]:
+        opps = history.opportunities
+        amount = opps["amount"].to_numpy(dtype=np.float64)
+        closed = opps[opps["closed_at"].notna()]
+        won = (closed["status"] == "won").to_numpy().astype(np.int64)
+        return (
+            EventIndex(opps["account_id"], opps["created_at"], {"amount": amount}),
+            EventIndex(
+                closed["account_id"],
+                closed["closed_at"],
+                {"amount": closed["amount"].to_numpy(dtype=np.float64), "won": won},
+            ),
+        )
+
+    created_idx, closed_idx = cached(history, "accounts.deals", build)
+    created = created_idx.at(ids, t)
+    closed_q = closed_idx.at(ids, t)
     year = pd.Timedelta(days=365)
     won_365 = closed_q.sum("won", year)
     return {

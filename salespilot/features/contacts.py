@@ -20,7 +20,7 @@ import pandas as pd
 
 from salespilot.features.history import History
 from salespilot.features.interactions import empty_activities
-from salespilot.features.pit import EventIndex, smoothed_rate, to_ns, to_utc_naive
+from salespilot.features.pit import EventIndex, cached, smoothed_rate, to_ns, to_utc_naive
 
 ATTEMPT_CHANNELS: tuple[str, ...] = ("call", "email")
 #: Local hour bands: [0, 8), [8, 10), [10, 12), [12, 14), [14, 16), [16, 18), [18, 24).
@@ -181,7 +181,7 @@ def contact_attempts(
 ) -> pd.DataFrame:
     """One row per outbound call/email to a contact made in ``[start, end]``, with features
     as of the attempt (``as_of`` = its time) and ``label_success`` (NaN while undecided)."""
-    rates = rates or AttemptRates.from_history(history)
+    rates = rates or cached(history, "contacts.rates", lambda: AttemptRates.from_history(history))
     rows = rates.attempts
     if start is not None:
         rows = rows[rows["as_of"] >= to_utc_naive(start)]
@@ -228,7 +228,7 @@ def candidate_slots_for_contacts(
     if history.contacts is None:
         raise ValueError("candidate slots need the contacts table (contact time zones)")
     as_of = to_utc_naive(as_of)
-    rates = rates or AttemptRates.from_history(history)
+    rates = rates or cached(history, "contacts.rates", lambda: AttemptRates.from_history(history))
     c = history.contacts.set_index("contact_id").reindex(list(contact_ids))
     c = c[c["account_id"].notna()]
     hours = np.arange(working_hours[0], working_hours[1])

@@ -73,6 +73,9 @@ def build_training_set(
     table: TableName,
     grid: pd.DatetimeIndex | list | None = None,
     horizon_days: int = 90,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int = 8,
 ) -> pd.DataFrame:
     """Snapshots of ``table`` on ``grid`` with their ``label_*`` columns.
 
@@ -80,6 +83,9 @@ def build_training_set(
     outbound call/email whose time falls inside the grid's span (its as_of is the attempt
     time, ``horizon_days`` is unused). Rows whose label is unknown keep NaN labels: drop them
     for training, keep them for scoring.
+
+    The grid is built ``chunk_size`` dates at a time (the event indexes are built once and
+    cached on ``history``), calling ``progress(done, total)`` after each chunk.
     """
     if table not in TABLE_NAMES:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLE_NAMES)}")
@@ -87,15 +93,41 @@ def build_training_set(
     if table == "attempts":
         from salespilot.features.contacts import contact_attempts
 
+        # attempts are rows of their own time: take those from the first as_of up to one grid
+        # step past the last one (the span the grid's snapshots stand for)
         start = grid.min() if len(grid) else None
-        end = grid.max() if len(grid) else None
+        step = grid[-1] - grid[-2] if len(grid) > 1 else pd.Timedelta(days=7)
+        end = grid.max() + step - pd.Timedelta(1) if len(grid) else None
         frame = contact_attempts(history, start=start, end=end)
+        if progress is not None:
+            progress(len(grid), len(grid))
         log.info("attempts: %d rows between %s and %s", len(frame), start, end)
         return frame
     build, label = _builders()[table]
-    frame = build(history, grid)
+    parts = []
+    for i in range(0, max(len(grid), 1), chunk_size):
+        chunk = grid[i : i + chunk_size]
+        parts.append(build(history, chunk))
+        if progress is not None:
+            progress(min(i + chunk_size, len(grid)), len(grid))
+    frame = _concat_keeping_categories(parts)
     log.info("%s: %d rows over %d as_of dates", table, len(frame), len(grid))
     return label(frame, history, horizon_days)
+
+
+def _concat_keeping_categories(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate snapshots whose category columns may hold different categories."""
+    if len(parts) == 1:
+        return parts[0]
+    cats = [c for c in parts[0].columns if isinstance(parts[0][c].dtype, pd.CategoricalDtype)]
+    frame = pd.concat(parts, ignore_index=True)
+    for c in cats:
+        if not isinstance(frame[c].dtype, pd.CategoricalDtype):
+            values = frame[c].astype(object)
+            frame[c] = pd.Categorical(
+                values.where(values.notna(), None), categories=sorted(values.dropna().unique())
+            )
+    return frame
 
 
 def _builders() -> dict[str, tuple[Callable, Callable]]:

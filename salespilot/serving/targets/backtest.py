@@ -59,8 +59,9 @@ class BacktestResult:
 
 def replay_periods(history: History, n: int, kind: str = "quarter") -> list[Period]:
     """The ``n`` latest complete periods before the end of the history (oldest first)."""
-    # A period counts as complete when the data reach (to within a day) its end.
-    last = period_containing(data_as_of(history) + pd.Timedelta(days=1), kind).shift(-1)
+    # A period counts as complete when the data reach (to within two days) its end: a demo or
+    # export cut at midnight of the last day still replays its quarter.
+    last = period_containing(data_as_of(history) + pd.Timedelta(days=2), kind).shift(-1)
     return [last.shift(-k) for k in range(n - 1, -1, -1)]
 
 
@@ -120,10 +121,10 @@ def run_backtest(
     scorer = scorer or empirical_scorer
     replay = replay_periods(history, periods, kind)
     first_data = history.opportunities["created_at"].min()
-    if replay[0].start - first_data < pd.Timedelta(days=180):
+    if replay[0].start - first_data < pd.Timedelta(days=90):
         raise ValueError(
             f"the history starts {first_data:%Y-%m-%d}: replaying {periods} {kind}s needs at "
-            f"least six months of data before {replay[0].start:%Y-%m-%d}"
+            f"least three months of data before {replay[0].start:%Y-%m-%d}"
         )
     frames, forecasts = [], {}
     notes: list[str] = []

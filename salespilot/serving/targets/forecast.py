@@ -175,16 +175,11 @@ def seasonality_index(history: History, as_of: pd.Timestamp) -> np.ndarray:
     booked = won.groupby(won["closed_at"].dt.to_period("M").dt.to_timestamp())["amount"].sum()
     booked = booked.reindex(months, fill_value=0.0)
     reps = history.reps
-    active = np.array(
-        [
-            (
-                (reps["hired_at"] < m)
-                & (reps["left_at"].isna() | (reps["left_at"] >= m + pd.DateOffset(months=1)))
-            ).sum()
-            for m in months
-        ],
-        dtype=float,
-    )
+    starts = months.to_numpy()[:, None]
+    ends = (months + pd.DateOffset(months=1)).to_numpy()[:, None]
+    hired = reps["hired_at"].to_numpy()[None, :]
+    left = reps["left_at"].to_numpy()[None, :]
+    active = ((hired < starts) & (np.isnat(left) | (left >= ends))).sum(axis=1).astype(float)
     per_rep = booked.to_numpy() / np.maximum(active, 1.0)
     if per_rep.mean() <= 0:
         return np.ones(12)
@@ -223,35 +218,37 @@ def new_business_rates(
     season = seasonality_index(history, as_of)
     created_from = as_of
     won_from = max(period.start, as_of)
-    rows = []
     won_all = opp[opp["status"] == "won"]
+    created = won_all["created_at"].to_numpy()
+    closed = won_all["closed_at"].to_numpy()
+    all_reps = history.reps["rep_id"].to_numpy()
+    rep_pos = pd.Index(all_reps).get_indexer(won_all["owner_rep_id"])
+    line_pos = pd.Index(lines).get_indexer(won_all["product_line"].astype(str))
+    known = (rep_pos >= 0) & (line_pos >= 0)
+    counts = np.zeros((len(all_reps), len(lines)))
+    exposure_all = np.zeros(len(all_reps))
+    windows = 0
     for k in range(1, config.reference_months + 1):
         shift = pd.DateOffset(months=k)
         r_end, r_as_of, r_won_from = period.end - shift, created_from - shift, won_from - shift
         r_start = period.start - shift
         if r_end > as_of:
             continue  # the reference window's outcome is not fully known yet
-        w = won_all[
-            (won_all["created_at"] >= r_as_of)
-            & (won_all["created_at"] < r_end)
-            & (won_all["closed_at"] >= r_won_from)
-            & (won_all["closed_at"] < r_end)
-        ]
-        counts = w.groupby(["owner_rep_id", "product_line"]).size()
+        hit = known & (created >= r_as_of.to_datetime64()) & (created < r_end.to_datetime64())
+        hit &= (closed >= r_won_from.to_datetime64()) & (closed < r_end.to_datetime64())
+        # Deseasonalised: a window in a strong season counts for less.
+        np.add.at(
+            counts, (rep_pos[hit], line_pos[hit]), 1.0 / _window_season(season, r_start, r_end)
+        )
         ramp = _window_ramp(history.reps["hired_at"], r_as_of, r_end, config.ramp_months)
-        emp = _employed_share(history.reps, r_as_of, r_end)
-        exposure = pd.Series(ramp * emp, index=history.reps["rep_id"].to_numpy())
-        s = _window_season(season, r_start, r_end)
-        rows.append((counts, exposure, s))
-    if not rows:
+        exposure_all += ramp * _employed_share(history.reps, r_as_of, r_end)
+        windows += 1
+    if not windows:
         log.warning("no fully observed reference window before %s: new business is 0", as_of)
     idx = pd.MultiIndex.from_product([reps["rep_id"], lines], names=["rep_id", "product_line"])
-    count = pd.Series(0.0, index=idx)
-    exposure = pd.Series(0.0, index=reps["rep_id"].to_numpy())
-    for counts, exp_k, s in rows:
-        c = counts.reindex(idx, fill_value=0).astype(float)
-        count += c.to_numpy() / s
-        exposure += exp_k.reindex(exposure.index, fill_value=0.0).to_numpy()
+    pos = pd.Index(all_reps).get_indexer(reps["rep_id"])
+    count = pd.Series(counts[pos].reshape(-1) if len(lines) else [], index=idx, dtype=float)
+    exposure = pd.Series(exposure_all[pos], index=reps["rep_id"].to_numpy())
     frame = count.rename("count").reset_index()
     frame = frame.merge(reps[["rep_id", "team"]], on="rep_id")
     frame["exposure"] = exposure.reindex(frame["rep_id"]).to_numpy()
@@ -306,12 +303,16 @@ def build_forecast(
     scored_deals: pd.DataFrame,
     config: ForecastConfig | None = None,
     p_win_source: str = "empirical",
+    p_win_horizon_days: float | None = None,
 ) -> Forecast:
     """Simulate the bookings of every active rep x product line inside ``period``.
 
     ``scored_deals`` holds ``opportunity_id`` and ``p_win`` for the deals open at ``as_of``
     (from the champion model, or :func:`empirical_win_probability`); deals without a score
-    count as not won. Only data strictly before ``as_of`` is used.
+    count as not won. Only data strictly before ``as_of`` is used. When ``p_win`` means "won
+    within ``p_win_horizon_days``" (the champion model's label) it is first turned into an
+    eventual win probability by dividing by the history's P(close within the horizon | won,
+    stage, age).
     """
     config = config or ForecastConfig()
     as_of = pd.Timestamp(as_of)
@@ -328,6 +329,11 @@ def build_forecast(
     deals = deals[deals["owner_rep_id"].isin(reps["rep_id"])].reset_index(drop=True)
     scores = scored_deals.drop_duplicates("opportunity_id").set_index("opportunity_id")["p_win"]
     p_win = scores.reindex(deals["opportunity_id"]).fillna(0.0).to_numpy(float)
+    if p_win_horizon_days:
+        within = close_within_window(
+            history, as_of, deals, as_of, as_of + pd.Timedelta(days=p_win_horizon_days)
+        )
+        p_win = np.clip(p_win / np.clip(within, 0.05, 1.0), 0.0, 1.0)
     timing = close_within_window(history, as_of, deals, period.start, period.end)
     deals["p_close_in_period"] = np.clip(p_win * timing, 0.0, 1.0)
 

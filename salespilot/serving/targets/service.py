@@ -53,8 +53,15 @@ def champion_scorer(settings=None) -> Scorer | None:
         p = model.predict_proba(rows)
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 
-    score.source = "champion"  # type: ignore[attr-defined]
+    score.source = f"champion v{model.version}"  # type: ignore[attr-defined]
+    score.horizon_days = win_horizon_days()  # type: ignore[attr-defined]
     return score
+
+
+def win_horizon_days() -> float:
+    from salespilot.models.win_probability import SPEC
+
+    return float(SPEC.horizon_days)
 
 
 @dataclass
@@ -110,6 +117,7 @@ def recommend(
         scored_deals=scored,
         config=forecast_config,
         p_win_source=source,
+        p_win_horizon_days=getattr(scorer, "horizon_days", None),
     )
     if team is not None:
         mask = forecast.cells["team"] == team
