@@ -51,6 +51,10 @@ NO_OUTCOME = -1
 EV_CREATED, EV_STAGE, EV_STALL, EV_RECOVER, EV_OWNER, EV_WON, EV_LOST = range(7)
 TRUTH_EVENTS = ("created", "stage", "stalled", "recovered", "owner_change", "won", "lost")
 
+# typical local peak hour of answering calls / replying to email, by contact role
+# (decision_maker, influencer, user, other): bosses early, users late morning, ...
+ROLE_CALL_PEAK = np.array([8.5, 14.5, 11.0, 16.0])
+ROLE_MAIL_PEAK = np.array([7.5, 13.0, 10.0, 17.0])
 # outbound touches that are not meetings: call, email, message
 TOUCH_MIX = np.array([0.45, 0.48, 0.07])
 # meetings / demos scheduled per working day in each open stage (healthy deal, average quality)
@@ -140,6 +144,8 @@ class Simulation:
         self._team_params(knobs)
         # how well each industry fits each team's offer: an observable part of deal quality
         self.industry_fit = self.rng.normal(0, knobs.industry_fit_sd, (len(TEAMS), len(INDUSTRIES)))
+        # each industry's working week: some answer on Mondays, others hide until Wednesday
+        self.industry_week = np.exp(self.rng.normal(0, 0.3, (len(INDUSTRIES), 5)))
         self._init_tables(reps)
 
     # ------------------------------------------------------------------ set-up
@@ -391,13 +397,16 @@ class Simulation:
         same = rng.random(len(cidx)) < 0.9
         C.tz[cidx] = np.where(same, A.tz[acc_of], rng.integers(0, len(TIMEZONES), len(cidx)))
         m = len(cidx)
+        # answer patterns: typical for the role (and the industry's week), plus a personal part
+        sd = self.k.personal_hour_sd
         C.base_call[cidx] = np.clip(rng.beta(3, 6, m) * np.where(is_dm, 0.75, 1.0), 0.03, 0.8)
-        C.peak_call[cidx] = rng.uniform(8.5, 18.0, m)
+        C.peak_call[cidx] = np.clip(ROLE_CALL_PEAK[role] + rng.normal(0, sd, m), 7.5, 19.5)
         C.width_call[cidx] = rng.uniform(1.0, 3.0, m)
         C.base_mail[cidx] = np.clip(rng.beta(3, 5, m) * np.where(is_dm, 0.8, 1.0), 0.03, 0.8)
-        C.peak_mail[cidx] = rng.uniform(7.0, 21.0, m)
+        C.peak_mail[cidx] = np.clip(ROLE_MAIL_PEAK[role] + rng.normal(0, sd, m), 6.0, 22.0)
         C.width_mail[cidx] = rng.uniform(1.5, 4.5, m)
-        wd = np.exp(rng.normal(0, 0.35, (m, 5)))
+        industry = A.industry[acc_of]
+        wd = self.industry_week[industry] * np.exp(rng.normal(0, 0.15, (m, 5)))
         for d in range(5):
             getattr(C, f"wd{d}")[cidx] = wd[:, d]
         for a, o in zip(idx, owners, strict=True):

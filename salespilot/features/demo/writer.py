@@ -341,21 +341,24 @@ class HistoryWriter:
             qs, qe = int(q_start.value // 10**9), int(q_end.value // 10**9)
             lookback = max(sim.start_s, qs - 365 * DAY)
             quarters = (qs - lookback) / (91.25 * DAY)
-            for r in range(R.n):
-                if R.hired[r] >= qe or (0 <= R.left[r] <= qs):
-                    continue
-                team = int(R.team[r])
-                if quarters >= 0.99:
-                    mates = np.flatnonzero(R.team[: R.n] == team)
-                    sel = (w_t >= lookback) & (w_t < qs)
-                    own = w_amt[sel & (w_owner == r)].sum() / quarters
-                    team_avg = (
-                        w_amt[sel & np.isin(w_owner, mates)].sum() / quarters / max(len(mates), 1)
-                    )
-                    base = own if R.hired[r] <= lookback and own > 0 else team_avg
-                else:
-                    base = nominal[team]
-                rows.append((r, qs, qe, round(float(base) * 1.2, -2)))
+            sel = (w_t >= lookback) & (w_t < qs)
+            own = np.bincount(w_owner[sel], weights=w_amt[sel], minlength=R.n)[: R.n] / max(
+                quarters, 1e-9
+            )
+            teams = R.team[: R.n]
+            team_sum = np.bincount(teams[w_owner[sel]], weights=w_amt[sel], minlength=len(nominal))
+            team_avg = (
+                team_sum
+                / max(quarters, 1e-9)
+                / np.maximum(np.bincount(teams, minlength=len(nominal)), 1)
+            )
+            on = (R.hired[: R.n] < qe) & ~((R.left[: R.n] >= 0) & (R.left[: R.n] <= qs))
+            if quarters >= 0.99:
+                base = np.where((R.hired[: R.n] <= lookback) & (own > 0), own, team_avg[teams])
+            else:
+                base = nominal[teams]
+            for r in np.flatnonzero(on):
+                rows.append((r, qs, qe, round(float(base[r]) * 1.2, -2)))
             q_start = q_end
         arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
         self._write(
