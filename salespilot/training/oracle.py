@@ -57,7 +57,9 @@ def slot_evaluator(spec: ModelSpec, truth: Path, history: History) -> SlotFn | N
     return make_slot_evaluator(spec, truth, history)
 
 
-def churn_hazard_oracle(periods: pd.DataFrame, rows: pd.DataFrame, horizon_days: float) -> np.ndarray:
+def churn_hazard_oracle(
+    periods: pd.DataFrame, rows: pd.DataFrame, horizon_days: float
+) -> np.ndarray:
     """True churn probability within the horizon from the weekly hazard in force at ``as_of``.
 
     ``1 - (1 - p_now) ** (horizon / period length)``: what the generator knew at ``as_of``,
