@@ -6,6 +6,7 @@ probability per stage.
 
 from __future__ import annotations
 
+from salespilot.features.schema import MODEL_TABLES
 from salespilot.models._params import BASE_PARAMS
 from salespilot.models.spec import BaselineRule, ModelSpec
 
@@ -75,7 +76,9 @@ SPEC = ModelSpec(
     categorical=("stage", "product_line", "lead_source"),
     readable_names=READABLE_NAMES,
     params=BASE_PARAMS,
-    required_tables=("reps", "accounts", "opportunities", "stage_changes", "activities"),
+    # reps, accounts and opportunities: the deal features treat missing stage changes and
+    # activities as none (many teams export nothing else at first, e.g. the Maven example)
+    required_tables=MODEL_TABLES["win_probability"],
     baseline_rule=BaselineRule(
         name="stage_rule",
         kind="per_category_rate",
@@ -87,4 +90,6 @@ SPEC = ModelSpec(
     min_examples_per_class=30,
     positive_name="won",
     negative_name="not won",
+    # the deal's eventual outcome, for the leak check of fields fixed per deal (checks.py)
+    extra={"outcome_label": "label_outcome_won"},
 )
