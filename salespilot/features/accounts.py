@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
 from salespilot.features.interactions import empty_activities
 from salespilot.features.pit import (
@@ -154,7 +155,9 @@ def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> 
     rows["annual_value"] = 12.0 * rows["active_monthly_value"]
     rows["team"] = take_column(history, "reps", "team", current_owner)
     rows["region"] = take_column(history, "reps", "region", current_owner)
-    return rows[list(ACCOUNT_CONTEXT_COLUMNS) + list(ACCOUNT_FEATURES)].reset_index(drop=True)
+    out = rows[list(ACCOUNT_CONTEXT_COLUMNS) + list(ACCOUNT_FEATURES)].reset_index(drop=True)
+    # A customer's own fields declared as features (custom_fields.json): custom_<name> columns.
+    return add_custom_features(out, history, "accounts")
 
 
 def add_account_labels(snapshot: pd.DataFrame, history: History, horizon_days: int) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
 from salespilot.features.interactions import (
     CHANNEL_PLURALS,
@@ -156,9 +157,11 @@ def deal_snapshot(
     cols["days_to_expected_close"] = days_between(expected_close, t)
     cols.update(_account_deal_history(history, account, t))
     out = pd.DataFrame(cols)
-    return out[
+    out = out[
         list(DEAL_CONTEXT_COLUMNS) + [c for c in DEAL_FEATURES if c not in DEAL_CONTEXT_COLUMNS]
     ]
+    # A customer's own fields declared as features (custom_fields.json): custom_<name> columns.
+    return add_custom_features(out, history, "deals")
 
 
 def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int) -> pd.DataFrame:

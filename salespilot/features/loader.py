@@ -124,7 +124,13 @@ def find_all_problems(path: str | Path, *, now: datetime | str | None = None) ->
 def summarize_history(history: History) -> dict[str, Any]:
     """The numbers a user checks after loading: what is there, over which period, and
     which models can be trained (and what to add for the others). JSON-serialisable."""
-    end = history.end()
+    try:
+        end = history.end()
+    except ValueError:  # no event at all (header-only files): nothing is "active"
+        end = pd.NaT
+    files: dict[str, tuple[Path, str]] = {}
+    if history.source is not None and Path(history.source).is_dir():
+        files = _discover(Path(history.source), [])
     tables: dict[str, Any] = {}
     starts = []
     for name, schema in TABLES.items():
@@ -140,7 +146,8 @@ def summarize_history(history: History) -> dict[str, Any]:
             first, last = _iso(lo), _iso(hi)
             if pd.notna(lo):
                 starts.append(lo)
-        tables[name] = {"rows": len(df), "first": first, "last": last}
+        file = files[name][0].name if name in files else None
+        tables[name] = {"file": file, "rows": len(df), "first": first, "last": last}
     opps = history.opportunities
     deals = {s: int((opps["status"] == s).sum()) for s in ("open", "won", "lost")}
     deals["won_amount"] = float(opps.loc[opps["status"] == "won", "amount"].sum())
@@ -157,7 +164,6 @@ def summarize_history(history: History) -> dict[str, Any]:
     )
     return {
         "source": str(history.source) if history.source else None,
-        "content_hash": history.content_hash(),
         "tables": tables,
         "date_range": {"start": _iso(min(starts)) if starts else None, "end": _iso(end)},
         "deals": deals,
@@ -278,6 +284,17 @@ def _read_csv(file: Path, schema: TableSchema, problems: list[Problem]) -> pd.Da
                 "unreadable_file",
                 f"{file.name} is empty: the first line must be the header "
                 f"({', '.join(schema.column_names)})",
+                file=file.name,
+                table=schema.name,
+            )
+        )
+        return None
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        problems.append(
+            Problem(
+                "unreadable_file",
+                f"{file.name} does not look comma-separated (header {header[0][:60]!r}): "
+                "export it as CSV with ',' between values",
                 file=file.name,
                 table=schema.name,
             )

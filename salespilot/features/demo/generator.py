@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salespilot.features.demo import chain
 from salespilot.features.demo.knobs import DemoKnobs
 from salespilot.features.demo.world import (
     INDUSTRIES,
@@ -27,7 +28,6 @@ from salespilot.features.demo.world import (
     PRODUCT_AMOUNT_FACTOR,
     RECURRING_SHARE,
     RECURRING_VALUE_FACTOR,
-    STAGE_ALPHA,
     STAGE_DWELL_DAYS,
     STAGE_NAMES,
     TEAMS,
@@ -51,23 +51,18 @@ NO_OUTCOME = -1
 EV_CREATED, EV_STAGE, EV_STALL, EV_RECOVER, EV_OWNER, EV_WON, EV_LOST = range(7)
 TRUTH_EVENTS = ("created", "stage", "stalled", "recovered", "owner_change", "won", "lost")
 
-# outbound channel mix per open stage: call, email, meeting, demo, message
-CHANNEL_MIX = np.array(
-    [
-        [0.50, 0.44, 0.00, 0.00, 0.06],
-        [0.38, 0.40, 0.16, 0.00, 0.06],
-        [0.33, 0.36, 0.05, 0.20, 0.06],
-        [0.33, 0.45, 0.16, 0.00, 0.06],
-        [0.38, 0.40, 0.16, 0.00, 0.06],
-    ]
-)
+# typical local peak hour of answering calls / replying to email, by contact role
+# (decision_maker, influencer, user, other): bosses early, users late morning, ...
+ROLE_CALL_PEAK = np.array([8.5, 14.5, 11.0, 16.0])
+ROLE_MAIL_PEAK = np.array([7.5, 13.0, 10.0, 17.0])
+# outbound touches that are not meetings: call, email, message
+TOUCH_MIX = np.array([0.45, 0.48, 0.07])
+# meetings / demos scheduled per working day in each open stage (healthy deal, average quality)
+MEETING_RATE = np.array([0.0, 0.07, 0.09, 0.06, 0.07])
 STAGE_ACTIVITY = np.array([0.8, 1.0, 1.0, 1.0, 1.1])
-# stalled state: forward, lost, recover hazards relative to the stage's exit hazard
-STALL_FORWARD, STALL_LOST, STALL_RECOVER = 0.15, 0.30, 0.20
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+_sigmoid = chain.sigmoid
 
 
 class _Grow:
@@ -113,14 +108,35 @@ class Simulation:
         self.k = knobs
         self.rng = np.random.default_rng(seed)
         self.end = end
-        self.start = end - pd.DateOffset(months=months)
+        self.start = (end - pd.DateOffset(months=months)).floor("D")
         self.start_s = int(self.start.value // 10**9)
         self.end_s = int(self.end.value // 10**9)
-        self.days = (self.end_s - self.start_s) // DAY
+        self.days = -(-(self.end_s - self.start_s) // DAY)
         self.writer = writer
         self.progress = progress
+        self.meta: dict = {}
         self.tz_changes, self.tz_offsets = tz_offset_table(self.start, self.end)
+        self._tz_base = self.start_s - 10 * DAY
+        self._tz_stride = np.int64(1) << np.int64(40)
+        self._tz_keys = np.concatenate(
+            [
+                z * self._tz_stride + np.maximum(ch - self._tz_base, 0)
+                for z, ch in enumerate(self.tz_changes)
+            ]
+        )
+        self._tz_vals = np.concatenate(self.tz_offsets)
+        # per-day calendar: weekday, seasonal factor, last two weeks of a quarter
+        self.cal = chain.day_calendar(self.start, self.days, knobs)
+        # offset of each zone at each day's noon UTC, for "local midnight" of working days
+        noon = self.start_s + np.arange(self.days + 2) * DAY + 12 * HOUR
+        self.noon_offset = np.stack(
+            [self._local_offset(np.full(len(noon), z), noon) for z in range(len(TIMEZONES))]
+        )
         self._team_params(knobs)
+        # how well each industry fits each team's offer: an observable part of deal quality
+        self.industry_fit = self.rng.normal(0, knobs.industry_fit_sd, (len(TEAMS), len(INDUSTRIES)))
+        # each industry's working week: some answer on Mondays, others hide until Wednesday
+        self.industry_week = np.exp(self.rng.normal(0, 0.3, (len(INDUSTRIES), 5)))
         self._init_tables(reps)
 
     # ------------------------------------------------------------------ set-up
@@ -227,13 +243,12 @@ class Simulation:
     # ------------------------------------------------------------------ helpers
     def _local_offset(self, tz: np.ndarray, t: np.ndarray) -> np.ndarray:
         """UTC offset in seconds of time zones ``tz`` at UTC instants ``t`` (DST-correct)."""
-        out = np.zeros(len(t), dtype=np.int64)
-        for z in np.unique(tz):
-            m = tz == z
-            ch = self.tz_changes[z]
-            i = np.searchsorted(ch, t[m], side="right") - 1
-            out[m] = self.tz_offsets[z][np.clip(i, 0, len(ch) - 1)]
-        return out
+        # one searchsorted over all zones: keys are (zone, instant) packed into one int64
+        key = np.asarray(tz, dtype=np.int64) * self._tz_stride + (
+            np.asarray(t, dtype=np.int64) - self._tz_base
+        )
+        i = np.searchsorted(self._tz_keys, key, side="right") - 1
+        return self._tz_vals[i]
 
     def _local_slot(self, tz: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Local weekday (0=Mon) and hour of UTC instants in the given zones."""
@@ -246,7 +261,7 @@ class Simulation:
         tz = self.team_rep_tz[self.reps.team[reps]]
         h = self.reps.peak_hour[reps] + self.rng.normal(0, spread, len(reps))
         h = np.clip(h, 8.0, 18.98)
-        local_midnight = day_s - self._local_offset(tz, np.full(len(reps), day_s + 12 * HOUR))
+        local_midnight = day_s - self.noon_offset[tz, self._day(day_s)]
         return local_midnight + (h * HOUR).astype(np.int64)
 
     def contact_p(self, c: np.ndarray, wd: np.ndarray, hr: np.ndarray, email: np.ndarray):
@@ -265,58 +280,60 @@ class Simulation:
         shape = (1 - 0.75 * s) + 0.75 * s * bump
         night = (hr < 7) | (hr >= 21)
         shape = np.where(night & ~email, shape * 0.25, shape)
-        return np.clip(base * wdf**s * shape * 1.6, 0.005, 0.95)
+        return np.clip(base * wdf**s * shape * 1.2, 0.005, 0.9)
 
-    def p_win(self, d: np.ndarray) -> np.ndarray:
-        """Exact probability that deals ``d`` end won, given their current state.
-
-        Within stage s the chain has a healthy and a stalled state with competing hazards
-        (forward, lost, stall / forward, lost, recover); the probability of absorbing in
-        ``won`` follows from the hazard ratios, stage by stage from the last one back.
-        """
+    def deal_params(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The chain parameters of deals ``d`` now: (logit, stall, speed), see ``chain``."""
         D, k = self.deal, self.k
-        q = D.quality[d]
-        logit_base = (
+        logit = (
             self.team_offset[D.team[d]]
-            + k.quality_effect * q
+            + k.quality_effect * D.quality[d]
             + self.reps.skill[D.owner[d]]
             + k.dm_effect * (D.dm[d] - 0.5)
             - k.handover_penalty * D.bad[d]
         )
-        stall = self._stall_hazard(d)
-        nxt = np.ones(len(d))
-        out = np.zeros(len(d))
-        stage, stalled = D.stage[d], D.stalled[d]
-        for s in range(4, -1, -1):
-            sig = _sigmoid(STAGE_ALPHA[s] + logit_base)
-            a_h, l_h, c_h = sig, 1 - sig, stall
-            a_c, l_c, r_c = STALL_FORWARD * sig, STALL_LOST, STALL_RECOVER
-            d2 = a_c + l_c + r_c
-            w_h = nxt * (a_h + c_h * a_c / d2) / (a_h + l_h + c_h - c_h * r_c / d2)
-            w_c = (a_c * nxt + r_c * w_h) / d2
-            here = stage == s
-            out[here] = np.where(stalled[here], w_c[here], w_h[here])
-            nxt = w_h
-        return out
+        stall = k.stall_rate * np.exp(-0.7 * D.quality[d]) * (1.0 + D.bad[d])
+        speed = 1.0 / (self.team_cycle[D.team[d]] * D.pace[d])
+        return logit, stall, speed
 
-    def _stall_hazard(self, d: np.ndarray) -> np.ndarray:
-        D = self.deal
-        return self.k.stall_rate * np.exp(-0.7 * D.quality[d]) * (1.0 + D.bad[d])
+    def p_win(self, d: np.ndarray) -> np.ndarray:
+        """Exact probability that deals ``d`` end won, given their current state."""
+        logit, stall, _ = self.deal_params(d)
+        return chain.win_probability(
+            self.deal.stage[d].astype(np.int64), self.deal.stalled[d], logit, stall
+        )
+
+    def _day(self, t0: int) -> int:
+        return (t0 - self.start_s) // DAY
 
     def _season(self, day_s: int) -> float:
-        ts = pd.Timestamp(day_s, unit="s")
-        dip = {7: 0.25, 8: 0.32, 12: 0.22}.get(ts.month, 0.0)
-        return max(0.2, 1.0 - self.k.seasonality * dip)
+        return float(self.cal["season"][self._day(day_s)])
 
     def _quarter_end(self, day_s: int) -> bool:
-        ts = pd.Timestamp(day_s, unit="s")
-        q_end = (ts + pd.offsets.QuarterEnd(0)).normalize()
-        return (q_end - ts).days < 14
+        return bool(self.cal["quarter_end"][self._day(day_s)])
+
+    def _weekday(self, day_s: int) -> int:
+        return int(self.cal["weekday"][self._day(day_s)])
 
     def _truth(self, d: np.ndarray, t: np.ndarray, ev: int) -> None:
-        p = self.p_win(d)
-        self.deal.p_win[d] = p
-        self.truth_rows.append((d.copy(), t.copy(), p, np.full(len(d), ev, dtype=np.int8)))
+        D = self.deal
+        logit, stall, speed = self.deal_params(d)
+        stage = D.stage[d].astype(np.int64)
+        p = chain.win_probability(stage, D.stalled[d], logit, stall)
+        D.p_win[d] = p
+        self.truth_rows.append(
+            (
+                d.copy(),
+                t.copy(),
+                p,
+                np.full(len(d), ev, dtype=np.int8),
+                stage,
+                D.stalled[d].copy(),
+                logit,
+                stall,
+                speed,
+            )
+        )
 
     # ------------------------------------------------------------------ entities
     def add_reps(self, teams: np.ndarray, hired: np.ndarray) -> np.ndarray:
@@ -371,13 +388,16 @@ class Simulation:
         same = rng.random(len(cidx)) < 0.9
         C.tz[cidx] = np.where(same, A.tz[acc_of], rng.integers(0, len(TIMEZONES), len(cidx)))
         m = len(cidx)
+        # answer patterns: typical for the role (and the industry's week), plus a personal part
+        sd = self.k.personal_hour_sd
         C.base_call[cidx] = np.clip(rng.beta(3, 6, m) * np.where(is_dm, 0.75, 1.0), 0.03, 0.8)
-        C.peak_call[cidx] = rng.uniform(8.5, 18.0, m)
+        C.peak_call[cidx] = np.clip(ROLE_CALL_PEAK[role] + rng.normal(0, sd, m), 7.5, 19.5)
         C.width_call[cidx] = rng.uniform(1.0, 3.0, m)
         C.base_mail[cidx] = np.clip(rng.beta(3, 5, m) * np.where(is_dm, 0.8, 1.0), 0.03, 0.8)
-        C.peak_mail[cidx] = rng.uniform(7.0, 21.0, m)
+        C.peak_mail[cidx] = np.clip(ROLE_MAIL_PEAK[role] + rng.normal(0, sd, m), 6.0, 22.0)
         C.width_mail[cidx] = rng.uniform(1.5, 4.5, m)
-        wd = np.exp(rng.normal(0, 0.35, (m, 5)))
+        industry = A.industry[acc_of]
+        wd = self.industry_week[industry] * np.exp(rng.normal(0, 0.15, (m, 5)))
         for d in range(5):
             getattr(C, f"wd{d}")[cidx] = wd[:, d]
         for a, o in zip(idx, owners, strict=True):
@@ -533,7 +553,7 @@ class Simulation:
         # deals follow their account's new owner (one owner per account)
         if len(deals):
             D.owner[deals] = A.owner[D.account[deals]]
-            D.bad[deals] = bad
+            D.bad[deals] |= bad  # damage done by an earlier bad hand-over stays
             D.silent_until[deals] = t0 + (22 * DAY if bad else DAY)
             D.last_event[deals] = np.maximum(D.last_event[deals], left)
             self._truth(deals, np.full(len(deals), left, dtype=np.int64), EV_OWNER)
@@ -574,26 +594,18 @@ class Simulation:
         d = np.flatnonzero(D.status[: D.n] == 0)
         if len(d) == 0:
             return
-        sig = _sigmoid(
-            STAGE_ALPHA[D.stage[d]]
-            + self.team_offset[D.team[d]]
-            + k.quality_effect * D.quality[d]
-            + self.reps.skill[D.owner[d]]
-            + k.dm_effect * (D.dm[d] - 0.5)
-            - k.handover_penalty * D.bad[d]
+        logit, stall, speed = self.deal_params(d)
+        day = self._day(t0)
+        p_fwd, p_lost, p_flip = chain.step_probs(
+            D.stage[d].astype(np.int64),
+            D.stalled[d],
+            logit,
+            stall,
+            speed,
+            self.cal["season"][day],
+            self.cal["quarter_end"][day],
+            k,
         )
-        e = 1.0 / (STAGE_DWELL_DAYS[D.stage[d]] * self.team_cycle[D.team[d]] * D.pace[d])
-        season = self._season(t0)
-        push = 1.0 + (k.quarter_end_push if self._quarter_end(t0) else 0.0) * (D.stage[d] >= 3)
-        e = e * season * push
-        stalled = D.stalled[d]
-        stall = self._stall_hazard(d)
-        p_fwd = np.where(stalled, STALL_FORWARD * sig, sig) * e
-        p_lost = np.where(stalled, STALL_LOST, 1 - sig) * e
-        p_flip = np.where(stalled, STALL_RECOVER, stall) * e
-        tot = p_fwd + p_lost + p_flip
-        scale = np.where(tot > 0.9, 0.9 / np.maximum(tot, 1e-12), 1.0)
-        p_fwd, p_lost, p_flip = p_fwd * scale, p_lost * scale, p_flip * scale
         u = rng.random(len(d))
         fwd = u < p_fwd
         lost = (u >= p_fwd) & (u < p_fwd + p_lost)
@@ -640,12 +652,18 @@ class Simulation:
         D.p_win[d] = 1.0 if won else 0.0
         code = 5 if won else 6
         self.stage_rows.append((d.copy(), t.copy(), np.full(len(d), code, dtype=np.int8)))
+        nan = np.full(len(d), np.nan)
         self.truth_rows.append(
             (
                 d.copy(),
                 t.copy(),
                 np.full(len(d), float(won)),
                 np.full(len(d), EV_WON if won else EV_LOST, np.int8),
+                np.full(len(d), code, dtype=np.int64),
+                np.zeros(len(d), dtype=bool),
+                nan,
+                nan,
+                nan,
             )
         )
         if not won:
@@ -664,23 +682,31 @@ class Simulation:
         d = np.r_[d, closed_today]
         if len(d) == 0:
             return
-        weekday = int(((t0 // DAY) + 3) % 7)
+        weekday = self._weekday(t0)
         workday = weekday < 5
         season = 0.6 + 0.4 * self._season(t0)
         q = D.quality[d]
-        engaged = np.where(D.stalled[d], 0.18, np.exp(0.3 * q))
-        awake = D.silent_until[d] <= t0
-        lam_out = k.activity_rate * STAGE_ACTIVITY[D.stage[d]] * engaged * season * awake * workday
-        lam_in = 0.08 * np.where(D.stalled[d], 0.15, np.exp(0.5 * q)) * (1.0 if workday else 0.25)
+        stalled = D.stalled[d]
+        engaged = np.where(stalled, 0.2, np.exp(0.45 * q))
+        awake = (D.silent_until[d] <= t0) * workday
+        lam_out = k.activity_rate * STAGE_ACTIVITY[D.stage[d]] * engaged * season * awake
+        # stalled deals keep (re)scheduling meetings, which then get postponed or cancelled
+        lam_meet = MEETING_RATE[D.stage[d]] * np.where(stalled, 0.8, np.exp(0.2 * q)) * awake
+        lam_in = 0.08 * np.where(stalled, 0.15, np.exp(0.7 * q)) * (1.0 if workday else 0.25)
         n_out = rng.poisson(lam_out)
+        n_meet = rng.poisson(lam_meet)
         n_in = rng.poisson(lam_in)
-        # outbound
-        od = np.repeat(d, n_out)
+        # outbound: calls, emails, messages, then meetings and demos
+        touch = np.array([CALL, EMAIL, MESSAGE])[
+            (rng.random(int(n_out.sum()))[:, None] > TOUCH_MIX.cumsum()).sum(axis=1).clip(0, 2)
+        ]
+        od = np.r_[np.repeat(d, n_out), np.repeat(d, n_meet)]
         if len(od):
+            meet = np.repeat(d, n_meet)
+            demo = (D.stage[meet] == 2) & (rng.random(len(meet)) < 0.7)
+            ch = np.r_[touch, np.where(demo, DEMO, MEETING)]
             owners = D.owner[od]
             times = self._rep_work_time(owners, t0)
-            cum = CHANNEL_MIX[D.stage[od]].cumsum(axis=1)
-            ch = (rng.random(len(od))[:, None] > cum).sum(axis=1).clip(0, 4)
             contacts = self._pick_contact(od)
             eng = np.where(D.stalled[od], 0.55, np.exp(k.engagement_effect * D.quality[od]))
             self._outbound(
@@ -718,7 +744,7 @@ class Simulation:
     def _contact_time(self, contacts: np.ndarray, t0: int) -> np.ndarray:
         tz = self.con.tz[contacts]
         h = self.rng.uniform(7.5, 19.0, len(contacts))
-        local_midnight = t0 - self._local_offset(tz, np.full(len(contacts), t0 + 12 * HOUR))
+        local_midnight = t0 - self.noon_offset[tz, self._day(t0)]
         return local_midnight + (h * HOUR).astype(np.int64)
 
     def _outbound(self, times, owners, accounts, contacts, opps, ch, eng, stalled, quality) -> None:
@@ -734,7 +760,7 @@ class Simulation:
                 self.contact_p(contacts[attempt], wd[attempt], hr[attempt], is_mail[attempt])
                 * eng[attempt],
                 0.005,
-                0.97,
+                0.9,
             )
         u = rng.random(n)
         success = attempt & (u < np.nan_to_num(p))
@@ -766,7 +792,7 @@ class Simulation:
             um = rng.random(meet.sum())
             st = stalled[meet]
             qm = quality[meet]
-            p_post = np.where(st, 0.45, 0.1 * np.exp(-0.3 * qm))
+            p_post = np.where(st, 0.55, 0.08 * np.exp(-0.3 * qm))
             p_canc = np.where(st, 0.2, 0.03)
             oc = np.where(um < p_post, POSTPONED, np.where(um < p_post + p_canc, CANCELLED, HELD))
             outcome[meet] = oc
@@ -835,12 +861,12 @@ class Simulation:
         c = np.flatnonzero(A.value[:n] > 0)
         if len(c) == 0:
             return
-        weekday = int(((t0 // DAY) + 3) % 7)
+        weekday = self._weekday(t0)
         workday = weekday < 5
         h = A.health[c]
         awake = A.silent_until[c] <= t0
-        n_out = rng.poisson(0.09 * np.exp(0.5 * h) * awake * workday)
-        n_in = rng.poisson(0.07 * np.exp(0.9 * h) * (1.0 if workday else 0.2))
+        n_out = rng.poisson(0.1 * np.exp(0.6 * h) * awake * workday)
+        n_in = rng.poisson(0.1 * np.exp(1.0 * h) * (1.0 if workday else 0.2))
         oa = np.repeat(c, n_out)
         if len(oa):
             owners = A.owner[oa]
@@ -879,7 +905,7 @@ class Simulation:
 
     def _new_deals(self, t0: int) -> None:
         R, D, A, rng, k = self.reps, self.deal, self.acc, self.rng, self.k
-        weekday = int(((t0 // DAY) + 3) % 7)
+        weekday = self._weekday(t0)
         if weekday >= 5:
             return
         reps = self._active_reps(t0)
@@ -891,11 +917,13 @@ class Simulation:
         lam = k.deals_per_rep_month * 12 / 250 * ramp * self._season(t0)
         n = rng.poisson(lam)
         owners = np.repeat(reps, n)
+        ramp_o = np.repeat(ramp, n)
+        times = self._rep_work_time(owners, t0)
+        inside = (times >= self.start_s) & (times < self.end_s)
+        owners, ramp_o, times = owners[inside], ramp_o[inside], times[inside]
         m = len(owners)
         if m == 0:
             return
-        ramp_o = np.repeat(ramp, n)
-        times = self._rep_work_time(owners, t0)
         teams = R.team[owners]
         # account: an existing one of the rep, or a new logo created with the deal
         existing = rng.random(m) < k.existing_account_share
@@ -929,10 +957,16 @@ class Simulation:
         D.expected[idx] = (times + planned * DAY).astype(np.int64) // DAY * DAY
         D.status[idx] = 0
         D.stage[idx] = 0
-        q = self.source_quality[src] - 0.7 * (1 - ramp_o) + rng.normal(0, 1, m)
+        q = (
+            self.source_quality[src]
+            + self.industry_fit[teams, A.industry[accounts]]
+            + k.customer_boost * (A.value[accounts] > 0)
+            - 0.7 * (1 - ramp_o)
+            + rng.normal(0, 0.9, m)
+        )
         D.quality[idx] = q
         D.dm[idx] = A.has_dm[accounts] & (rng.random(m) < _sigmoid(0.8 * q + 0.2))
-        D.pace[idx] = np.exp(rng.normal(0, 0.25, m))
+        D.pace[idx] = np.exp(-0.2 * q + rng.normal(0, 0.25, m))
         D.last_event[idx] = times
         self.stage_rows.append((idx.copy(), times.copy(), np.zeros(m, dtype=np.int8)))
         self._truth(idx, times, EV_CREATED)
@@ -995,6 +1029,7 @@ def generate_history(
         writer=writer,
         progress=progress,
     )
+    sim.meta = {"seed": seed, "reps": reps, "months": months, "format": fmt}
     sim.seed_world(reps)
     sim.run()
     rows = sim.finish()
