@@ -20,7 +20,15 @@ import pandas as pd
 
 from salespilot.features.history import History
 from salespilot.features.interactions import empty_activities
-from salespilot.features.pit import EventIndex, cached, smoothed_rate, to_ns, to_utc_naive
+from salespilot.features.pit import (
+    EventIndex,
+    cached,
+    column_codes,
+    entity_index,
+    smoothed_rate,
+    to_ns,
+    to_utc_naive,
+)
 
 ATTEMPT_CHANNELS: tuple[str, ...] = ("call", "email")
 #: Local hour bands: [0, 8), [8, 10), [10, 12), [12, 14), [14, 16), [16, 18), [18, 24).
@@ -112,24 +120,32 @@ class AttemptRates:
     history: History
     attempts: pd.DataFrame  # every outbound call/email to a contact, with local time and label
     _indexes: dict[str, EventIndex]
-    _contact_codes: pd.Index
-    _account_codes: pd.Index
 
     @classmethod
     def from_history(cls, history: History) -> AttemptRates:
         attempts = _attempts_frame(history)
         known = attempts[attempts["label_success"].notna()]
-        contact_codes = pd.Index(pd.unique(attempts["contact_id"]))
-        account_codes = pd.Index(pd.unique(attempts["account_id"]))
         success = known["label_success"].to_numpy(np.int64)
         known_at = known["known_at"]
         indexes = {}
-        for name, key in _rate_keys(known, contact_codes, account_codes).items():
+        for name, key in _rate_keys(known).items():
             indexes[name] = EventIndex(key, known_at, {"success": success})
-        inbound = _contact_inbound(history)
-        indexes["inbound"] = EventIndex(inbound["contact_id"], inbound["occurred_at"])
-        indexes["sent"] = EventIndex(attempts["contact_id"], attempts["as_of"])
-        return cls(history, attempts, indexes, contact_codes, account_codes)
+        n_contacts = len(entity_index(history, "contact"))
+        acts = history.activities if history.activities is not None else empty_activities()
+        if len(acts):
+            codes = column_codes(history, "activities", "contact_id", "contact")
+            inbound = (acts["direction"] == "inbound").to_numpy() & (codes >= 0)
+            indexes["inbound"] = EventIndex(
+                codes[inbound], acts["occurred_at"].to_numpy()[inbound], n_keys=n_contacts
+            )
+        else:
+            indexes["inbound"] = EventIndex(np.empty(0, np.int64), np.empty(0, "M8[ns]"), n_keys=1)
+        indexes["sent"] = EventIndex(
+            attempts["contact_code"].to_numpy(np.int64),
+            attempts["as_of"],
+            n_keys=max(n_contacts, 1),
+        )
+        return cls(history, attempts, indexes)
 
     def features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Rate features for rows with contact_id, account_id, channel, local_hour,
@@ -137,7 +153,14 @@ class AttemptRates:
         rows = rows.copy()
         rows["hour_band"] = hour_band(rows["local_hour"].to_numpy())
         t = to_ns(rows["as_of"])
-        keys = _rate_keys(rows, self._contact_codes, self._account_codes)
+        if "contact_code" not in rows:
+            rows["contact_code"] = entity_index(self.history, "contact").get_indexer(
+                rows["contact_id"].to_numpy(dtype=object)
+            )
+            rows["account_code"] = entity_index(self.history, "account").get_indexer(
+                rows["account_id"].to_numpy(dtype=object)
+            )
+        keys = _rate_keys(rows)
         out: dict[str, np.ndarray] = {}
 
         def rate(
@@ -162,10 +185,11 @@ class AttemptRates:
                 out["contact_band_attempts"] = n_band
             out[f"{who}_band_rate"] = r_band
             _, out[f"{who}_weekday_rate"] = rate(f"{who}_weekday", pop_day, RATE_PRIOR_ATTEMPTS)
-        sent = self._indexes["sent"].at(rows["contact_id"].to_numpy(), t)
+        contact = rows["contact_code"].to_numpy(np.int64)
+        sent = self._indexes["sent"].at(contact, t)
         out["contact_attempts_7d"] = sent.count(pd.Timedelta(days=7))
         out["days_since_contact_inbound"] = (
-            self._indexes["inbound"].at(rows["contact_id"].to_numpy(), t).days_since_last()
+            self._indexes["inbound"].at(contact, t).days_since_last()
         )
         for k, v in out.items():
             rows[k] = v
@@ -293,11 +317,18 @@ def _as_category(s: pd.Series) -> pd.Categorical:
 
 def _attempts_frame(history: History) -> pd.DataFrame:
     acts = history.activities if history.activities is not None else empty_activities()
-    a = acts[
-        (acts["direction"] == "outbound")
-        & acts["channel"].isin(ATTEMPT_CHANNELS)
-        & acts["contact_id"].notna()
-    ]
+    if len(acts):
+        contact_code = column_codes(history, "activities", "contact_id", "contact")
+        account_code = column_codes(history, "activities", "account_id", "account")
+    else:
+        contact_code = account_code = np.empty(0, dtype=np.int64)
+    pick = (
+        (acts["direction"] == "outbound").to_numpy()
+        & acts["channel"].isin(ATTEMPT_CHANNELS).to_numpy()
+        & acts["contact_id"].notna().to_numpy()
+    )
+    a = acts[pick]
+    contact_code, account_code = contact_code[pick], account_code[pick]
     if history.contacts is not None:
         c = history.contacts.set_index("contact_id")
         zone = c["timezone"].reindex(a["contact_id"]).to_numpy()
@@ -325,6 +356,8 @@ def _attempts_frame(history: History) -> pd.DataFrame:
             "as_of": occurred,
             "contact_id": a["contact_id"].to_numpy(),
             "account_id": a["account_id"].to_numpy(),
+            "contact_code": contact_code,
+            "account_code": account_code,
             "rep_id": a["rep_id"].to_numpy(),
             "timezone": zone,
             "local_time": local.to_numpy(),
@@ -339,19 +372,17 @@ def _attempts_frame(history: History) -> pd.DataFrame:
     )
 
 
-def _rate_keys(
-    rows: pd.DataFrame, contact_codes: pd.Index, account_codes: pd.Index
-) -> dict[str, np.ndarray]:
+def _rate_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """Integer keys of each rate's group: (who, channel[, band | weekday]).
 
-    Codes come from the history's attempts, so a contact or account it never saw gets a
-    negative key no event has: zero attempts, and the rate falls back to its prior.
+    ``contact_code``/``account_code`` are row numbers in the history's tables (-1 unknown:
+    a negative key no event has, so zero attempts and the rate falls back to its prior).
     """
     channel = np.where(rows["channel"].astype(object).to_numpy() == "call", 0, 1).astype(np.int64)
     band = hour_band(rows["local_hour"].to_numpy())
     weekday = rows["local_weekday"].to_numpy(np.int64)
-    contact = contact_codes.get_indexer(rows["contact_id"].to_numpy()).astype(np.int64)
-    account = account_codes.get_indexer(rows["account_id"].to_numpy()).astype(np.int64)
+    contact = rows["contact_code"].to_numpy(np.int64)
+    account = rows["account_code"].to_numpy(np.int64)
     keys = {"population": channel}
     for name, who in (("contact", contact), ("account", account)):
         base = np.where(who >= 0, who * 2 + channel, -1)
@@ -361,8 +392,3 @@ def _rate_keys(
     keys["population_band"] = channel * 10 + band
     keys["population_weekday"] = channel * 10 + weekday
     return keys
-
-
-def _contact_inbound(history: History) -> pd.DataFrame:
-    acts = history.activities if history.activities is not None else empty_activities()
-    return acts[(acts["direction"] == "inbound") & acts["contact_id"].notna()]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salespilot.features.demo import chain
 from salespilot.features.demo.knobs import DemoKnobs
 from salespilot.features.demo.world import (
     INDUSTRIES,
@@ -27,7 +28,6 @@ from salespilot.features.demo.world import (
     PRODUCT_AMOUNT_FACTOR,
     RECURRING_SHARE,
     RECURRING_VALUE_FACTOR,
-    STAGE_ALPHA,
     STAGE_DWELL_DAYS,
     STAGE_NAMES,
     TEAMS,
@@ -60,12 +60,9 @@ TOUCH_MIX = np.array([0.45, 0.48, 0.07])
 # meetings / demos scheduled per working day in each open stage (healthy deal, average quality)
 MEETING_RATE = np.array([0.0, 0.07, 0.09, 0.06, 0.07])
 STAGE_ACTIVITY = np.array([0.8, 1.0, 1.0, 1.0, 1.1])
-# stalled state: forward, lost, recover hazards relative to the stage's exit hazard
-STALL_FORWARD, STALL_LOST, STALL_RECOVER = 0.15, 0.30, 0.20
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+_sigmoid = chain.sigmoid
 
 
 class _Grow:
@@ -117,6 +114,7 @@ class Simulation:
         self.days = -(-(self.end_s - self.start_s) // DAY)
         self.writer = writer
         self.progress = progress
+        self.meta: dict = {}
         self.tz_changes, self.tz_offsets = tz_offset_table(self.start, self.end)
         self._tz_base = self.start_s - 10 * DAY
         self._tz_stride = np.int64(1) << np.int64(40)
@@ -128,14 +126,7 @@ class Simulation:
         )
         self._tz_vals = np.concatenate(self.tz_offsets)
         # per-day calendar: weekday, seasonal factor, last two weeks of a quarter
-        days = pd.date_range(self.start, periods=self.days + 1, freq="D")
-        dip = np.select(
-            [days.month == 7, days.month == 8, days.month == 12], [0.25, 0.32, 0.22], 0.0
-        )
-        self.day_season = np.maximum(0.2, 1.0 - knobs.seasonality * dip)
-        q_end = (days + pd.offsets.QuarterEnd(0)).normalize()
-        self.day_qend = np.asarray((q_end - days).days < 14)
-        self.day_weekday = np.asarray(days.weekday)
+        self.cal = chain.day_calendar(self.start, self.days, knobs)
         # offset of each zone at each day's noon UTC, for "local midnight" of working days
         noon = self.start_s + np.arange(self.days + 2) * DAY + 12 * HOUR
         self.noon_offset = np.stack(
@@ -291,58 +282,58 @@ class Simulation:
         shape = np.where(night & ~email, shape * 0.25, shape)
         return np.clip(base * wdf**s * shape * 1.2, 0.005, 0.9)
 
-    def p_win(self, d: np.ndarray) -> np.ndarray:
-        """Exact probability that deals ``d`` end won, given their current state.
-
-        Within stage s the chain has a healthy and a stalled state with competing hazards
-        (forward, lost, stall / forward, lost, recover); the probability of absorbing in
-        ``won`` follows from the hazard ratios, stage by stage from the last one back.
-        """
+    def deal_params(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The chain parameters of deals ``d`` now: (logit, stall, speed), see ``chain``."""
         D, k = self.deal, self.k
-        q = D.quality[d]
-        logit_base = (
+        logit = (
             self.team_offset[D.team[d]]
-            + k.quality_effect * q
+            + k.quality_effect * D.quality[d]
             + self.reps.skill[D.owner[d]]
             + k.dm_effect * (D.dm[d] - 0.5)
             - k.handover_penalty * D.bad[d]
         )
-        stall = self._stall_hazard(d)
-        nxt = np.ones(len(d))
-        out = np.zeros(len(d))
-        stage, stalled = D.stage[d], D.stalled[d]
-        for s in range(4, -1, -1):
-            sig = _sigmoid(STAGE_ALPHA[s] + logit_base)
-            a_h, l_h, c_h = sig, 1 - sig, stall
-            a_c, l_c, r_c = STALL_FORWARD * sig, STALL_LOST, STALL_RECOVER
-            d2 = a_c + l_c + r_c
-            w_h = nxt * (a_h + c_h * a_c / d2) / (a_h + l_h + c_h - c_h * r_c / d2)
-            w_c = (a_c * nxt + r_c * w_h) / d2
-            here = stage == s
-            out[here] = np.where(stalled[here], w_c[here], w_h[here])
-            nxt = w_h
-        return out
+        stall = k.stall_rate * np.exp(-0.7 * D.quality[d]) * (1.0 + D.bad[d])
+        speed = 1.0 / (self.team_cycle[D.team[d]] * D.pace[d])
+        return logit, stall, speed
 
-    def _stall_hazard(self, d: np.ndarray) -> np.ndarray:
-        D = self.deal
-        return self.k.stall_rate * np.exp(-0.7 * D.quality[d]) * (1.0 + D.bad[d])
+    def p_win(self, d: np.ndarray) -> np.ndarray:
+        """Exact probability that deals ``d`` end won, given their current state."""
+        logit, stall, _ = self.deal_params(d)
+        return chain.win_probability(
+            self.deal.stage[d].astype(np.int64), self.deal.stalled[d], logit, stall
+        )
 
     def _day(self, t0: int) -> int:
         return (t0 - self.start_s) // DAY
 
     def _season(self, day_s: int) -> float:
-        return float(self.day_season[self._day(day_s)])
+        return float(self.cal["season"][self._day(day_s)])
 
     def _quarter_end(self, day_s: int) -> bool:
-        return bool(self.day_qend[self._day(day_s)])
+        return bool(self.cal["quarter_end"][self._day(day_s)])
 
     def _weekday(self, day_s: int) -> int:
-        return int(self.day_weekday[self._day(day_s)])
+        return int(self.cal["weekday"][self._day(day_s)])
 
     def _truth(self, d: np.ndarray, t: np.ndarray, ev: int) -> None:
-        p = self.p_win(d)
-        self.deal.p_win[d] = p
-        self.truth_rows.append((d.copy(), t.copy(), p, np.full(len(d), ev, dtype=np.int8)))
+        D = self.deal
+        logit, stall, speed = self.deal_params(d)
+        stage = D.stage[d].astype(np.int64)
+        p = chain.win_probability(stage, D.stalled[d], logit, stall)
+        D.p_win[d] = p
+        self.truth_rows.append(
+            (
+                d.copy(),
+                t.copy(),
+                p,
+                np.full(len(d), ev, dtype=np.int8),
+                stage,
+                D.stalled[d].copy(),
+                logit,
+                stall,
+                speed,
+            )
+        )
 
     # ------------------------------------------------------------------ entities
     def add_reps(self, teams: np.ndarray, hired: np.ndarray) -> np.ndarray:
@@ -603,26 +594,18 @@ class Simulation:
         d = np.flatnonzero(D.status[: D.n] == 0)
         if len(d) == 0:
             return
-        sig = _sigmoid(
-            STAGE_ALPHA[D.stage[d]]
-            + self.team_offset[D.team[d]]
-            + k.quality_effect * D.quality[d]
-            + self.reps.skill[D.owner[d]]
-            + k.dm_effect * (D.dm[d] - 0.5)
-            - k.handover_penalty * D.bad[d]
+        logit, stall, speed = self.deal_params(d)
+        day = self._day(t0)
+        p_fwd, p_lost, p_flip = chain.step_probs(
+            D.stage[d].astype(np.int64),
+            D.stalled[d],
+            logit,
+            stall,
+            speed,
+            self.cal["season"][day],
+            self.cal["quarter_end"][day],
+            k,
         )
-        e = 1.0 / (STAGE_DWELL_DAYS[D.stage[d]] * self.team_cycle[D.team[d]] * D.pace[d])
-        season = self._season(t0)
-        push = 1.0 + (k.quarter_end_push if self._quarter_end(t0) else 0.0) * (D.stage[d] >= 3)
-        e = e * season * push
-        stalled = D.stalled[d]
-        stall = self._stall_hazard(d)
-        p_fwd = np.where(stalled, STALL_FORWARD * sig, sig) * e
-        p_lost = np.where(stalled, STALL_LOST, 1 - sig) * e
-        p_flip = np.where(stalled, STALL_RECOVER, stall) * e
-        tot = p_fwd + p_lost + p_flip
-        scale = np.where(tot > 0.9, 0.9 / np.maximum(tot, 1e-12), 1.0)
-        p_fwd, p_lost, p_flip = p_fwd * scale, p_lost * scale, p_flip * scale
         u = rng.random(len(d))
         fwd = u < p_fwd
         lost = (u >= p_fwd) & (u < p_fwd + p_lost)
@@ -669,12 +652,18 @@ class Simulation:
         D.p_win[d] = 1.0 if won else 0.0
         code = 5 if won else 6
         self.stage_rows.append((d.copy(), t.copy(), np.full(len(d), code, dtype=np.int8)))
+        nan = np.full(len(d), np.nan)
         self.truth_rows.append(
             (
                 d.copy(),
                 t.copy(),
                 np.full(len(d), float(won)),
                 np.full(len(d), EV_WON if won else EV_LOST, np.int8),
+                np.full(len(d), code, dtype=np.int64),
+                np.zeros(len(d), dtype=bool),
+                nan,
+                nan,
+                nan,
             )
         )
         if not won:
@@ -1040,6 +1029,7 @@ def generate_history(
         writer=writer,
         progress=progress,
     )
+    sim.meta = {"seed": seed, "reps": reps, "months": months, "format": fmt}
     sim.seed_world(reps)
     sim.run()
     rows = sim.finish()

@@ -7,6 +7,8 @@ rows); CSV timestamps are ISO 8601 without offset (UTC, as the contract says).
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -377,14 +379,15 @@ class HistoryWriter:
         from salespilot.features.demo.generator import TRUTH_EVENTS
 
         D = sim.deal
-        if sim.truth_rows:
-            d = np.concatenate([r[0] for r in sim.truth_rows])
-            t = np.concatenate([r[1] for r in sim.truth_rows])
-            p = np.concatenate([r[2] for r in sim.truth_rows])
-            e = np.concatenate([r[3] for r in sim.truth_rows]).astype(np.int64)
-        else:
-            d = t = e = np.zeros(0, dtype=np.int64)
-            p = np.zeros(0)
+        rows = sim.truth_rows or [
+            (np.zeros(0, np.int64),) * 2
+            + (np.zeros(0),)
+            + (np.zeros(0, np.int64),) * 3
+            + (np.zeros(0),) * 3
+        ]
+        d, t, p, e, stage, stalled, logit, stall, speed = (
+            np.concatenate([r[i] for r in rows]) for i in range(9)
+        )
         order = np.lexsort((np.arange(len(d)), t, d))
         self._write(
             "opportunities",
@@ -393,10 +396,27 @@ class HistoryWriter:
                     "opportunity_id": _id_array("O", d[order], 7),
                     "valid_from": self._ts(t[order]),
                     "p_win": pa.array(np.round(p[order], 6)),
-                    "event": _names(np.array(TRUTH_EVENTS), e[order]),
+                    "event": _names(np.array(TRUTH_EVENTS), e[order].astype(np.int64)),
+                    # the chain's state and parameters, for win-within-a-horizon (truth.oracle_win)
+                    "stage": _names(np.array(STAGE_NAMES), stage[order].astype(np.int64)),
+                    "stalled": pa.array(stalled[order].astype(bool)),
+                    "logit": pa.array(np.round(logit[order], 6), mask=np.isnan(logit[order])),
+                    "stall_hazard": pa.array(
+                        np.round(stall[order], 6), mask=np.isnan(stall[order])
+                    ),
+                    "speed": pa.array(np.round(speed[order], 6), mask=np.isnan(speed[order])),
                 }
             ),
             truth=True,
+        )
+        meta = {
+            **sim.meta,
+            "start": sim.start.isoformat(),
+            "end": sim.end.isoformat(),
+            "knobs": asdict(sim.k),
+        }
+        (self.out / TRUTH_DIR / "meta.json").write_text(
+            json.dumps(meta, indent=1, sort_keys=True) + "\n"
         )
         n = D.n
         self._write(
