@@ -44,6 +44,7 @@ def main() -> None:
 
         def scorer_for(period):
             return lightgbm_scorer(horizon_days=(period.end - period.start).days)
+
     result = run_backtest(history, periods=args.periods, scorer_for=scorer_for)
     t2 = time.perf_counter()
     out = result.to_dict()

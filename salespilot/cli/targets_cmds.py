@@ -381,6 +381,7 @@ def backtest_targets(
 
         def scorer_for(period):
             return lightgbm_scorer(horizon_days=(period.end - period.start).days)
+
     with Progress(console=Console(stderr=True), disable=as_json, transient=True) as bar:
         task = bar.add_task("replaying quarters", total=periods)
 
