@@ -14,7 +14,8 @@ handful of vectorised passes, not a Python loop per deal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -185,13 +186,14 @@ def truncate_history(history: History, t: pd.Timestamp) -> History:
 
 
 def cached(history: History, key: Hashable, build: Callable[[], T]) -> T:
-    """Build an index once per history and reuse it (snapshots of many as_of chunks share it).
+    """Build an index once and reuse it while a :func:`feature_cache` is open on ``history``.
 
-    Stored on the History object and keyed by the identity of its tables: replacing a table
-    (``history.activities = ...``) rebuilds, but editing a table *in place* after building
-    features is not detected - build a new History instead.
+    Without an open cache every call builds afresh, so editing a history between calls is
+    always safe. Keyed by the identity of the history's tables as well.
     """
-    store = history.__dict__.setdefault("_feature_cache", {})
+    store = history.__dict__.get("_feature_cache")
+    if store is None:
+        return build()
     ids = tuple(id(getattr(history, n)) for n in TABLE_FIELDS)
     hit = store.get(key)
     if hit is not None and hit[0] == ids:
@@ -199,6 +201,26 @@ def cached(history: History, key: Hashable, build: Callable[[], T]) -> T:
     value = build()
     store[key] = (ids, value)
     return value
+
+
+@contextmanager
+def feature_cache(history: History) -> Iterator[History]:
+    """Share event indexes between snapshot calls inside the block (a grid built in chunks,
+    a service scoring many as_of). Do not edit the history's tables inside it."""
+    opened = "_feature_cache" not in history.__dict__
+    if opened:
+        history.__dict__["_feature_cache"] = {}
+    try:
+        yield history
+    finally:
+        if opened:
+            history.__dict__.pop("_feature_cache", None)
+
+
+def keep_feature_cache(history: History) -> History:
+    """Cache indexes on ``history`` for good (for histories nobody will edit, e.g. in tests)."""
+    history.__dict__.setdefault("_feature_cache", {})
+    return history
 
 
 ENTITY_TABLES = {
