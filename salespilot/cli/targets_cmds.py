@@ -375,11 +375,13 @@ def backtest_targets(
         _fail(f"--p-win {p_win!r} must be 'model' or 'empirical'", as_json)
     history, settings = _load(data, as_json)
     fc, tc, _ = configs_from_settings(settings)
-    scorer = None
+    scorer_for = None
     if p_win == "model":
         from salespilot.serving.targets.modelled import lightgbm_scorer
 
-        scorer = lightgbm_scorer()
+        def scorer_for(period):
+            return lightgbm_scorer(horizon_days=(period.end - period.start).days)
+
     with Progress(console=Console(stderr=True), disable=as_json, transient=True) as bar:
         task = bar.add_task("replaying quarters", total=periods)
 
@@ -392,7 +394,7 @@ def backtest_targets(
                 periods=periods,
                 forecast_config=fc,
                 target_config=tc,
-                scorer=scorer,
+                scorer_for=scorer_for,
                 progress=lambda label: (tick(label), bar.advance(task)),
             )
         except ValueError as exc:
