@@ -6,6 +6,7 @@ number of days since anyone last spoke to the account.
 
 from __future__ import annotations
 
+from salespilot.features.schema import MODEL_TABLES
 from salespilot.models._params import BASE_PARAMS
 from salespilot.models.spec import BaselineRule, ModelSpec
 
@@ -53,7 +54,7 @@ SPEC = ModelSpec(
     categorical=("industry", "account_region"),
     readable_names=READABLE_NAMES,
     params=BASE_PARAMS,
-    required_tables=("reps", "accounts", "opportunities", "activities", "subscriptions"),
+    required_tables=MODEL_TABLES["churn_risk"],
     baseline_rule=BaselineRule(
         name="days_since_contact_rule",
         kind="monotone_score",
