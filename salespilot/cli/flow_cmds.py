@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +14,7 @@ import typer
 FLOWS = ("build_features", "train_models", "morning_lists", "backtest_targets")
 
 
-class FlowName(str, Enum):
+class FlowName(StrEnum):
     build_features = "build_features"
     train_models = "train_models"
     morning_lists = "morning_lists"

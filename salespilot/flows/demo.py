@@ -61,7 +61,7 @@ def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
         ("manager", {"team": team}),
         ("admin", {}),
     ):
-        secret, record = store.create(role=role, name=f"demo {role}", **kw)
+        secret, _record = store.create(role=role, name=f"demo {role}", **kw)
         tokens[role] = {"token": secret, "scope": str(kw.get("rep_id") or kw.get("team") or "all")}
     path.write_text(json.dumps(tokens, indent=2))
     return tokens
