@@ -37,6 +37,32 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     env: str = Field("dev", description="dev or prod; prod refuses insecure defaults.")
+    serving_model_alias: str = Field("champion", description="Registry alias the API serves.")
+    serving_reload_interval_s: float = Field(
+        0, ge=0, description="Reload data and models every N seconds (0: only on POST reload)."
+    )
+    serving_working_hours: tuple[int, int] = Field(
+        (8, 18), description="Contact-local hours [start, end) the best-time slots are drawn from."
+    )
+    serving_factors: int = Field(3, ge=1, le=10, description="Top SHAP factors per sign shown.")
+    rep_timezones: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rep region -> IANA zone (JSON); unmapped reps get their contacts' usual zone.",
+    )
+    # -- ranking (value at stake = weight x probability x value) -----------------------------
+    priority_deal_weight: float = Field(1.0, ge=0, description="Weight of win prob. x amount.")
+    priority_account_weight: float = Field(
+        1.0, ge=0, description="Weight of churn risk x annual value."
+    )
+    priority_min_churn_risk: float = Field(
+        0.1, ge=0, le=1, description="Accounts enter a rep's list from this churn risk up."
+    )
+    # -- warning rules ------------------------------------------------------------------------
+    warn_no_reply_hours: float = Field(48, gt=0, description="No reply for this long: warn.")
+    warn_stall_min_days: float = Field(
+        5, ge=0, description="Stalled: beyond the stage's norm and beyond this many days."
+    )
+    warn_postponed_min: int = Field(2, ge=1, description="Demos/meetings postponed: warn from.")
 
     # -- orchestration (Prefect) -----------------------------------------------------------
     task_runner: str = Field(

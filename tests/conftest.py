@@ -15,3 +15,15 @@ def settings(tmp_path, monkeypatch) -> Settings:
     """Settings pointing every folder at a fresh temporary directory."""
     monkeypatch.setenv("SALESPILOT_STATE_DIR", str(tmp_path / "state"))
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def demo_history_dir(tmp_path_factory):
+    """A small generated history (20 reps, 12 months, seed 7, end 2026-06-30) with truth/."""
+    import pandas as pd
+
+    from salespilot.features.demo import generate_history
+
+    out = tmp_path_factory.mktemp("demo_history")
+    generate_history(out, reps=20, months=12, seed=7, end=pd.Timestamp("2026-06-30"))
+    return out

@@ -1,9 +1,190 @@
-"""CLI commands (see the package docstring). Filled in by the area that owns them."""
+"""Serving commands: ``serve`` (the API), ``tokens`` (API access), ``priorities`` (a rep's list)."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 import typer
+
+tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("serve")(serve)
+    app.command("priorities")(priorities)
+    app.add_typer(tokens_app, name="tokens")
+
+
+def _fail(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default from settings).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    reload_interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Reload data and models every N seconds (0: only on POST /v1/models/reload)."
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the API (OpenAPI docs at /docs). Loads data and champion models at start."""
+    import uvicorn
+
+    from salespilot.serving.app import create_app
+    from salespilot.settings import Settings
+
+    settings = Settings()
+    if reload_interval is not None:
+        settings = settings.model_copy(update={"serving_reload_interval_s": reload_interval})
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level=log_level)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help="rep, manager or admin.")],
+    rep: Annotated[str | None, typer.Option("--rep", help="Rep id a rep token reads.")] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Team a manager token reads.")] = None,
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create a token and print it ONCE (only its hash is stored)."""
+    from salespilot.serving.auth import TokenError, TokenStore
+    from salespilot.settings import Settings
+
+    store = TokenStore.for_state_dir(Settings().state_dir)
+    try:
+        secret, record = store.create(role=role, rep_id=rep, team=team, name=name)
+    except TokenError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps({"token": secret, **record.public()}))
+        return
+    from rich.console import Console
+
+    c = Console(highlight=False)
+    scope = record.rep_id or record.team or "everything"
+    c.print(f"Created {record.token_id} (role {record.role}, scope {scope}). Store it now:")
+    typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """List tokens (never the secrets)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from salespilot.serving.auth import TokenStore
+    from salespilot.settings import Settings
+
+    records = TokenStore.for_state_dir(Settings().state_dir).list(include_revoked=include_revoked)
+    if as_json:
+        typer.echo(json.dumps({"tokens": [r.public() for r in records]}))
+        return
+    t = Table("id", "role", "scope", "name", "created", "revoked")
+    for r in records:
+        t.add_row(
+            r.token_id, r.role, r.rep_id or r.team or "*", r.name, r.created_at, r.revoked_at or ""
+        )
+    Console().print(t)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The id shown by `tokens list`.")],
+) -> None:
+    """Revoke a token; the running service refuses it from the next request on."""
+    from salespilot.serving.auth import TokenError, TokenStore
+    from salespilot.settings import Settings
+
+    try:
+        r = TokenStore.for_state_dir(Settings().state_dir).revoke(token_id)
+    except TokenError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"revoked {r.token_id} at {r.revoked_at}")
+
+
+def priorities(
+    rep: Annotated[str, typer.Argument(help="Rep id, e.g. R017.")],
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many items.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print a rep's ranked follow-up list (the same as GET /v1/reps/REP/priorities)."""
+    import logging
+
+    from rich.console import Console
+
+    from salespilot.serving.priorities import rep_priorities_json
+    from salespilot.serving.state import StateHolder
+    from salespilot.settings import Settings
+
+    logging.getLogger("salespilot").setLevel(logging.ERROR)
+    console = Console(stderr=True)
+    holder = StateHolder(Settings())
+    with console.status("Loading data and models ..."):
+        state = holder.reload()
+    if state is None:
+        _fail(f"cannot load data and models: {holder.last_error}")
+        return
+    if rep not in state.reps.index:
+        _fail(f"no rep with id {rep!r} in {state.source}")
+        return
+    body = json.loads(rep_priorities_json(state, rep, limit))
+    if as_json:
+        typer.echo(json.dumps(body))
+        return
+    _print_priorities(body)
+
+
+def _print_priorities(body: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console()
+    title = f"{body['rep_id']} {body.get('rep_name') or ''} - as of {body['as_of'][:16]}"
+    t = Table(title=title, show_lines=True)
+    for col in (
+        "#",
+        "grade",
+        "item",
+        "score",
+        "at stake",
+        "trend",
+        "best time",
+        "warnings",
+        "next step",
+    ):
+        t.add_column(col, overflow="fold")
+    for it in body["items"]:
+        bt = it.get("best_time")
+        when = (
+            "" if not bt else f"{bt['contact_local_time'][5:16]} ({bt['connect_probability']:.0%})"
+        )
+        t.add_row(
+            str(it["rank"]),
+            it["grade"],
+            it["title"],
+            f"{it['score']:.0%}",
+            f"{it['value_at_stake']:,.0f}",
+            it["trend"]["direction"],
+            when,
+            "\n".join(w["message"] for w in it["warnings"]),
+            it["next_step"],
+        )
+    c.print(t)
+    if body["total"] > len(body["items"]):
+        c.print(f"{len(body['items'])} of {body['total']} items; --limit for more.")

@@ -61,13 +61,17 @@ class History:
         return h.hexdigest()[:16]
 
     def end(self) -> pd.Timestamp:
-        """The latest timestamp anywhere in the history: the data's "now"."""
+        """The latest event timestamp in the history: the data's "now".
+
+        Planned dates (an open deal's expected close, a target period) may lie after it, so
+        they are not events and do not count.
+        """
         latest = []
         for name in TABLES:
             df = self.table(name)
             if df is None or df.empty:
                 continue
-            for col in TABLES[name].timestamp_columns:
+            for col in TABLES[name].event_timestamp_columns:
                 if col in df.columns:
                     v = df[col].max()
                     if pd.notna(v):

@@ -10,7 +10,7 @@ has to think about zones except for a contact's local hour.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ColumnKind = Literal["id", "text", "float", "int", "timestamp", "enum"]
 
@@ -36,6 +36,8 @@ class Column:
     allowed: tuple[str, ...] | None = None
     references: tuple[str, str] | None = None  # (table, column) this id must exist in
     non_negative: bool = False
+    # A planned date (expected close, a target period) may lie after "now"; an event may not.
+    future_ok: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,11 @@ class TableSchema:
     @property
     def timestamp_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.kind == "timestamp")
+
+    @property
+    def event_timestamp_columns(self) -> tuple[str, ...]:
+        """Timestamps of things that happened (never after "now"), not planned dates."""
+        return tuple(c.name for c in self.columns if c.kind == "timestamp" and not c.future_ok)
 
 
 def _id(name: str, references: tuple[str, str] | None = None, **kw) -> Column:
@@ -122,7 +129,7 @@ TABLES: dict[str, TableSchema] = {
                 Column("lead_source", "text", nullable=True),
                 Column("amount", "float", non_negative=True),
                 Column("created_at", "timestamp"),
-                Column("expected_close_at", "timestamp", nullable=True),
+                Column("expected_close_at", "timestamp", nullable=True, future_ok=True),
                 Column("closed_at", "timestamp", nullable=True),
                 Column("status", "enum", allowed=DEAL_STATUSES),
             ),
@@ -173,8 +180,8 @@ TABLES: dict[str, TableSchema] = {
             description="Targets already set, if any.",
             columns=(
                 _id("rep_id", ("reps", "rep_id")),
-                Column("period_start", "timestamp"),
-                Column("period_end", "timestamp"),
+                Column("period_start", "timestamp", future_ok=True),
+                Column("period_end", "timestamp", future_ok=True),
                 Column("amount", "float", non_negative=True),
             ),
         ),
@@ -183,3 +190,45 @@ TABLES: dict[str, TableSchema] = {
 
 REQUIRED_TABLES: tuple[str, ...] = tuple(n for n, t in TABLES.items() if t.required)
 OPTIONAL_TABLES: tuple[str, ...] = tuple(n for n, t in TABLES.items() if not t.required)
+
+# Pairs of timestamps where the second must not precede the first: (table, start, end, rule).
+TIME_ORDER: tuple[tuple[str, str, str, str], ...] = (
+    ("reps", "hired_at", "left_at", "end_before_start"),
+    ("opportunities", "created_at", "closed_at", "closed_before_created"),
+    ("subscriptions", "started_at", "ended_at", "end_before_start"),
+    ("targets", "period_start", "period_end", "end_before_start"),
+)
+
+# The tables each model needs: the ONE place model specs and ``salespilot validate`` read.
+MODEL_TABLES: dict[str, tuple[str, ...]] = {
+    "win_probability": ("reps", "accounts", "opportunities"),
+    "churn_risk": ("reps", "accounts", "opportunities", "subscriptions"),
+    "contact_time": ("reps", "accounts", "opportunities", "contacts", "activities"),
+}
+
+
+def _present(history_or_tables: Any) -> set[str]:
+    if hasattr(history_or_tables, "present_tables"):
+        return set(history_or_tables.present_tables)
+    return set(history_or_tables)
+
+
+def models_available(history_or_tables: Any) -> list[str]:
+    """The models whose tables are all present (a ``History`` or an iterable of table names)."""
+    present = _present(history_or_tables)
+    return [m for m, needed in MODEL_TABLES.items() if set(needed) <= present]
+
+
+def models_skipped(history_or_tables: Any) -> dict[str, str]:
+    """For each model that cannot be trained: a message naming the tables to add."""
+    present = _present(history_or_tables)
+    skipped = {}
+    for model, needed in MODEL_TABLES.items():
+        missing = [t for t in needed if t not in present]
+        if missing:
+            files = ", ".join(f"{t}.csv" for t in missing)
+            skipped[model] = (
+                f"{model} skipped: add {files} (or .parquet) to the history folder "
+                f"(missing table{'s' if len(missing) > 1 else ''}: {', '.join(missing)})"
+            )
+    return skipped

@@ -1,0 +1,136 @@
+"""Read the generator's ground truth and look up the oracle for feature rows.
+
+The oracle is the true probability behind each label, given what the generator knew at the
+row's ``as_of``: a model trained on the history can approach it but never beat it, so
+training compares its metrics with the oracle's on the same rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TRUTH_FILES = ("opportunities", "opportunity_latent", "attempts", "churn", "contact_profiles")
+_TIMESTAMPS = {"opportunities": ("valid_from",), "churn": ("period_start", "period_end")}
+
+
+def truth_path(path: str | Path) -> Path:
+    """The ``truth/`` folder of a generated history (accepts the history folder or truth/ itself)."""
+    p = Path(path)
+    if (p / "truth").is_dir():
+        return p / "truth"
+    if p.is_dir() and any(
+        (p / f"{n}.csv").exists() or (p / f"{n}.parquet").exists() for n in TRUTH_FILES
+    ):
+        return p
+    raise FileNotFoundError(
+        f"{p} has no truth/ folder: only generated demo histories carry ground truth"
+    )
+
+
+def read_truth(path: str | Path, name: str) -> pd.DataFrame:
+    """One truth table (CSV or Parquet) with ids as strings and timestamps tz-naive UTC."""
+    if name not in TRUTH_FILES:
+        raise KeyError(f"unknown truth table {name!r}; there are {TRUTH_FILES}")
+    d = truth_path(path)
+    pq_file, csv_file = d / f"{name}.parquet", d / f"{name}.csv"
+    if pq_file.exists():
+        df = pd.read_parquet(pq_file)
+    elif csv_file.exists():
+        id_cols = {
+            "opportunity_id": "str",
+            "activity_id": "str",
+            "account_id": "str",
+            "contact_id": "str",
+        }
+        df = pd.read_csv(csv_file, dtype=id_cols)
+    else:
+        raise FileNotFoundError(f"{d} has no {name}.csv or {name}.parquet")
+    for col in _TIMESTAMPS.get(name, ()):
+        df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
+    return df
+
+
+def _as_naive(s: pd.Series) -> pd.Series:
+    s = pd.to_datetime(s)
+    if getattr(s.dt, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    return s.astype("datetime64[ns]")
+
+
+def oracle_win(path: str | Path, rows: pd.DataFrame) -> pd.Series:
+    """True probability that each (opportunity_id, as_of) eventually closes won.
+
+    The last truth row with ``valid_from < as_of`` (strictly before, like every feature);
+    NaN for a deal not yet created at ``as_of``. Returned in ``rows``' order and index.
+    """
+    truth = read_truth(path, "opportunities")[["opportunity_id", "valid_from", "p_win"]]
+    q = pd.DataFrame(
+        {
+            "opportunity_id": rows["opportunity_id"].astype(str).to_numpy(),
+            "as_of": _as_naive(rows["as_of"]).to_numpy(),
+        }
+    )
+    q["_pos"] = np.arange(len(q))
+    q = q.sort_values("as_of", kind="stable")
+    truth = truth.sort_values("valid_from", kind="stable")
+    merged = pd.merge_asof(
+        q,
+        truth,
+        left_on="as_of",
+        right_on="valid_from",
+        by="opportunity_id",
+        allow_exact_matches=False,
+        direction="backward",
+    ).sort_values("_pos")
+    return pd.Series(merged["p_win"].to_numpy(), index=rows.index, name="oracle_p_win")
+
+
+def oracle_churn(path: str | Path, rows: pd.DataFrame, horizon_days: float) -> pd.Series:
+    """True probability that each (account_id, as_of) loses all subscription value in the horizon.
+
+    ``1 - prod(1 - p)`` over the generator's churn periods overlapping
+    ``[as_of, as_of + horizon)``, a partly covered period counting with its covered fraction
+    (constant hazard within a period). Accounts without an active period there get 0.
+    """
+    truth = read_truth(path, "churn")[["account_id", "period_start", "period_end", "p_churn"]]
+    q = pd.DataFrame(
+        {
+            "account_id": rows["account_id"].astype(str).to_numpy(),
+            "start": _as_naive(rows["as_of"]).to_numpy(),
+        }
+    )
+    q["end"] = q["start"] + pd.Timedelta(days=horizon_days)
+    q["_pos"] = np.arange(len(q))
+    m = q.merge(truth, on="account_id", how="inner")
+    m = m[(m["period_end"] > m["start"]) & (m["period_start"] < m["end"])]
+    length = (m["period_end"] - m["period_start"]).dt.total_seconds()
+    lo = np.maximum(m["period_start"].to_numpy(), m["start"].to_numpy())
+    hi = np.minimum(m["period_end"].to_numpy(), m["end"].to_numpy())
+    covered = (hi - lo) / np.timedelta64(1, "s")
+    frac = covered / length.to_numpy()
+    log_keep = frac * np.log1p(-np.clip(m["p_churn"].to_numpy(), 0, 1 - 1e-12))
+    summed = pd.Series(log_keep, index=m["_pos"].to_numpy()).groupby(level=0).sum()
+    out = np.zeros(len(q))
+    out[summed.index.to_numpy()] = 1 - np.exp(summed.to_numpy())
+    return pd.Series(out, index=rows.index, name="oracle_p_churn")
+
+
+def oracle_attempt(path: str | Path, activity_ids: pd.Series | list[str] | np.ndarray) -> pd.Series:
+    """True connect (call) / 24 h reply (email) probability of outbound attempts; NaN if unknown."""
+    truth = read_truth(path, "attempts").set_index("activity_id")["p_success"]
+    ids = pd.Series(activity_ids).astype(str)
+    out = truth.reindex(ids.to_numpy()).to_numpy()
+    index = activity_ids.index if isinstance(activity_ids, pd.Series) else None
+    return pd.Series(out, index=index, name="oracle_p_success")
+
+
+def contact_profile(path: str | Path) -> pd.DataFrame:
+    """Each contact's true hour-of-week answer pattern in its local time.
+
+    Columns contact_id, weekday (0=Mon), hour (local 0-23), p_connect_call, p_reply_email
+    (at neutral engagement; an attempt's own probability also reflects the deal's state).
+    """
+    return read_truth(path, "contact_profiles")

@@ -1,0 +1,138 @@
+"""Where raw rows come from: a folder of CSV/Parquet files or a SQL database (SQLAlchemy URL)."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+
+class SourceError(ValueError):
+    """A source table that cannot be read; the message names it and what exists instead."""
+
+
+@dataclass
+class Source:
+    """Base class: ``read(name)`` returns a source table, cached per name.
+
+    ``first_row`` is the number a user sees for the first data row (2 in a CSV with a header
+    line, 1 in a database table), so rejects can point at the row in the user's own terms.
+    """
+
+    location: str
+    _cache: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def read(self, name: str) -> pd.DataFrame:
+        if name not in self._cache:
+            self._cache[name] = self._read(name).reset_index(drop=True)
+        return self._cache[name]
+
+    def query(self, sql: str) -> pd.DataFrame:
+        raise SourceError(f"{self.location}: SQL queries need a database source")
+
+    def first_row(self, name: str) -> int:
+        return 1
+
+    def _read(self, name: str) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._cache.clear()
+
+
+@dataclass
+class FolderSource(Source):
+    """A folder of exports. ``name`` is a file name, with or without ``.csv``/``.parquet``."""
+
+    def _path(self, name: str) -> Path:
+        folder = Path(self.location)
+        for candidate in (name, f"{name}.csv", f"{name}.parquet"):
+            if (folder / candidate).is_file():
+                return folder / candidate
+        files = sorted(p.name for p in folder.iterdir() if p.is_file())
+        close = difflib.get_close_matches(name, files, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; it has {files}"
+        raise SourceError(f"{folder}: no file {name!r} (nor {name}.csv, {name}.parquet){hint}")
+
+    def first_row(self, name: str) -> int:
+        return 2 if self._path(name).suffix.lower() != ".parquet" else 1
+
+    def _read(self, name: str) -> pd.DataFrame:
+        path = self._path(name)
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        # Text as text: the mapping decides types, so "007" stays "007" and ids stay ids.
+        return pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+
+
+@dataclass
+class SqlSource(Source):
+    """A database reached through a SQLAlchemy URL (PostgreSQL is the tested case)."""
+
+    schema: str | None = None
+
+    def __post_init__(self) -> None:
+        import sqlalchemy as sa
+
+        try:
+            self._engine = sa.create_engine(self.location)
+        except Exception as e:  # bad URL or missing driver
+            raise SourceError(f"cannot open database URL {_redact(self.location)}: {e}") from None
+
+    def _read(self, name: str) -> pd.DataFrame:
+        import sqlalchemy as sa
+
+        try:
+            return pd.read_sql_table(name, self._engine, schema=self.schema)
+        except ValueError:
+            tables = sa.inspect(self._engine).get_table_names(schema=self.schema)
+            close = difflib.get_close_matches(name, tables, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; it has {sorted(tables)}"
+            raise SourceError(f"{_redact(self.location)}: no table {name!r}{hint}") from None
+        except sa.exc.OperationalError as e:
+            raise SourceError(f"cannot read from {_redact(self.location)}: {e.orig}") from None
+
+    def query(self, sql: str) -> pd.DataFrame:
+        import sqlalchemy as sa
+
+        key = f"query:{sql}"
+        if key not in self._cache:
+            try:
+                with self._engine.connect() as con:
+                    self._cache[key] = pd.read_sql(sa.text(sql), con)
+            except sa.exc.SQLAlchemyError as e:
+                raise SourceError(f"query failed on {_redact(self.location)}: {e}") from None
+        return self._cache[key]
+
+    def close(self) -> None:
+        super().close()
+        self._engine.dispose()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database>"
+
+
+def open_source(location: str | Path) -> Source:
+    """A folder path or a SQLAlchemy URL (``postgresql://user@host/db``)."""
+    text = str(location)
+    if "://" in text:
+        if text.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; SQLAlchemy's default for this scheme is psycopg2.
+            text = "postgresql+psycopg://" + text.removeprefix("postgresql://")
+        return SqlSource(text)
+    path = Path(text)
+    if not path.is_dir():
+        raise SourceError(f"source {text!r} is neither a folder nor a database URL")
+    return FolderSource(str(path))

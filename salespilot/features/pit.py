@@ -1,0 +1,381 @@
+"""Point-in-time primitives: the ONE place that decides what is known at ``as_of``.
+
+Every feature builder goes through this module, so the rule is written once:
+
+* an event at time ``e`` is known as of ``t`` iff ``e < t`` (strictly before);
+* a look-back window of length ``w`` covers ``t - w <= e < t``;
+* the current-state tables (a deal's close, a rep's leaving, a subscription's end) are
+  rolled back to ``t``: whatever happens at or after ``t`` has not happened yet.
+
+:class:`EventIndex` answers many (key, as_of) questions at once with ``searchsorted`` over
+events sorted by (key, time), so a two-year weekly grid over millions of activities is a
+handful of vectorised passes, not a Python loop per deal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from salespilot.features.history import History
+
+DAY = pd.Timedelta(days=1)
+NS_PER_DAY = 86_400 * 10**9
+NS_PER_HOUR = 3_600 * 10**9
+
+# Tables whose timestamps are *events* (things that happened). expected_close_at and targets
+# are plans about the future, so they do not move the history's observed end.
+_EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "reps": ("hired_at", "left_at"),
+    "accounts": ("created_at",),
+    "opportunities": ("created_at", "closed_at"),
+    "stage_changes": ("changed_at",),
+    "activities": ("occurred_at",),
+    "subscriptions": ("started_at", "ended_at"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# time helpers
+# --------------------------------------------------------------------------------------------
+def to_ns(values: pd.Series | pd.Index | np.ndarray | Sequence) -> np.ndarray:
+    """Timestamps as int64 nanoseconds (NaT becomes the int64 minimum)."""
+    arr = pd.to_datetime(pd.Series(values) if not isinstance(values, pd.Series) else values)
+    return arr.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+def as_of_index(as_of: pd.Timestamp | str | Iterable) -> pd.DatetimeIndex:
+    """Normalise one or many as_of values into a sorted, unique, tz-naive UTC DatetimeIndex."""
+    if isinstance(as_of, str | pd.Timestamp | np.datetime64) or not isinstance(as_of, Iterable):
+        as_of = [as_of]
+    if isinstance(as_of, pd.DatetimeIndex) and as_of.tz is None:
+        return as_of.unique().sort_values().as_unit("ns")
+    idx = pd.DatetimeIndex([to_utc_naive(x) for x in as_of])
+    return idx.unique().sort_values().as_unit("ns")
+
+
+def to_utc_naive(value: pd.Timestamp | str | np.datetime64) -> pd.Timestamp:
+    """A timestamp as tz-naive UTC (aware values are converted, naive ones are taken as UTC)."""
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def observed_end(history: History) -> pd.Timestamp:
+    """The latest *event* in the history (plans such as expected_close_at do not count).
+
+    Labels are only defined where ``as_of + horizon`` is at or before this instant.
+    """
+    latest: list[pd.Timestamp] = []
+    for table, cols in _EVENT_COLUMNS.items():
+        df = history.table(table)
+        if df is None or df.empty:
+            continue
+        for col in cols:
+            if col in df.columns:
+                v = df[col].max()
+                if pd.notna(v):
+                    latest.append(pd.Timestamp(v))
+    if not latest:
+        raise ValueError("the history holds no timestamped events")
+    return max(latest)
+
+
+def days_between(later_ns: np.ndarray, earlier_ns: np.ndarray) -> np.ndarray:
+    """(later - earlier) in days as float; NaN where either side is missing (NaT)."""
+    nat = np.iinfo(np.int64).min
+    out = (later_ns.astype(np.float64) - earlier_ns.astype(np.float64)) / NS_PER_DAY
+    out[(later_ns == nat) | (earlier_ns == nat)] = np.nan
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# "strictly before" on a single as_of (the simple, readable form)
+# --------------------------------------------------------------------------------------------
+def known_before(
+    df: pd.DataFrame, time_col: str, as_of: pd.Timestamp, window: pd.Timedelta | None = None
+) -> pd.DataFrame:
+    """The rows of ``df`` whose ``time_col`` is strictly before ``as_of`` (and inside ``window``)."""
+    t = df[time_col]
+    mask = t < as_of
+    if window is not None:
+        mask &= t >= as_of - window
+    return df[mask]
+
+
+# --------------------------------------------------------------------------------------------
+# state reconstruction at t
+# --------------------------------------------------------------------------------------------
+def is_open_at(created_ns: np.ndarray, closed_ns: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """A deal is open at t iff created before t and not closed before t (closing AT t = still open)."""
+    nat = np.iinfo(np.int64).min
+    return (created_ns < t_ns) & ((closed_ns == nat) | (closed_ns >= t_ns))
+
+
+def is_active_at(started_ns: np.ndarray, ended_ns: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """A subscription is active at t iff it started before t and had not ended before t."""
+    return is_open_at(started_ns, ended_ns, t_ns)
+
+
+def has_left_at(left_ns: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """A rep has left as of t iff their leaving date is strictly before t."""
+    nat = np.iinfo(np.int64).min
+    return (left_ns != nat) & (left_ns < t_ns)
+
+
+def closed_before(closed_ns: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    nat = np.iinfo(np.int64).min
+    return (closed_ns != nat) & (closed_ns < t_ns)
+
+
+def rows_at(
+    created_ns: np.ndarray, closed_ns: np.ndarray, grid: pd.DatetimeIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row index, as_of ns) of every record open at each as_of of ``grid``.
+
+    One vectorised mask per as_of (a grid has ~100 dates, a table up to millions of rows).
+    """
+    idx_parts, t_parts = [], []
+    for t in grid.asi8:
+        rows = np.flatnonzero(is_open_at(created_ns, closed_ns, t))
+        idx_parts.append(rows)
+        t_parts.append(np.full(rows.size, t, dtype=np.int64))
+    if not idx_parts:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(idx_parts), np.concatenate(t_parts)
+
+
+def truncate_history(history: History, t: pd.Timestamp) -> History:
+    """The history as it was recorded just before ``t`` (what a CRM export at t would hold).
+
+    Events at or after t are dropped; records closed/ended/left at or after t are shown in
+    their state at t (deal open, subscription active, rep employed). Used by the tests to prove
+    features as of t never look past t; handy for backtests too.
+    """
+    t = pd.Timestamp(t)
+
+    def before(df: pd.DataFrame | None, col: str) -> pd.DataFrame | None:
+        return None if df is None else df[df[col] < t].reset_index(drop=True)
+
+    reps = history.reps.copy()
+    reps.loc[reps["left_at"] >= t, "left_at"] = pd.NaT
+    opps = before(history.opportunities, "created_at").copy()
+    later = opps["closed_at"] >= t
+    opps.loc[later, "closed_at"] = pd.NaT
+    opps.loc[later, "status"] = "open"
+    subs = before(history.subscriptions, "started_at")
+    if subs is not None:
+        subs = subs.copy()
+        subs.loc[subs["ended_at"] >= t, "ended_at"] = pd.NaT
+    return History(
+        reps=reps,
+        accounts=history.accounts.copy(),
+        opportunities=opps,
+        contacts=None if history.contacts is None else history.contacts.copy(),
+        stage_changes=before(history.stage_changes, "changed_at"),
+        activities=before(history.activities, "occurred_at"),
+        subscriptions=subs,
+        targets=None,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# vectorised look-ups over events sorted by (key, time)
+# --------------------------------------------------------------------------------------------
+class EventIndex:
+    """Events grouped by a key and sorted by time, for many point-in-time questions at once.
+
+    ``EventIndex(keys, times, values)`` then ``index.at(query_keys, query_times)`` returns a
+    :class:`PointInTime` answering counts, sums and "latest value" over the events of each
+    query's key strictly before its time (optionally within a look-back window).
+
+    Ties keep the input order (stable sort), so the answer never depends on rows at or after
+    the query time.
+    """
+
+    def __init__(
+        self,
+        keys: pd.Series | np.ndarray | None,
+        times: pd.Series | np.ndarray,
+        values: pd.DataFrame | dict[str, np.ndarray] | None = None,
+    ) -> None:
+        t_ns = to_ns(times)
+        n = t_ns.size
+        if keys is None:
+            codes = np.zeros(n, dtype=np.int64)
+            self.uniques = pd.Index(["*"])
+        else:
+            codes, uniques = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)
+            codes = codes.astype(np.int64)
+            self.uniques = pd.Index(uniques)
+        keep = (codes >= 0) & (t_ns != np.iinfo(np.int64).min)
+        order = np.flatnonzero(keep)
+        order = order[np.lexsort((t_ns[order], codes[order]))]  # lexsort is stable
+        self.order = order
+        self.codes = codes[order]
+        self.times = t_ns[order]
+        # rank-compress times so (code, time) packs into one sortable int64
+        self._utimes = np.unique(self.times)
+        self._stride = np.int64(self._utimes.size + 1)
+        self._packed = self.codes * self._stride + np.searchsorted(self._utimes, self.times)
+        self._group_start = np.searchsorted(
+            self._packed, np.arange(len(self.uniques), dtype=np.int64) * self._stride
+        )
+        self._values: dict[str, np.ndarray] = {}
+        self._cumsums: dict[str, np.ndarray] = {}
+        if values is not None:
+            for name in values:
+                col = values[name]
+                arr = col.to_numpy() if isinstance(col, pd.Series) else np.asarray(col)
+                self._values[name] = arr[order]
+
+    @property
+    def size(self) -> int:
+        return self.times.size
+
+    def add_values(self, name: str, values: np.ndarray, *, sorted_: bool = True) -> None:
+        """Attach a column already in this index's sorted order (e.g. a running statistic)."""
+        self._values[name] = values if sorted_ else np.asarray(values)[self.order]
+        self._cumsums.pop(name, None)
+
+    def value(self, name: str) -> np.ndarray:
+        return self._values[name]
+
+    def group_ids(self) -> np.ndarray:
+        """The key code of each sorted event (for running statistics over a group)."""
+        return self.codes
+
+    def cumsum(self, name: str) -> np.ndarray:
+        """Prefix sums with a leading 0: sum of events [i, j) = cs[j] - cs[i]."""
+        cs = self._cumsums.get(name)
+        if cs is None:
+            v = self._values[name]
+            v = v.astype(np.float64) if v.dtype.kind == "f" else v.astype(np.int64)
+            cs = np.concatenate([np.zeros(1, dtype=v.dtype), np.cumsum(v)])
+            self._cumsums[name] = cs
+        return cs
+
+    def at(self, keys: pd.Series | np.ndarray | None, times: np.ndarray | pd.Series) -> PointInTime:
+        """Bind query rows (key, as_of); answers cover events of that key strictly before as_of."""
+        t_ns = times if isinstance(times, np.ndarray) and times.dtype == np.int64 else to_ns(times)
+        if keys is None:
+            codes = np.zeros(t_ns.size, dtype=np.int64)
+        else:
+            codes = self.uniques.get_indexer(pd.Series(keys).to_numpy()).astype(np.int64)
+        return PointInTime(self, codes, t_ns)
+
+    def _positions(self, codes: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+        """Index of the first event of ``codes`` at or after ``t`` (= end of "strictly before")."""
+        known = codes >= 0
+        out = np.zeros(codes.size, dtype=np.int64)
+        rank = np.searchsorted(self._utimes, t_ns[known], side="left")
+        out[known] = np.searchsorted(self._packed, codes[known] * self._stride + rank, side="left")
+        return out
+
+    def _starts(self, codes: np.ndarray) -> np.ndarray:
+        out = np.zeros(codes.size, dtype=np.int64)
+        known = codes >= 0
+        out[known] = self._group_start[codes[known]]
+        return out
+
+
+@dataclass
+class PointInTime:
+    """Answers for a batch of (key, as_of) queries against one :class:`EventIndex`."""
+
+    index: EventIndex
+    codes: np.ndarray
+    t_ns: np.ndarray
+    _hi: np.ndarray | None = field(default=None, repr=False)
+    _lo: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def hi(self) -> np.ndarray:
+        """Sorted-event position just past the last event strictly before as_of."""
+        if self._hi is None:
+            self._hi = self.index._positions(self.codes, self.t_ns)
+            self._hi[self.codes < 0] = 0
+        return self._hi
+
+    def lo(self, window: pd.Timedelta | None = None) -> np.ndarray:
+        """Sorted-event position of the first event inside the window (group start if none)."""
+        key = -1 if window is None else int(pd.Timedelta(window).value)
+        got = self._lo.get(key)
+        if got is None:
+            if window is None:
+                got = self.index._starts(self.codes)
+            else:
+                got = self.index._positions(self.codes, self.t_ns - key)
+                got[self.codes < 0] = 0
+            self._lo[key] = got
+        return got
+
+    def count(self, window: pd.Timedelta | None = None) -> np.ndarray:
+        """Number of events in ``[as_of - window, as_of)`` (all before as_of if no window)."""
+        return self.hi - self.lo(window)
+
+    def sum(self, name: str, window: pd.Timedelta | None = None) -> np.ndarray:
+        cs = self.index.cumsum(name)
+        return cs[self.hi] - cs[self.lo(window)]
+
+    def _last_pos(self) -> tuple[np.ndarray, np.ndarray]:
+        has = self.hi > self.lo(None)
+        return has, np.where(has, self.hi - 1, 0)
+
+    def last_time(self) -> np.ndarray:
+        """Time (ns) of the latest event strictly before as_of; int64 min (NaT) if none."""
+        has, pos = self._last_pos()
+        if self.index.size == 0:
+            return np.full(self.codes.size, np.iinfo(np.int64).min, dtype=np.int64)
+        return np.where(has, self.index.times[pos], np.iinfo(np.int64).min)
+
+    def last(self, name: str, fill: object = None) -> np.ndarray:
+        """Value ``name`` of the latest event strictly before as_of.
+
+        Numbers come back as float (NaN, or ``fill``, if no event); anything else as object
+        (None, or ``fill``).
+        """
+        has, pos = self._last_pos()
+        vals = self.index.value(name)
+        numeric = vals.dtype.kind in "iubf"
+        if vals.size == 0:
+            out = np.zeros(self.codes.size) if numeric else np.empty(self.codes.size, object)
+        else:
+            out = vals[pos].astype(np.float64 if numeric else object)
+        out[~has] = (np.nan if numeric else None) if fill is None else fill
+        return out
+
+    def last_ns(self, name: str) -> np.ndarray:
+        """Like :meth:`last` for an int64-nanosecond column, keeping NaT (int64 min) exact."""
+        has, pos = self._last_pos()
+        vals = self.index.value(name)
+        nat = np.iinfo(np.int64).min
+        if vals.size == 0:
+            return np.full(self.codes.size, nat, dtype=np.int64)
+        return np.where(has, vals[pos], nat).astype(np.int64)
+
+    def days_since_last(self) -> np.ndarray:
+        """Days from the latest event strictly before as_of to as_of (NaN if none)."""
+        return days_between(self.t_ns, self.last_time())
+
+
+def running_median(values: np.ndarray, group_ids: np.ndarray) -> np.ndarray:
+    """Expanding median within each group of values already sorted by (group, time).
+
+    Combined with :meth:`PointInTime.last` this gives "the median of everything before t".
+    """
+    if values.size == 0:
+        return values.astype(np.float64)
+    s = pd.Series(values.astype(np.float64))
+    return (
+        s.groupby(group_ids, sort=False).expanding().median().droplevel(0).sort_index().to_numpy()
+    )
+
+
+def smoothed_rate(
+    successes: np.ndarray, trials: np.ndarray, prior: np.ndarray | float, strength: float
+) -> np.ndarray:
+    """(successes + strength * prior) / (trials + strength): a few trials stay near the prior."""
+    return (successes + strength * np.asarray(prior, dtype=np.float64)) / (trials + strength)

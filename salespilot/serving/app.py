@@ -1,0 +1,87 @@
+"""The FastAPI application: ``create_app(settings)`` wires state, auth, routes and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from salespilot.serving import models_info as mi
+from salespilot.serving.auth import TokenStore
+from salespilot.serving.errors import error_body, install_error_handlers
+from salespilot.serving.routes import router
+from salespilot.serving.schemas import ErrorResponse, Health, Readiness
+from salespilot.serving.state import StateHolder
+from salespilot.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Morning priority lists, best contact times, explanations and model management.
+
+Authenticate with `Authorization: Bearer <token>`; create tokens with
+`salespilot tokens create --role rep --rep R017` (or `--role manager --team T`, `--role admin`).
+Every error is JSON: `{"error": {"code": ..., "message": ...}}`.
+"""
+
+
+async def _reload_every(holder: StateHolder, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await run_in_threadpool(holder.reload)
+
+
+def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAPI:
+    """Build the app. With ``load`` the state (data + models) loads at start-up (lifespan)."""
+    settings = settings or get_settings()
+    holder = StateHolder(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load and holder.state is None:
+            await run_in_threadpool(holder.reload)
+        task = None
+        if settings.serving_reload_interval_s > 0:
+            task = asyncio.create_task(_reload_every(holder, settings.serving_reload_interval_s))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    app = FastAPI(
+        title="SalesPilot API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    app.state.holder = holder
+    app.state.tokens = TokenStore.for_state_dir(settings.state_dir)
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/health", response_model=Health, tags=["health"], summary="Alive")
+    async def health() -> Health:
+        return Health()
+
+    @app.get(
+        "/ready",
+        response_model=Readiness,
+        tags=["health"],
+        summary="Data and models loaded",
+        responses={503: {"model": ErrorResponse}},
+    )
+    async def ready():
+        r = mi.readiness(holder)
+        if not r.ready:
+            body = error_body("not_ready", "Not ready: " + "; ".join(r.problems or ["loading"]))
+            body["error"]["readiness"] = r.model_dump(mode="json")
+            return JSONResponse(status_code=503, content=body)
+        return r
+
+    return app

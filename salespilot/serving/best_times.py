@@ -1,0 +1,173 @@
+"""Best time to reach a contact: score the contact's candidate slots with the contact_time model.
+
+Slots come from :func:`salespilot.features.contacts.candidate_slots` (hour-of-week rows in the
+contact's time zone, with the features the model needs); this module only ranks them, picks
+the best one "today or the next working day", and lays the week out as a 7 x 24 grid.
+
+The rep's time zone is ``settings.rep_timezones[region]`` when the rep's region is mapped there;
+otherwise the most common time zone of the rep's contacts (the customers they call), else UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+SLOT_TIME_COLUMNS = ("slot_start", "slot_at", "starts_at", "at", "slot_utc")
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def slot_times(slots: pd.DataFrame) -> pd.Series:
+    """Each slot's start as tz-naive UTC timestamps (whatever the builder named the column)."""
+    for col in SLOT_TIME_COLUMNS:
+        if col in slots.columns:
+            t = pd.to_datetime(slots[col])
+            if getattr(t.dt, "tz", None) is not None:
+                t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+            return t
+    raise KeyError(f"candidate slots carry no start time column (one of {SLOT_TIME_COLUMNS})")
+
+
+def local(ts_utc: pd.Timestamp, tz: str | None) -> datetime:
+    """A tz-naive UTC instant as an aware datetime in ``tz``."""
+    return pd.Timestamp(ts_utc).tz_localize("UTC").tz_convert(zone(tz)).to_pydatetime()
+
+
+def _next_working_day(day: pd.Timestamp, working_days: tuple[int, ...]) -> pd.Timestamp:
+    d = day + pd.Timedelta(days=1)
+    for _ in range(7):
+        if d.weekday() in working_days:
+            return d
+        d += pd.Timedelta(days=1)
+    return d
+
+
+def best_soon(
+    starts_utc: pd.Series,
+    proba: np.ndarray,
+    *,
+    as_of: pd.Timestamp,
+    tz: str | None,
+    working_days: tuple[int, ...] = (0, 1, 2, 3, 4),
+) -> int | None:
+    """Position of the best slot still ahead today or on the next working day (contact's zone).
+
+    ``today`` is the contact's local date at ``as_of``; when nothing is left today the window is
+    today plus the next working day, so a 17:30 briefing still gets tomorrow morning's best slot.
+    """
+    if len(starts_utc) == 0:
+        return None
+    z = zone(tz)
+    starts = pd.DatetimeIndex(starts_utc).tz_localize("UTC").tz_convert(z)
+    now_local = pd.Timestamp(as_of).tz_localize("UTC").tz_convert(z)
+    today = now_local.normalize()
+    nxt = _next_working_day(today, working_days)
+    day = starts.normalize()
+    ahead = np.asarray(starts >= now_local)
+    window = ahead & np.asarray((day == today) | (day == nxt))
+    if not window.any():
+        window = ahead
+    if not window.any():
+        return None
+    p = np.where(window, proba, -np.inf)
+    return int(np.argmax(p))
+
+
+def week_grid(weekday: np.ndarray, hour: np.ndarray, proba: np.ndarray) -> list[list[float | None]]:
+    """7 x 24 connect probabilities indexed [weekday][hour]; None where no slot was scored."""
+    grid: list[list[float | None]] = [[None] * 24 for _ in range(7)]
+    for d, h, p in zip(weekday.astype(int), hour.astype(int), proba, strict=True):
+        cur = grid[d][h]
+        if cur is None or p > cur:
+            grid[d][h] = round(float(p), 4)
+    return grid
+
+
+def rep_timezone(
+    *,
+    region: str | None,
+    region_map: Mapping[str, str],
+    contact_zones: pd.Series | None = None,
+) -> str:
+    """The rep's time zone: mapped from the region, else their contacts' usual zone, else UTC."""
+    if region and region in region_map:
+        return region_map[region]
+    if contact_zones is not None and len(contact_zones.dropna()):
+        return str(contact_zones.dropna().mode().iat[0])
+    return "UTC"
+
+
+def candidate_slots_for(
+    history, contact_id: str, as_of: pd.Timestamp, days: int, hours
+) -> pd.DataFrame:
+    """The feature layer's candidate slots for one contact (rows the contact_time model scores)."""
+    from salespilot.features.contacts import candidate_slots
+
+    return candidate_slots(history, contact_id, as_of, days=days, working_hours=tuple(hours))
+
+
+def score_slots(model, slots: pd.DataFrame) -> np.ndarray:
+    p = np.asarray(model.predict_proba(slots), dtype=float)
+    return p[:, -1] if p.ndim == 2 else p
+
+
+def _col(slots: pd.DataFrame, *names: str) -> np.ndarray:
+    for n in names:
+        if n in slots.columns:
+            return slots[n].to_numpy()
+    raise KeyError(f"candidate slots carry none of {names}")
+
+
+def contact_best_times(state, contact_id: str, *, top: int, working_hours: tuple[int, int]):
+    """Top slots (working hours, still ahead) and the 7 x 24 week grid for one contact.
+
+    Memoised per state: the answer only changes when data or models do.
+    """
+    from salespilot.serving.schemas import BestTimesResponse, Slot
+
+    key = ("best_times", contact_id, top, tuple(working_hours))
+    cached = state.cache.get(key)
+    if cached is not None:
+        return cached
+    model = state.model("contact_time")
+    slots = candidate_slots_for(state.history, contact_id, state.as_of, 7, (0, 24))
+    tz = state.contact_zone.get(contact_id, "UTC")
+    proba = score_slots(model, slots) if len(slots) else np.zeros(0)
+    hour = _col(slots, "local_hour", "hour").astype(int) if len(slots) else np.zeros(0, int)
+    weekday = (
+        _col(slots, "local_weekday", "weekday").astype(int) if len(slots) else np.zeros(0, int)
+    )
+    starts = slot_times(slots) if len(slots) else pd.Series(dtype="datetime64[ns]")
+    lo, hi = working_hours
+    ok = (hour >= lo) & (hour < hi) & np.asarray(starts >= state.as_of)
+    order = [i for i in np.argsort(-proba, kind="stable") if ok[i]][:top]
+    slot_model = state.models.get("contact_time")
+    out = BestTimesResponse(
+        contact_id=contact_id,
+        account_id=state.contact_account.get(contact_id, ""),
+        contact_timezone=tz,
+        as_of=state.as_of.to_pydatetime(),
+        model_version=None if slot_model is None else slot_model.version,
+        top_slots=[
+            Slot(
+                weekday=int(weekday[i]),
+                hour=int(hour[i]),
+                contact_local_time=local(starts.iloc[i], tz),
+                connect_probability=round(float(proba[i]), 4),
+            )
+            for i in order
+        ],
+        grid=week_grid(weekday, hour, proba),
+    )
+    state.cache[key] = out
+    return out

@@ -1,0 +1,94 @@
+"""FastAPI dependencies as types: the current state, the caller, their role and scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from salespilot.serving.auth import Principal, TokenStore
+from salespilot.serving.errors import ApiError
+from salespilot.serving.state import ServingState, StateHolder
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token from `salespilot tokens create` (rep, manager or admin).",
+)
+
+_WWW = {"WWW-Authenticate": "Bearer"}
+
+
+async def get_holder(request: Request) -> StateHolder:
+    return request.app.state.holder
+
+
+Holder = Annotated[StateHolder, Depends(get_holder)]
+
+
+async def get_state(holder: Holder) -> ServingState:
+    """The state current when the request started (a reload never changes it under us)."""
+    state = holder.state
+    if state is None:
+        reason = holder.last_error or "the service is still loading data and models"
+        raise ApiError(503, f"Not ready: {reason}.", code="not_ready")
+    return state
+
+
+State = Annotated[ServingState, Depends(get_state)]
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise ApiError(
+            401,
+            "Missing bearer token: send 'Authorization: Bearer <token>' "
+            "(create one with `salespilot tokens create`).",
+            code="missing_token",
+            headers=_WWW,
+        )
+    store: TokenStore = request.app.state.tokens
+    principal = store.verify(credentials.credentials)
+    if principal is None:
+        raise ApiError(401, "Unknown or revoked token.", code="invalid_token", headers=_WWW)
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def require_admin(user: CurrentUser) -> Principal:
+    if not user.is_admin:
+        raise ApiError(403, "This endpoint is for admin tokens only.", code="admin_only")
+    return user
+
+
+AdminUser = Annotated[Principal, Depends(require_admin)]
+
+
+# -- scope checks (plain functions: routes call them after resolving what the entity is) --
+
+
+def check_rep(user: Principal, state: ServingState, rep_id: str) -> None:
+    """A rep reads their own list, a manager their team's, an admin anyone's."""
+    if user.role == "rep" and user.rep_id != rep_id:
+        raise ApiError(403, f"A rep token may only read its own list ({user.rep_id}).")
+    if rep_id not in state.reps.index:
+        raise ApiError(404, f"No rep with id {rep_id!r}.", code="rep_not_found")
+    if user.role == "manager" and state.rep_team(rep_id) != user.team:
+        raise ApiError(403, f"Rep {rep_id} is not in your team ({user.team}).")
+
+
+def check_owned(user: Principal, state: ServingState, owners: set[str], what: str) -> None:
+    """Access to an entity owned by ``owners`` (reps): the rep must be one, the manager's team
+    must hold one."""
+    if user.is_admin:
+        return
+    if user.role == "rep" and user.rep_id in owners:
+        return
+    if user.role == "manager" and any(state.rep_team(r) == user.team for r in owners):
+        return
+    raise ApiError(403, f"This {what} is outside your scope.")

@@ -1,0 +1,180 @@
+"""The /v1 routes: each parses, authorises, and calls one service function."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
+
+from salespilot.serving import models_info as mi
+from salespilot.serving.at_risk import at_risk_accounts
+from salespilot.serving.best_times import contact_best_times
+from salespilot.serving.deps import AdminUser, CurrentUser, Holder, State, check_owned, check_rep
+from salespilot.serving.errors import ApiError
+from salespilot.serving.explanations import explain_entity
+from salespilot.serving.priorities import rep_priorities_json
+from salespilot.serving.schemas import (
+    AtRiskResponse,
+    BestTimesResponse,
+    ErrorResponse,
+    ExplanationResponse,
+    ModelName,
+    ModelsResponse,
+    PrioritiesResponse,
+    ReloadResponse,
+)
+
+_ERRORS = {
+    s: {"model": ErrorResponse, "description": d}
+    for s, d in (
+        (401, "Missing, unknown or revoked token"),
+        (403, "Outside the token's scope"),
+        (404, "Unknown id"),
+        (422, "Invalid parameters"),
+        (503, "Data or models not loaded yet"),
+    )
+}
+
+router = APIRouter(prefix="/v1", responses=_ERRORS)
+
+Id = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+def _as_of(value: datetime | None, state) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    ts = ts.floor("us")
+    if ts > state.as_of:
+        raise ApiError(
+            422,
+            f"as_of {ts.isoformat()} is after the data's latest event ({state.as_of.isoformat()}).",
+            code="as_of_out_of_range",
+        )
+    return ts
+
+
+@router.get(
+    "/reps/{rep_id}/priorities",
+    response_model=PrioritiesResponse,
+    summary="A rep's ranked follow-up list",
+)
+async def priorities(
+    rep_id: Id,
+    user: CurrentUser,
+    state: State,
+    holder: Holder,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    as_of: Annotated[
+        datetime | None, Query(description="Score as of this instant instead of the data's now.")
+    ] = None,
+) -> Response:
+    check_rep(user, state, rep_id)
+    ts = _as_of(as_of, state)
+    if ts is not None and ts != state.as_of:
+        from salespilot.serving.priorities import state_as_of
+
+        past = await run_in_threadpool(state_as_of, state, holder.settings, ts)
+        body = rep_priorities_json(past, rep_id, limit)
+    else:
+        body = rep_priorities_json(state, rep_id, limit)
+    return Response(content=body, media_type="application/json")
+
+
+@router.get(
+    "/contacts/{contact_id}/best-times",
+    response_model=BestTimesResponse,
+    summary="Best slots to reach a contact, and the week as a 7x24 grid",
+)
+async def best_times(
+    contact_id: Id,
+    user: CurrentUser,
+    state: State,
+    holder: Holder,
+    top: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> BestTimesResponse:
+    if contact_id not in state.contact_account:
+        raise ApiError(404, f"No contact with id {contact_id!r}.", code="contact_not_found")
+    check_owned(user, state, state.contact_reps(contact_id), "contact")
+    if state.model("contact_time") is None:
+        raise ApiError(503, "The contact_time model is not loaded.", code="model_unavailable")
+    hours = tuple(holder.settings.serving_working_hours)
+    return await run_in_threadpool(
+        contact_best_times, state, contact_id, top=top, working_hours=hours
+    )
+
+
+@router.get(
+    "/accounts/at-risk",
+    response_model=AtRiskResponse,
+    summary="Customer accounts ranked by churn risk x annual value",
+)
+async def at_risk(
+    user: CurrentUser,
+    state: State,
+    team: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> AtRiskResponse:
+    if state.model("churn_risk") is None:
+        raise ApiError(503, "The churn_risk model is not loaded.", code="model_unavailable")
+    owner = None
+    if user.role == "manager":
+        if team is not None and team != user.team:
+            raise ApiError(403, f"A manager token reads its own team only ({user.team}).")
+        team = user.team
+    elif user.role == "rep":
+        if team is not None and team != state.rep_team(user.rep_id or ""):
+            raise ApiError(403, "A rep token reads its own accounts only.")
+        owner = user.rep_id
+    elif team is not None and team not in set(state.reps["team"].astype(str)):
+        raise ApiError(404, f"No team named {team!r}.", code="team_not_found")
+    return at_risk_accounts(state, team=team, owner_rep_id=owner, limit=limit)
+
+
+@router.get(
+    "/explanations/{model}/{entity_id}",
+    response_model=ExplanationResponse,
+    summary="SHAP values of an entity's current score",
+)
+async def explanation(
+    model: ModelName, entity_id: Id, user: CurrentUser, state: State
+) -> ExplanationResponse:
+    if state.model(model) is None:
+        raise ApiError(503, f"The {model} model is not loaded.", code="model_unavailable")
+    found = await run_in_threadpool(explain_entity, state, model, entity_id)
+    if found is None:
+        what = {"win_probability": "open deal", "churn_risk": "customer account"}.get(
+            model, "contact"
+        )
+        raise ApiError(
+            404, f"No scored {what} with id {entity_id!r} for {model}.", code="entity_not_found"
+        )
+    exp, owners = found
+    check_owned(user, state, owners, "entity")
+    return exp
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Models serving, versions, metrics")
+async def models(_: AdminUser, state: State, holder: Holder) -> ModelsResponse:
+    return mi.models_info(state, alias=holder.settings.serving_model_alias)
+
+
+@router.post("/models/reload", response_model=ReloadResponse, summary="Reload data and models")
+async def reload(_: AdminUser, holder: Holder) -> ReloadResponse:
+    before = holder.state
+    state = await run_in_threadpool(holder.reload)
+    if state is None:
+        raise ApiError(503, f"Reload failed: {holder.last_error}", code="reload_failed")
+    problems = list(state.problems) + ([holder.last_error] if holder.last_error else [])
+    return ReloadResponse(
+        reloaded=state is not before,
+        degraded=bool(problems),
+        loaded_at=state.loaded_at,
+        models=state.versions,
+        problems=problems,
+    )

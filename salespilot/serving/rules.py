@@ -1,0 +1,313 @@
+"""Warning rules: process signals a sales manager checks by hand, with their evidence.
+
+Two steps, both pure: :func:`deal_facts` / :func:`account_facts` reduce the history to one row
+of plain facts per open deal (or customer account) as of a timestamp, using only events strictly
+before it; each ``rule_*`` function then looks at one facts row and returns a :class:`Warning`
+(or None). Rules read facts, never the model, so a warning always has evidence a rep can check
+in the CRM ("last outbound email 3 days ago, no reply since").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salespilot.features.history import History
+
+DAY = pd.Timedelta(days=1)
+_ENGAGED_OUTCOMES = ("connected", "replied", "held")
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Thresholds of the rules (from settings; defaults are the sales playbook's)."""
+
+    no_reply_hours: float = 48.0
+    stall_min_days: float = 5.0
+    default_stage_norm_days: float = 14.0
+    postponed_min: int = 2
+
+
+@dataclass(frozen=True)
+class Warning:
+    code: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+# -- facts ---------------------------------------------------------------------------------
+
+
+def _before(df: pd.DataFrame | None, col: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    if df is None or df.empty:
+        return pd.DataFrame(columns=[] if df is None else df.columns)
+    return df[df[col] < as_of]
+
+
+def open_deals(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Deals open at ``as_of``: created before it and not closed before it."""
+    o = history.opportunities
+    closed = o["closed_at"]
+    mask = (o["created_at"] < as_of) & (closed.isna() | (closed >= as_of))
+    return o.loc[mask]
+
+
+def stage_norms(history: History, as_of: pd.Timestamp) -> pd.Series:
+    """Median days a deal stays in each stage, from stays that ended before ``as_of``."""
+    sc = _before(history.stage_changes, "changed_at", as_of)
+    if sc.empty:
+        return pd.Series(dtype=float)
+    sc = sc.sort_values(["opportunity_id", "changed_at"], kind="stable")
+    nxt = sc.groupby("opportunity_id", sort=False)["changed_at"].shift(-1)
+    dwell = (nxt - sc["changed_at"]) / DAY
+    done = dwell.notna()
+    return dwell[done].groupby(sc.loc[done, "stage"]).median()
+
+
+def _last_stage(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+    sc = _before(history.stage_changes, "changed_at", as_of)
+    if sc.empty:
+        return pd.DataFrame(columns=["stage", "stage_entered_at"])
+    last = (
+        sc.sort_values(["opportunity_id", "changed_at"], kind="stable")
+        .groupby("opportunity_id", sort=False)
+        .tail(1)
+    )
+    return last.set_index("opportunity_id")[["stage", "changed_at"]].rename(
+        columns={"changed_at": "stage_entered_at"}
+    )
+
+
+def _touch_facts(acts: pd.DataFrame, key: str, contacts: pd.DataFrame | None) -> pd.DataFrame:
+    """Last outbound/inbound, postponements, decision-maker engagement, per ``key``."""
+    if acts.empty:
+        return pd.DataFrame()
+    acts = acts.sort_values("occurred_at", kind="stable")
+    g = acts.groupby(key, sort=False)
+    out = pd.DataFrame(index=pd.Index(g.size().index, name=key))
+    outbound = acts[acts["direction"] == "outbound"]
+    inbound = acts[acts["direction"] == "inbound"]
+    last_out = outbound.groupby(key, sort=False).tail(1).set_index(key)
+    out["last_outbound_at"] = last_out["occurred_at"]
+    out["last_outbound_channel"] = last_out["channel"]
+    out["last_inbound_at"] = inbound.groupby(key, sort=False)["occurred_at"].max()
+    post = acts[acts["channel"].isin(["demo", "meeting"]) & (acts["outcome"] == "postponed")]
+    out["postponed_count"] = post.groupby(key, sort=False).size()
+    out["last_postponed_at"] = post.groupby(key, sort=False)["occurred_at"].max()
+    out["postponed_count"] = out["postponed_count"].fillna(0).astype(int)
+    if contacts is not None and "contact_id" in acts.columns:
+        roles = contacts.set_index("contact_id")["role"]
+        engaged = acts[(acts["direction"] == "inbound") | acts["outcome"].isin(_ENGAGED_OUTCOMES)]
+        role = engaged["contact_id"].map(roles)
+        dm = engaged[role == "decision_maker"]
+        out["decision_maker_engaged"] = out.index.isin(dm[key].unique())
+        out["contacts_engaged"] = engaged.groupby(key, sort=False)["contact_id"].nunique()
+        out["contacts_engaged"] = out["contacts_engaged"].fillna(0).astype(int)
+    else:
+        out["decision_maker_engaged"] = np.nan  # unknown without contacts: the rule stays quiet
+        out["contacts_engaged"] = 0
+    return out
+
+
+def _owner_facts(acts: pd.DataFrame, key: str, owners: pd.Series) -> pd.DataFrame:
+    """Previous owner (last other rep who worked it) and whether the current one took over."""
+    if acts.empty:
+        return pd.DataFrame()
+    owner = acts[key].map(owners)
+    others = acts[acts["rep_id"] != owner]
+    if others.empty:
+        return pd.DataFrame()
+    last_other = others.sort_values("occurred_at", kind="stable").groupby(key, sort=False).tail(1)
+    last_other = last_other.set_index(key)
+    out = pd.DataFrame(
+        {
+            "previous_owner_rep_id": last_other["rep_id"],
+            "previous_owner_last_at": last_other["occurred_at"],
+        }
+    )
+    mine = acts[acts["rep_id"] == owner]
+    first_after = mine.merge(out.rename_axis(None), left_on=key, right_index=True)
+    took_over = first_after[first_after["occurred_at"] > first_after["previous_owner_last_at"]]
+    out["handover_at"] = took_over.groupby(key, sort=False)["occurred_at"].min()
+    return out
+
+
+def deal_facts(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row of rule facts per deal open at ``as_of`` (index: opportunity_id)."""
+    as_of = pd.Timestamp(as_of)
+    deals = open_deals(history, as_of).set_index("opportunity_id")
+    out = deals[["account_id", "owner_rep_id", "amount", "expected_close_at", "created_at"]].copy()
+    stage = _last_stage(history, as_of)
+    out = out.join(stage, how="left")
+    out["stage_entered_at"] = out["stage_entered_at"].fillna(out["created_at"])
+    out["days_in_stage"] = (as_of - out["stage_entered_at"]) / DAY
+    norms = stage_norms(history, as_of)
+    out["stage_norm_days"] = out["stage"].map(norms) if len(norms) else np.nan
+    acts = _before(history.activities, "occurred_at", as_of)
+    if not acts.empty:
+        acts = acts[acts["opportunity_id"].isin(out.index)]
+    out = out.join(_touch_facts(acts, "opportunity_id", history.contacts), how="left")
+    out = out.join(_owner_facts(acts, "opportunity_id", out["owner_rep_id"]), how="left")
+    return _fill(out, as_of)
+
+
+def account_facts(history: History, as_of: pd.Timestamp, account_ids=None) -> pd.DataFrame:
+    """One row of rule facts per account (index: account_id), from account-level activity."""
+    as_of = pd.Timestamp(as_of)
+    acc = history.accounts.set_index("account_id")
+    if account_ids is not None:
+        acc = acc.loc[acc.index.isin(list(account_ids))]
+    out = acc[["owner_rep_id"]].copy()
+    acts = _before(history.activities, "occurred_at", as_of)
+    if not acts.empty:
+        acts = acts[acts["account_id"].isin(out.index)]
+    out = out.join(_touch_facts(acts, "account_id", history.contacts), how="left")
+    out = out.join(_owner_facts(acts, "account_id", out["owner_rep_id"]), how="left")
+    return _fill(out, as_of)
+
+
+def _fill(out: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    for col in (
+        "stage", "last_outbound_at", "last_outbound_channel", "last_inbound_at",
+        "postponed_count", "last_postponed_at", "decision_maker_engaged", "contacts_engaged",
+        "previous_owner_rep_id", "previous_owner_last_at", "handover_at",
+    ):  # fmt: skip
+        if col not in out.columns:
+            out[col] = np.nan
+    out["postponed_count"] = out["postponed_count"].fillna(0).astype(int)
+    out["contacts_engaged"] = out["contacts_engaged"].fillna(0).astype(int)
+    out["as_of"] = as_of
+    return out
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def _ts(v: Any) -> pd.Timestamp | None:
+    return None if v is None or pd.isna(v) else pd.Timestamp(v)
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return ts.isoformat()
+
+
+def rule_no_reply(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warning | None:
+    """Our last outbound touch got no inbound answer for ``no_reply_hours`` or more."""
+    out, inn, as_of = _ts(f.get("last_outbound_at")), _ts(f.get("last_inbound_at")), f["as_of"]
+    if out is None or (inn is not None and inn >= out):
+        return None
+    hours = (as_of - out) / pd.Timedelta(hours=1)
+    if hours < cfg.no_reply_hours:
+        return None
+    channel = f.get("last_outbound_channel") or "touch"
+    return Warning(
+        "no_reply_48h",
+        f"No reply for {hours / 24:.0f} days since your last {channel} ({out:%b %d}).",
+        {
+            "last_outbound_at": _iso(out),
+            "last_outbound_channel": channel,
+            "last_inbound_at": None if inn is None else _iso(inn),
+            "hours_without_reply": round(hours, 1),
+            "threshold_hours": cfg.no_reply_hours,
+        },
+    )
+
+
+def rule_stalled(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warning | None:
+    """In the current stage longer than the stage's usual dwell, and longer than the floor."""
+    days = f.get("days_in_stage")
+    if days is None or pd.isna(days):
+        return None
+    norm = f.get("stage_norm_days")
+    norm = cfg.default_stage_norm_days if norm is None or pd.isna(norm) else float(norm)
+    limit = max(norm, cfg.stall_min_days)
+    if days <= limit:
+        return None
+    stage = f.get("stage")
+    stage = "its stage" if stage is None or pd.isna(stage) else str(stage)
+    return Warning(
+        "stalled_in_stage",
+        f"Stalled in {stage} for {days:.0f} days; deals usually move on after {norm:.0f}.",
+        {
+            "stage": stage,
+            "days_in_stage": round(float(days), 1),
+            "stage_norm_days": round(norm, 1),
+            "threshold_days": round(limit, 1),
+        },
+    )
+
+
+def rule_postponed(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warning | None:
+    """A demo or meeting postponed ``postponed_min`` times or more."""
+    n = int(f.get("postponed_count") or 0)
+    if n < cfg.postponed_min:
+        return None
+    last = _ts(f.get("last_postponed_at"))
+    return Warning(
+        "repeatedly_postponed",
+        f"Demo or meeting postponed {n} times.",
+        {"postponed_count": n, "last_postponed_at": None if last is None else _iso(last)},
+    )
+
+
+def rule_no_decision_maker(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warning | None:
+    """Nobody with the decision_maker role has engaged (answered, met) on this deal."""
+    engaged = f.get("decision_maker_engaged")
+    if engaged is None or pd.isna(engaged) or bool(engaged):
+        return None
+    return Warning(
+        "no_decision_maker",
+        "No decision maker engaged yet.",
+        {"contacts_engaged": int(f.get("contacts_engaged") or 0)},
+    )
+
+
+def rule_past_close(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warning | None:
+    """Still open after its expected close date."""
+    close = _ts(f.get("expected_close_at"))
+    if close is None or close >= f["as_of"]:
+        return None
+    days = (f["as_of"] - close) / DAY
+    return Warning(
+        "past_expected_close",
+        f"{days:.0f} days past its expected close date ({close:%b %d}).",
+        {"expected_close_at": _iso(close), "days_past": round(float(days), 1)},
+    )
+
+
+def rule_owner_changed(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warning | None:
+    """Another rep worked it before, and the current owner has not touched it since."""
+    prev = f.get("previous_owner_rep_id")
+    if prev is None or pd.isna(prev) or _ts(f.get("handover_at")) is not None:
+        return None
+    last = _ts(f.get("previous_owner_last_at"))
+    return Warning(
+        "owner_changed_without_handover",
+        f"Taken over from {prev} with no touch from you since their last one.",
+        {
+            "previous_owner_rep_id": str(prev),
+            "previous_owner_last_at": None if last is None else _iso(last),
+        },
+    )
+
+
+DEAL_RULES: tuple[Callable[..., Warning | None], ...] = (
+    rule_no_reply,
+    rule_stalled,
+    rule_postponed,
+    rule_no_decision_maker,
+    rule_past_close,
+    rule_owner_changed,
+)
+ACCOUNT_RULES: tuple[Callable[..., Warning | None], ...] = (rule_no_reply, rule_owner_changed)
+
+
+def evaluate(
+    facts: Mapping[str, Any], rules=DEAL_RULES, cfg: RuleConfig = RuleConfig()
+) -> list[Warning]:
+    """Every warning one facts row trips, in the order of ``rules``."""
+    return [w for rule in rules if (w := rule(facts, cfg)) is not None]

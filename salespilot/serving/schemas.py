@@ -1,0 +1,215 @@
+"""Pydantic schemas of the API: one per purpose, every response declared."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ModelName = Literal["win_probability", "churn_risk", "contact_time"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorDetail(_Out):
+    code: str = Field(description="Machine-readable error code, e.g. `forbidden`.")
+    message: str = Field(description="What went wrong, for a person.")
+
+
+class ErrorResponse(_Out):
+    error: ErrorDetail
+
+
+# -- health --------------------------------------------------------------------------------
+
+
+class Health(_Out):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(_Out):
+    ready: bool
+    degraded: bool = Field(description="True when serving older models than the registry's.")
+    loaded_at: datetime | None
+    data_as_of: datetime | None
+    models: dict[str, str | None] = Field(description="Model name -> version serving (or null).")
+    problems: list[str] = Field(default_factory=list)
+
+
+# -- shared pieces -------------------------------------------------------------------------
+
+
+class Factor(_Out):
+    feature: str
+    readable_name: str
+    value: float | str | None
+    contribution: float = Field(description="SHAP value in log-odds (+ raises the score).")
+    text: str = Field(description="The factor in plain words.")
+
+
+class Factors(_Out):
+    positive: list[Factor]
+    negative: list[Factor]
+
+
+class WarningOut(_Out):
+    code: str
+    message: str
+    evidence: dict[str, Any]
+
+
+class BestTime(_Out):
+    contact_id: str
+    contact_role: str | None
+    contact_timezone: str
+    contact_local_time: datetime = Field(description="Slot start in the contact's time zone.")
+    rep_timezone: str
+    rep_local_time: datetime = Field(description="The same instant in the rep's time zone.")
+    connect_probability: float
+
+
+class Trend(_Out):
+    direction: Literal["improving", "steady", "declining", "new"]
+    previous_score: float | None = None
+    previous_as_of: datetime | None = None
+    change: float | None = None
+
+
+class DataInfo(_Out):
+    source: str | None
+    content_hash: str | None
+    as_of: datetime
+
+
+# -- priorities ----------------------------------------------------------------------------
+
+
+class PriorityItem(_Out):
+    rank: int
+    kind: Literal["deal", "account"]
+    entity_id: str = Field(description="opportunity_id for deals, account_id for accounts.")
+    account_id: str
+    account_name: str | None
+    title: str
+    model: ModelName
+    score: float = Field(description="Win probability (deals) or churn risk (accounts).")
+    value: float = Field(description="Deal amount or the account's annual value.")
+    value_at_stake: float = Field(description="weight x score x value: the ranking key.")
+    grade: Literal["A", "B", "C", "D"]
+    trend: Trend
+    best_time: BestTime | None
+    warnings: list[WarningOut]
+    factors: Factors
+    next_step: str
+
+
+class PrioritiesResponse(_Out):
+    rep_id: str
+    rep_name: str | None
+    team: str | None
+    as_of: datetime
+    data: DataInfo
+    model_versions: dict[str, str | None]
+    total: int = Field(description="Items before the limit was applied.")
+    items: list[PriorityItem]
+
+
+# -- best times ----------------------------------------------------------------------------
+
+
+class Slot(_Out):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday, contact's local time.")
+    hour: int = Field(ge=0, le=23)
+    contact_local_time: datetime | None = None
+    connect_probability: float
+
+
+class BestTimesResponse(_Out):
+    contact_id: str
+    account_id: str
+    contact_timezone: str
+    as_of: datetime
+    model_version: str | None
+    top_slots: list[Slot]
+    grid: list[list[float | None]] = Field(
+        description="7 x 24 connect probabilities, [weekday][hour], contact's local time."
+    )
+
+
+# -- at risk -------------------------------------------------------------------------------
+
+
+class AtRiskAccount(_Out):
+    rank: int
+    account_id: str
+    account_name: str | None
+    owner_rep_id: str | None
+    team: str | None
+    churn_risk: float
+    annual_value: float
+    value_at_stake: float
+    grade: Literal["A", "B", "C", "D"]
+    warnings: list[WarningOut]
+    factors: Factors
+
+
+class AtRiskResponse(_Out):
+    team: str | None
+    as_of: datetime
+    model_version: str | None
+    total: int
+    items: list[AtRiskAccount]
+
+
+# -- explanations --------------------------------------------------------------------------
+
+
+class Contribution(_Out):
+    feature: str
+    readable_name: str
+    value: float | str | None
+    contribution: float
+
+
+class ExplanationResponse(_Out):
+    model: ModelName
+    model_version: str | None
+    entity_id: str
+    as_of: datetime
+    probability: float = Field(description="Calibrated probability served.")
+    raw_score: float = Field(description="LightGBM raw score (log-odds).")
+    base_value: float = Field(description="SHAP expected value (log-odds).")
+    contributions: list[Contribution] = Field(
+        description="Every feature; base_value + sum(contribution) == raw_score."
+    )
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+class ModelInfo(_Out):
+    name: str
+    version: str | None
+    alias: str
+    trained_at: datetime | str | None
+    metrics: dict[str, float]
+    loaded: bool
+    stale: bool = Field(description="True when a newer load failed and this one kept serving.")
+    problem: str | None = None
+
+
+class ModelsResponse(_Out):
+    degraded: bool
+    loaded_at: datetime | None
+    models: list[ModelInfo]
+
+
+class ReloadResponse(_Out):
+    reloaded: bool
+    degraded: bool
+    loaded_at: datetime | None
+    models: dict[str, str | None]
+    problems: list[str]

@@ -1,0 +1,495 @@
+"""The serving state: everything a request reads, built once per (re)load and swapped atomically.
+
+:class:`ServingState` is immutable once built: the history, the data ``as_of``, the loaded
+models and their versions, every rep's ranked list (already serialised) and the at-risk
+accounts. Requests read whatever state :class:`StateHolder` points at when they start; a reload
+builds a complete new state aside and swaps the single reference, so a request in flight
+never sees half of each. When the registry is unreachable or a model fails to load, the new
+state keeps the previous state's model (marked ``stale``) and reports the problem: /ready and
+/v1/models say ``degraded``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salespilot.features.history import History
+from salespilot.serving import best_times as bt
+from salespilot.serving import rules
+from salespilot.serving.explanations import top_factors
+from salespilot.serving.priorities import Candidate, PreviousScores, PriorityConfig, rank
+from salespilot.serving.schemas import (
+    AtRiskAccount,
+    BestTime,
+    PriorityItem,
+    WarningOut,
+)
+from salespilot.serving.scoring import Scored, ServingModel, score
+from salespilot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES = ("win_probability", "churn_risk", "contact_time")
+_ENGAGED = ("connected", "replied", "held")
+
+
+@dataclass(frozen=True)
+class ModelSlot:
+    """One model as served: the loaded object (or None), where it came from, what went wrong."""
+
+    name: str
+    model: ServingModel | None
+    version: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    trained_at: Any = None
+    stale: bool = False
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ServingState:
+    loaded_at: datetime
+    as_of: pd.Timestamp
+    history: History
+    source: str | None
+    content_hash: str | None
+    models: dict[str, ModelSlot]
+    reps: pd.DataFrame  # index rep_id: name, team, region
+    rep_timezones: dict[str, str]
+    account_owner: dict[str, str]
+    account_names: dict[str, str]
+    contact_account: dict[str, str]
+    contact_zone: dict[str, str]
+    contact_role: dict[str, str]
+    deal_owner: dict[str, str]
+    win: Scored | None
+    churn: Scored | None
+    rep_items: dict[str, tuple[PriorityItem, ...]]
+    rep_items_json: dict[str, tuple[bytes, ...]]
+    at_risk: tuple[AtRiskAccount, ...]
+    problems: tuple[str, ...] = ()
+    # per-state memo of best-time answers (filled lazily; never shared across states)
+    cache: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.problems)
+
+    def model(self, name: str) -> ServingModel | None:
+        slot = self.models.get(name)
+        return None if slot is None else slot.model
+
+    @property
+    def versions(self) -> dict[str, str | None]:
+        return {n: s.version for n, s in self.models.items()}
+
+    # -- scope helpers (who owns what) ----------------------------------------------------
+    def rep_team(self, rep_id: str) -> str | None:
+        if rep_id not in self.reps.index:
+            return None
+        t = self.reps.at[rep_id, "team"]
+        return None if pd.isna(t) else str(t)
+
+    def account_team(self, account_id: str) -> str | None:
+        owner = self.account_owner.get(account_id)
+        return None if owner is None else self.rep_team(owner)
+
+    def contact_reps(self, contact_id: str) -> set[str]:
+        """Reps a contact belongs to: the account owner and the owners of its open deals."""
+        acc = self.contact_account.get(contact_id)
+        reps = set()
+        if acc is not None and acc in self.account_owner:
+            reps.add(self.account_owner[acc])
+        reps |= self.cache.get("_account_deal_reps", {}).get(acc, set())
+        return reps
+
+
+class StateHolder:
+    """The one reference to the current state, and the lock that serialises reloads."""
+
+    def __init__(self, settings: Settings, builder: Callable[..., ServingState] | None = None):
+        self.settings = settings
+        self._builder = builder or build_state
+        self._state: ServingState | None = None
+        self._reload_lock = threading.Lock()
+        self.last_error: str | None = None
+
+    @property
+    def state(self) -> ServingState | None:
+        return self._state
+
+    def reload(self) -> ServingState | None:
+        """Build a new state aside and swap it in; on total failure keep the old one."""
+        with self._reload_lock:
+            started = time.perf_counter()
+            try:
+                new = self._builder(self.settings, previous=self._state)
+            except Exception as exc:  # keep serving the last good state
+                log.exception("reload failed; keeping the previous state")
+                self.last_error = f"reload failed: {type(exc).__name__}: {exc}"
+                return self._state
+            self._state = new  # the atomic swap: one reference assignment
+            self.last_error = None
+            log.info(
+                "state loaded in %.2fs (as_of %s, models %s%s)",
+                time.perf_counter() - started,
+                new.as_of,
+                new.versions,
+                ", degraded" if new.degraded else "",
+            )
+            return new
+
+
+# ------------------------------------------------------------------------------------------
+# building a state
+# ------------------------------------------------------------------------------------------
+
+
+def _load_models(settings: Settings, previous: ServingState | None) -> dict[str, ModelSlot]:
+    from salespilot.training import load_model
+
+    slots: dict[str, ModelSlot] = {}
+    for name in MODEL_NAMES:
+        try:
+            m = load_model(name, alias=settings.serving_model_alias, settings=settings)
+            slots[name] = ModelSlot(
+                name=name,
+                model=m,
+                version=None if getattr(m, "version", None) is None else str(m.version),
+                metrics=dict(getattr(m, "metrics", {}) or {}),
+                trained_at=getattr(m, "trained_at", None),
+            )
+        except Exception as exc:
+            problem = f"{name}: could not load @{settings.serving_model_alias}: {type(exc).__name__}: {exc}"
+            log.warning(problem)
+            old = None if previous is None else previous.models.get(name)
+            if old is not None and old.model is not None:
+                slots[name] = ModelSlot(
+                    name, old.model, old.version, old.metrics, old.trained_at, True, problem
+                )
+            else:
+                slots[name] = ModelSlot(name, None, problem=problem)
+    return slots
+
+
+def _data_as_of(history: History) -> pd.Timestamp:
+    """ "Now" for the data: just after its latest event, so every event counts as known."""
+    from salespilot.features.pit import observed_end
+
+    return (observed_end(history) + pd.Timedelta(seconds=1)).floor("s")
+
+
+def _primary_contacts(history: History, as_of: pd.Timestamp, key: str, ids) -> dict[str, str]:
+    """Whom to call about each deal/account: the last contact who engaged, else the last one
+    reached out to, else the account's decision maker, else any contact of the account."""
+    out: dict[str, str] = {}
+    acts = history.activities
+    if acts is not None and not acts.empty:
+        a = acts[(acts["occurred_at"] < as_of) & acts["contact_id"].notna() & acts[key].isin(ids)]
+        a = a.sort_values("occurred_at", kind="stable")
+        any_last = a.groupby(key, sort=False)["contact_id"].last()
+        out.update(any_last.astype(str).to_dict())
+        eng = a[(a["direction"] == "inbound") | a["outcome"].isin(_ENGAGED)]
+        out.update(eng.groupby(key, sort=False)["contact_id"].last().astype(str).to_dict())
+    return out
+
+
+def _account_fallback_contacts(history: History) -> dict[str, str]:
+    c = history.contacts
+    if c is None or c.empty:
+        return {}
+    order = c.assign(_dm=(c["role"] != "decision_maker")).sort_values(["_dm", "contact_id"])
+    return order.groupby("account_id", sort=False)["contact_id"].first().astype(str).to_dict()
+
+
+def _best_times(
+    history: History,
+    as_of: pd.Timestamp,
+    contacts: set[str],
+    model: ServingModel | None,
+    settings: Settings,
+) -> dict[str, tuple[pd.Timestamp, float]]:
+    """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``."""
+    if model is None or not contacts or history.contacts is None:
+        return {}
+    zones = history.contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
+    frames = []
+    for cid in sorted(contacts):
+        try:
+            s = bt.candidate_slots_for(history, cid, as_of, 3, settings.serving_working_hours)
+        except Exception as exc:
+            log.warning("no candidate slots for contact %s: %s", cid, exc)
+            continue
+        if len(s):
+            frames.append(s.assign(_contact=cid))
+    if not frames:
+        return {}
+    slots = pd.concat(frames, ignore_index=True)
+    proba = bt.score_slots(model, slots)
+    starts = bt.slot_times(slots)
+    out = {}
+    for cid, idx in slots.groupby("_contact", sort=False).indices.items():
+        pos = bt.best_soon(
+            starts.iloc[idx].reset_index(drop=True),
+            proba[idx],
+            as_of=as_of,
+            tz=zones.get(cid),
+        )
+        if pos is not None:
+            out[cid] = (starts.iloc[idx[pos]], float(proba[idx[pos]]))
+    return out
+
+
+def _annual_values(history: History, as_of: pd.Timestamp, rows: pd.DataFrame) -> np.ndarray:
+    if "annual_value" in rows.columns:
+        return rows["annual_value"].fillna(0).to_numpy(float)
+    subs = history.subscriptions
+    if subs is None:
+        return np.zeros(len(rows))
+    active = subs[
+        (subs["started_at"] < as_of) & (subs["ended_at"].isna() | (subs["ended_at"] >= as_of))
+    ]
+    monthly = active.groupby("account_id")["monthly_value"].sum()
+    return rows["account_id"].map(monthly).fillna(0).to_numpy(float) * 12
+
+
+def build_state(
+    settings: Settings,
+    *,
+    previous: ServingState | None = None,
+    history: History | None = None,
+    as_of: pd.Timestamp | None = None,
+    persist_scores: bool = True,
+    models: dict[str, ModelSlot] | None = None,
+) -> ServingState:
+    """Load data and models, score everything, rank every rep's list, explain every item."""
+    from salespilot.features.accounts import account_snapshot
+    from salespilot.features.deals import deal_snapshot
+
+    if history is None:
+        from salespilot.features.loader import load_history
+
+        history = load_history(settings.data_dir)
+    as_of = _data_as_of(history) if as_of is None else pd.Timestamp(as_of)
+    if models is None:
+        models = _load_models(settings, previous)
+    problems = tuple(s.problem for s in models.values() if s.problem)
+
+    reps = history.reps.set_index("rep_id")
+    accounts = history.accounts
+    account_owner = accounts.dropna(subset=["owner_rep_id"]).set_index("account_id")["owner_rep_id"]
+    account_names = accounts.set_index("account_id")["name"].astype(str).to_dict()
+    contacts = history.contacts
+    contact_account = (
+        {} if contacts is None else contacts.set_index("contact_id")["account_id"].to_dict()
+    )
+    contact_zone = (
+        {}
+        if contacts is None
+        else contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
+    )
+    contact_role = (
+        {} if contacts is None else contacts.set_index("contact_id")["role"].astype(str).to_dict()
+    )
+
+    # -- score deals and accounts (one batch each) -----------------------------------------
+    deal_rows = deal_snapshot(history, as_of)
+    acc_rows = account_snapshot(history, as_of)
+    win_m, churn_m = models["win_probability"].model, models["churn_risk"].model
+    win = score(win_m, deal_rows.reset_index(drop=True), "opportunity_id") if win_m else None
+    churn = score(churn_m, acc_rows.reset_index(drop=True), "account_id") if churn_m else None
+
+    cfg = rules.RuleConfig(
+        no_reply_hours=settings.warn_no_reply_hours,
+        stall_min_days=settings.warn_stall_min_days,
+        postponed_min=settings.warn_postponed_min,
+    )
+    dfacts = rules.deal_facts(history, as_of)
+    afacts = rules.account_facts(history, as_of, acc_rows["account_id"])
+
+    deal_ids = deal_rows["opportunity_id"].astype(str).tolist()
+    acc_ids = acc_rows["account_id"].astype(str).tolist()
+    fallback = _account_fallback_contacts(history)
+    deal_contact = _primary_contacts(history, as_of, "opportunity_id", deal_ids)
+    acc_contact = _primary_contacts(history, as_of, "account_id", acc_ids)
+    for d, acc in zip(deal_ids, deal_rows["account_id"].astype(str), strict=True):
+        if d not in deal_contact and acc in fallback:
+            deal_contact[d] = fallback[acc]
+    for acc in acc_ids:
+        if acc not in acc_contact and acc in fallback:
+            acc_contact[acc] = fallback[acc]
+
+    best = _best_times(
+        history,
+        as_of,
+        set(deal_contact.values()) | set(acc_contact.values()),
+        models["contact_time"].model,
+        settings,
+    )
+
+    # the rep's zone: the settings map by region, else the usual zone of their contacts
+    rep_zones: dict[str, str] = {}
+    contact_acc = pd.Series(contact_account, dtype=object)
+    zone_by_contact = pd.Series(contact_zone, dtype=object)
+    for rep_id, rep in reps.iterrows():
+        owned = account_owner[account_owner == rep_id].index
+        cz = zone_by_contact[contact_acc.reindex(zone_by_contact.index).isin(owned)]
+        rep_zones[str(rep_id)] = bt.rep_timezone(
+            region=None if pd.isna(rep.get("region")) else str(rep.get("region")),
+            region_map=settings.rep_timezones,
+            contact_zones=cz,
+        )
+
+    def best_time(contact: str | None, rep_id: str) -> BestTime | None:
+        if contact is None or contact not in best:
+            return None
+        start, p = best[contact]
+        return BestTime(
+            contact_id=contact,
+            contact_role=contact_role.get(contact),
+            contact_timezone=contact_zone.get(contact, "UTC"),
+            contact_local_time=bt.local(start, contact_zone.get(contact)),
+            rep_timezone=rep_zones.get(rep_id, "UTC"),
+            rep_local_time=bt.local(start, rep_zones.get(rep_id)),
+            connect_probability=round(p, 4),
+        )
+
+    # -- candidates per rep ------------------------------------------------------------------
+    per_rep: dict[str, list[Candidate]] = {str(r): [] for r in reps.index}
+    deal_owner: dict[str, str] = {}
+    account_deal_reps: dict[str, set[str]] = {}
+    if win is not None:
+        dctx = deal_rows.reset_index(drop=True)
+        for i, d in enumerate(deal_ids):
+            row = dctx.iloc[i]
+            owner = str(row["owner_rep_id"])
+            acc = str(row["account_id"])
+            deal_owner[d] = owner
+            account_deal_reps.setdefault(acc, set()).add(owner)
+            facts = dfacts.loc[d].to_dict() if d in dfacts.index else {"as_of": as_of}
+            stage = None if pd.isna(row.get("stage")) else str(row.get("stage"))
+            per_rep.setdefault(owner, []).append(
+                Candidate(
+                    kind="deal",
+                    entity_id=d,
+                    account_id=acc,
+                    account_name=account_names.get(acc),
+                    title=f"{account_names.get(acc, acc)} - {row.get('product_line')} ({stage or 'open'})",
+                    model="win_probability",
+                    score=float(win.proba[i]),
+                    value=float(row["amount"]),
+                    warnings=tuple(rules.evaluate(facts, rules.DEAL_RULES, cfg)),
+                    factors=top_factors(win, i, settings.serving_factors),
+                    best_time=best_time(deal_contact.get(d), owner),
+                    stage=stage,
+                )
+            )
+    at_risk_rows: list[tuple[float, dict]] = []
+    if churn is not None:
+        actx = acc_rows.reset_index(drop=True)
+        annual = _annual_values(history, as_of, actx)
+        for i, acc in enumerate(acc_ids):
+            owner = actx.at[i, "owner_rep_id"] if "owner_rep_id" in actx.columns else None
+            owner = None if owner is None or pd.isna(owner) else str(owner)
+            facts = afacts.loc[acc].to_dict() if acc in afacts.index else {"as_of": as_of}
+            warns = tuple(rules.evaluate(facts, rules.ACCOUNT_RULES, cfg))
+            factors = top_factors(churn, i, settings.serving_factors)
+            risk = float(churn.proba[i])
+            if owner is not None:
+                per_rep.setdefault(owner, []).append(
+                    Candidate(
+                        kind="account",
+                        entity_id=acc,
+                        account_id=acc,
+                        account_name=account_names.get(acc),
+                        title=f"{account_names.get(acc, acc)} - renewal at risk",
+                        model="churn_risk",
+                        score=risk,
+                        value=float(annual[i]),
+                        warnings=warns,
+                        factors=factors,
+                        best_time=best_time(acc_contact.get(acc), owner),
+                    )
+                )
+            at_risk_rows.append(
+                (
+                    risk * float(annual[i]) * settings.priority_account_weight,
+                    dict(
+                        account_id=acc,
+                        account_name=account_names.get(acc),
+                        owner_rep_id=owner,
+                        team=None
+                        if owner is None or owner not in reps.index
+                        else reps.at[owner, "team"],
+                        churn_risk=round(risk, 6),
+                        annual_value=round(float(annual[i]), 2),
+                        warnings=[
+                            WarningOut(code=w.code, message=w.message, evidence=w.evidence)
+                            for w in warns
+                        ],
+                        factors=factors,
+                    ),
+                )
+            )
+
+    pcfg = PriorityConfig(
+        deal_weight=settings.priority_deal_weight,
+        account_weight=settings.priority_account_weight,
+        min_churn_risk=settings.priority_min_churn_risk,
+    )
+    store = PreviousScores(settings.state_dir / "serving" / "previous")
+    rep_items: dict[str, tuple[PriorityItem, ...]] = {}
+    for rep_id, cands in per_rep.items():
+        prev_as_of, prev = store.before(rep_id, as_of)
+        items = rank(cands, cfg=pcfg, previous=prev, previous_as_of=prev_as_of)
+        rep_items[rep_id] = tuple(items)
+        if persist_scores and cands:
+            try:
+                store.save(rep_id, as_of, {c.key: round(c.score, 6) for c in cands})
+            except OSError as exc:
+                log.warning("could not persist scores of %s: %s", rep_id, exc)
+
+    at_risk_rows.sort(key=lambda r: (-r[0], r[1]["account_id"]))
+    n = len(at_risk_rows)
+    from salespilot.serving.priorities import grade
+
+    at_risk = tuple(
+        AtRiskAccount(rank=k + 1, value_at_stake=round(v, 2), grade=grade(k, n), **d)  # type: ignore[arg-type]
+        for k, (v, d) in enumerate(at_risk_rows)
+    )
+
+    state = ServingState(
+        loaded_at=datetime.now(UTC),
+        as_of=as_of,
+        history=history,
+        source=None if history.source is None else str(history.source),
+        content_hash=history.content_hash(),
+        models=models,
+        reps=reps,
+        rep_timezones=rep_zones,
+        account_owner={str(k): str(v) for k, v in account_owner.items()},
+        account_names=account_names,
+        contact_account={str(k): str(v) for k, v in contact_account.items()},
+        contact_zone=contact_zone,
+        contact_role=contact_role,
+        deal_owner=deal_owner,
+        win=win,
+        churn=churn,
+        rep_items=rep_items,
+        rep_items_json={
+            r: tuple(i.model_dump_json().encode() for i in its) for r, its in rep_items.items()
+        },
+        at_risk=at_risk,
+        problems=problems,
+    )
+    state.cache["_account_deal_reps"] = account_deal_reps
+    return state

@@ -1,0 +1,295 @@
+"""Deal snapshots: hand-made cases, a naive reference, truncation and leakage properties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from salespilot.features.deals import (
+    DEAL_CONTEXT_COLUMNS,
+    DEAL_FEATURES,
+    add_deal_labels,
+    deal_snapshot,
+)
+from salespilot.features.pit import truncate_history
+from tests.features.factories import T0, make_history, random_history
+from tests.features.reference import naive_deal_rows
+
+D = pd.Timedelta(days=1)
+H = pd.Timedelta(hours=1)
+
+
+def _one_deal_history(**extra):
+    return make_history(
+        contacts=[
+            {"contact_id": "C1", "role": "decision_maker"},
+            {"contact_id": "C2", "role": "user"},
+        ],
+        opportunities=[{"opportunity_id": "O1", "created_at": T0, **extra}],
+        stage_changes=[
+            {"opportunity_id": "O1", "changed_at": T0, "stage": "prospecting"},
+            {"opportunity_id": "O1", "changed_at": T0 + 5 * D, "stage": "demo"},
+        ],
+        activities=[
+            {
+                "occurred_at": T0 + 1 * D,
+                "opportunity_id": "O1",
+                "contact_id": "C2",
+                "channel": "call",
+                "outcome": "connected",
+            },
+            {
+                "occurred_at": T0 + 9 * D,
+                "opportunity_id": "O1",
+                "contact_id": "C1",
+                "channel": "email",
+                "direction": "inbound",
+            },
+            {
+                "occurred_at": T0 + 10 * D,
+                "opportunity_id": "O1",
+                "contact_id": "C1",
+                "channel": "demo",
+                "outcome": "postponed",
+            },
+            {
+                "occurred_at": T0 + 10 * D,
+                "opportunity_id": "O1",
+                "contact_id": "C1",
+                "channel": "email",
+            },
+        ],
+    )
+
+
+def test_one_deal_by_hand():
+    h = _one_deal_history()
+    row = deal_snapshot(h, T0 + 10 * D).iloc[0]
+    assert row["stage"] == "demo"
+    assert row["days_in_stage"] == 5.0
+    assert row["stages_skipped"] == 2  # qualification and discovery
+    assert row["deal_age_days"] == 10.0
+    # the two activities exactly at as_of are not known yet
+    assert row["activities_total"] == 2
+    assert row["emails_in_7d"] == 1 and row["calls_out_30d"] == 1 and row["calls_out_7d"] == 0
+    assert row["days_since_last_inbound"] == 1.0
+    assert row["hours_awaiting_reply"] == 0.0
+    assert row["demos_postponed"] == 0
+    assert row["contacts_engaged"] == 2 and row["decision_maker_engaged"] == 1
+    assert row["median_reply_delay_h"] == 8 * 24  # inbound on day 9 answers the call of day 1
+    assert row["days_to_expected_close"] == 50.0
+
+    later = deal_snapshot(h, T0 + 12 * D).iloc[0]
+    assert later["demos_postponed"] == 1 and later["postponements"] == 1
+    assert later["hours_awaiting_reply"] == 48.0  # the email of day 10 is unanswered
+    assert list(later.index) == list(DEAL_CONTEXT_COLUMNS) + [
+        c for c in DEAL_FEATURES if c not in DEAL_CONTEXT_COLUMNS
+    ]
+
+
+def test_open_deal_window_and_categories():
+    h = make_history(
+        opportunities=[
+            {"opportunity_id": "O1", "created_at": T0, "closed_at": T0 + 3 * D, "status": "won"},
+            {"opportunity_id": "O2", "created_at": T0 + 3 * D},
+        ]
+    )
+    snap = deal_snapshot(h, [T0, T0 + 3 * D, T0 + 4 * D])
+    got = sorted(zip(snap["as_of"], snap["opportunity_id"], strict=True))
+    # created AT as_of: not open yet; closed AT as_of: still open
+    assert got == [(T0 + 3 * D, "O1"), (T0 + 4 * D, "O2")]
+    assert isinstance(snap["product_line"].dtype, pd.CategoricalDtype)
+    assert isinstance(snap["stage"].dtype, pd.CategoricalDtype)
+    # the won deal counts for the owner and the account from the moment it closed
+    o2 = snap[snap["opportunity_id"] == "O2"].iloc[0]
+    assert o2["owner_deals_closed"] == 1 and o2["account_prior_deals_won"] == 1
+    assert o2["owner_win_rate_smoothed"] > o2["team_win_rate_smoothed"] * 0.99
+
+
+def test_labels_only_where_the_horizon_was_observed():
+    end = T0 + 100 * D
+    h = make_history(
+        opportunities=[
+            {"opportunity_id": "W", "closed_at": T0 + 20 * D, "status": "won"},
+            {"opportunity_id": "L", "closed_at": T0 + 20 * D, "status": "lost"},
+            {"opportunity_id": "LATE", "closed_at": T0 + 80 * D, "status": "won"},
+            {"opportunity_id": "OPEN"},
+        ],
+        activities=[{"occurred_at": end}],
+    )
+    snap = add_deal_labels(deal_snapshot(h, [T0 + 10 * D, T0 + 75 * D]), h, horizon_days=30)
+    lab = {
+        (r.opportunity_id, r.as_of): (r.label_won, r.label_outcome_won) for r in snap.itertuples()
+    }
+    early, late = T0 + 10 * D, T0 + 75 * D
+    assert lab[("W", early)] == (1.0, 1.0)
+    assert lab[("L", early)] == (0.0, 0.0)
+    assert lab[("LATE", early)] == (0.0, 1.0)  # won, but after the horizon
+    assert lab[("OPEN", early)][0] == 0.0 and math.isnan(lab[("OPEN", early)][1])
+    assert lab[("LATE", late)] == (1.0, 1.0)  # closed inside the horizon: known though it ends late
+    assert math.isnan(lab[("OPEN", late)][0])  # horizon ends after the data: unknown
+
+
+COMPARED = [
+    "stage_moves",
+    "stages_skipped",
+    "days_in_stage",
+    "stage_norm_days",
+    "activities_total",
+    "days_since_last_touch",
+    "days_since_last_inbound",
+    "days_since_last_outbound",
+    "hours_awaiting_reply",
+    "contacts_engaged",
+    "decision_maker_engaged",
+    "reps_on_deal",
+    "owner_left",
+    "owner_deals_closed",
+    "account_prior_deals_won",
+    "account_prior_deals_lost",
+    "account_open_deals",
+    "median_reply_delay_h",
+    "meetings_held",
+    "demos_postponed",
+    "demos_cancelled",
+] + [
+    f"{p}_{d}_{w}d"
+    for p in ("calls", "emails", "meetings", "demos", "messages")
+    for d in ("out", "in")
+    for w in (7, 30, 90)
+]
+
+
+def _same(a, b) -> bool:
+    if b is None or (isinstance(b, float) and math.isnan(b)):
+        return a is None or (isinstance(a, float) and math.isnan(a)) or pd.isna(a)
+    if isinstance(b, str):
+        return a == b
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 100_000), step=st.integers(0, 240))
+def test_matches_naive_reference(seed, step):
+    h = random_history(seed)
+    t = T0 + step * pd.Timedelta(hours=6)  # on the event grid: many events exactly at as_of
+    snap = deal_snapshot(h, t).set_index("opportunity_id")
+    expected = naive_deal_rows(h, t)
+    assert set(snap.index) == set(expected)
+    for oid, row in expected.items():
+        for col in [*COMPARED, "stage"]:
+            got = snap.at[oid, col]
+            assert _same(got, row[col]), (oid, col, got, row[col])
+
+
+def _comparable(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.sort_values(["as_of", "opportunity_id"]).reset_index(drop=True)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(object)
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 100_000), step=st.integers(0, 240))
+def test_full_history_equals_history_truncated_at_t(seed, step):
+    h = random_history(seed)
+    t = T0 + step * pd.Timedelta(hours=6)
+    full = _comparable(deal_snapshot(h, t))
+    cut = _comparable(deal_snapshot(truncate_history(h, t), t))
+    pd.testing.assert_frame_equal(full, cut, check_dtype=False)
+
+
+late_event = st.fixed_dictionaries(
+    {
+        "after_h": st.integers(0, 400),
+        "opp": st.integers(0, 11),
+        "contact": st.integers(0, 9),
+        "rep": st.integers(0, 3),
+        "channel": st.sampled_from(["call", "email", "meeting", "demo", "message"]),
+        "direction": st.sampled_from(["outbound", "inbound"]),
+        "outcome": st.sampled_from(["connected", "replied", "held", "postponed", None]),
+    }
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    step=st.integers(0, 240),
+    events=st.lists(late_event, max_size=8),
+    close_later=st.lists(
+        st.tuples(st.integers(0, 11), st.integers(0, 300), st.booleans()), max_size=4
+    ),
+    rep_leaves=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 300)), max_size=2),
+)
+def test_events_at_or_after_t_never_change_rows_as_of_t(
+    seed, step, events, close_later, rep_leaves
+):
+    h = random_history(seed)
+    t = T0 + step * pd.Timedelta(hours=6)
+    before = _comparable(deal_snapshot(h, t))
+
+    acts = h.activities
+    contact_account = h.contacts.set_index("contact_id")["account_id"]
+    new = pd.DataFrame(
+        [
+            {
+                "activity_id": f"NEW{i}",
+                "occurred_at": t + e["after_h"] * H,
+                "rep_id": f"R{e['rep']}",
+                "account_id": contact_account[f"C{e['contact']}"],
+                "contact_id": f"C{e['contact']}",
+                "opportunity_id": f"O{e['opp']}",
+                "channel": e["channel"],
+                "direction": e["direction"],
+                "outcome": e["outcome"],
+                "duration_s": np.nan,
+            }
+            for i, e in enumerate(events)
+        ],
+        columns=acts.columns,
+    )
+    h.activities = pd.concat([acts, new.astype(acts.dtypes.to_dict())], ignore_index=True)
+    h.stage_changes = pd.concat(
+        [
+            h.stage_changes,
+            pd.DataFrame({"opportunity_id": ["O0"], "changed_at": [t], "stage": ["commit"]}),
+        ],
+        ignore_index=True,
+    )
+    opps = h.opportunities
+    for i, after_h, won in close_later:
+        row = opps["opportunity_id"] == f"O{i}"
+        if opps.loc[row, "closed_at"].isna().all() or (opps.loc[row, "closed_at"] >= t).all():
+            opps.loc[row, "closed_at"] = t + after_h * H
+            opps.loc[row, "status"] = "won" if won else "lost"
+    for r, after_h in rep_leaves:
+        reps = h.reps
+        row = reps["rep_id"] == f"R{r}"
+        if reps.loc[row, "left_at"].isna().all() or (reps.loc[row, "left_at"] >= t).all():
+            reps.loc[row, "left_at"] = t + after_h * H
+    after = _comparable(deal_snapshot(h, t))
+    pd.testing.assert_frame_equal(before, after, check_dtype=False)
+
+
+def test_no_optional_tables_still_builds():
+    h = make_history(opportunities=[{"opportunity_id": "O1"}])
+    snap = deal_snapshot(h, T0 + D)
+    assert len(snap) == 1
+    assert snap["activities_total"].iloc[0] == 0
+    assert np.isnan(snap["days_since_last_touch"].iloc[0])
+
+
+@pytest.mark.parametrize("grid_size", [1, 5])
+def test_grid_equals_dates_one_by_one(grid_size):
+    h = random_history(7)
+    grid = pd.date_range(T0 + 5 * D, periods=grid_size, freq="7D")
+    together = _comparable(deal_snapshot(h, grid))
+    apart = _comparable(pd.concat([deal_snapshot(h, g) for g in grid], ignore_index=True))
+    pd.testing.assert_frame_equal(together, apart, check_dtype=False)

@@ -1,0 +1,191 @@
+"""Loading a valid history folder: typing, formats, optional tables, summary, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from salespilot.cli import app
+from salespilot.features.history import History
+from salespilot.features.loader import load_history, summarize_history
+from salespilot.features.schema import MODEL_TABLES, TABLES, models_skipped
+from salespilot.features.validation import HistoryValidationError
+
+from .history_files import NOW, VALID, edit, write_history
+
+
+def test_valid_folder_loads_typed_frames(valid_dir):
+    h = load_history(valid_dir, now=NOW)
+    assert isinstance(h, History)
+    assert h.present_tables == list(TABLES)
+    for name, schema in TABLES.items():
+        df = h.table(name)
+        assert list(df.columns) == list(schema.column_names)
+        for col in schema.columns:
+            dtype = df[col.name].dtype
+            if col.kind in ("id", "text", "enum"):
+                assert pd.api.types.is_string_dtype(dtype), (name, col.name, dtype)
+            elif col.kind == "timestamp":
+                assert dtype == "datetime64[ns]", (name, col.name, dtype)
+            elif col.kind == "float":
+                assert dtype == "float64"
+    assert h.accounts["employees"].dtype == "Int64"
+    assert h.accounts["employees"].isna().tolist() == [False, True, False]
+
+
+def test_timestamps_are_converted_to_naive_utc(valid_dir):
+    h = load_history(valid_dir, now=NOW)
+    reps = h.reps.set_index("rep_id")
+    assert reps.loc["r2", "hired_at"] == pd.Timestamp("2024-03-01 07:00")  # +02:00 -> UTC
+    assert reps.loc["r1", "hired_at"] == pd.Timestamp("2024-01-15")  # naive = UTC
+    assert pd.isna(reps.loc["r1", "left_at"])
+    opps = h.opportunities.set_index("opportunity_id")
+    assert opps.loc["o3", "closed_at"] == pd.Timestamp("2026-01-20 21:00")  # -05:00 -> UTC
+    acts = h.activities.set_index("activity_id")
+    assert acts.loc["x3", "occurred_at"] == pd.Timestamp("2025-09-11 01:00")
+
+
+def test_ids_stay_text_with_leading_zeros(tmp_path):
+    d = write_history(
+        tmp_path,
+        reps=edit("reps", "r1,Ann", "007,Ann"),
+        accounts=edit("accounts", "250,2024-02-01,r1", "250,2024-02-01,007"),
+        opportunities=edit("opportunities", "a1,r1,", "a1,007,"),
+        activities=VALID["activities"].replace(",r1,", ",007,"),
+        targets=edit("targets", "r1,", "007,"),
+    )
+    h = load_history(d, now=NOW)
+    assert "007" in h.reps["rep_id"].tolist()
+    assert h.opportunities["owner_rep_id"].iloc[0] == "007"
+
+
+def test_csv_and_parquet_load_identically(valid_dir, tmp_path):
+    from_csv = load_history(valid_dir, now=NOW)
+    pq = tmp_path / "pq"
+    pq.mkdir()
+    for name in TABLES:
+        raw = pd.read_csv(valid_dir / f"{name}.csv", dtype=str, keep_default_na=False)
+        raw = raw.replace("", None)
+        raw.to_parquet(pq / f"{name}.parquet", index=False)
+    from_pq = load_history(pq, now=NOW)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(from_csv.table(name), from_pq.table(name))
+    assert from_csv.content_hash() == from_pq.content_hash()
+    # A typed Parquet copy (real datetimes, floats) loads the same too.
+    typed = tmp_path / "typed"
+    typed.mkdir()
+    for name in TABLES:
+        from_csv.table(name).to_parquet(typed / f"{name}.parquet", index=False)
+    assert load_history(typed, now=NOW).content_hash() == from_csv.content_hash()
+
+
+def test_parquet_with_tz_aware_timestamps_converts_to_utc(valid_dir, tmp_path):
+    h = load_history(valid_dir, now=NOW)
+    folder = tmp_path / "tz"
+    folder.mkdir()
+    for name in h.present_tables:
+        df = h.table(name).copy()
+        for col in TABLES[name].timestamp_columns:
+            df[col] = df[col].dt.tz_localize("UTC").dt.tz_convert("Asia/Tokyo")
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+    again = load_history(folder, now=NOW)
+    assert again.content_hash() == h.content_hash()
+    assert again.reps["hired_at"].dtype == "datetime64[ns]"
+
+
+def test_extra_columns_are_kept(tmp_path):
+    accounts = VALID["accounts"].replace("owner_rep_id\n", "owner_rep_id,crm_url\n")
+    accounts = accounts.replace(",r1\n", ",r1,http://x/1\n").replace(",r3\n", ",r3,\n")
+    accounts = accounts.replace(",r2\n", ",r2,http://x/3\n")
+    h = load_history(write_history(tmp_path, accounts=accounts), now=NOW)
+    assert list(h.accounts.columns)[-1] == "crm_url"
+    assert h.accounts["crm_url"].tolist()[0] == "http://x/1"
+    assert pd.isna(h.accounts["crm_url"].iloc[1])
+
+
+def test_only_required_tables_is_fine(tmp_path):
+    optional = {t: None for t in TABLES if not TABLES[t].required}
+    h = load_history(write_history(tmp_path, **optional), now=NOW)
+    assert h.present_tables == ["reps", "accounts", "opportunities"]
+    assert h.activities is None and h.subscriptions is None
+    skipped = models_skipped(h)
+    assert set(skipped) == {"churn_risk", "contact_time"}
+    assert "subscriptions.csv" in skipped["churn_risk"]
+    assert "contacts.csv" in skipped["contact_time"] and "activities.csv" in skipped["contact_time"]
+
+
+def test_references_to_absent_optional_tables_are_not_checked(tmp_path):
+    # activities name contacts, but without contacts.csv there is nothing to check against
+    h = load_history(write_history(tmp_path, contacts=None), now=NOW)
+    assert h.contacts is None and len(h.activities) == 5
+
+
+def test_summary_counts(valid_dir):
+    s = summarize_history(load_history(valid_dir, now=NOW))
+    assert s["tables"]["activities"]["rows"] == 5
+    assert s["tables"]["targets"]["rows"] == 2
+    assert s["deals"]["open"] == 1 and s["deals"]["won"] == 1 and s["deals"]["lost"] == 1
+    # history ends at the last event (2026-06-01 12:00): s1 runs, s2 ended 2025-12-31
+    assert s["date_range"]["end"] == "2026-06-01T12:00:00"
+    assert s["date_range"]["start"] == "2024-01-15T00:00:00"
+    assert s["active_subscriptions"] == 1
+    assert s["reps_active"] == 2  # r2 left 2026-05-31
+    assert s["models_available"] == list(MODEL_TABLES)
+    assert s["models_skipped"] == {}
+    json.dumps(s)
+
+
+def test_end_ignores_planned_dates(valid_dir):
+    h = load_history(valid_dir, now=NOW)
+    # expected_close_at 2026-08-31 and target periods lie after the last event
+    assert h.end() == pd.Timestamp("2026-06-01 12:00")
+
+
+def test_now_defaults_to_the_clock_and_accepts_aware_times(valid_dir):
+    load_history(valid_dir)  # real "now" is after every event here
+    with pytest.raises(HistoryValidationError) as err:
+        load_history(valid_dir, now="2026-06-01T13:00:00+02:00")  # 11:00 UTC
+    assert err.value.rules == ["future_timestamp"]
+
+
+# -- CLI --------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_cli_validate_valid_folder_exits_0(valid_dir):
+    result = runner.invoke(app, ["validate", str(valid_dir), "--now", "2026-07-01"])
+    assert result.exit_code == 0, result.output
+    assert "valid history" in result.output
+    assert "activities" in result.output and "contact_time can be trained" in result.output
+
+
+def test_cli_validate_broken_folder_exits_1(tmp_path):
+    d = write_history(tmp_path, activities=edit("activities", "outbound,held", "sideways,held"))
+    result = runner.invoke(app, ["validate", str(d), "--now", "2026-07-01"])
+    assert result.exit_code == 1
+    assert "activities.csv" in result.output and "direction" in result.output
+    assert "not_allowed" in result.output and "line 4" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_validate_json(valid_dir, tmp_path):
+    ok = runner.invoke(app, ["validate", str(valid_dir), "--json", "--now", "2026-07-01"])
+    assert ok.exit_code == 0
+    body = json.loads(ok.stdout)
+    assert body["valid"] is True and body["summary"]["deals"]["won"] == 1
+    d = write_history(tmp_path / "b", reps=None)
+    bad = runner.invoke(app, ["validate", str(d), "--json"])
+    assert bad.exit_code == 1
+    body = json.loads(bad.stdout)
+    assert body["valid"] is False
+    assert [p["rule"] for p in body["problems"]] == ["missing_table"]
+
+
+def test_cli_validate_missing_folder_exits_1(tmp_path):
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "missing_folder" in result.output

@@ -1,0 +1,61 @@
+"""The worked example: the public Maven "CRM Sales Opportunities" export through its mapping."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from salespilot.features.custom_fields import read_custom_fields
+from salespilot.features.loader import load_history
+from salespilot.features.mapping import import_history
+
+ROOT = Path(__file__).resolve().parents[2]
+MAPPING = ROOT / "examples" / "maven_crm" / "mapping.yaml"
+# The data lives next to the repository (../shared/data/maven-crm); a worktree is one level deeper.
+_CANDIDATES = [ROOT.parent / "shared/data/maven-crm", ROOT.parent.parent / "shared/data/maven-crm"]
+MAVEN = Path(
+    os.environ.get("SALESPILOT_MAVEN_DIR")
+    or next((c for c in _CANDIDATES if c.is_dir()), _CANDIDATES[0])
+)
+
+pytestmark = pytest.mark.skipif(
+    not (MAVEN / "sales_pipeline.csv").is_file(),
+    reason=f"the Maven CRM files are not at {MAVEN} (set SALESPILOT_MAVEN_DIR)",
+)
+
+
+@pytest.fixture(scope="module")
+def maven_history_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("maven") / "history"
+    result = import_history(MAPPING, MAVEN, out, now="2018-01-01")
+    assert result.notes == []  # every product found in the price list (GTXPro mapped)
+    return out
+
+
+def test_maven_imports_and_validates(maven_history_dir):
+    history = load_history(maven_history_dir, now="2018-01-01")
+    assert len(history.reps) == 35
+    opps = history.opportunities
+    assert len(opps) == 8_800
+    assert opps["status"].value_counts().to_dict() == {"won": 4238, "lost": 2473, "open": 2089}
+    assert history.end() == pd.Timestamp("2017-12-31")
+    # 1,425 open deals without an account each got a placeholder account
+    placeholders = history.accounts["account_id"].str.startswith("unknown-")
+    assert placeholders.sum() == 1_425 == len(history.accounts) - 85
+    assert set(history.accounts["industry"].dropna()) >= {"technology"}
+    assert "technolgy" not in set(history.accounts["industry"].dropna())
+    # the amount is the list price, never the close value (0 for every lost deal: a leak)
+    assert (opps["amount"] > 0).all()
+    pro = opps[opps["product_line"] == "GTX Pro"]
+    assert len(pro) == 1_480 and (pro["amount"] == 4821).all()
+    assert history.stage_changes is not None and len(history.stage_changes) == 500 + 8_300 + 6_711
+
+
+def test_maven_declares_custom_features_and_excludes_the_close_value(maven_history_dir):
+    fields = read_custom_fields(maven_history_dir)
+    assert fields.categorical == {"opportunities": ("series",)}
+    assert fields.numeric == {"accounts": ("revenue", "year_established")}
+    assert fields.excluded == {"opportunities": ("close_value",)}

@@ -1,0 +1,100 @@
+"""The shared point-in-time index against a plain loop over events (ties, events at as_of)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from salespilot.features.pit import (
+    EventIndex,
+    as_of_index,
+    is_open_at,
+    known_before,
+    running_median,
+    to_ns,
+)
+
+T0 = pd.Timestamp("2024-01-01")
+
+
+def _events(seed: int, n: int = 60):
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(["a", "b", "c", "d"], n)
+    times = T0 + pd.to_timedelta(rng.integers(0, 20, n), unit="D")  # many ties
+    values = rng.integers(0, 5, n).astype(np.int64)
+    return keys, pd.Series(times), values
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), window_days=st.sampled_from([None, 1, 3, 7]))
+def test_counts_sums_and_last_match_a_naive_loop(seed, window_days):
+    keys, times, values = _events(seed)
+    idx = EventIndex(keys, times, {"v": values})
+    q_keys = np.array(["a", "b", "c", "zz", "a", "d"] * 4)
+    q_times = pd.Series(
+        T0 + pd.to_timedelta(np.arange(24) % 21, unit="D")
+    )  # many exactly at events
+    window = None if window_days is None else pd.Timedelta(days=window_days)
+    q = idx.at(q_keys, q_times)
+    count, total, last = q.count(window), q.sum("v", window), q.last("v")
+    for i, (k, t) in enumerate(zip(q_keys, q_times, strict=True)):
+        inside = [
+            j
+            for j in range(len(keys))
+            if keys[j] == k and times[j] < t and (window is None or times[j] >= t - window)
+        ]
+        assert count[i] == len(inside)
+        assert total[i] == sum(values[j] for j in inside)
+        before = [j for j in range(len(keys)) if keys[j] == k and times[j] < t]
+        if before:
+            latest = max(times[j] for j in before)
+            # ties: the last of the tied events in input order wins
+            expected = [values[j] for j in before if times[j] == latest][-1]
+            assert last[i] == expected
+        else:
+            assert np.isnan(last[i])
+
+
+def test_event_exactly_at_as_of_is_not_known():
+    idx = EventIndex(np.array(["a", "a"]), pd.Series([T0, T0 + pd.Timedelta(days=1)]))
+    q = idx.at(
+        np.array(["a", "a", "a"]),
+        pd.Series([T0, T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=1, nanoseconds=1)]),
+    )
+    assert q.count().tolist() == [0, 1, 2]
+    # a 1-day window at T0+1d includes the event at exactly T0 (the window start is inclusive)
+    assert q.count(pd.Timedelta(days=1)).tolist() == [0, 1, 1]
+
+
+def test_running_median_is_the_median_of_everything_so_far():
+    idx = EventIndex(
+        np.array(["a", "b", "a", "a", "b"]),
+        pd.Series(T0 + pd.to_timedelta([1, 2, 3, 4, 5], unit="D")),
+        {"v": np.array([5.0, 1.0, 1.0, 3.0, 7.0])},
+    )
+    med = running_median(idx.value("v"), idx.group_ids())
+    idx.add_values("m", med)
+    q = idx.at(
+        np.array(["a", "a", "a", "b"]), pd.Series(T0 + pd.to_timedelta([2, 4, 9, 9], unit="D"))
+    )
+    assert q.last("m").tolist() == [5.0, 3.0, 3.0, 4.0]
+
+
+def test_state_helpers():
+    created = to_ns(pd.Series([T0, T0, T0]))
+    closed = to_ns(pd.Series([pd.NaT, T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=2)]))
+    t = to_ns(pd.Series([T0 + pd.Timedelta(days=1)] * 3))
+    assert is_open_at(created, closed, t).tolist() == [True, True, True]  # closing AT t: still open
+    assert not is_open_at(
+        created, closed, to_ns(pd.Series([T0] * 3))
+    ).any()  # created AT t: not yet
+    df = pd.DataFrame({"at": [T0, T0 + pd.Timedelta(days=1)]})
+    assert len(known_before(df, "at", T0 + pd.Timedelta(days=1))) == 1
+
+
+def test_as_of_index_accepts_one_or_many_and_tz_aware():
+    assert len(as_of_index("2024-01-01")) == 1
+    got = as_of_index([pd.Timestamp("2024-01-01 01:00", tz="Europe/Berlin"), "2024-01-01"])
+    assert got.tolist() == [pd.Timestamp("2024-01-01 00:00")]
