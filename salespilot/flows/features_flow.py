@@ -83,14 +83,27 @@ def assemble(
     return {"table": table, "rows": len(frame), "as_of_dates": len(grid), **meta}
 
 
-def horizons() -> dict[str, int]:
-    """Label horizon per feature table, from the model specs that read it."""
-    from salespilot.models import SPECS
+@flow(name="build_partitions")
+def build_partitions(
+    history: History,
+    history_hash: str,
+    table: str,
+    dates: list[str],
+    horizon_days: int,
+    parts_dir: str,
+    step: int,
+) -> list[str]:
+    """Fan one table's grid out over the task runner (threads, or a Dask cluster)."""
+    futures = [
+        build_partition.submit(
+            history, history_hash, table, dates[i : i + step], horizon_days, parts_dir
+        )
+        for i in range(0, len(dates), step)
+    ]
+    return [f.result() for f in futures]
 
-    return {spec.table: spec.horizon_days for spec in SPECS.values()}
 
-
-@flow(name="build_features", log_prints=False)
+@flow(name="build_features")
 def build_features(
     data_dir: str | None = None,
     out_dir: str | None = None,
@@ -99,6 +112,7 @@ def build_features(
 ) -> dict[str, Any]:
     """Validate the history and build the deals, accounts and attempts feature tables."""
     from salespilot.features.training_sets import as_of_grid
+    from salespilot.flows.runtime import task_runner
     from salespilot.models import SPECS
 
     logger = get_run_logger()
@@ -109,25 +123,21 @@ def build_features(
     history_hash = history.content_hash()
     grid = as_of_grid(history) if as_of is None else pd.DatetimeIndex([pd.Timestamp(as_of)])
     dates = [d.isoformat() for d in grid]
-    wanted = tables or list(dict.fromkeys(spec.table for spec in SPECS.values()))
-    needed = {spec.table: spec.required_tables for spec in SPECS.values()}
+    specs = list(SPECS.values())
+    wanted = tables or list(dict.fromkeys(spec.table for spec in specs))
     parts_dir = str(Path(out_dir) / "_parts")
+    fan_out = build_partitions.with_options(task_runner=task_runner(settings))
     summary: dict[str, Any] = {"history_hash": history_hash, "data_dir": data_dir, "tables": {}}
     for table in wanted:
-        missing = history.missing_tables(needed.get(table, ()))
+        spec = next(s for s in specs if s.table == table)
+        missing = history.missing_tables(spec.required_tables)
         if missing:
             logger.warning("%s skipped: the history has no %s table", table, ", ".join(missing))
             summary["tables"][table] = {"skipped": f"add {', '.join(missing)}"}
             continue
         # attempts are one row per call/email, not per as_of: one partition covers them all
         step = len(dates) if table == "attempts" else PARTITION_WEEKS
-        futures = [
-            build_partition.submit(
-                history, history_hash, table, dates[i : i + step], horizons()[table], parts_dir
-            )
-            for i in range(0, len(dates), step)
-        ]
-        paths = [f.result() for f in futures]
+        paths = fan_out(history, history_hash, table, dates, spec.horizon_days, parts_dir, step)
         summary["tables"][table] = assemble(table, paths, out_dir, history_hash, dates)
         logger.info("%s: %s rows", table, summary["tables"][table]["rows"])
     return summary
