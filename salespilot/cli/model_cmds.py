@@ -1,9 +1,246 @@
-"""CLI commands (see the package docstring). Filled in by the area that owns them."""
+"""``salespilot train | compare | promote | rollback``: the data scientist's daily loop.
+
+Heavy libraries (MLflow, LightGBM, SHAP) load inside the commands, never at import time.
+With ``--json`` exactly one JSON object goes to stdout; progress and library chatter go to
+stderr.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+err = Console(stderr=True)
+out = Console()
+
+MODEL_HELP = "win_probability, churn_risk, contact_time, or all"
+
+
+def _parse_params(pairs: list[str] | None) -> dict[str, Any]:
+    """``["num_leaves=7", "learning_rate=0.1"]`` -> typed dict (JSON values, else strings)."""
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise typer.BadParameter(f"--params expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def _quiet_libraries() -> None:
+    for name in ("mlflow", "alembic", "lightgbm", "shap", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def train(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "all",
+    data: Annotated[
+        Path | None, typer.Option("--data", help="History folder (default: settings.data_dir).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object keyed by model.")
+    ] = False,
+    params: Annotated[
+        list[str] | None,
+        typer.Option("--params", help="LightGBM parameter override key=value (repeatable)."),
+    ] = None,
+) -> None:
+    """Train, evaluate, log to MLflow and register models; promote a version only if it wins."""
+    from salespilot.models import SPECS
+    from salespilot.settings import get_settings
+
+    _quiet_libraries()
+    settings = get_settings()
+    names = list(SPECS) if model == "all" else [model]
+    unknown = [n for n in names if n not in SPECS]
+    if unknown:
+        _fail(f"unknown model {unknown[0]!r}; choose one of: {', '.join(SPECS)}, all")
+    overrides = _parse_params(params)
+    data_dir = Path(data or settings.data_dir)
+    if not data_dir.exists():
+        _fail(
+            f"history folder {data_dir} does not exist (generate one with `salespilot demo` or pass --data)"
+        )
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from salespilot.training import MissingTablesError, NotEnoughDataError, SplitError, train_model
+
+    results: dict[str, Any] = {}
+    failed = False
+    with (
+        Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
+        ) as bar,
+        contextlib.redirect_stdout(sys.stderr),  # MLflow prints registration notices
+    ):
+        task = bar.add_task(f"loading history from {data_dir}", total=len(names))
+        try:
+            from salespilot.features.loader import load_history
+
+            history = load_history(data_dir)
+        except Exception as exc:  # the loader's message names file/column/rule
+            bar.stop()
+            _fail(str(exc))
+        for name in names:
+            spec = SPECS[name]
+            bar.update(task, description=f"{name}: starting")
+            try:
+                result = train_model(
+                    spec,
+                    history,
+                    settings,
+                    params=overrides or None,
+                    progress=lambda msg: bar.update(task, description=msg),
+                )
+            except MissingTablesError as exc:
+                results[name] = {"skipped": str(exc)}
+                err.print(f"[yellow]{exc}[/]")
+            except (NotEnoughDataError, SplitError, KeyError) as exc:
+                failed = True
+                msg = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+                results[name] = {"error": msg}
+                err.print(f"[bold red]{name}:[/] {msg}")
+            else:
+                results[name] = result.to_json()
+                for w in result.evaluation.warnings:
+                    err.print(f"[yellow]warning:[/] {w}")
+            bar.advance(task)
+        bar.update(task, description="done")
+
+    if as_json:
+        sys.stdout.write(json.dumps(_clean(results), allow_nan=False) + "\n")
+    else:
+        _print_train_table(results)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_train_table(results: dict[str, Any]) -> None:
+    for name, r in results.items():
+        if "metrics" not in r:
+            continue
+        table = Table(
+            title=f"{name} v{r['version']} - {'champion' if r['champion'] else 'challenger'}"
+        )
+        cols = {"model": r["metrics"], **r["baselines"]}
+        if r.get("oracle"):
+            cols["oracle"] = r["oracle"]
+        table.add_column("metric")
+        for c in cols:
+            table.add_column(c, justify="right")
+        for metric in r["metrics"]:
+            table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
+        out.print(table)
+        out.print(f"  {r['reason']}")
+
+
+def compare(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Every registered version side by side: test metrics, data hash, alias, date."""
+    from salespilot.settings import get_settings
+    from salespilot.training import RegistryError
+    from salespilot.training import compare as _compare
+
+    _quiet_libraries()
+    try:
+        versions = _compare(model, settings=get_settings())
+    except RegistryError as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(
+            json.dumps(_clean({"model": model, "versions": versions}), allow_nan=False) + "\n"
+        )
+        return
+    metric_names = [
+        "roc_auc",
+        "average_precision",
+        "log_loss",
+        "brier_score",
+        "ece",
+        "top_decile_lift",
+    ]
+    table = Table(title=f"{model}: registered versions")
+    for col in ("version", "alias", "created", "data", *metric_names, "reason"):
+        table.add_column(col, overflow="fold")
+    for v in versions:
+        table.add_row(
+            v["version"],
+            ", ".join(v["aliases"]) or "-",
+            v["created_at"][:16],
+            v["history_hash"] or "-",
+            *(_fmt(v["metrics"].get(m)) for m in metric_names),
+            v["reason"] or "",
+        )
+    out.print(table)
+
+
+def promote(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+) -> None:
+    """Make VERSION the champion by hand (the previous one is remembered for rollback)."""
+    from salespilot.settings import get_settings
+    from salespilot.training import RegistryError
+    from salespilot.training import promote as _promote
+
+    _quiet_libraries()
+    try:
+        _promote(model, version, settings=get_settings())
+    except RegistryError as exc:
+        _fail(str(exc))
+    out.print(f"{model}: v{version} is now the champion")
+
+
+def rollback(model: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Make the previous champion the champion again."""
+    from salespilot.settings import get_settings
+    from salespilot.training import RegistryError
+    from salespilot.training import rollback as _rollback
+
+    _quiet_libraries()
+    try:
+        version = _rollback(model, settings=get_settings())
+    except RegistryError as exc:
+        _fail(str(exc))
+    out.print(f"{model}: rolled back, v{version} is the champion again")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("train")(train)
+    app.command("compare")(compare)
+    app.command("promote")(promote)
+    app.command("rollback")(rollback)

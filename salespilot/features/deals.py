@@ -139,9 +139,14 @@ def deal_snapshot(
         "expected_close_at": d["expected_close_at"],
         "deal_age_days": days_between(t, to_ns(d["created_at"])),
     }
-    cols.update(_owner_features(history, d, t))
-    cols.update(_stage_features(history, opp_ids, t, to_ns(d["created_at"]), stage_order))
     acts = history.activities if history.activities is not None else empty_activities()
+    owner_at_t = _owner_at(acts, opp_ids, t, d["owner_rep_id"].to_numpy())
+    cols.update(_owner_features(history, owner_at_t, t))
+    # context for serving and reporting: the team of the owner *now* (whose list it is on)
+    reps_by_id = history.reps.set_index("rep_id")
+    cols["team"] = reps_by_id["team"].reindex(d["owner_rep_id"]).reset_index(drop=True)
+    cols["region"] = reps_by_id["region"].reindex(d["owner_rep_id"]).reset_index(drop=True)
+    cols.update(_stage_features(history, opp_ids, t, to_ns(d["created_at"]), stage_order))
     cols.update(_activity_features(acts, history.contacts, opp_ids, t))
     cols["median_reply_delay_h"] = _median_reply_delay(acts, d["account_id"].to_numpy(), t)
     cols["days_to_expected_close"] = days_between(to_ns(d["expected_close_at"]), t)
@@ -188,20 +193,35 @@ def _as_category(s: pd.Series) -> pd.Series:
     return pd.Categorical(s.astype(object).where(s.notna(), None), categories=values)
 
 
-def _owner_features(history: History, d: pd.DataFrame, t: np.ndarray) -> dict[str, object]:
+def _owner_at(
+    acts: pd.DataFrame, opp_ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
+) -> np.ndarray:
+    """Who worked the deal as of t: the rep of its latest outbound touch before t.
+
+    ``opportunities.owner_rep_id`` is the owner *now*; using it for a past as_of would leak a
+    later hand-over. Deals nobody has touched yet fall back to it (their owner since creation).
+    """
+    out = acts[acts["opportunity_id"].notna() & (acts["direction"] == "outbound")]
+    idx = EventIndex(
+        out["opportunity_id"], out["occurred_at"], {"rep": out["rep_id"].astype(object)}
+    )
+    last_rep = idx.at(opp_ids, t).last("rep")
+    return np.where(pd.isna(last_rep), current_owner, last_rep)
+
+
+def _owner_features(history: History, owner: np.ndarray, t: np.ndarray) -> dict[str, object]:
+    """The owner-as-of-t's tenure, record (smoothed towards the team) and whether they left."""
     reps = history.reps
-    pos = pd.Index(reps["rep_id"]).get_indexer(d["owner_rep_id"].to_numpy())
+    pos = pd.Index(reps["rep_id"]).get_indexer(owner)
     found = pos >= 0
     safe = np.where(found, pos, 0)
     team = reps["team"].to_numpy()[safe]
-    region = reps["region"].to_numpy()[safe]
     hired = to_ns(reps["hired_at"])[safe]
     left = to_ns(reps["left_at"])[safe]
     nat = np.iinfo(np.int64).min
     hired[~found] = nat
     left[~found] = nat
     team = pd.Series(team, dtype="str").where(found)
-    region = pd.Series(region, dtype="str").where(found)
 
     # closed deals as events at their close time: the rep's, the team's and everyone's record
     opps = history.opportunities
@@ -213,13 +233,9 @@ def _owner_features(history: History, d: pd.DataFrame, t: np.ndarray) -> dict[st
     g_rate = smoothed_rate(everyone.sum("won"), everyone.count(), 0.5, 2.0)
     by_team = EventIndex(closed_team, closed["closed_at"], {"won": won}).at(team.to_numpy(), t)
     team_rate = smoothed_rate(by_team.sum("won"), by_team.count(), g_rate, TEAM_PRIOR_DEALS)
-    by_rep = EventIndex(closed["owner_rep_id"], closed["closed_at"], {"won": won}).at(
-        d["owner_rep_id"].to_numpy(), t
-    )
+    by_rep = EventIndex(closed["owner_rep_id"], closed["closed_at"], {"won": won}).at(owner, t)
     rep_closed = by_rep.count()
     return {
-        "team": team,
-        "region": region,
         "owner_tenure_days": days_between(t, hired),
         "owner_deals_closed": rep_closed,
         "owner_win_rate_smoothed": smoothed_rate(
@@ -256,8 +272,8 @@ def _stage_features(
     prev_rank = np.empty_like(rank)
     prev_rank[0:1] = -1
     prev_rank[1:] = rank[:-1]
-    prev_rank[first] = -1  # entering the first stage from "nothing" skips the stages before it
-    skipped = np.where((rank >= 0) & (prev_rank >= -1), np.maximum(rank - prev_rank - 1, 0), 0)
+    prev_rank[first] = -2  # a deal may start in any stage: only moves between stages skip
+    skipped = np.where((rank >= 0) & (prev_rank >= 0), np.maximum(rank - prev_rank - 1, 0), 0)
     idx.add_values("skipped", skipped)
     idx.add_values("rank", rank)
 

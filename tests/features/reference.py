@@ -68,11 +68,11 @@ def naive_deal_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
             key=lambda c: c["changed_at"],
         )
         row["stage_moves"] = len(mine)
-        skipped, prev = 0, -1
+        skipped, prev = 0, -2
         for c in mine:
             r = rank.get(c["stage"])
             if r is not None:
-                if prev >= -1:
+                if prev >= 0:
                     skipped += max(r - prev - 1, 0)
                 prev = r
             else:
@@ -125,12 +125,12 @@ def naive_deal_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
         )
         row["reps_on_deal"] = len({x["rep_id"] for x in outs})
 
-        owner = reps[o["owner_rep_id"]]
+        owner = reps[outs[-1]["rep_id"] if outs else o["owner_rep_id"]]
         row["owner_left"] = int(owner["left_at"] is not None and owner["left_at"] < t)
         row["owner_deals_closed"] = sum(
             1
             for p in opps
-            if p["owner_rep_id"] == o["owner_rep_id"]
+            if p["owner_rep_id"] == owner["rep_id"]
             and p["closed_at"] is not None
             and p["closed_at"] < t
         )

@@ -72,7 +72,7 @@ def test_one_deal_by_hand():
     row = deal_snapshot(h, T0 + 10 * D).iloc[0]
     assert row["stage"] == "demo"
     assert row["days_in_stage"] == 5.0
-    assert row["stages_skipped"] == 2  # qualification and discovery
+    assert row["stages_skipped"] == 2  # qualification and discovery (starting late is no skip)
     assert row["deal_age_days"] == 10.0
     # the two activities exactly at as_of are not known yet
     assert row["activities_total"] == 2

@@ -1,0 +1,140 @@
+"""What a model *is*, declared once: the frozen :class:`ModelSpec` every model module fills in.
+
+A spec is data, not code: the training machinery (:mod:`salespilot.training`) reads it to know
+which feature table to build, which columns to feed LightGBM, how to judge a new version and
+which no-model rule to put beside it. Serving reads the readable names from the logged model,
+which copies them from the spec at training time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+RuleKind = Literal["per_category_rate", "monotone_score", "usual_hour"]
+
+
+@dataclass(frozen=True)
+class BaselineRule:
+    """The rule a sales team uses without a model, scored on the same test rows.
+
+    ``per_category_rate``: the probability attached to each value of ``column`` (a CRM's fixed
+    probability per stage), taken as that value's positive rate on the training period.
+    ``monotone_score``: ``column`` alone ranks the rows (days since last contact); turned into a
+    probability by isotonic regression on the training period so calibration metrics are fair.
+    ``usual_hour``: the hour ``column`` (the rep) usually calls; an attempt scores the training
+    rate of "at the usual hour" versus "not".
+    """
+
+    name: str
+    kind: RuleKind
+    column: str
+    description: str
+
+
+@dataclass(frozen=True)
+class SlotEvaluation:
+    """How to judge a contact-time model by the slot it recommends (hour-of-week, local time)."""
+
+    contact_column: str = "contact_id"
+    rep_column: str = "rep_id"
+    hour_column: str = "local_hour"
+    weekday_column: str = "local_weekday"
+    channel: str = "call"
+    truth_probability: str = "p_connect_call"
+    max_contacts: int = 150
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model, declaratively: entity, label, horizon, features, LightGBM params, promotion rule.
+
+    ``table`` names the feature table :func:`salespilot.features.training_sets.build_training_set`
+    builds; ``time_column`` is the point in time a row is known at (its ``as_of``). Every feature
+    must have a readable name: explanations show those, never raw column names.
+    """
+
+    name: str
+    description: str
+    entity: str
+    table: str
+    label: str
+    horizon_days: int
+    features: tuple[str, ...]
+    categorical: tuple[str, ...]
+    readable_names: Mapping[str, str]
+    params: Mapping[str, Any]
+    required_tables: tuple[str, ...]
+    baseline_rule: BaselineRule
+    time_column: str = "as_of"
+    promotion_metric: str = "roc_auc"
+    promotion_margin: float = 0.002
+    ece_tolerance: float = 0.01
+    min_examples_per_class: int = 30
+    min_eval_examples_per_class: int = 5
+    suspicious_auc: float = 0.97
+    leak_auc: float = 0.95
+    num_boost_round: int = 400
+    early_stopping_rounds: int = 30
+    grid_freq: str = "7D"
+    slot_evaluation: SlotEvaluation | None = None
+    positive_name: str = "positive"
+    negative_name: str = "negative"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [f for f in self.features if f not in self.readable_names]
+        if missing:
+            raise ValueError(f"{self.name}: features without a readable name: {missing}")
+        stray = [c for c in self.categorical if c not in self.features]
+        if stray:
+            raise ValueError(f"{self.name}: categorical features not in features: {stray}")
+        # Frozen means frozen: callers cannot mutate the shared spec's params by accident.
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "readable_names", MappingProxyType(dict(self.readable_names)))
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        return tuple(f for f in self.features if f not in self.categorical)
+
+    def with_params(self, **overrides: Any) -> ModelSpec:
+        """The same spec with some LightGBM parameters replaced (``--params k=v``)."""
+        return dataclasses.replace(self, params={**self.params, **overrides})
+
+    def with_features(
+        self,
+        *,
+        extra: Mapping[str, str] | None = None,
+        exclude: tuple[str, ...] | list[str] = (),
+        readable: Mapping[str, str] | None = None,
+    ) -> ModelSpec:
+        """The same spec with a customer's own fields added and/or some features excluded.
+
+        ``extra`` maps a column to ``"categorical"`` or ``"numeric"``; ``exclude`` drops columns
+        (fields filled in only after the outcome, such as a loss reason).
+        """
+        extra = dict(extra or {})
+        bad = {k: v for k, v in extra.items() if v not in ("categorical", "numeric")}
+        if bad:
+            raise ValueError(f"feature kinds must be 'categorical' or 'numeric', got {bad}")
+        features = [f for f in self.features if f not in exclude]
+        features += [f for f in extra if f not in features and f not in exclude]
+        categorical = [c for c in self.categorical if c in features]
+        categorical += [
+            c
+            for c, k in extra.items()
+            if k == "categorical" and c in features and c not in categorical
+        ]
+        names = dict(self.readable_names)
+        for f in extra:
+            names.setdefault(f, f.replace("_", " ").capitalize())
+        names.update(readable or {})
+        return dataclasses.replace(
+            self,
+            features=tuple(features),
+            categorical=tuple(categorical),
+            readable_names=names,
+        )

@@ -1,0 +1,140 @@
+"""Baselines scored on the same test rows as the model, so its gain is always visible.
+
+* ``logistic_regression``: a scikit-learn pipeline on the same features (imputation with
+  missing-value indicators, scaling, one-hot categoricals).
+* the no-model rule of the spec (:class:`~salespilot.models.spec.BaselineRule`): what a sales
+  team does today - the CRM's probability per stage, days since the last contact, the rep's
+  usual calling hour - turned into a probability on the training period so that calibration
+  metrics are comparable too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from salespilot.models.spec import BaselineRule, ModelSpec
+
+
+def _as_object(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for c in cols:
+        out[c] = out[c].astype("object").where(out[c].notna(), "(missing)").astype(str)
+    return out
+
+
+def logistic_regression_pipeline(numeric: list[str], categorical: list[str]) -> Pipeline:
+    """The logistic-regression baseline: same features, linear model."""
+    steps = []
+    if numeric:
+        steps.append(
+            (
+                "numeric",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                ),
+                numeric,
+            )
+        )
+    if categorical:
+        steps.append(
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20),
+                categorical,
+            )
+        )
+    return Pipeline(
+        [
+            ("features", ColumnTransformer(steps)),
+            ("model", LogisticRegression(C=1.0, max_iter=2000)),
+        ]
+    )
+
+
+def logistic_regression(
+    spec: ModelSpec, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
+) -> np.ndarray:
+    """Fit the logistic baseline on the training period; probabilities for ``test``."""
+    numeric = [f for f in spec.features if f not in spec.categorical]
+    categorical = list(spec.categorical)
+    x_train = _as_object(train[list(spec.features)], categorical)
+    x_test = _as_object(test[list(spec.features)], categorical)
+    for c in numeric:
+        x_train[c] = pd.to_numeric(x_train[c], errors="coerce").astype(float)
+        x_test[c] = pd.to_numeric(x_test[c], errors="coerce").astype(float)
+    # A column that is all-missing in training carries nothing and would trip the imputer.
+    numeric = [c for c in numeric if x_train[c].notna().any()]
+    pipe = logistic_regression_pipeline(numeric, categorical)
+    pipe.fit(x_train, y_train)
+    return pipe.predict_proba(x_test)[:, 1]
+
+
+def _per_category_rate(
+    column: str, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
+) -> np.ndarray:
+    prior = float(np.mean(y_train))
+    key_train = train[column].astype("object").where(train[column].notna(), "(missing)").astype(str)
+    rates = pd.Series(y_train, index=train.index).groupby(key_train.to_numpy()).mean()
+    key_test = test[column].astype("object").where(test[column].notna(), "(missing)").astype(str)
+    return key_test.map(rates).fillna(prior).to_numpy(dtype=float)
+
+
+def _monotone_score(
+    column: str, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
+) -> np.ndarray:
+    x_train = pd.to_numeric(train[column], errors="coerce").astype(float)
+    fill = float(x_train.max()) if x_train.notna().any() else 0.0  # never contacted = longest ago
+    iso = IsotonicRegression(out_of_bounds="clip", increasing="auto")
+    iso.fit(x_train.fillna(fill).to_numpy(), y_train)
+    x_test = pd.to_numeric(test[column], errors="coerce").astype(float).fillna(fill)
+    return iso.predict(x_test.to_numpy())
+
+
+def usual_hours(frame: pd.DataFrame, rep_column: str, hour_column: str) -> pd.Series:
+    """Each rep's most frequent calling hour (ties: the earliest hour)."""
+    counts = (
+        frame.groupby([rep_column, hour_column], observed=True).size().rename("n").reset_index()
+    )
+    counts = counts.sort_values([rep_column, "n", hour_column], ascending=[True, False, True])
+    return counts.drop_duplicates(rep_column).set_index(rep_column)[hour_column]
+
+
+def _usual_hour(
+    spec: ModelSpec, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
+) -> np.ndarray:
+    slot = spec.slot_evaluation
+    hour_col = slot.hour_column if slot else "local_hour"
+    rep_col = spec.baseline_rule.column
+    usual = usual_hours(train, rep_col, hour_col)
+
+    def at_usual(frame: pd.DataFrame) -> np.ndarray:
+        return (frame[rep_col].map(usual) == frame[hour_col]).fillna(False).to_numpy(dtype=bool)
+
+    a_train, a_test = at_usual(train), at_usual(test)
+    prior = float(np.mean(y_train))
+    rate_at = float(np.mean(y_train[a_train])) if a_train.any() else prior
+    rate_off = float(np.mean(y_train[~a_train])) if (~a_train).any() else prior
+    return np.where(a_test, rate_at, rate_off)
+
+
+def rule_baseline(
+    spec: ModelSpec, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
+) -> np.ndarray:
+    """Probabilities of the spec's no-model rule for the ``test`` rows."""
+    rule: BaselineRule = spec.baseline_rule
+    if rule.column not in train.columns:
+        raise KeyError(f"{spec.name}: the {rule.name} needs column {rule.column!r}")
+    if rule.kind == "per_category_rate":
+        return _per_category_rate(rule.column, train, y_train, test)
+    if rule.kind == "monotone_score":
+        return _monotone_score(rule.column, train, y_train, test)
+    if rule.kind == "usual_hour":
+        return _usual_hour(spec, train, y_train, test)
+    raise ValueError(f"unknown rule kind {rule.kind!r}")

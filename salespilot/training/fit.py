@@ -1,0 +1,206 @@
+"""LightGBM fit with early stopping, probability calibration, and the model object serving uses.
+
+:class:`SalesPilotModel` holds everything a prediction needs: the raw booster (explanations are
+its SHAP values, in log-odds), the calibrator chosen on the validation period (probabilities),
+the feature list, the categories seen in training and the readable names. It is what MLflow
+stores (wrapped as a pyfunc) and what :func:`salespilot.training.load_model` returns inside a
+:class:`~salespilot.training.registry.LoadedModel`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_METHODS = ("none", "sigmoid", "isotonic")
+_CLIP = 1e-4
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class Calibrator:
+    """Maps the booster's raw score (log-odds) to a calibrated probability.
+
+    ``none`` is the booster's own sigmoid; ``sigmoid`` is Platt scaling (a logistic regression
+    on the raw score); ``isotonic`` a monotone step function of it.
+    """
+
+    def __init__(self, method: str = "none") -> None:
+        if method not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {method!r}")
+        self.method = method
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:
+        raw = np.asarray(raw, dtype=float).reshape(-1, 1)
+        if self.method == "sigmoid":
+            self.estimator_ = LogisticRegression(C=1e4).fit(raw, y)
+        elif self.method == "isotonic":
+            self.estimator_ = IsotonicRegression(
+                out_of_bounds="clip", y_min=_CLIP, y_max=1 - _CLIP
+            ).fit(raw.ravel(), y)
+        else:
+            self.estimator_ = None
+        return self
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=float)
+        if self.method == "sigmoid":
+            p = self.estimator_.predict_proba(raw.reshape(-1, 1))[:, 1]
+        elif self.method == "isotonic":
+            p = self.estimator_.predict(raw)
+        else:
+            p = _sigmoid(raw)
+        return np.clip(p, _CLIP, 1 - _CLIP)
+
+
+def choose_calibration(raw: np.ndarray, y: np.ndarray, *, folds: int = 4) -> tuple[str, dict]:
+    """Pick the calibration with the lowest out-of-fold log loss on the validation rows.
+
+    Cross-fitting inside the validation period matters: scored on the rows it was fitted on,
+    isotonic regression always looks best. A more complex method must win by a clear margin.
+    """
+    raw = np.asarray(raw, dtype=float)
+    y = np.asarray(y, dtype=int)
+    n_min = int(min(y.sum(), len(y) - y.sum()))
+    if n_min < folds:
+        return "none", {"none": float(log_loss(y, _sigmoid(raw), labels=[0, 1]))}
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    losses: dict[str, float] = {}
+    for method in CALIBRATION_METHODS:
+        oof = np.empty(len(y))
+        for fit_idx, out_idx in cv.split(raw.reshape(-1, 1), y):
+            oof[out_idx] = Calibrator(method).fit(raw[fit_idx], y[fit_idx]).predict(raw[out_idx])
+        losses[method] = float(log_loss(y, oof, labels=[0, 1]))
+    best = "none"
+    for method in ("sigmoid", "isotonic"):  # simpler first; the next must beat it clearly
+        if losses[method] < losses[best] - 1e-3:
+            best = method
+    return best, losses
+
+
+class SalesPilotModel:
+    """A trained model: raw LightGBM booster + calibrator + the columns and names it needs."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        booster: Any,
+        calibrator: Calibrator,
+        features: list[str],
+        categorical: list[str],
+        categories: Mapping[str, list],
+        readable_names: Mapping[str, str],
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.booster = booster
+        self.calibrator = calibrator
+        self.features = list(features)
+        self.categorical = list(categorical)
+        self.categories = {k: list(v) for k, v in categories.items()}
+        self.readable_names = dict(readable_names)
+        self.metadata = dict(metadata or {})
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's input matrix: its columns in its order, categories as seen in training."""
+        missing = [f for f in self.features if f not in frame.columns]
+        if missing:
+            raise KeyError(f"{self.name}: input lacks feature columns {missing}")
+        return prepare_features(frame, self.features, self.categories)
+
+    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """The booster's score in log-odds (what SHAP values add up to)."""
+        return self.booster.predict(self.prepare(frame), raw_score=True)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of the positive class, one per row."""
+        return self.calibrator.predict(self.raw_score(frame))
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """TreeSHAP contributions per feature (log-odds) plus ``base_value``; rows sum to raw_score."""
+        values = self.booster.predict(self.prepare(frame), pred_contrib=True)
+        return pd.DataFrame(values, columns=[*self.features, "base_value"], index=frame.index)
+
+
+def prepare_features(
+    frame: pd.DataFrame, features: list[str], categories: Mapping[str, list]
+) -> pd.DataFrame:
+    """Select ``features``; categoricals get the training categories (unseen values -> missing),
+    everything else becomes float (booleans included)."""
+    out = {}
+    for f in features:
+        col = frame[f]
+        if f in categories:
+            out[f] = pd.Categorical(
+                col.astype("object").where(col.notna(), None), categories=categories[f]
+            )
+        else:
+            out[f] = pd.to_numeric(col, errors="coerce").astype("float64")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def learn_categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list]:
+    """The sorted distinct values of each categorical column (as strings)."""
+    cats = {}
+    for c in categorical:
+        vals = frame[c].dropna().astype(str).unique().tolist()
+        cats[c] = sorted(vals)
+    return cats
+
+
+def fit_lightgbm(
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    *,
+    features: list[str],
+    categorical: list[str],
+    params: Mapping[str, Any],
+    num_boost_round: int,
+    early_stopping_rounds: int,
+) -> tuple[Any, dict[str, list]]:
+    """Train a booster on ``train``, early-stopped on the validation log loss.
+
+    Returns the booster (trimmed to its best iteration) and the learned categories.
+    """
+    import lightgbm as lgb
+
+    categories = learn_categories(train, categorical)
+    x_train = prepare_features(
+        train.astype({c: "object" for c in categorical}), features, categories
+    )
+    x_valid = prepare_features(
+        valid.astype({c: "object" for c in categorical}), features, categories
+    )
+    params = {"metric": "binary_logloss", **params}
+    rounds = int(params.pop("num_boost_round", num_boost_round))
+    dtrain = lgb.Dataset(
+        x_train, label=y_train, categorical_feature=categorical or "auto", free_raw_data=False
+    )
+    dvalid = lgb.Dataset(x_valid, label=y_valid, reference=dtrain)
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=rounds,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+    )
+    # Keep only the trees up to the best iteration so every later predict uses them by default.
+    best = booster.best_iteration or booster.current_iteration()
+    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    return booster, categories

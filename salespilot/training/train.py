@@ -1,0 +1,188 @@
+"""``train_model``: one model from a history to a registered, judged MLflow version.
+
+Reads like a table of contents: check the tables, build the labelled feature table, fit and
+evaluate (:mod:`~salespilot.training.core`), log the run, register, decide champion or
+challenger (:mod:`~salespilot.training.registry`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from salespilot.models.spec import ModelSpec
+from salespilot.settings import Settings
+from salespilot.training import registry
+from salespilot.training.core import Evaluation, OracleFn, SlotFn, fit_and_evaluate, summary
+
+if TYPE_CHECKING:
+    from salespilot.features.history import History
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+class MissingTablesError(ValueError):
+    """The history lacks a table the model needs; the message says which to add."""
+
+
+@dataclass
+class TrainResult:
+    """What one ``train_model`` call produced and decided."""
+
+    name: str
+    evaluation: Evaluation
+    version: str | None = None
+    champion: bool = False
+    reason: str = ""
+    run_id: str | None = None
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's JSON for this model: metrics, baselines, oracle, version, champion, ..."""
+        out = summary(self.evaluation)
+        out.update(
+            {
+                "version": self.version,
+                "champion": self.champion,
+                "reason": self.reason,
+                "run_id": self.run_id,
+            }
+        )
+        return out
+
+
+def check_tables(spec: ModelSpec, history: History) -> None:
+    """Raise :class:`MissingTablesError` when ``history`` lacks a table ``spec`` needs."""
+    missing = history.missing_tables(spec.required_tables)
+    if missing:
+        where = f" to {history.source}" if history.source else ""
+        raise MissingTablesError(
+            f"{spec.name} skipped: the history has no {', '.join(missing)} table; add "
+            + ", ".join(f"{m}.csv (or {m}.parquet)" for m in missing)
+            + where
+        )
+
+
+def truth_dir(history: History | None) -> Path | None:
+    """The demo generator's ``truth/`` folder next to the history's tables, if any."""
+    if history is None or history.source is None:
+        return None
+    path = Path(history.source) / "truth"
+    return path if path.is_dir() else None
+
+
+def build_dataset(spec: ModelSpec, history: History) -> pd.DataFrame:
+    """The labelled feature table of ``spec`` built from ``history`` (weekly ``as_of`` grid)."""
+    from salespilot.features import training_sets
+
+    grid = training_sets.as_of_grid(history, freq=spec.grid_freq)
+    return training_sets.build_training_set(history, spec.table, grid, spec.horizon_days)
+
+
+def feature_set_version() -> str:
+    try:
+        from salespilot.features.training_sets import FEATURE_SET_VERSION
+    except ImportError:  # the feature builders are not installed: a synthetic frame
+        return "unknown"
+    return str(FEATURE_SET_VERSION)
+
+
+def _frame_hash(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=False).values.tobytes()
+    ).hexdigest()[:16]
+
+
+def train_model(
+    spec: ModelSpec,
+    history: History | None,
+    settings: Settings,
+    *,
+    params: Mapping[str, Any] | None = None,
+    frame: pd.DataFrame | None = None,
+    oracle: OracleFn | None = None,
+    slots: SlotFn | None = None,
+    extra_features: Mapping[str, str] | None = None,
+    exclude_features: tuple[str, ...] | list[str] = (),
+    figures: bool = True,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train, evaluate, log, register and judge one model.
+
+    ``history`` is a loaded :class:`~salespilot.features.history.History`; ``frame`` (optional)
+    is an already built labelled feature table to use instead of building one. ``params``
+    overrides LightGBM parameters; ``extra_features`` adds a customer's own columns
+    (name -> ``"categorical"`` / ``"numeric"``), ``exclude_features`` drops some.
+    The oracle and the contact-time slot evaluation come from the history's ``truth/`` folder
+    when there is one (or from ``oracle``/``slots`` when given).
+
+    Raises :class:`MissingTablesError` (model skipped), :class:`~salespilot.training.checks.NotEnoughDataError`
+    or :class:`~salespilot.training.split.SplitError` (too little history) with readable messages.
+    """
+    say = progress or (lambda msg: log.info(msg))
+    if params:
+        spec = spec.with_params(**params)
+    if extra_features or exclude_features:
+        spec = spec.with_features(extra=extra_features, exclude=exclude_features)
+    if history is not None:
+        check_tables(spec, history)
+    if frame is None:
+        if history is None:
+            raise ValueError("train_model needs a history or a frame")
+        say(f"{spec.name}: building the {spec.table} feature table")
+        frame = build_dataset(spec, history)
+    truth = truth_dir(history)
+    if oracle is None and truth is not None:
+        from salespilot.training.oracle import oracle_for
+
+        oracle = oracle_for(spec, truth, history)
+    if (
+        slots is None
+        and spec.slot_evaluation is not None
+        and truth is not None
+        and history is not None
+    ):
+        from salespilot.training.oracle import slot_evaluator
+
+        slots = slot_evaluator(spec, truth, history)
+
+    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows")
+    ev = fit_and_evaluate(spec, frame, oracle=oracle, slots=slots)
+
+    say(f"{spec.name}: logging the run and registering the model")
+    history_hash = history.content_hash() if history is not None else _frame_hash(frame)
+    run_id, version = registry.log_run(
+        ev,
+        settings=settings,
+        history_hash=history_hash,
+        feature_set_version=feature_set_version(),
+        figures=figures,
+        extra_tags={"data_dir": str(history.source)}
+        if history is not None and history.source
+        else None,
+    )
+    becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
+    if becomes:
+        registry.promote(spec.name, version, settings=settings, reason=reason)
+    else:
+        registry.mark_challenger(spec.name, version, settings=settings, reason=reason)
+    say(
+        f"{spec.name}: v{version} {'is the new champion' if becomes else 'stays challenger'} ({reason})"
+    )
+    return TrainResult(
+        name=spec.name,
+        evaluation=ev,
+        version=version,
+        champion=becomes,
+        reason=reason,
+        run_id=run_id,
+        champion_metrics=champ_metrics,
+    )

@@ -1,0 +1,79 @@
+"""Fit-and-evaluate on synthetic tables: model vs baselines vs oracle, checks, explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from salespilot.training.checks import NotEnoughDataError, single_feature_aucs
+from salespilot.training.core import fit_and_evaluate
+from tests.training.synthetic import synthetic_frame, synthetic_spec
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    frame = synthetic_frame(6000)
+    return fit_and_evaluate(synthetic_spec(), frame, oracle=lambda rows: rows["p_true"].to_numpy())
+
+
+def test_model_learns_the_signal_and_beats_the_rule(evaluation):
+    m, rule, oracle = evaluation.metrics, evaluation.baselines["stage_rule"], evaluation.oracle
+    assert m["roc_auc"] > rule["roc_auc"] + 0.08
+    assert oracle["roc_auc"] - m["roc_auc"] < 0.04
+    assert m["ece"] < 0.05
+    assert set(evaluation.baselines) == {"logistic_regression", "stage_rule"}
+    assert evaluation.warnings == []
+
+
+def test_contributions_plus_base_value_equal_raw_score(evaluation):
+    rows = evaluation.test.head(200)
+    contrib = evaluation.model.contributions(rows)
+    assert list(contrib.columns) == [*evaluation.model.features, "base_value"]
+    np.testing.assert_allclose(contrib.sum(axis=1), evaluation.model.raw_score(rows), atol=1e-9)
+
+
+def test_pred_contrib_agrees_with_shap_tree_explainer(evaluation):
+    import shap
+
+    rows = evaluation.test.head(100)
+    ours = evaluation.model.contributions(rows)
+    explainer = shap.TreeExplainer(evaluation.model.booster)
+    theirs = explainer.shap_values(evaluation.model.prepare(rows))
+    theirs = theirs[1] if isinstance(theirs, list) else theirs
+    np.testing.assert_allclose(ours[evaluation.model.features].to_numpy(), theirs, atol=1e-6)
+
+
+def test_unseen_category_is_scored_as_missing(evaluation):
+    rows = evaluation.test.head(3).copy()
+    rows["stage"] = rows["stage"].astype(str)
+    rows.loc[rows.index[0], "stage"] = "never seen"
+    p = evaluation.model.predict_proba(rows)
+    assert np.isfinite(p).all()
+
+
+def test_too_few_positives_is_a_clear_error():
+    frame = synthetic_frame(3000)
+    frame["label_won"] = 0
+    frame.loc[frame.index[:12], "label_won"] = 1
+    with pytest.raises(NotEnoughDataError) as err:
+        fit_and_evaluate(synthetic_spec(), frame)
+    msg = str(err.value)
+    assert "train: " in msg and " positive and " in msg
+    assert "needs at least 30 of each" in msg
+
+
+def test_a_leaky_feature_is_named_in_a_warning():
+    frame = synthetic_frame(4000, leak=True)
+    spec = synthetic_spec().with_features(extra={"loss_reason_code": "numeric"})
+    ev = fit_and_evaluate(spec, frame)
+    leak = [w for w in ev.warnings if "likely leak" in w]
+    assert len(leak) == 1 and "'loss_reason_code'" in leak[0]
+    assert any("suspiciously high" in w for w in ev.warnings)
+
+
+def test_single_feature_auc_of_an_id_like_category_is_not_a_leak():
+    frame = synthetic_frame(4000)
+    aucs = single_feature_aucs(
+        frame, frame["label_won"].to_numpy(), ["opportunity_id"], ["opportunity_id"]
+    )
+    assert aucs["opportunity_id"] < 0.7

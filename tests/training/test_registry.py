@@ -1,0 +1,96 @@
+"""MLflow registry: every run registered; champion only when it beats the champion; rollback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from salespilot.settings import Settings
+from salespilot.training import RegistryError, compare, load_model, promote, rollback, train_model
+from tests.training.synthetic import synthetic_frame, synthetic_spec
+
+WORSE = {"num_leaves": 2, "learning_rate": 0.01, "num_boost_round": 3, "feature_fraction": 0.3}
+
+
+@pytest.fixture(scope="module")
+def registry_state(tmp_path_factory):
+    settings = Settings(state_dir=tmp_path_factory.mktemp("registry-state"))
+    frame = synthetic_frame(5000)
+    spec = synthetic_spec()
+    oracle = lambda rows: rows["p_true"].to_numpy()  # noqa: E731
+    first = train_model(spec, None, settings, frame=frame, oracle=oracle)
+    worse = train_model(
+        spec, None, settings, frame=frame, oracle=oracle, params=WORSE, figures=False
+    )
+    return settings, spec, frame, first, worse
+
+
+def test_first_version_becomes_champion_with_figures_and_metrics(registry_state):
+    settings, _, _, first, _ = registry_state
+    assert first.version == "1" and first.champion
+    out = first.to_json()
+    for key in ("metrics", "baselines", "oracle", "version", "champion"):
+        assert key in out
+    assert set(out["baselines"]) == {"logistic_regression", "stage_rule"}
+    import mlflow
+
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    arts = {a.path for a in client.list_artifacts(first.run_id, "figures")}
+    assert arts == {
+        "figures/calibration_curve.png",
+        "figures/lift_chart.png",
+        "figures/shap_summary.png",
+    }
+    run = client.get_run(first.run_id)
+    assert run.data.tags["history_hash"] and "feature_set_version" in run.data.tags
+    assert run.data.metrics["roc_auc"] == pytest.approx(first.evaluation.metrics["roc_auc"])
+    assert (
+        "baseline.stage_rule.roc_auc" in run.data.metrics and "oracle.roc_auc" in run.data.metrics
+    )
+
+
+def test_worse_params_stay_challenger_with_the_reason(registry_state):
+    settings, spec, *_, worse = registry_state
+    assert worse.version == "2" and not worse.champion
+    assert "does not beat" in worse.reason and "champion v1" in worse.reason
+    versions = {v["version"]: v for v in compare(spec.name, settings=settings)}
+    assert versions["1"]["aliases"] == ["champion"]
+    assert versions["2"]["aliases"] == ["challenger"]
+    assert versions["2"]["reason"] == worse.reason
+    assert versions["2"]["metrics"]["roc_auc"] < versions["1"]["metrics"]["roc_auc"]
+    assert versions["1"]["history_hash"] == versions["2"]["history_hash"]
+
+
+def test_loaded_champion_scores_like_the_trained_model(registry_state):
+    settings, spec, _, first, _ = registry_state
+    loaded = load_model(spec.name, settings=settings)
+    assert loaded.version == "1"
+    rows = first.evaluation.test.head(50)
+    np.testing.assert_allclose(
+        loaded.predict_proba(rows), first.evaluation.model.predict_proba(rows)
+    )
+    contrib = loaded.contributions(rows)
+    np.testing.assert_allclose(contrib.sum(axis=1), loaded.raw_score(rows), atol=1e-9)
+    assert loaded.readable_names["days_since_last_touch"] == "Days since the last touch"
+    assert loaded.features == list(spec.features)
+    assert loaded.metrics["roc_auc"] == pytest.approx(first.evaluation.metrics["roc_auc"])
+    assert loaded.trained_at.year >= 2025
+    import mlflow.pyfunc
+
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.name}@champion")
+    out = pyfunc.predict(rows[loaded.features].head(5).astype({"stage": "object"}))
+    np.testing.assert_allclose(out["probability"], loaded.predict_proba(rows.head(5)))
+
+
+def test_promote_then_rollback(registry_state):
+    settings, spec, *_ = registry_state
+    promote(spec.name, "2", settings=settings)
+    assert load_model(spec.name, settings=settings).version == "2"
+    assert rollback(spec.name, settings=settings) == "1"
+    assert load_model(spec.name, settings=settings).version == "1"
+    with pytest.raises(RegistryError, match="no previous champion"):
+        rollback(spec.name, settings=settings)
+    with pytest.raises(RegistryError, match="no version 9"):
+        promote(spec.name, "9", settings=settings)
+    with pytest.raises(RegistryError, match=r"has no alias"):
+        load_model("nobody", settings=settings)

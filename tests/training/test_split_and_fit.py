@@ -1,0 +1,72 @@
+"""Code tests of the split, the calibration and the explanations (synthetic data, known signal)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salespilot.training.evaluate import binary_metrics, expected_calibration_error, top_decile
+from salespilot.training.fit import Calibrator, choose_calibration
+from salespilot.training.split import SplitError, time_split
+from tests.training.synthetic import synthetic_frame
+
+
+def test_split_periods_never_overlap_in_time_or_label_window():
+    frame = synthetic_frame(3000)
+    horizon = 21
+    s = time_split(frame["as_of"], horizon_days=horizon)
+    t = frame["as_of"]
+    gap = pd.Timedelta(days=horizon)
+    assert s.train.sum() and s.valid.sum() and s.test.sum()
+    assert (
+        not (s.train & s.valid).any()
+        and not (s.valid & s.test).any()
+        and not (s.train & s.test).any()
+    )
+    # every training label window closes before validation starts; same for validation vs test
+    assert t[s.train].max() + gap < t[s.valid].min()
+    assert t[s.valid].max() + gap < t[s.test].min()
+    # the test period is the latest one
+    assert t[s.test].max() == t.max()
+
+
+def test_split_refuses_history_shorter_than_two_horizons():
+    times = pd.Series(pd.date_range("2025-01-01", periods=10, freq="7D"))
+    with pytest.raises(SplitError, match="two label horizons"):
+        time_split(times, horizon_days=60)
+
+
+def test_calibration_fixes_an_overconfident_score():
+    rng = np.random.default_rng(1)
+    logit = rng.normal(scale=1.5, size=8000)
+    y = (rng.random(8000) < 1 / (1 + np.exp(-logit))).astype(int)
+    raw = 3.0 * logit + 1.0  # overconfident and shifted: badly calibrated
+    fit, held = slice(0, 4000), slice(4000, None)
+    method, losses = choose_calibration(raw[fit], y[fit])
+    assert method != "none"
+    assert losses[method] < losses["none"]
+    cal = Calibrator(method).fit(raw[fit], y[fit])
+    before = expected_calibration_error(y[held], Calibrator("none").predict(raw[held]))
+    after = expected_calibration_error(y[held], cal.predict(raw[held]))
+    assert before > 0.08
+    assert after < 0.03
+
+
+def test_calibration_keeps_a_calibrated_score_as_is():
+    rng = np.random.default_rng(2)
+    logit = rng.normal(scale=1.5, size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-logit))).astype(int)
+    method, _ = choose_calibration(logit, y)
+    assert method in ("none", "sigmoid")
+
+
+def test_metrics_on_a_hand_made_example():
+    y = np.array([0] * 90 + [1] * 10)
+    p = np.r_[np.full(90, 0.05), np.full(10, 0.95)]
+    m = binary_metrics(y, p)
+    assert m["roc_auc"] == 1.0 and m["average_precision"] == 1.0
+    assert m["top_decile_lift"] == pytest.approx(10.0)
+    assert m["top_decile_capture"] == pytest.approx(1.0)
+    assert m["ece"] == pytest.approx(0.05)
+    assert top_decile(np.array([1, 0, 0, 0]), np.array([0.9, 0.1, 0.2, 0.3])) == (4.0, 1.0)
