@@ -93,7 +93,7 @@ class LocalPrefectServer:
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 90.0) -> str:
+    def start(self, timeout_s: float = 240.0) -> str:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
