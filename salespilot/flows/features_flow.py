@@ -71,16 +71,18 @@ def build_partition(
 
 
 @task(cache_policy=NO_CACHE)
-def assemble(
-    table: str, part_paths: list[str], out_dir: str, history_hash: str, grid: list[str]
-) -> dict[str, Any]:
-    """Concatenate a table's parts and store it with its metadata."""
-    from salespilot.features.store import write_feature_table
+def assemble(table: str, part_paths: list[str], out_dir: str, history_hash: str) -> dict[str, Any]:
+    """Concatenate a table's parts and store it with its metadata (one atomic write)."""
+    from salespilot.features.store import read_metadata, write_feature_tables
 
     parts = [pd.read_parquet(p) for p in part_paths]
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    meta = write_feature_table(frame, out_dir, table, history_hash=history_hash)
-    return {"table": table, "rows": len(frame), "as_of_dates": len(grid), **meta}
+    frame = pd.concat(parts, ignore_index=True)
+    # parts carry their own category sets; concat turns those into plain text
+    for column, dtype in parts[0].dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype("category")
+    path = write_feature_tables({table: frame}, out_dir, history_hash=history_hash)[table]
+    return read_metadata(path)
 
 
 @flow(name="build_partitions")
@@ -138,6 +140,6 @@ def build_features(
         # attempts are one row per call/email, not per as_of: one partition covers them all
         step = len(dates) if table == "attempts" else PARTITION_WEEKS
         paths = fan_out(history, history_hash, table, dates, spec.horizon_days, parts_dir, step)
-        summary["tables"][table] = assemble(table, paths, out_dir, history_hash, dates)
+        summary["tables"][table] = assemble(table, paths, out_dir, history_hash)
         logger.info("%s: %s rows", table, summary["tables"][table]["rows"])
     return summary
