@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     )
     serving_factors: int = Field(3, ge=1, le=10, description="Top SHAP factors per sign shown.")
     rep_timezones: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=lambda: {
+            "North America": "America/New_York",
+            "EMEA": "Europe/Paris",
+            "APAC": "Asia/Singapore",
+        },
         description="Rep region -> IANA zone (JSON); unmapped reps get their contacts' usual zone.",
     )
     # -- ranking (value at stake = weight x probability x value) -----------------------------
@@ -94,6 +98,23 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-team time zone for the morning schedule, e.g. {"EMEA": "Europe/Berlin"}.',
     )
+
+    # -- targets and process health (salespilot/serving/targets) -----------------------------
+    targets_base_quantile: float = Field(0.5, description="Base target = this quantile.")
+    targets_stretch_quantile: float = Field(0.8, description="Stretch target = this quantile.")
+    targets_floor_quantile: float = Field(0.1, description="Allocation floor quantile per unit.")
+    targets_cap_quantile: float = Field(0.9, description="Allocation cap quantile per unit.")
+    targets_simulations: int = Field(4000, description="Monte Carlo draws per forecast.")
+    targets_seed: int = 0
+    targets_ramp_months: float = Field(6.0, description="Months a new rep takes to ramp up.")
+    health_lead_to_meeting_healthy: float = 0.40
+    health_lead_to_meeting_warning: float = 0.25
+    health_days_in_stage_healthy: float = 7.0
+    health_days_in_stage_warning: float = 12.0
+    health_response_hours_healthy: float = 24.0
+    health_response_hours_warning: float = 72.0
+    health_alert_ratio: float = Field(0.70, description="Alert below this share of plan...")
+    health_alert_weeks: int = Field(2, description="...this many weeks in a row.")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -27,3 +27,11 @@ def demo_history_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_history")
     generate_history(out, reps=20, months=12, seed=7, end=pd.Timestamp("2026-06-30"))
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_history(demo_history_dir):
+    """The small generated history, loaded and validated (``now`` fixed after its end)."""
+    from salespilot.features.loader import load_history
+
+    return load_history(demo_history_dir, now="2026-07-01")

@@ -26,6 +26,7 @@ from salespilot.features.interactions import (
 from salespilot.features.pit import (
     EventIndex,
     as_of_index,
+    cached,
     days_between,
     has_left_at,
     observed_end,
@@ -139,16 +140,15 @@ def deal_snapshot(
         "expected_close_at": d["expected_close_at"],
         "deal_age_days": days_between(t, to_ns(d["created_at"])),
     }
-    acts = history.activities if history.activities is not None else empty_activities()
-    owner_at_t = _owner_at(acts, opp_ids, t, d["owner_rep_id"].to_numpy())
+    owner_at_t = _owner_at(history, opp_ids, t, d["owner_rep_id"].to_numpy())
     cols.update(_owner_features(history, owner_at_t, t))
     # context for serving and reporting: the team of the owner *now* (whose list it is on)
     reps_by_id = history.reps.set_index("rep_id")
     cols["team"] = reps_by_id["team"].reindex(d["owner_rep_id"]).reset_index(drop=True)
     cols["region"] = reps_by_id["region"].reindex(d["owner_rep_id"]).reset_index(drop=True)
     cols.update(_stage_features(history, opp_ids, t, to_ns(d["created_at"]), stage_order))
-    cols.update(_activity_features(acts, history.contacts, opp_ids, t))
-    cols["median_reply_delay_h"] = _median_reply_delay(acts, d["account_id"].to_numpy(), t)
+    cols.update(_activity_features(history, opp_ids, t))
+    cols["median_reply_delay_h"] = _median_reply_delay(history, d["account_id"].to_numpy(), t)
     cols["days_to_expected_close"] = days_between(to_ns(d["expected_close_at"]), t)
     cols.update(_account_deal_history(history, d, t))
     out = pd.DataFrame(cols)
@@ -194,19 +194,27 @@ def _as_category(s: pd.Series) -> pd.Series:
 
 
 def _owner_at(
-    acts: pd.DataFrame, opp_ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
+    history: History, opp_ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
 ) -> np.ndarray:
     """Who worked the deal as of t: the rep of its latest outbound touch before t.
 
     ``opportunities.owner_rep_id`` is the owner *now*; using it for a past as_of would leak a
     later hand-over. Deals nobody has touched yet fall back to it (their owner since creation).
     """
-    out = acts[acts["opportunity_id"].notna() & (acts["direction"] == "outbound")]
-    idx = EventIndex(
-        out["opportunity_id"], out["occurred_at"], {"rep": out["rep_id"].astype(object)}
-    )
-    last_rep = idx.at(opp_ids, t).last("rep")
+
+    def build() -> EventIndex:
+        acts = _activities(history)
+        out = acts[acts["opportunity_id"].notna() & (acts["direction"] == "outbound")]
+        return EventIndex(
+            out["opportunity_id"], out["occurred_at"], {"rep": out["rep_id"].astype(object)}
+        )
+
+    last_rep = cached(history, "deals.owner_at", build).at(opp_ids, t).last("rep")
     return np.where(pd.isna(last_rep), current_owner, last_rep)
+
+
+def _activities(history: History) -> pd.DataFrame:
+    return history.activities if history.activities is not None else empty_activities()
 
 
 def _owner_features(history: History, owner: np.ndarray, t: np.ndarray) -> dict[str, object]:
@@ -224,16 +232,23 @@ def _owner_features(history: History, owner: np.ndarray, t: np.ndarray) -> dict[
     team = pd.Series(team, dtype="str").where(found)
 
     # closed deals as events at their close time: the rep's, the team's and everyone's record
-    opps = history.opportunities
-    closed = opps[opps["closed_at"].notna() & opps["status"].isin(["won", "lost"])]
-    won = (closed["status"] == "won").to_numpy().astype(np.int64)
-    rep_team = reps.set_index("rep_id")["team"]
-    closed_team = rep_team.reindex(closed["owner_rep_id"]).to_numpy()
-    everyone = EventIndex(None, closed["closed_at"], {"won": won}).at(None, t)
+    def build() -> tuple[EventIndex, EventIndex, EventIndex]:
+        opps = history.opportunities
+        closed = opps[opps["closed_at"].notna() & opps["status"].isin(["won", "lost"])]
+        won = (closed["status"] == "won").to_numpy().astype(np.int64)
+        closed_team = reps.set_index("rep_id")["team"].reindex(closed["owner_rep_id"]).to_numpy()
+        return (
+            EventIndex(None, closed["closed_at"], {"won": won}),
+            EventIndex(closed_team, closed["closed_at"], {"won": won}),
+            EventIndex(closed["owner_rep_id"], closed["closed_at"], {"won": won}),
+        )
+
+    everyone_idx, team_idx, rep_idx = cached(history, "deals.closed_records", build)
+    everyone = everyone_idx.at(None, t)
     g_rate = smoothed_rate(everyone.sum("won"), everyone.count(), 0.5, 2.0)
-    by_team = EventIndex(closed_team, closed["closed_at"], {"won": won}).at(team.to_numpy(), t)
+    by_team = team_idx.at(team.to_numpy(), t)
     team_rate = smoothed_rate(by_team.sum("won"), by_team.count(), g_rate, TEAM_PRIOR_DEALS)
-    by_rep = EventIndex(closed["owner_rep_id"], closed["closed_at"], {"won": won}).at(owner, t)
+    by_rep = rep_idx.at(owner, t)
     rep_closed = by_rep.count()
     return {
         "owner_tenure_days": days_between(t, hired),
@@ -253,6 +268,30 @@ def _stage_features(
     created_ns: np.ndarray,
     stage_order: Sequence[str],
 ) -> dict[str, object]:
+    idx, spells = cached(
+        history, ("deals.stages", tuple(stage_order)), lambda: _stage_indexes(history, stage_order)
+    )
+    q = idx.at(opp_ids, t)
+    stage = q.last("stage")
+    entered = q.last_time()
+    entered = np.where(entered == np.iinfo(np.int64).min, created_ns, entered)
+    days_in_stage = days_between(t, entered)
+    norm = spells.at(stage, t).last("norm")
+    stage_rank = q.last("rank")
+    return {
+        "stage": pd.Series(stage, dtype=object),
+        "stage_index": np.where(stage_rank >= 0, stage_rank, np.nan),
+        "stage_moves": q.count(),
+        "days_in_stage": days_in_stage,
+        "stage_norm_days": norm,
+        "days_in_stage_vs_norm": days_in_stage / np.where(norm > 0, norm, np.nan),
+        "stages_skipped": q.sum("skipped"),
+    }
+
+
+def _stage_indexes(history: History, stage_order: Sequence[str]) -> tuple[EventIndex, EventIndex]:
+    """Stage changes by deal (with skips and ranks) and finished stage spells by stage (with
+    the running median dwell, the stage's norm)."""
     sc = history.stage_changes
     if sc is None:
         sc = pd.DataFrame(
@@ -302,55 +341,26 @@ def _stage_features(
     )
     spells.add_values("norm", running_median(spells.value("dwell"), spells.group_ids()))
 
-    q = idx.at(opp_ids, t)
-    stage = q.last("stage")
-    entered = q.last_time()
-    entered = np.where(entered == np.iinfo(np.int64).min, created_ns, entered)
-    days_in_stage = days_between(t, entered)
-    norm = spells.at(stage, t).last("norm")
-    stage_rank = q.last("rank")
-    return {
-        "stage": pd.Series(stage, dtype=object),
-        "stage_index": np.where(stage_rank >= 0, stage_rank, np.nan),
-        "stage_moves": q.count(),
-        "days_in_stage": days_in_stage,
-        "stage_norm_days": norm,
-        "days_in_stage_vs_norm": days_in_stage / np.where(norm > 0, norm, np.nan),
-        "stages_skipped": q.sum("skipped"),
-    }
+    return idx, spells
 
 
-def _activity_features(
-    acts: pd.DataFrame, contacts: pd.DataFrame | None, opp_ids: np.ndarray, t: np.ndarray
-) -> dict[str, object]:
+def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
+    """Deal activities with per-channel/direction flags and reply state; first engagement of
+    each (deal, contact); first outbound touch of each (deal, rep)."""
+    acts = _activities(history)
+    contacts = history.contacts
     a = acts[acts["opportunity_id"].notna()]
-    flags = channel_direction_flags(a)
+    values: dict[str, np.ndarray] = dict(channel_direction_flags(a))
     outcome = a["outcome"].to_numpy()
     channel = a["channel"].to_numpy()
-    values: dict[str, np.ndarray] = dict(flags)
     for ch in ("meeting", "demo"):
         for oc in ("held", "postponed", "cancelled"):
             values[f"{CHANNEL_PLURALS[ch]}_{oc}"] = ((channel == ch) & (outcome == oc)).astype(
                 np.int32
             )
     values["inbound"] = (a["direction"].to_numpy() == "inbound").astype(np.int8)
-    idx = EventIndex(a["opportunity_id"], a["occurred_at"], values)
-    attach_reply_state(idx)
-    q = idx.at(opp_ids, t)
-    out: dict[str, object] = {}
-    for w in WINDOWS_DAYS:
-        window = pd.Timedelta(days=w)
-        for name in flags:
-            out[f"{name}_{w}d"] = q.sum(name, window)
-    out["activities_total"] = q.count()
-    out["days_since_last_touch"] = q.days_since_last()
-    out["days_since_last_inbound"] = days_between(t, q.last_ns("last_in"))
-    out["days_since_last_outbound"] = days_between(t, q.last_ns("last_out"))
-    out["hours_awaiting_reply"] = hours_awaiting_reply(q)
-    for ch in ("meetings", "demos"):
-        for oc in ("held", "postponed", "cancelled"):
-            out[f"{ch}_{oc}"] = q.sum(f"{ch}_{oc}")
-    out["postponements"] = out["meetings_postponed"] + out["demos_postponed"]
+    main = EventIndex(a["opportunity_id"], a["occurred_at"], values)
+    attach_reply_state(main)
 
     # distinct contacts (and reps) = number of "first time" events before t
     engaged = a[is_engaged(a) & a["contact_id"].notna()]
@@ -366,31 +376,59 @@ def _activity_features(
         engaged["opportunity_id"],
         engaged["occurred_at"],
         {"dm": (role == "decision_maker").astype(np.int32)},
-    ).at(opp_ids, t)
-    out["decision_maker_engaged"] = (first_engaged.sum("dm") > 0).astype(np.int8)
-    out["contacts_engaged"] = first_engaged.count()
+    )
     touching = a[a["direction"] == "outbound"].sort_values("occurred_at", kind="stable")
     touching = touching.drop_duplicates(["opportunity_id", "rep_id"])
-    reps_on_deal = EventIndex(touching["opportunity_id"], touching["occurred_at"]).at(opp_ids, t)
-    out["reps_on_deal"] = reps_on_deal.count()
+    first_touch = EventIndex(touching["opportunity_id"], touching["occurred_at"])
+    return main, first_engaged, first_touch
+
+
+def _activity_features(history: History, opp_ids: np.ndarray, t: np.ndarray) -> dict[str, object]:
+    main, engaged_idx, touch_idx = cached(
+        history, "deals.activities", lambda: _deal_activity_indexes(history)
+    )
+    q = main.at(opp_ids, t)
+    out: dict[str, object] = {}
+    flag_names = [f"{p}_{d}" for p in CHANNEL_PLURALS.values() for d in ("out", "in")]
+    for w in WINDOWS_DAYS:
+        window = pd.Timedelta(days=w)
+        for name in flag_names:
+            out[f"{name}_{w}d"] = q.sum(name, window)
+    out["activities_total"] = q.count()
+    out["days_since_last_touch"] = q.days_since_last()
+    out["days_since_last_inbound"] = days_between(t, q.last_ns("last_in"))
+    out["days_since_last_outbound"] = days_between(t, q.last_ns("last_out"))
+    out["hours_awaiting_reply"] = hours_awaiting_reply(q)
+    for ch in ("meetings", "demos"):
+        for oc in ("held", "postponed", "cancelled"):
+            out[f"{ch}_{oc}"] = q.sum(f"{ch}_{oc}")
+    out["postponements"] = out["meetings_postponed"] + out["demos_postponed"]
+    first_engaged = engaged_idx.at(opp_ids, t)
+    out["decision_maker_engaged"] = (first_engaged.sum("dm") > 0).astype(np.int8)
+    out["contacts_engaged"] = first_engaged.count()
+    out["reps_on_deal"] = touch_idx.at(opp_ids, t).count()
     out["owner_changed"] = (out["reps_on_deal"] > 1).astype(np.int8)
     return out
 
 
-def _median_reply_delay(acts: pd.DataFrame, account_ids: np.ndarray, t: np.ndarray) -> np.ndarray:
-    r = reply_delays(acts, "account_id")
-    idx = EventIndex(r["account_id"], r["occurred_at"], {"delay_h": r["delay_h"].to_numpy()})
-    idx.add_values("median", running_median(idx.value("delay_h"), idx.group_ids()))
-    return idx.at(account_ids, t).last("median")
+def _median_reply_delay(history: History, account_ids: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def build() -> EventIndex:
+        r = reply_delays(_activities(history), "account_id")
+        idx = EventIndex(r["account_id"], r["occurred_at"], {"delay_h": r["delay_h"].to_numpy()})
+        idx.add_values("median", running_median(idx.value("delay_h"), idx.group_ids()))
+        return idx
+
+    return cached(history, "deals.reply_delay", build).at(account_ids, t).last("median")
 
 
 def _account_deal_history(history: History, d: pd.DataFrame, t: np.ndarray) -> dict[str, object]:
-    opps = history.opportunities
-    closed = opps[opps["closed_at"].notna()]
-    won = (closed["status"] == "won").to_numpy().astype(np.int64)
-    q = EventIndex(closed["account_id"], closed["closed_at"], {"won": won}).at(
-        d["account_id"].to_numpy(), t
-    )
+    def build() -> EventIndex:
+        opps = history.opportunities
+        closed = opps[opps["closed_at"].notna()]
+        won = (closed["status"] == "won").to_numpy().astype(np.int64)
+        return EventIndex(closed["account_id"], closed["closed_at"], {"won": won})
+
+    q = cached(history, "deals.account_closed", build).at(d["account_id"].to_numpy(), t)
     n_won = q.sum("won")
     # other deals of the same account open at the same as_of (all open deals are rows here)
     open_same = (

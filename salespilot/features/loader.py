@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from salespilot.features.history import History
@@ -482,6 +483,13 @@ def _to_number(values: pd.Series) -> pd.Series:
         return pd.Series(np.nan, index=values.index, dtype="float64")  # True is not an amount
     if pd.api.types.is_numeric_dtype(values):
         return values.astype("float64")
+    arr = _arrow(values)
+    if arr is not None:
+        try:  # fast path: every value parses; else pandas finds the bad ones below
+            floats = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+            return pd.Series(floats, index=values.index, dtype="float64")
+        except pa.ArrowInvalid:
+            pass
     return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
@@ -562,7 +570,7 @@ def _check_rows(frame: _Frame, now: pd.Timestamp, problems: list[Problem]) -> No
             )
         )
     key = list(frame.schema.key)
-    if set(key) <= present:
+    if set(key) <= present and not _surely_unique(frame.typed[key[0]], len(key)):
         keys = pd.DataFrame({k: frame.typed[k] for k in key})
         dup = keys.duplicated(keep=False) & keys.notna().all(axis=1)
         add(
@@ -588,7 +596,7 @@ def _check_references(frames: dict[str, _Frame], problems: list[Problem]) -> Non
             if parent is None or parent_col not in parent.raw.columns:
                 continue  # optional parent absent: nothing to check against
             child = frame.typed[col.name]
-            unknown = child.notna() & ~child.isin(parent.typed[parent_col].dropna().unique())
+            unknown = child.notna().to_numpy() & ~_isin(child, parent.typed[parent_col])
             add(
                 frame.problem(
                     "unknown_reference",
@@ -646,6 +654,34 @@ def _adder(problems: list[Problem]):
             problems.append(p)
 
     return add
+
+
+def _arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """The Arrow data behind a ``str`` column (zero-copy), or None for other columns."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return pa.array(values.array)
+    return None
+
+
+def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """``values.isin(allowed)`` for big id columns: pandas builds one Python object per
+    allowed id for Arrow strings, pyarrow's hash join does not."""
+    left, right = _arrow(values), _arrow(allowed)
+    if left is None or right is None:
+        return values.isin(allowed.dropna().unique()).to_numpy()
+    value_set = pc.drop_null(pc.unique(right))
+    if isinstance(value_set, pa.ChunkedArray):
+        value_set = value_set.combine_chunks()
+    hit = pc.is_in(left, value_set=value_set.cast(left.type))
+    return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _surely_unique(first_key: pd.Series, key_width: int) -> bool:
+    """Cheap proof of "no duplicate keys" for single-column keys (the common case)."""
+    arr = _arrow(first_key)
+    if key_width != 1 or arr is None:
+        return False
+    return pc.count_distinct(arr, mode="all").as_py() == len(arr)
 
 
 def _key_label(key: list[str]) -> str:

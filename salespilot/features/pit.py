@@ -14,13 +14,16 @@ handful of vectorised passes, not a Python loop per deal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from salespilot.features.history import History
+from salespilot.features.history import TABLE_FIELDS, History
+
+T = TypeVar("T")
 
 DAY = pd.Timedelta(days=1)
 NS_PER_DAY = 86_400 * 10**9
@@ -181,6 +184,23 @@ def truncate_history(history: History, t: pd.Timestamp) -> History:
     )
 
 
+def cached(history: History, key: Hashable, build: Callable[[], T]) -> T:
+    """Build an index once per history and reuse it (snapshots of many as_of chunks share it).
+
+    Stored on the History object and keyed by the identity of its tables: replacing a table
+    (``history.activities = ...``) rebuilds, but editing a table *in place* after building
+    features is not detected - build a new History instead.
+    """
+    store = history.__dict__.setdefault("_feature_cache", {})
+    ids = tuple(id(getattr(history, n)) for n in TABLE_FIELDS)
+    hit = store.get(key)
+    if hit is not None and hit[0] == ids:
+        return hit[1]
+    value = build()
+    store[key] = (ids, value)
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # vectorised look-ups over events sorted by (key, time)
 # --------------------------------------------------------------------------------------------
@@ -330,6 +350,14 @@ class PointInTime:
         if self.index.size == 0:
             return np.full(self.codes.size, np.iinfo(np.int64).min, dtype=np.int64)
         return np.where(has, self.index.times[pos], np.iinfo(np.int64).min)
+
+    def first_time(self) -> np.ndarray:
+        """Time (ns) of the earliest event of the key before as_of; NaT (int64 min) if none."""
+        lo = self.lo(None)
+        has = self.hi > lo
+        if self.index.size == 0:
+            return np.full(self.codes.size, np.iinfo(np.int64).min, dtype=np.int64)
+        return np.where(has, self.index.times[np.where(has, lo, 0)], np.iinfo(np.int64).min)
 
     def last(self, name: str, fill: object = None) -> np.ndarray:
         """Value ``name`` of the latest event strictly before as_of.

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 #: Bump when any feature's definition, name or dtype changes (stored with every snapshot).
 FEATURE_SET_VERSION = "2026.11.27-1"
 
+#: Days after the first deal before the default grid starts (look-back windows fill up).
+DEFAULT_WARMUP_DAYS = 60
+
 TableName = Literal["deals", "accounts", "attempts"]
 TABLE_NAMES: tuple[str, ...] = ("deals", "accounts", "attempts")
 #: Entity id column of each table.
@@ -40,21 +43,28 @@ def as_of_grid(
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
     freq: str = "W-MON",
+    *,
+    warmup_days: int = DEFAULT_WARMUP_DAYS,
 ) -> pd.DatetimeIndex:
-    """Snapshot dates from ``start`` to ``end`` (default: the history's first deal to its end).
+    """Snapshot dates from ``start`` to ``end``.
 
-    Dates are midnight UTC on the ``freq`` anchor (Mondays by default), so a snapshot holds
-    everything recorded up to the end of the previous Sunday.
+    Defaults: from ``warmup_days`` after the history's first deal (so the 30/90-day look-back
+    windows have data behind them) to its last event. Dates are midnight UTC on the ``freq``
+    anchor (Mondays by default): a snapshot holds everything recorded before that midnight.
     """
-    start = history_start(history) if start is None else pd.Timestamp(start)
+    if start is None:
+        start = history_start(history) + pd.Timedelta(days=warmup_days)
+    start = pd.Timestamp(start)
     end = observed_end(history) if end is None else pd.Timestamp(end)
     return pd.date_range(start.normalize(), end, freq=freq).as_unit("ns")
 
 
 def snapshot(
-    history: History, table: TableName, as_of: pd.Timestamp | str | pd.DatetimeIndex
+    history: History,
+    table: Literal["deals", "accounts"],
+    as_of: pd.Timestamp | str | pd.DatetimeIndex,
 ) -> pd.DataFrame:
-    """Feature rows of one table for one as_of or a grid (no labels)."""
+    """Feature rows of deals or accounts for one as_of or a grid (no labels)."""
     return _builders()[table][0](history, as_of)
 
 
@@ -63,6 +73,9 @@ def build_training_set(
     table: TableName,
     grid: pd.DatetimeIndex | list | None = None,
     horizon_days: int = 90,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int = 8,
 ) -> pd.DataFrame:
     """Snapshots of ``table`` on ``grid`` with their ``label_*`` columns.
 
@@ -70,42 +83,58 @@ def build_training_set(
     outbound call/email whose time falls inside the grid's span (its as_of is the attempt
     time, ``horizon_days`` is unused). Rows whose label is unknown keep NaN labels: drop them
     for training, keep them for scoring.
+
+    The grid is built ``chunk_size`` dates at a time (the event indexes are built once and
+    cached on ``history``), calling ``progress(done, total)`` after each chunk.
     """
     if table not in TABLE_NAMES:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLE_NAMES)}")
     grid = as_of_grid(history) if grid is None else as_of_index(grid)
-    build, label = _builders()[table]
     if table == "attempts":
         from salespilot.features.contacts import contact_attempts
 
+        # attempts are rows of their own time: take those from the first as_of up to one grid
+        # step past the last one (the span the grid's snapshots stand for)
         start = grid.min() if len(grid) else None
-        end = grid.max() if len(grid) else None
+        step = grid[-1] - grid[-2] if len(grid) > 1 else pd.Timedelta(days=7)
+        end = grid.max() + step - pd.Timedelta(1) if len(grid) else None
         frame = contact_attempts(history, start=start, end=end)
+        if progress is not None:
+            progress(len(grid), len(grid))
         log.info("attempts: %d rows between %s and %s", len(frame), start, end)
         return frame
-    frame = build(history, grid)
+    build, label = _builders()[table]
+    parts = []
+    for i in range(0, max(len(grid), 1), chunk_size):
+        chunk = grid[i : i + chunk_size]
+        parts.append(build(history, chunk))
+        if progress is not None:
+            progress(min(i + chunk_size, len(grid)), len(grid))
+    frame = _concat_keeping_categories(parts)
     log.info("%s: %d rows over %d as_of dates", table, len(frame), len(grid))
     return label(frame, history, horizon_days)
 
 
+def _concat_keeping_categories(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate snapshots whose category columns may hold different categories."""
+    if len(parts) == 1:
+        return parts[0]
+    cats = [c for c in parts[0].columns if isinstance(parts[0][c].dtype, pd.CategoricalDtype)]
+    frame = pd.concat(parts, ignore_index=True)
+    for c in cats:
+        if not isinstance(frame[c].dtype, pd.CategoricalDtype):
+            values = frame[c].astype(object)
+            frame[c] = pd.Categorical(
+                values.where(values.notna(), None), categories=sorted(values.dropna().unique())
+            )
+    return frame
+
+
 def _builders() -> dict[str, tuple[Callable, Callable]]:
-    # imported lazily so a missing optional table only matters for the table that needs it
+    from salespilot.features.accounts import account_snapshot, add_account_labels
     from salespilot.features.deals import add_deal_labels, deal_snapshot
 
-    builders: dict[str, tuple[Callable, Callable]] = {"deals": (deal_snapshot, add_deal_labels)}
-    try:
-        from salespilot.features.accounts import account_snapshot, add_account_labels
-
-        builders["accounts"] = (account_snapshot, add_account_labels)
-    except ImportError:  # pragma: no cover - during development only
-        pass
-    try:
-        from salespilot.features.contacts import contact_attempts
-
-        builders["attempts"] = (
-            lambda h, as_of: contact_attempts(h),
-            lambda f, h, d: f,
-        )
-    except ImportError:  # pragma: no cover
-        pass
-    return builders
+    return {
+        "deals": (deal_snapshot, add_deal_labels),
+        "accounts": (account_snapshot, add_account_labels),
+    }

@@ -248,15 +248,20 @@ def rep_priorities_json(state, rep_id: str, limit: int) -> bytes:
     return head + b"[" + b",".join(items) + b"]}"
 
 
-def state_as_of(state, settings, as_of: pd.Timestamp):
-    """A throw-away state scored as of an earlier instant (same history and models)."""
+def state_as_of(state, settings, as_of: pd.Timestamp, rep_id: str):
+    """A throw-away state for one rep, scored as of an earlier instant (same data and models)."""
     from salespilot.serving.state import build_state
 
-    key = ("as_of", as_of.isoformat())
+    key = ("as_of", as_of.isoformat(), rep_id)
     past = state.cache.get(key)
     if past is None:
         past = build_state(
-            settings, history=state.history, as_of=as_of, models=state.models, persist_scores=False
+            settings,
+            history=state.history,
+            as_of=as_of,
+            models=state.models,
+            persist_scores=False,
+            only_reps={rep_id},
         )
         if sum(1 for k in state.cache if isinstance(k, tuple) and k[0] == "as_of") < 8:
             state.cache[key] = past

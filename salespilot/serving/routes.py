@@ -50,6 +50,13 @@ def _as_of(value: datetime | None, state) -> pd.Timestamp | None:
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     ts = ts.floor("us")
+    start = state.history.opportunities["created_at"].min()
+    if ts <= start:
+        raise ApiError(
+            422,
+            f"as_of {ts.isoformat()} is before the data's first deal ({start.isoformat()}).",
+            code="as_of_out_of_range",
+        )
     if ts > state.as_of:
         raise ApiError(
             422,
@@ -75,11 +82,13 @@ async def priorities(
     ] = None,
 ) -> Response:
     check_rep(user, state, rep_id)
+    if state.model("win_probability") is None:
+        raise ApiError(503, "The win_probability model is not loaded.", code="model_unavailable")
     ts = _as_of(as_of, state)
     if ts is not None and ts != state.as_of:
         from salespilot.serving.priorities import state_as_of
 
-        past = await run_in_threadpool(state_as_of, state, holder.settings, ts)
+        past = await run_in_threadpool(state_as_of, state, holder.settings, ts, rep_id)
         body = rep_priorities_json(past, rep_id, limit)
     else:
         body = rep_priorities_json(state, rep_id, limit)

@@ -270,8 +270,13 @@ def build_state(
     as_of: pd.Timestamp | None = None,
     persist_scores: bool = True,
     models: dict[str, ModelSlot] | None = None,
+    only_reps: set[str] | None = None,
 ) -> ServingState:
-    """Load data and models, score everything, rank every rep's list, explain every item."""
+    """Load data and models, score everything, rank every rep's list, explain every item.
+
+    ``only_reps`` limits the lists (and the at-risk accounts) to those reps' deals and
+    accounts: the on-demand ``as_of`` path scores one rep, not the whole company.
+    """
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
 
@@ -304,6 +309,9 @@ def build_state(
     # -- score deals and accounts (one batch each) -----------------------------------------
     deal_rows = deal_snapshot(history, as_of)
     acc_rows = account_snapshot(history, as_of)
+    if only_reps is not None:
+        deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
+        acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]
     win_m, churn_m = models["win_probability"].model, models["churn_risk"].model
     win = score(win_m, deal_rows.reset_index(drop=True), "opportunity_id") if win_m else None
     churn = score(churn_m, acc_rows.reset_index(drop=True), "account_id") if churn_m else None

@@ -7,6 +7,8 @@ small valid history on a coarse time grid, so ties and events exactly at an as_o
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -107,7 +109,17 @@ ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sy
 STAGES = ("prospecting", "qualification", "discovery", "demo", "proposal", "negotiation")
 
 
-def random_history(
+def random_history(seed: int, **kwargs) -> History:
+    """A small valid random history with times on a ``step_hours`` grid (plenty of ties).
+
+    Cached per arguments (building one costs more than the features do): treat it as
+    read-only; ``with_late_changes`` and ``truncate_history`` return copies.
+    """
+    return _random_history(seed, **kwargs)
+
+
+@functools.lru_cache(maxsize=256)
+def _random_history(
     seed: int,
     *,
     n_reps: int = 4,
@@ -120,7 +132,6 @@ def random_history(
     step_hours: int = 6,
     start: pd.Timestamp = T0,
 ) -> History:
-    """A small valid random history with times on a ``step_hours`` grid (plenty of ties)."""
     rng = np.random.default_rng(seed)
     n_steps = days * 24 // step_hours
 
@@ -232,3 +243,98 @@ def random_history(
         activities=acts,
         subscriptions=subs,
     )
+
+
+def with_late_changes(
+    history: History,
+    t: pd.Timestamp,
+    *,
+    events: list[dict] = (),
+    closes: list[tuple[int, int, bool]] = (),
+    leaves: list[tuple[int, int]] = (),
+    sub_ends: list[tuple[int, int]] = (),
+) -> History:
+    """A copy of ``history`` with things that happen at or after ``t`` added or edited.
+
+    ``events``: activities (after_h, opp, contact, rep, channel, direction, outcome);
+    ``closes``: (deal, after_h, won) closes still-open-at-t deals; ``leaves``: (rep, after_h);
+    ``sub_ends``: (subscription, after_h) ends subscriptions still running at t. A new deal,
+    a new subscription and a stage change, all at exactly ``t``, are always added.
+    """
+    h = History(
+        **{n: (None if history.table(n) is None else history.table(n).copy()) for n in TABLES}
+    )
+    hour = pd.Timedelta(hours=1)
+    acts = h.activities
+    account_of = h.contacts.set_index("contact_id")["account_id"]
+    new = pd.DataFrame(
+        [
+            {
+                "activity_id": f"NEW{i}",
+                "occurred_at": t + e["after_h"] * hour,
+                "rep_id": f"R{e['rep']}",
+                "account_id": account_of[f"C{e['contact']}"],
+                "contact_id": f"C{e['contact']}",
+                "opportunity_id": f"O{e['opp']}",
+                "channel": e["channel"],
+                "direction": e["direction"],
+                "outcome": e["outcome"],
+                "duration_s": np.nan,
+            }
+            for i, e in enumerate(events)
+        ],
+        columns=acts.columns,
+    )
+    h.activities = pd.concat([acts, new.astype(acts.dtypes.to_dict())], ignore_index=True)
+    h.stage_changes = pd.concat(
+        [
+            h.stage_changes,
+            frame(
+                "stage_changes", [{"opportunity_id": "O0", "changed_at": t, "stage": "proposal"}]
+            ),
+        ],
+        ignore_index=True,
+    )
+    h.opportunities = pd.concat(
+        [
+            h.opportunities,
+            frame(
+                "opportunities",
+                [
+                    {
+                        "opportunity_id": "ONEW",
+                        "account_id": "A0",
+                        "owner_rep_id": "R0",
+                        "created_at": t,
+                    }
+                ],
+            ),
+        ],
+        ignore_index=True,
+    )
+    h.subscriptions = pd.concat(
+        [
+            h.subscriptions,
+            frame(
+                "subscriptions", [{"subscription_id": "SNEW", "account_id": "A1", "started_at": t}]
+            ),
+        ],
+        ignore_index=True,
+    )
+    opps = h.opportunities
+    for i, after_h, won in closes:
+        row = opps["opportunity_id"] == f"O{i}"
+        if (opps.loc[row, "closed_at"].isna() | (opps.loc[row, "closed_at"] >= t)).all():
+            opps.loc[row, "closed_at"] = t + after_h * hour
+            opps.loc[row, "status"] = "won" if won else "lost"
+    reps = h.reps
+    for r, after_h in leaves:
+        row = reps["rep_id"] == f"R{r}"
+        if (reps.loc[row, "left_at"].isna() | (reps.loc[row, "left_at"] >= t)).all():
+            reps.loc[row, "left_at"] = t + after_h * hour
+    subs = h.subscriptions
+    for s, after_h in sub_ends:
+        row = subs["subscription_id"] == f"S{s}"
+        if (subs.loc[row, "ended_at"].isna() | (subs.loc[row, "ended_at"] >= t)).all():
+            subs.loc[row, "ended_at"] = t + after_h * hour
+    return h

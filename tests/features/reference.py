@@ -159,3 +159,192 @@ def naive_deal_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
         row["median_reply_delay_h"] = _median_or_none(delays)
         out[oid] = row
     return out
+
+
+def naive_account_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
+    """{account_id: {feature: value}} for the accounts with a subscription active at ``t``."""
+    subs = _records(history.subscriptions)
+    acts = _records(history.activities)
+    opps = _records(history.opportunities)
+    reps = {r["rep_id"]: r for r in _records(history.reps)}
+    accounts = {a["account_id"]: a for a in _records(history.accounts)}
+
+    def active(s, at):
+        return s["started_at"] < at and (s["ended_at"] is None or s["ended_at"] >= at)
+
+    out: dict[str, dict] = {}
+    for aid in sorted({s["account_id"] for s in subs}):
+        mine = [s for s in subs if s["account_id"] == aid]
+        now = [s for s in mine if active(s, t)]
+        if not now:
+            continue
+        row: dict = {}
+        row["active_monthly_value"] = sum(s["monthly_value"] for s in now)
+        row["active_subscriptions"] = len(now)
+        row["products_held"] = len({s["product_line"] for s in now})
+        row["monthly_value_90d_ago"] = sum(
+            s["monthly_value"] for s in mine if active(s, t - 90 * DAY)
+        )
+        ended = [s for s in mine if s["ended_at"] is not None and s["ended_at"] < t]
+        row["subscriptions_ended"] = len(ended)
+        row["value_ended_180d"] = sum(
+            s["monthly_value"] for s in ended if s["ended_at"] >= t - 180 * DAY
+        )
+        row["customer_tenure_days"] = (
+            t - min(s["started_at"] for s in mine if s["started_at"] < t)
+        ) / DAY
+        a = sorted(
+            (x for x in acts if x["account_id"] == aid and x["occurred_at"] < t),
+            key=lambda x: x["occurred_at"],
+        )
+        row["activities_30d"] = sum(x["occurred_at"] >= t - 30 * DAY for x in a)
+        row["activities_prev_90d"] = sum(
+            t - 120 * DAY <= x["occurred_at"] < t - 30 * DAY for x in a
+        )
+        row["inbound_30d"] = sum(
+            x["occurred_at"] >= t - 30 * DAY and x["direction"] == "inbound" for x in a
+        )
+        row["days_since_last_touch"] = (t - a[-1]["occurred_at"]) / DAY if a else None
+        ins = [x for x in a if x["direction"] == "inbound"]
+        row["days_since_last_inbound"] = (t - ins[-1]["occurred_at"]) / DAY if ins else None
+        meets = [x for x in a if x["channel"] in ("meeting", "demo") and x["outcome"] == "held"]
+        row["days_since_last_meeting"] = (t - meets[-1]["occurred_at"]) / DAY if meets else None
+        outs = [x for x in a if x["direction"] == "outbound"]
+        owner = reps.get(outs[-1]["rep_id"] if outs else accounts[aid]["owner_rep_id"])
+        row["owner_left"] = int(
+            owner is not None and owner["left_at"] is not None and owner["left_at"] < t
+        )
+        switches = [
+            cur for prev, cur in itertools.pairwise(outs) if cur["rep_id"] != prev["rep_id"]
+        ]
+        row["days_since_owner_change"] = (
+            (t - switches[-1]["occurred_at"]) / DAY if switches else None
+        )
+        row["owner_changed_without_handover"] = int(
+            bool(switches)
+            and (t - switches[-1]["occurred_at"]) <= 180 * DAY
+            and not (
+                switches[-1]["channel"] in ("meeting", "demo") and switches[-1]["outcome"] == "held"
+            )
+        )
+        mine_opps = [o for o in opps if o["account_id"] == aid]
+        open_ = [
+            o
+            for o in mine_opps
+            if o["created_at"] < t and (o["closed_at"] is None or o["closed_at"] >= t)
+        ]
+        row["open_deals"] = len(open_)
+        row["open_pipeline_amount"] = sum(o["amount"] for o in open_)
+        closed = [
+            o
+            for o in mine_opps
+            if o["closed_at"] is not None and t - 365 * DAY <= o["closed_at"] < t
+        ]
+        row["deals_won_365d"] = sum(o["status"] == "won" for o in closed)
+        row["deals_lost_365d"] = sum(o["status"] == "lost" for o in closed)
+        out[aid] = row
+    return out
+
+
+def naive_churn_label(
+    history: History, account_id: str, t: pd.Timestamp, horizon: pd.Timedelta, end: pd.Timestamp
+):
+    """1/0/None: paid coverage runs out in [t, t + horizon), by walking the subscriptions."""
+    subs = [s for s in _records(history.subscriptions) if s["account_id"] == account_id]
+    far = pd.Timestamp.max
+    reach = max(
+        (s["ended_at"] or far)
+        for s in subs
+        if s["started_at"] < t and (s["ended_at"] is None or s["ended_at"] >= t)
+    )
+    changed = True
+    while changed and reach != far:
+        changed = False
+        for s in subs:
+            e = s["ended_at"] or far
+            if s["started_at"] <= reach < e:
+                reach, changed = e, True
+    if reach != far and reach < t + horizon:
+        return 1.0
+    if reach != far or t + horizon <= end:
+        return 0.0
+    return None
+
+
+def naive_attempt_rows(history: History) -> dict[str, dict]:
+    """{activity_id: {count/rate feature: value}} by looping over every earlier attempt."""
+    from zoneinfo import ZoneInfo
+
+    from salespilot.features.contacts import (
+        HOUR_BAND_EDGES,
+        POPULATION_PRIOR_ATTEMPTS,
+        RATE_PRIOR_ATTEMPTS,
+    )
+
+    zone = {c["contact_id"]: c["timezone"] for c in _records(history.contacts)}
+    attempts = []
+    for x in _records(history.activities):
+        if (
+            x["direction"] != "outbound"
+            or x["channel"] not in ("call", "email")
+            or x["contact_id"] is None
+        ):
+            continue
+        local = x["occurred_at"].tz_localize("UTC").astimezone(ZoneInfo(zone[x["contact_id"]]))
+        band = sum(1 for edge in HOUR_BAND_EDGES[1:] if local.hour >= edge)
+        ok = {"call": "connected", "email": "replied"}[x["channel"]]
+        success = None if x["outcome"] is None else float(x["outcome"] == ok)
+        known_at = x["occurred_at"] + (
+            pd.Timedelta(hours=24) if x["channel"] == "email" else pd.Timedelta(0)
+        )
+        attempts.append(
+            {
+                **x,
+                "hour": local.hour,
+                "weekday": local.weekday(),
+                "band": band,
+                "success": success,
+                "known_at": known_at,
+            }
+        )
+
+    def rate(pool, prior, strength):
+        return len(pool), (sum(p["success"] for p in pool) + strength * prior) / (
+            len(pool) + strength
+        )
+
+    out = {}
+    for a in attempts:
+        t = a["occurred_at"]
+        known = [
+            p
+            for p in attempts
+            if p["success"] is not None and p["known_at"] < t and p["channel"] == a["channel"]
+        ]
+        _, pop = rate(known, 0.5, 2.0)
+        _, pop_band = rate(
+            [p for p in known if p["band"] == a["band"]], pop, POPULATION_PRIOR_ATTEMPTS
+        )
+        _, pop_day = rate(
+            [p for p in known if p["weekday"] == a["weekday"]], pop, POPULATION_PRIOR_ATTEMPTS
+        )
+        row = {"local_hour": a["hour"], "local_weekday": a["weekday"], "population_rate": pop}
+        for who in ("contact", "account"):
+            key = f"{who}_id"
+            mine = [p for p in known if p[key] == a[key]]
+            row[f"{who}_attempts"], row[f"{who}_rate"] = rate(mine, pop, RATE_PRIOR_ATTEMPTS)
+            _, row[f"{who}_band_rate"] = rate(
+                [p for p in mine if p["band"] == a["band"]], pop_band, RATE_PRIOR_ATTEMPTS
+            )
+            _, row[f"{who}_weekday_rate"] = rate(
+                [p for p in mine if p["weekday"] == a["weekday"]], pop_day, RATE_PRIOR_ATTEMPTS
+            )
+        row["contact_attempts_7d"] = sum(
+            1
+            for p in attempts
+            if p["contact_id"] == a["contact_id"]
+            and t - pd.Timedelta(days=7) <= p["occurred_at"] < t
+        )
+        row["label_success"] = a["success"]
+        out[a["activity_id"]] = row
+    return out

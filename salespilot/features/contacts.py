@@ -1,0 +1,368 @@
+"""Contact attempts for the best-contact-time model, and candidate slots to score.
+
+One row per outbound call or email to a contact: its local hour and weekday in the contact's
+time zone (DST-correct), channel, role, and the contact's and account's earlier answer rates
+by hour band and weekday, smoothed towards the population's. The label is ``label_success``:
+the call connected, or the email was replied to within 24 h.
+
+An earlier attempt counts once its outcome is *known*: a call at once, an email 24 h after it
+was sent (until then nobody knows whether it will be answered in time). So a row at time t
+never uses an outcome decided at or after t.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from salespilot.features.history import History
+from salespilot.features.interactions import empty_activities
+from salespilot.features.pit import EventIndex, cached, smoothed_rate, to_ns, to_utc_naive
+
+ATTEMPT_CHANNELS: tuple[str, ...] = ("call", "email")
+#: Local hour bands: [0, 8), [8, 10), [10, 12), [12, 14), [14, 16), [16, 18), [18, 24).
+HOUR_BAND_EDGES: tuple[int, ...] = (0, 8, 10, 12, 14, 16, 18, 24)
+EMAIL_REPLY_WINDOW = pd.Timedelta(hours=24)
+#: Pseudo-attempts pulling a contact's (or account's) rate towards the population's.
+RATE_PRIOR_ATTEMPTS = 5.0
+POPULATION_PRIOR_ATTEMPTS = 20.0
+
+ATTEMPT_CONTEXT_COLUMNS: tuple[str, ...] = (
+    "activity_id",
+    "as_of",
+    "contact_id",
+    "account_id",
+    "rep_id",
+    "timezone",
+    "local_time",
+)
+ATTEMPT_CATEGORICAL_FEATURES: tuple[str, ...] = ("channel", "role")
+#: Model features of an attempt (and of a candidate slot), in table order.
+ATTEMPT_FEATURES: tuple[str, ...] = (
+    "channel",
+    "role",
+    "local_hour",
+    "local_weekday",
+    "hour_band",
+    "population_rate",
+    "population_band_rate",
+    "population_weekday_rate",
+    "contact_attempts",
+    "contact_rate",
+    "contact_band_attempts",
+    "contact_band_rate",
+    "contact_weekday_rate",
+    "account_attempts",
+    "account_rate",
+    "account_band_rate",
+    "account_weekday_rate",
+    "contact_attempts_7d",
+    "days_since_contact_inbound",
+)
+SLOT_CONTEXT_COLUMNS: tuple[str, ...] = (
+    "contact_id",
+    "as_of",
+    "account_id",
+    "timezone",
+    "slot_start_utc",
+    "slot_start_local",
+)
+
+
+def hour_band(local_hour: np.ndarray) -> np.ndarray:
+    """Band index of a local hour (see :data:`HOUR_BAND_EDGES`)."""
+    return np.searchsorted(np.asarray(HOUR_BAND_EDGES[1:]), local_hour, side="right").astype(
+        np.int64
+    )
+
+
+def local_hour_weekday(
+    utc: pd.Series, zones: pd.Series
+) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Local hour, weekday (0 = Monday) and naive local time of UTC instants in their zones.
+
+    Converted zone by zone with pandas' tz database, so daylight-saving switches are exact.
+    """
+    utc = pd.Series(pd.to_datetime(utc).to_numpy(dtype="datetime64[ns]"))
+    zones = pd.Series(zones).fillna("UTC").to_numpy()
+    local = np.empty(len(utc), dtype="datetime64[ns]")
+    for zone in pd.unique(zones):
+        at = np.flatnonzero(zones == zone)
+        converted = utc.iloc[at].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+        local[at] = converted.to_numpy(dtype="datetime64[ns]")
+    local_s = pd.Series(local)
+    return (
+        local_s.dt.hour.to_numpy(np.int64),
+        local_s.dt.weekday.to_numpy(np.int64),
+        local_s,
+    )
+
+
+@dataclass
+class AttemptRates:
+    """Every attempt outcome of a history, indexed once for point-in-time rate look-ups.
+
+    Build it once (``AttemptRates.from_history(h)``), then ask for features of real attempts
+    or of hypothetical slots as of any time; serving keeps one per loaded history.
+    """
+
+    history: History
+    attempts: pd.DataFrame  # every outbound call/email to a contact, with local time and label
+    _indexes: dict[str, EventIndex]
+    _contact_codes: pd.Index
+    _account_codes: pd.Index
+
+    @classmethod
+    def from_history(cls, history: History) -> AttemptRates:
+        attempts = _attempts_frame(history)
+        known = attempts[attempts["label_success"].notna()]
+        contact_codes = pd.Index(pd.unique(attempts["contact_id"]))
+        account_codes = pd.Index(pd.unique(attempts["account_id"]))
+        success = known["label_success"].to_numpy(np.int64)
+        known_at = known["known_at"]
+        indexes = {}
+        for name, key in _rate_keys(known, contact_codes, account_codes).items():
+            indexes[name] = EventIndex(key, known_at, {"success": success})
+        inbound = _contact_inbound(history)
+        indexes["inbound"] = EventIndex(inbound["contact_id"], inbound["occurred_at"])
+        indexes["sent"] = EventIndex(attempts["contact_id"], attempts["as_of"])
+        return cls(history, attempts, indexes, contact_codes, account_codes)
+
+    def features(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Rate features for rows with contact_id, account_id, channel, local_hour,
+        local_weekday and as_of (a real or a hypothetical attempt)."""
+        rows = rows.copy()
+        rows["hour_band"] = hour_band(rows["local_hour"].to_numpy())
+        t = to_ns(rows["as_of"])
+        keys = _rate_keys(rows, self._contact_codes, self._account_codes)
+        out: dict[str, np.ndarray] = {}
+
+        def rate(
+            name: str, prior: np.ndarray | float, strength: float
+        ) -> tuple[np.ndarray, np.ndarray]:
+            q = self._indexes[name].at(keys[name], t)
+            n = q.count()
+            return n, smoothed_rate(q.sum("success"), n, prior, strength)
+
+        _, pop = rate("population", 0.5, 2.0)
+        _, pop_band = rate("population_band", pop, POPULATION_PRIOR_ATTEMPTS)
+        _, pop_day = rate("population_weekday", pop, POPULATION_PRIOR_ATTEMPTS)
+        out["population_rate"] = pop
+        out["population_band_rate"] = pop_band
+        out["population_weekday_rate"] = pop_day
+        for who in ("contact", "account"):
+            n, r = rate(who, pop, RATE_PRIOR_ATTEMPTS)
+            out[f"{who}_attempts"] = n
+            out[f"{who}_rate"] = r
+            n_band, r_band = rate(f"{who}_band", pop_band, RATE_PRIOR_ATTEMPTS)
+            if who == "contact":
+                out["contact_band_attempts"] = n_band
+            out[f"{who}_band_rate"] = r_band
+            _, out[f"{who}_weekday_rate"] = rate(f"{who}_weekday", pop_day, RATE_PRIOR_ATTEMPTS)
+        sent = self._indexes["sent"].at(rows["contact_id"].to_numpy(), t)
+        out["contact_attempts_7d"] = sent.count(pd.Timedelta(days=7))
+        out["days_since_contact_inbound"] = (
+            self._indexes["inbound"].at(rows["contact_id"].to_numpy(), t).days_since_last()
+        )
+        for k, v in out.items():
+            rows[k] = v
+        return rows
+
+
+def contact_attempts(
+    history: History,
+    start: pd.Timestamp | str | None = None,
+    end: pd.Timestamp | str | None = None,
+    *,
+    rates: AttemptRates | None = None,
+) -> pd.DataFrame:
+    """One row per outbound call/email to a contact made in ``[start, end]``, with features
+    as of the attempt (``as_of`` = its time) and ``label_success`` (NaN while undecided)."""
+    rates = rates or cached(history, "contacts.rates", lambda: AttemptRates.from_history(history))
+    rows = rates.attempts
+    if start is not None:
+        rows = rows[rows["as_of"] >= to_utc_naive(start)]
+    if end is not None:
+        rows = rows[rows["as_of"] <= to_utc_naive(end)]
+    rows = rates.features(rows)
+    for c in ATTEMPT_CATEGORICAL_FEATURES:
+        rows[c] = _as_category(rows[c])
+    cols = list(ATTEMPT_CONTEXT_COLUMNS) + list(ATTEMPT_FEATURES) + ["label_success"]
+    return rows[cols].reset_index(drop=True)
+
+
+def candidate_slots(
+    history: History,
+    contact_id: str,
+    as_of: pd.Timestamp | str,
+    days: int = 7,
+    working_hours: tuple[int, int] = (8, 18),
+    *,
+    channels: Sequence[str] = ("call",),
+    rates: AttemptRates | None = None,
+) -> pd.DataFrame:
+    """Hypothetical attempts at each working hour of the next ``days`` days in the contact's
+    local time, with the same feature columns as :func:`contact_attempts` (as of ``as_of``)."""
+    contacts = history.contacts
+    if contacts is None or not (contacts["contact_id"] == contact_id).any():
+        raise KeyError(f"unknown contact {contact_id!r}")
+    return candidate_slots_for_contacts(
+        history, [contact_id], as_of, days, working_hours, channels=channels, rates=rates
+    )
+
+
+def candidate_slots_for_contacts(
+    history: History,
+    contact_ids: Iterable[str],
+    as_of: pd.Timestamp | str,
+    days: int = 7,
+    working_hours: tuple[int, int] = (8, 18),
+    *,
+    channels: Sequence[str] = ("call",),
+    rates: AttemptRates | None = None,
+) -> pd.DataFrame:
+    """:func:`candidate_slots` for many contacts at once (e.g. all contacts of a rep's deals)."""
+    if history.contacts is None:
+        raise ValueError("candidate slots need the contacts table (contact time zones)")
+    as_of = to_utc_naive(as_of)
+    rates = rates or cached(history, "contacts.rates", lambda: AttemptRates.from_history(history))
+    c = history.contacts.set_index("contact_id").reindex(list(contact_ids))
+    c = c[c["account_id"].notna()]
+    hours = np.arange(working_hours[0], working_hours[1])
+    parts = []
+    for zone, group in c.groupby(c["timezone"].fillna("UTC"), sort=False):
+        local_now = pd.Timestamp(as_of).tz_localize("UTC").tz_convert(zone)
+        first_day = local_now.normalize().tz_localize(None)
+        local_naive = pd.DatetimeIndex(
+            [
+                first_day + pd.Timedelta(days=int(d), hours=int(h))
+                for d in range(days + 1)
+                for h in hours
+            ]
+        )
+        # shift_forward: a working hour that does not exist (clocks jump) starts at the jump
+        aware = local_naive.tz_localize(zone, nonexistent="shift_forward", ambiguous=True)
+        utc = aware.tz_convert("UTC").tz_localize(None)
+        keep = (utc >= as_of) & (utc < as_of + pd.Timedelta(days=days))
+        utc, local_naive = utc[keep], local_naive[keep]
+        n = len(utc)
+        for contact_id, row in group.iterrows():
+            for channel in channels:
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "contact_id": contact_id,
+                            "as_of": as_of,
+                            "account_id": row["account_id"],
+                            "timezone": zone,
+                            "slot_start_utc": utc.to_numpy(),
+                            "slot_start_local": local_naive.to_numpy(),
+                            "channel": channel,
+                            "role": row["role"],
+                            "local_hour": local_naive.hour.to_numpy(np.int64),
+                            "local_weekday": local_naive.weekday.to_numpy(np.int64),
+                        },
+                        index=range(n),
+                    )
+                )
+    if not parts:
+        raise KeyError("none of the requested contacts exists")
+    slots = pd.concat(parts, ignore_index=True)
+    slots["as_of"] = slots["as_of"].astype("datetime64[ns]")
+    slots = rates.features(slots)
+    for col in ATTEMPT_CATEGORICAL_FEATURES:
+        slots[col] = pd.Categorical(slots[col], categories=_CATEGORIES[col])
+    return slots[list(SLOT_CONTEXT_COLUMNS) + list(ATTEMPT_FEATURES)]
+
+
+# --------------------------------------------------------------------------------------------
+# private steps
+# --------------------------------------------------------------------------------------------
+_CATEGORIES = {
+    "channel": list(ATTEMPT_CHANNELS),
+    "role": ["decision_maker", "influencer", "other", "user"],
+}
+
+
+def _as_category(s: pd.Series) -> pd.Categorical:
+    return pd.Categorical(s.astype(object).where(s.notna(), None), categories=_CATEGORIES[s.name])
+
+
+def _attempts_frame(history: History) -> pd.DataFrame:
+    acts = history.activities if history.activities is not None else empty_activities()
+    a = acts[
+        (acts["direction"] == "outbound")
+        & acts["channel"].isin(ATTEMPT_CHANNELS)
+        & acts["contact_id"].notna()
+    ]
+    if history.contacts is not None:
+        c = history.contacts.set_index("contact_id")
+        zone = c["timezone"].reindex(a["contact_id"]).to_numpy()
+        role = c["role"].reindex(a["contact_id"]).to_numpy()
+    else:
+        zone = np.full(len(a), "UTC", dtype=object)
+        role = np.full(len(a), None, dtype=object)
+    zone = pd.Series(zone).fillna("UTC").to_numpy()
+    hour, weekday, local = local_hour_weekday(a["occurred_at"], pd.Series(zone))
+    channel = a["channel"].to_numpy()
+    outcome = a["outcome"]
+    success = np.where(
+        channel == "call",
+        outcome.eq("connected").to_numpy().astype(np.float64),
+        outcome.eq("replied").to_numpy().astype(np.float64),
+    )
+    success[outcome.isna().to_numpy()] = np.nan  # not decided yet (or not recorded)
+    occurred = a["occurred_at"].to_numpy(dtype="datetime64[ns]")
+    known_at = np.where(
+        channel == "email", occurred + EMAIL_REPLY_WINDOW.to_timedelta64(), occurred
+    )
+    return pd.DataFrame(
+        {
+            "activity_id": a["activity_id"].to_numpy(),
+            "as_of": occurred,
+            "contact_id": a["contact_id"].to_numpy(),
+            "account_id": a["account_id"].to_numpy(),
+            "rep_id": a["rep_id"].to_numpy(),
+            "timezone": zone,
+            "local_time": local.to_numpy(),
+            "channel": channel,
+            "role": role,
+            "local_hour": hour,
+            "local_weekday": weekday,
+            "hour_band": hour_band(hour),
+            "label_success": success,
+            "known_at": known_at,
+        }
+    )
+
+
+def _rate_keys(
+    rows: pd.DataFrame, contact_codes: pd.Index, account_codes: pd.Index
+) -> dict[str, np.ndarray]:
+    """Integer keys of each rate's group: (who, channel[, band | weekday]).
+
+    Codes come from the history's attempts, so a contact or account it never saw gets a
+    negative key no event has: zero attempts, and the rate falls back to its prior.
+    """
+    channel = np.where(rows["channel"].astype(object).to_numpy() == "call", 0, 1).astype(np.int64)
+    band = hour_band(rows["local_hour"].to_numpy())
+    weekday = rows["local_weekday"].to_numpy(np.int64)
+    contact = contact_codes.get_indexer(rows["contact_id"].to_numpy()).astype(np.int64)
+    account = account_codes.get_indexer(rows["account_id"].to_numpy()).astype(np.int64)
+    keys = {"population": channel}
+    for name, who in (("contact", contact), ("account", account)):
+        base = np.where(who >= 0, who * 2 + channel, -1)
+        keys[name] = base
+        keys[f"{name}_band"] = np.where(base >= 0, base * 10 + band, -1)
+        keys[f"{name}_weekday"] = np.where(base >= 0, base * 10 + weekday, -1)
+    keys["population_band"] = channel * 10 + band
+    keys["population_weekday"] = channel * 10 + weekday
+    return keys
+
+
+def _contact_inbound(history: History) -> pd.DataFrame:
+    acts = history.activities if history.activities is not None else empty_activities()
+    return acts[(acts["direction"] == "inbound") & acts["contact_id"].notna()]

@@ -1,0 +1,215 @@
+"""Point-in-time pipeline state and the history-estimated close timing of open deals.
+
+Everything here is a pure function of ``(history, as_of)`` and uses only events strictly
+before ``as_of``: a deal closed later is shown open, a stage entered later is absent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from salespilot.features.history import History
+
+log = logging.getLogger(__name__)
+
+AGE_BUCKETS = (0, 30, 90, 180, np.inf)
+AGE_LABELS = ("<30d", "30-90d", "90-180d", "180d+")
+
+
+def open_pipeline(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Deals open at ``as_of`` with their owner, amount, stage and ages.
+
+    Columns: opportunity_id, owner_rep_id, product_line, amount, created_at, stage,
+    stage_entered_at, age_days, days_in_stage, age_bucket.
+    """
+    as_of = pd.Timestamp(as_of)
+    opp = history.opportunities
+    is_open = (opp["created_at"] < as_of) & (opp["closed_at"].isna() | (opp["closed_at"] >= as_of))
+    deals = opp.loc[
+        is_open, ["opportunity_id", "owner_rep_id", "product_line", "amount", "created_at"]
+    ].copy()
+    deals = _attach_stage(history, deals, as_of)
+    deals["age_days"] = (as_of - deals["created_at"]).dt.total_seconds() / 86400.0
+    deals["days_in_stage"] = (as_of - deals["stage_entered_at"]).dt.total_seconds() / 86400.0
+    deals["age_bucket"] = _age_bucket(deals["age_days"])
+    return deals.reset_index(drop=True)
+
+
+def _attach_stage(history: History, deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    sc = history.stage_changes
+    if sc is None or sc.empty:
+        # No stage log: every deal sits in one pseudo-stage since it was created.
+        deals["stage"] = "open"
+        deals["stage_entered_at"] = deals["created_at"]
+        return deals
+    sc = sc.loc[sc["changed_at"] < as_of, ["opportunity_id", "changed_at", "stage"]]
+    last = sc.sort_values("changed_at", kind="stable").drop_duplicates(
+        "opportunity_id", keep="last"
+    )
+    deals = deals.merge(last, on="opportunity_id", how="left")
+    # Blank instead of drop, so a deal with no stage yet still counts as pipeline.
+    deals["stage"] = deals["stage"].fillna("new").astype(str)
+    deals["stage_entered_at"] = deals["changed_at"].fillna(deals["created_at"])
+    return deals.drop(columns="changed_at")
+
+
+def _age_bucket(age_days: pd.Series) -> pd.Series:
+    return pd.cut(age_days, bins=list(AGE_BUCKETS), labels=list(AGE_LABELS), right=False).astype(
+        str
+    )
+
+
+_SNAPSHOT_CACHE: dict[tuple, tuple[object, pd.DataFrame]] = {}
+
+
+def pipeline_snapshots(
+    history: History, as_of: pd.Timestamp, *, lookback_months: int = 24, step_months: int = 1
+) -> pd.DataFrame:
+    """Open deals on a monthly grid of past dates, with how (and when) each one ended.
+
+    Cached per (history tables, as_of): the win-rate and close-timing estimates of one
+    forecast read the same snapshots.
+    """
+    key = (
+        id(history.opportunities),
+        id(history.stage_changes),
+        pd.Timestamp(as_of),
+        lookback_months,
+        step_months,
+    )
+    hit = _SNAPSHOT_CACHE.get(key)
+    # The cache entry holds the frames themselves, so their ids cannot be reused meanwhile.
+    if hit is not None and hit[0] is history.opportunities:
+        return hit[1]
+    snaps = _pipeline_snapshots(history, as_of, lookback_months, step_months)
+    if len(_SNAPSHOT_CACHE) >= 8:
+        _SNAPSHOT_CACHE.pop(next(iter(_SNAPSHOT_CACHE)))
+    _SNAPSHOT_CACHE[key] = (history.opportunities, snaps)
+    return snaps
+
+
+def _pipeline_snapshots(
+    history: History, as_of: pd.Timestamp, lookback_months: int, step_months: int
+) -> pd.DataFrame:
+    """``outcome`` is won / lost / open as known at ``as_of``; ``days_to_close`` is measured from
+    the snapshot date. Used to estimate win rates and close timing by stage and age.
+    """
+    as_of = pd.Timestamp(as_of)
+    opp = history.opportunities.set_index("opportunity_id")
+    known_close = opp["closed_at"].where(opp["closed_at"] < as_of)
+    outcome = opp["status"].where(known_close.notna(), "open").astype(str)
+    frames = []
+    for k in range(step_months, lookback_months + 1, step_months):
+        snap = (as_of - pd.DateOffset(months=k)).normalize()
+        deals = open_pipeline(history, snap)
+        if deals.empty:
+            continue
+        deals["snapshot"] = snap
+        deals["outcome"] = outcome.reindex(deals["opportunity_id"]).to_numpy()
+        close = known_close.reindex(deals["opportunity_id"]).to_numpy()
+        deals["days_to_close"] = (pd.to_datetime(close) - snap).total_seconds() / 86400.0
+        frames.append(deals)
+    if not frames:
+        return pd.DataFrame(
+            columns=[
+                "snapshot",
+                "opportunity_id",
+                "stage",
+                "age_bucket",
+                "outcome",
+                "days_to_close",
+            ]
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _shrunk_rate(
+    hits: pd.Series, n: pd.Series, prior: pd.Series | float, strength: float
+) -> pd.Series:
+    return (hits + strength * prior) / (n + strength)
+
+
+def empirical_win_probability(
+    history: History, as_of: pd.Timestamp, deals: pd.DataFrame, *, strength: float = 20.0
+) -> pd.DataFrame:
+    """A model-free ``p_win`` for open deals: the historical win rate by stage and age.
+
+    Among deals that were open on past snapshot dates in the same stage and age bucket and
+    have since closed, the share that was won (shrunk towards the stage's, then the overall
+    rate). Calibrated by construction; used when no champion model is available and in the
+    backtest, where it needs only data before each period.
+    """
+    snaps = pipeline_snapshots(history, as_of)
+    resolved = snaps[snaps["outcome"].isin(["won", "lost"])]
+    out = deals[["opportunity_id"]].copy()
+    if resolved.empty:
+        out["p_win"] = 0.2
+        return out
+    won = resolved["outcome"].eq("won")
+    overall = float(won.mean())
+    by_stage = won.groupby(resolved["stage"]).agg(["sum", "count"])
+    stage_rate = _shrunk_rate(by_stage["sum"], by_stage["count"], overall, strength)
+    by_cell = won.groupby([resolved["stage"], resolved["age_bucket"]]).agg(["sum", "count"])
+    cell_prior = stage_rate.reindex(by_cell.index.get_level_values(0)).to_numpy()
+    cell_rate = _shrunk_rate(by_cell["sum"], by_cell["count"], cell_prior, strength)
+    key = pd.MultiIndex.from_arrays([deals["stage"], deals["age_bucket"]])
+    p = cell_rate.reindex(key).to_numpy()
+    p = np.where(np.isnan(p), stage_rate.reindex(deals["stage"]).to_numpy(), p)
+    out["p_win"] = np.where(np.isnan(p), overall, p)
+    return out
+
+
+def close_within_window(
+    history: History,
+    as_of: pd.Timestamp,
+    deals: pd.DataFrame,
+    window_start: pd.Timestamp,
+    window_end: pd.Timestamp,
+    *,
+    strength: float = 10.0,
+) -> np.ndarray:
+    """P(a deal that will be won closes inside ``[window_start, window_end)`` | stage, age).
+
+    Estimated from past snapshots old enough for the whole window to have been observed:
+    among their deals later won, the share won between the same offsets from the snapshot.
+    Shrunk towards the stage's, then the overall share, so rare cells stay sensible.
+    """
+    as_of = pd.Timestamp(as_of)
+    lo = max(0.0, (pd.Timestamp(window_start) - as_of).total_seconds() / 86400.0)
+    hi = (pd.Timestamp(window_end) - as_of).total_seconds() / 86400.0
+    if hi <= 0:
+        return np.zeros(len(deals))
+    snaps = pipeline_snapshots(history, as_of)
+    old_enough = snaps["snapshot"] <= as_of - pd.Timedelta(days=hi)
+    won = snaps[old_enough & snaps["outcome"].eq("won")]
+    if len(won) < 5:
+        # Too little history to learn timing from: fall back to "closes within the window
+        # if the window covers at least 90 days", the usual sales-cycle rule of thumb.
+        log.warning("fewer than 5 won deals to learn close timing from; using a flat rule")
+        return np.full(len(deals), min(1.0, (hi - lo) / 90.0))
+    inside = (won["days_to_close"] >= lo) & (won["days_to_close"] < hi)
+    overall = float(inside.mean())
+    by_stage = inside.groupby(won["stage"]).agg(["sum", "count"])
+    stage_rate = _shrunk_rate(by_stage["sum"], by_stage["count"], overall, strength)
+    by_cell = inside.groupby([won["stage"], won["age_bucket"]]).agg(["sum", "count"])
+    cell_prior = stage_rate.reindex(by_cell.index.get_level_values(0)).to_numpy()
+    cell_rate = _shrunk_rate(by_cell["sum"], by_cell["count"], cell_prior, strength)
+    key = pd.MultiIndex.from_arrays([deals["stage"], deals["age_bucket"]])
+    p = cell_rate.reindex(key).to_numpy()
+    p = np.where(np.isnan(p), stage_rate.reindex(deals["stage"]).to_numpy(), p)
+    return np.where(np.isnan(p), overall, p)
+
+
+def data_as_of(history: History) -> pd.Timestamp:
+    """Just after the latest *event* in the history (creations, closes, stage moves,
+    activities) - the data's "now". Unlike ``History.end`` it ignores planned dates such as
+    ``expected_close_at``, which may lie in the future."""
+    latest = [history.opportunities["created_at"].max(), history.opportunities["closed_at"].max()]
+    if history.stage_changes is not None and not history.stage_changes.empty:
+        latest.append(history.stage_changes["changed_at"].max())
+    if history.activities is not None and not history.activities.empty:
+        latest.append(history.activities["occurred_at"].max())
+    return max(t for t in latest if pd.notna(t)) + pd.Timedelta(seconds=1)

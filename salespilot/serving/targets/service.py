@@ -1,0 +1,223 @@
+"""Glue for the CLI and the API: score the open pipeline, forecast, set targets, plan activity.
+
+The p_win of open deals comes from a *scorer*: the champion win-probability model when one is
+registered, else the history's win rate by stage and age (:func:`empirical_scorer`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from salespilot.features.history import History
+from salespilot.serving.targets.activity import activity_plan, funnel_rates
+from salespilot.serving.targets.allocation import TargetConfig, TargetPlan, recommend_targets
+from salespilot.serving.targets.forecast import Forecast, ForecastConfig, build_forecast
+from salespilot.serving.targets.health import HealthReport, HealthThresholds, process_health
+from salespilot.serving.targets.periods import Period, period_containing
+from salespilot.serving.targets.pipeline import (
+    data_as_of,
+    empirical_win_probability,
+    open_pipeline,
+)
+
+log = logging.getLogger(__name__)
+
+Scorer = Callable[[History, pd.Timestamp], pd.DataFrame]
+"""(history, as_of) -> DataFrame(opportunity_id, p_win) for the deals open at as_of."""
+
+
+def empirical_scorer(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+    """p_win from the history's win rate by stage and age (no model needed)."""
+    return empirical_win_probability(history, as_of, open_pipeline(history, as_of))
+
+
+def champion_scorer(settings=None) -> Scorer | None:
+    """A scorer backed by the registered ``win_probability@champion``, or None if unavailable."""
+    try:
+        from salespilot.features.deals import deal_snapshot
+        from salespilot.training import load_model
+    except ImportError:
+        return None
+    try:
+        model = load_model("win_probability", alias="champion", settings=settings)
+    except Exception as exc:  # registry empty or unreachable: the caller falls back
+        log.info("no champion win_probability model (%s); using the empirical scorer", exc)
+        return None
+
+    def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+        rows = deal_snapshot(history, as_of)
+        p = model.predict_proba(rows)
+        return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
+
+    score.source = f"champion v{model.version}"  # type: ignore[attr-defined]
+    score.horizon_days = win_horizon_days()  # type: ignore[attr-defined]
+    return score
+
+
+def win_horizon_days() -> float:
+    from salespilot.models.win_probability import SPEC
+
+    return float(SPEC.horizon_days)
+
+
+@dataclass
+class Recommendation:
+    plan: TargetPlan
+    forecast: Forecast
+    activity: pd.DataFrame | None
+
+    def to_dict(self) -> dict:
+        out = self.plan.to_dict()
+        if self.activity is not None:
+            acts = self.activity.set_index("unit")
+            for u in out["units"]:
+                if u["unit"] in acts.index:
+                    a = acts.loc[u["unit"]]
+                    u["activity_plan"] = {
+                        k: round(float(a[k]), 2)
+                        for k in (
+                            "leads_per_week",
+                            "meetings_per_week",
+                            "demos_per_month",
+                            "wins_needed",
+                            "lead_to_meeting",
+                            "meeting_to_demo",
+                            "demo_to_won",
+                        )
+                    }
+        return out
+
+
+def recommend(
+    history: History,
+    period: Period,
+    *,
+    by: str,
+    as_of: pd.Timestamp | None = None,
+    top_down: float | None = None,
+    team: str | None = None,
+    scorer: Scorer | None = None,
+    forecast_config: ForecastConfig | None = None,
+    target_config: TargetConfig | None = None,
+) -> Recommendation:
+    """Forecast ``period`` from data before ``as_of`` (default: the end of the history),
+    set targets per ``by`` unit (optionally for one ``team`` only) and, for reps, the plan."""
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
+    scorer = scorer or empirical_scorer
+    source = getattr(scorer, "source", "empirical")
+    scored = scorer(history, as_of)
+    forecast = build_forecast(
+        history,
+        period,
+        as_of=as_of,
+        scored_deals=scored,
+        config=forecast_config,
+        p_win_source=source,
+        p_win_horizon_days=getattr(scorer, "horizon_days", None),
+    )
+    if team is not None:
+        mask = forecast.cells["team"] == team
+        if not mask.any():
+            raise LookupError(f"team {team!r} has no active rep at {period.start:%Y-%m-%d}")
+        forecast = forecast.restrict(mask)
+    plan = recommend_targets(forecast, by=by, config=target_config, top_down=top_down)
+    activity = None
+    if by == "rep":
+        funnel = funnel_rates(history, as_of)
+        column = "allocated" if top_down is not None else "base"
+        activity = activity_plan(
+            plan.units, funnel, weeks=period.weeks, months=period.months, target_column=column
+        )
+    return Recommendation(plan=plan, forecast=forecast, activity=activity)
+
+
+def configs_from_settings(settings) -> tuple[ForecastConfig, TargetConfig, HealthThresholds]:
+    """The forecast, target and health knobs of a :class:`~salespilot.settings.Settings`."""
+    s = settings
+    return (
+        ForecastConfig(
+            simulations=s.targets_simulations,
+            seed=s.targets_seed,
+            ramp_months=s.targets_ramp_months,
+        ),
+        TargetConfig(
+            base_quantile=s.targets_base_quantile,
+            stretch_quantile=s.targets_stretch_quantile,
+            floor_quantile=s.targets_floor_quantile,
+            cap_quantile=s.targets_cap_quantile,
+            new_hire_months=s.targets_ramp_months,
+        ),
+        HealthThresholds(
+            lead_to_meeting_healthy=s.health_lead_to_meeting_healthy,
+            lead_to_meeting_warning=s.health_lead_to_meeting_warning,
+            days_in_stage_healthy=s.health_days_in_stage_healthy,
+            days_in_stage_warning=s.health_days_in_stage_warning,
+            response_hours_healthy=s.health_response_hours_healthy,
+            response_hours_warning=s.health_response_hours_warning,
+            alert_ratio=s.health_alert_ratio,
+            alert_weeks=s.health_alert_weeks,
+        ),
+    )
+
+
+def team_health(
+    history: History,
+    team: str,
+    *,
+    as_of: pd.Timestamp | None = None,
+    thresholds: HealthThresholds | None = None,
+    forecast_config: ForecastConfig | None = None,
+    target_config: TargetConfig | None = None,
+    scorer: Scorer | None = None,
+) -> HealthReport:
+    """Process health of ``team`` with the plan alert against this quarter's activity plan.
+
+    The plan is what would have been recommended at the start of the quarter containing
+    ``as_of`` (or, when the history has a ``targets`` row for the rep and quarter, that
+    target run through the rep's funnel).
+    """
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
+    if team not in set(history.reps["team"].astype(str)):
+        raise LookupError(
+            f"unknown team {team!r}; teams are {sorted(history.reps['team'].unique())}"
+        )
+    quarter = period_containing(as_of - pd.Timedelta(seconds=1), "quarter")
+    plan = None
+    try:
+        rec = recommend(
+            history,
+            quarter,
+            by="rep",
+            as_of=quarter.start,
+            team=team,
+            scorer=scorer,
+            forecast_config=forecast_config,
+            target_config=target_config,
+        )
+        units = rec.plan.units
+        booked_targets = _targets_for(history, quarter)
+        if booked_targets is not None:
+            units = units.assign(
+                base=booked_targets.reindex(units["unit"]).fillna(units["base"]).to_numpy()
+            )
+        funnel = funnel_rates(history, quarter.start)
+        plan = activity_plan(units, funnel, weeks=quarter.weeks, months=quarter.months)
+    except (LookupError, ValueError) as exc:
+        log.warning("no activity plan for %s (%s): the plan alert is off", team, exc)
+    return process_health(history, team, as_of=as_of, thresholds=thresholds, plan=plan)
+
+
+def _targets_for(history: History, period: Period) -> pd.Series | None:
+    t = history.targets
+    if t is None or t.empty:
+        return None
+    rows = t[
+        (t["period_start"] <= period.start) & (t["period_end"] >= period.end - pd.Timedelta(days=1))
+    ]
+    if rows.empty:
+        return None
+    return rows.groupby("rep_id")["amount"].sum()

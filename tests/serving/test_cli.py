@@ -1,0 +1,56 @@
+"""The serving CLI: tokens create/list/revoke, and a rep's list in the terminal."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from salespilot.cli import app
+from salespilot.serving.auth import TokenStore
+
+runner = CliRunner()
+
+
+def test_tokens_create_list_revoke(settings):
+    r = runner.invoke(app, ["tokens", "create", "--role", "rep", "--rep", "R017", "--json"])
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.stdout)
+    assert made["token"].startswith("sp_") and made["rep_id"] == "R017" and "token_hash" not in made
+    store = TokenStore.for_state_dir(settings.state_dir)
+    assert store.verify(made["token"]).rep_id == "R017"
+
+    r = runner.invoke(app, ["tokens", "create", "--role", "manager", "--team", "EMEA North"])
+    assert r.exit_code == 0 and "sp_" in r.stdout
+
+    listed = json.loads(runner.invoke(app, ["tokens", "list", "--json"]).stdout)["tokens"]
+    assert {t["role"] for t in listed} == {"rep", "manager"}
+    assert made["token"] not in json.dumps(listed)
+
+    r = runner.invoke(app, ["tokens", "revoke", made["token_id"]])
+    assert r.exit_code == 0 and store.verify(made["token"]) is None
+
+
+def test_tokens_errors_are_readable(settings):
+    r = runner.invoke(app, ["tokens", "create", "--role", "manager"])
+    assert r.exit_code == 1 and "--team" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["tokens", "revoke", "tok_nope"])
+    assert r.exit_code == 1 and "no token with id" in r.output
+
+
+def test_priorities_json_matches_the_api(serving_settings, client, people, monkeypatch):
+    for k, v in {
+        "SALESPILOT_STATE_DIR": serving_settings.state_dir,
+        "SALESPILOT_DATA_DIR": serving_settings.data_dir,
+        "SALESPILOT_MLFLOW_TRACKING_URI": serving_settings.mlflow_tracking_uri,
+    }.items():
+        monkeypatch.setenv(k, str(v))
+    r = runner.invoke(app, ["priorities", people.rep, "--limit", "5", "--json"])
+    assert r.exit_code == 0, r.output
+    cli = json.loads(r.stdout)
+    api = client.get(f"/v1/reps/{people.rep}/priorities?limit=5", headers=people.h("rep")).json()
+    assert [i["entity_id"] for i in cli["items"]] == [i["entity_id"] for i in api["items"]]
+    r = runner.invoke(app, ["priorities", people.rep, "--limit", "3"])
+    assert r.exit_code == 0 and people.rep in r.stdout
+    r = runner.invoke(app, ["priorities", "R_NOBODY"])
+    assert r.exit_code == 1 and "no rep" in r.output

@@ -1,0 +1,80 @@
+"""Reloading swaps the whole state atomically; a broken registry keeps the last good models."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi.testclient import TestClient
+
+from salespilot.serving.app import create_app
+
+
+def test_reload_under_concurrent_requests_fails_none(serving_settings, people):
+    app = create_app(serving_settings)
+    url = f"/v1/reps/{people.rep}/priorities?limit=20"
+    statuses: list[int] = []
+    stop = threading.Event()
+    with TestClient(app) as c:
+        first = app.state.holder.state
+
+        def hammer() -> None:
+            while not stop.is_set():
+                statuses.append(c.get(url, headers=people.h("rep")).status_code)
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        reloads = [c.post("/v1/models/reload", headers=people.h("admin")) for _ in range(2)]
+        stop.set()
+        for t in threads:
+            t.join()
+        assert [r.status_code for r in reloads] == [200, 200]
+        assert all(r.json()["reloaded"] and not r.json()["degraded"] for r in reloads)
+        assert app.state.holder.state is not first
+        assert app.state.holder.state.loaded_at > first.loaded_at
+    assert len(statuses) > 0 and set(statuses) == {200}
+
+
+def test_unreachable_registry_keeps_last_good_models(serving_settings, people, tmp_path):
+    app = create_app(serving_settings)
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a sqlite database" * 100)
+    with TestClient(app) as c:
+        before = c.get(f"/v1/reps/{people.rep}/priorities", headers=people.h("rep")).json()
+        app.state.holder.settings = serving_settings.model_copy(
+            update={"mlflow_tracking_uri": f"sqlite:///{broken}"}
+        )
+        r = c.post("/v1/models/reload", headers=people.h("admin"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["degraded"] is True and len(body["problems"]) == 3
+        assert body["models"] == before["model_versions"]
+
+        ready = c.get("/ready").json()
+        assert ready["ready"] is True and ready["degraded"] is True and ready["problems"]
+        models = c.get("/v1/models", headers=people.h("admin")).json()
+        assert models["degraded"] is True
+        assert all(m["stale"] and m["loaded"] and m["problem"] for m in models["models"])
+
+        after = c.get(f"/v1/reps/{people.rep}/priorities", headers=people.h("rep"))
+        assert after.status_code == 200
+        assert [i["entity_id"] for i in after.json()["items"]] == [
+            i["entity_id"] for i in before["items"]
+        ]
+
+        # the registry comes back: the next reload clears the degraded flag
+        app.state.holder.settings = serving_settings
+        assert c.post("/v1/models/reload", headers=people.h("admin")).json()["degraded"] is False
+
+
+def test_no_registry_at_start_is_not_ready(serving_settings, people, tmp_path):
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"garbage" * 100)
+    app = create_app(
+        serving_settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{broken}"})
+    )
+    with TestClient(app) as c:
+        r = c.get("/ready")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
+        r = c.get(f"/v1/reps/{people.rep}/priorities", headers=people.h("rep"))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"

@@ -1,0 +1,57 @@
+"""Backtest on small demo data: looser versions of the issue's bars, JSON keys, MLflow run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from salespilot.serving.targets.backtest import METHODS, log_to_mlflow, run_backtest
+from salespilot.serving.targets.forecast import ForecastConfig
+
+
+@pytest.fixture(scope="module")
+def result(targets_demo_history):
+    return run_backtest(
+        targets_demo_history, periods=2, forecast_config=ForecastConfig(simulations=1000)
+    )
+
+
+def test_backtest_replays_periods_with_sane_figures(result):
+    out = json.loads(json.dumps(result.to_dict()))
+    assert out["periods"] == ["2026-Q1", "2026-Q2"]
+    for m in METHODS:
+        assert set(out[m]) >= {"coverage", "mape", "attainment_spread", "periods"}
+    sp, ly = out["salespilot"], out["last_year_plus_20"]
+    # A P50 base is reached about half the time (loose band on ~40 rep-quarters) ...
+    assert 0.25 <= sp["coverage"] <= 0.75
+    # ... and misses by less than "last year + 20 %".
+    assert sp["mape"] < ly["mape"]
+    assert sp["attainment_spread"] < out["even_split"]["attainment_spread"] * 1.5
+
+
+def test_backtest_uses_only_data_before_each_period(result, targets_demo_history):
+    rows = result.rows
+    first = rows[rows["period"] == "2026-Q1"]
+    # Reps hired during the quarter had no target; each rep-quarter is scored once.
+    hired = targets_demo_history.reps.set_index("rep_id")["hired_at"]
+    assert (hired.reindex(first["rep_id"]) < "2026-01-01").all()
+    assert not rows.duplicated(["period", "rep_id"]).any()
+    # Even split: one number per team and period (the team's salespilot total / its reps).
+    assert (rows.groupby(["period", "team"])["even_split"].nunique() == 1).all()
+
+
+def test_backtest_logs_to_mlflow_with_fan_charts(result, tmp_path):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = log_to_mlflow(
+        result, tracking_uri=uri, artifacts_dir=tmp_path / "art", params={"x": 1}
+    )
+    client = mlflow.MlflowClient(uri)
+    run = client.get_run(run_id)
+    assert run.data.metrics["salespilot_coverage"] == result.metrics["salespilot"]["coverage"]
+    charts = [a.path for a in client.list_artifacts(run_id, "fan_charts/team")]
+    teams = sorted(result.rows["team"].unique())
+    assert len(charts) == len(teams) and all(c.endswith(".png") for c in charts)
+    assert client.get_experiment(run.info.experiment_id).name == "targets_backtest"
