@@ -53,3 +53,21 @@ def test_build_features_caches_an_unchanged_history_and_rebuilds_a_changed_one(f
     _, meta3 = read_feature_table(root / "state" / "features", "deals")
     assert meta3["history_hash"] == third["history_hash"]
     assert len(_part_mtimes(root)) > len(built)
+
+
+def test_dask_runner_builds_the_same_tables_as_the_local_one(
+    tmp_path, demo_history_dir, monkeypatch
+):
+    from salespilot.flows.features_flow import build_features
+
+    frames = {}
+    for runner in ("thread", "dask"):
+        monkeypatch.setenv("SALESPILOT_TASK_RUNNER", runner)
+        monkeypatch.setenv("SALESPILOT_STATE_DIR", str(tmp_path / runner))
+        out = tmp_path / runner / "features"
+        build_features(data_dir=str(demo_history_dir), tables=["deals", "accounts"])
+        frames[runner] = {t: read_feature_table(out, t)[0] for t in ("deals", "accounts")}
+    for table in ("deals", "accounts"):
+        local, dask = frames["thread"][table], frames["dask"][table]
+        assert len(local) > 100
+        pd.testing.assert_frame_equal(local, dask)
