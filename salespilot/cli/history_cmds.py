@@ -15,8 +15,12 @@ def register(app: typer.Typer) -> None:
 
 def validate(
     directory: Annotated[
-        Path, typer.Argument(help="History folder: one CSV or Parquet file per table.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="History folder: one CSV or Parquet file per table "
+            "(default: the data_dir setting, SALESPILOT_DATA_DIR)."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of the report.")
     ] = False,
@@ -37,6 +41,10 @@ def validate(
     from salespilot.features.validation import HistoryValidationError, Problem
 
     console = Console(stderr=False, highlight=False)
+    if directory is None:
+        from salespilot.settings import Settings
+
+        directory = Settings().data_dir
     try:
         when = _parse_now(now)
     except ValueError:

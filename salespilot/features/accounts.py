@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
 from salespilot.features.interactions import empty_activities
 from salespilot.features.pit import (
@@ -144,7 +145,9 @@ def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> 
     rows["region"] = reps["region"].reindex(current_owner).to_numpy()
     for c in ACCOUNT_CATEGORICAL_FEATURES:
         rows[c] = _as_category(rows[c])
-    return rows[list(ACCOUNT_CONTEXT_COLUMNS) + list(ACCOUNT_FEATURES)].reset_index(drop=True)
+    out = rows[list(ACCOUNT_CONTEXT_COLUMNS) + list(ACCOUNT_FEATURES)].reset_index(drop=True)
+    # A customer's own fields declared as features (custom_fields.json): custom_<name> columns.
+    return add_custom_features(out, history, "accounts")
 
 
 def add_account_labels(snapshot: pd.DataFrame, history: History, horizon_days: int) -> pd.DataFrame:

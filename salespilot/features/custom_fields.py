@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from salespilot.features.history import History
+
 logger = logging.getLogger(__name__)
 
 FILE_NAME = "custom_fields.json"
@@ -117,3 +119,54 @@ def custom_feature_columns(
             continue
         out[PREFIX + col] = pd.to_numeric(table[col], errors="coerce").astype("float64")
     return pd.DataFrame(out, index=table.index)
+
+
+#: Which contract tables' custom fields each snapshot table carries, and the id joining them.
+SNAPSHOT_SOURCES: dict[str, tuple[str, ...]] = {
+    "deals": ("opportunities", "accounts"),
+    "accounts": ("accounts",),
+    "attempts": ("contacts", "accounts"),
+}
+ENTITY_KEYS: dict[str, str] = {
+    "opportunities": "opportunity_id",
+    "accounts": "account_id",
+    "contacts": "contact_id",
+}
+
+
+def add_custom_features(
+    frame: pd.DataFrame, history: History, table: str, fields: CustomFields | None = None
+) -> pd.DataFrame:
+    """``frame`` (a ``deals``/``accounts``/``attempts`` snapshot) plus its ``custom_<name>`` columns.
+
+    Values are joined on the entity ids the frame already has (a deal's own fields by
+    ``opportunity_id``, its account's by ``account_id``). They are the export's current values:
+    a field filled in after the outcome leaks it, which is why such fields are excluded in the
+    mapping and why training warns about any single feature that predicts the label alone.
+    """
+    fields = read_custom_fields(history.source) if fields is None else fields
+    if fields.empty:
+        return frame
+    out = frame.copy()
+    for source in SNAPSHOT_SOURCES.get(table, ()):
+        key, data = ENTITY_KEYS[source], history.table(source)
+        if not fields.declared(source) or data is None or key not in frame.columns:
+            continue
+        values = custom_feature_columns(data, source, fields).set_axis(data[key].to_numpy())
+        joined = values.reindex(frame[key].to_numpy())
+        for col in joined.columns:
+            out[col] = joined[col].set_axis(frame.index)
+    return out
+
+
+def model_custom_features(table: str, fields: CustomFields) -> dict[str, str]:
+    """The custom feature columns a model on snapshot ``table`` uses: name -> categorical/numeric.
+
+    The shape :meth:`salespilot.models.spec.ModelSpec.with_features` takes as ``extra``.
+    """
+    out: dict[str, str] = {}
+    for source in SNAPSHOT_SOURCES.get(table, ()):
+        out.update(dict.fromkeys(fields.categorical_feature_names(source), "categorical"))
+        numeric = [PREFIX + c for c in fields.numeric.get(source, ())]
+        out.update(dict.fromkeys(numeric, "numeric"))
+    return out

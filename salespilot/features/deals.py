@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
 from salespilot.features.interactions import (
     CHANNEL_PLURALS,
@@ -154,9 +155,11 @@ def deal_snapshot(
     out = pd.DataFrame(cols)
     for c in ("stage", "product_line", "lead_source"):
         out[c] = _as_category(out[c])
-    return out[
+    out = out[
         list(DEAL_CONTEXT_COLUMNS) + [c for c in DEAL_FEATURES if c not in DEAL_CONTEXT_COLUMNS]
     ]
+    # A customer's own fields declared as features (custom_fields.json): custom_<name> columns.
+    return add_custom_features(out, history, "deals")
 
 
 def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int) -> pd.DataFrame:

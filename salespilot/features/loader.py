@@ -124,7 +124,10 @@ def find_all_problems(path: str | Path, *, now: datetime | str | None = None) ->
 def summarize_history(history: History) -> dict[str, Any]:
     """The numbers a user checks after loading: what is there, over which period, and
     which models can be trained (and what to add for the others). JSON-serialisable."""
-    end = history.end()
+    try:
+        end = history.end()
+    except ValueError:  # no event at all (header-only files): nothing is "active"
+        end = pd.NaT
     tables: dict[str, Any] = {}
     starts = []
     for name, schema in TABLES.items():
@@ -278,6 +281,17 @@ def _read_csv(file: Path, schema: TableSchema, problems: list[Problem]) -> pd.Da
                 "unreadable_file",
                 f"{file.name} is empty: the first line must be the header "
                 f"({', '.join(schema.column_names)})",
+                file=file.name,
+                table=schema.name,
+            )
+        )
+        return None
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        problems.append(
+            Problem(
+                "unreadable_file",
+                f"{file.name} does not look comma-separated (header {header[0][:60]!r}): "
+                "export it as CSV with ',' between values",
                 file=file.name,
                 table=schema.name,
             )

@@ -70,4 +70,6 @@ SPEC = ModelSpec(
     min_examples_per_class=30,
     positive_name="won",
     negative_name="not won",
+    # the deal's eventual outcome, for the leak check of fields fixed per deal (checks.py)
+    extra={"outcome_label": "label_outcome_won"},
 )

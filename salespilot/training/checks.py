@@ -112,3 +112,30 @@ def leak_warnings_from(spec: ModelSpec, aucs: dict[str, float]) -> list[str]:
                 "exclude it unless it is truly known before the outcome"
             )
     return warnings
+
+
+def outcome_leak_warnings(spec: ModelSpec, frame: pd.DataFrame, already: list[str]) -> list[str]:
+    """Leak warnings against the entity's *eventual* outcome (``spec.extra["outcome_label"]``).
+
+    A field filled in after the outcome (a loss reason, a close value) is fixed per deal, while
+    the horizon label of the same deal is 0 in its early snapshots and 1 in its last ones; so it
+    can stay below ``leak_auc`` on the horizon label yet give the outcome away on every row.
+    Features already named by :func:`leak_warnings_from` (``already``) are not repeated.
+    """
+    column = spec.extra.get("outcome_label")
+    if not column or column not in frame.columns:
+        return []
+    rows = frame[frame[column].notna()]
+    if rows.empty:
+        return []
+    y = rows[column].astype(int).to_numpy()
+    aucs = single_feature_aucs(rows, y, list(spec.features), list(spec.categorical))
+    warnings = []
+    for f, auc in sorted(aucs.items(), key=lambda kv: -kv[1]):
+        if auc > spec.leak_auc and not any(repr(f) in w for w in already):
+            warnings.append(
+                f"{spec.name}: feature {f!r} alone predicts the eventual outcome ({column}) with "
+                f"ROC AUC {auc:.3f} (> {spec.leak_auc}) - a likely leak (a field filled in after "
+                "the outcome?); exclude it unless it is truly known before the outcome"
+            )
+    return warnings

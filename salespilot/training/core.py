@@ -102,6 +102,7 @@ def fit_and_evaluate(
     warnings: list[str] = []
     single = checks.single_feature_aucs(train, y_train, list(spec.features), list(spec.categorical))
     warnings += checks.leak_warnings_from(spec, single)
+    warnings += checks.outcome_leak_warnings(spec, train, warnings)
 
     booster, categories = fit_lightgbm(
         train,

@@ -71,6 +71,14 @@ def check_tables(spec: ModelSpec, history: History) -> None:
         )
 
 
+def declared_custom_features(spec: ModelSpec, history: History) -> dict[str, str]:
+    """A customer's own fields declared in the history's ``custom_fields.json`` (written by
+    ``salespilot import``) that ``spec``'s feature table carries: column -> kind."""
+    from salespilot.features.custom_fields import model_custom_features, read_custom_fields
+
+    return model_custom_features(spec.table, read_custom_fields(history.source))
+
+
 def truth_dir(history: History | None) -> Path | None:
     """The demo generator's ``truth/`` folder next to the history's tables, if any."""
     if history is None or history.source is None:
@@ -130,6 +138,8 @@ def train_model(
     say = progress or (lambda msg: log.info(msg))
     if params:
         spec = spec.with_params(**params)
+    if extra_features is None and history is not None:
+        extra_features = declared_custom_features(spec, history)
     if extra_features or exclude_features:
         spec = spec.with_features(extra=extra_features, exclude=exclude_features)
     if history is not None:

@@ -185,7 +185,24 @@ def test_cli_validate_json(valid_dir, tmp_path):
     assert [p["rule"] for p in body["problems"]] == ["missing_table"]
 
 
+def test_cli_validate_defaults_to_the_data_dir_setting(valid_dir, monkeypatch):
+    monkeypatch.setenv("SALESPILOT_DATA_DIR", str(valid_dir))
+    result = runner.invoke(app, ["validate", "--now", "2026-07-01"])
+    assert result.exit_code == 0, result.output
+    assert str(valid_dir) in result.output.replace("\n", "")
+
+
 def test_cli_validate_missing_folder_exits_1(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert "missing_folder" in result.output
+
+
+def test_header_only_files_load_empty_and_summarize(tmp_path):
+    d = write_history(tmp_path, **{t: VALID[t].splitlines()[0] + "\n" for t in VALID})
+    h = load_history(d, now=NOW)
+    assert len(h.activities) == 0 and h.activities["occurred_at"].dtype == "datetime64[ns]"
+    s = summarize_history(h)
+    assert s["date_range"] == {"start": None, "end": None}
+    assert s["deals"]["open"] == 0 and s["active_subscriptions"] == 0
+    assert runner.invoke(app, ["validate", str(d), "--now", "2026-07-01"]).exit_code == 0

@@ -79,6 +79,12 @@ def test_empty_csv_file(tmp_path):
     assert "header" in text
 
 
+def test_semicolon_separated_file_is_explained(tmp_path):
+    p, text = only(write_history(tmp_path, reps=VALID["reps"].replace(",", ";")))
+    assert (p.rule, p.file) == ("unreadable_file", "reps.csv")
+    assert "comma-separated" in text
+
+
 def test_duplicate_column_in_header(tmp_path):
     p, _ = only(write_history(tmp_path, contacts=edit("contacts", "role,timezone", "role,role")))
     assert (p.rule, p.column, p.file) == ("duplicate_column", "role", "contacts.csv")

@@ -51,16 +51,10 @@ NO_OUTCOME = -1
 EV_CREATED, EV_STAGE, EV_STALL, EV_RECOVER, EV_OWNER, EV_WON, EV_LOST = range(7)
 TRUTH_EVENTS = ("created", "stage", "stalled", "recovered", "owner_change", "won", "lost")
 
-# outbound channel mix per open stage: call, email, meeting, demo, message
-CHANNEL_MIX = np.array(
-    [
-        [0.50, 0.44, 0.00, 0.00, 0.06],
-        [0.38, 0.40, 0.16, 0.00, 0.06],
-        [0.33, 0.36, 0.05, 0.20, 0.06],
-        [0.33, 0.45, 0.16, 0.00, 0.06],
-        [0.38, 0.40, 0.16, 0.00, 0.06],
-    ]
-)
+# outbound touches that are not meetings: call, email, message
+TOUCH_MIX = np.array([0.45, 0.48, 0.07])
+# meetings / demos scheduled per working day in each open stage (healthy deal, average quality)
+MEETING_RATE = np.array([0.0, 0.07, 0.09, 0.06, 0.07])
 STAGE_ACTIVITY = np.array([0.8, 1.0, 1.0, 1.0, 1.1])
 # stalled state: forward, lost, recover hazards relative to the stage's exit hazard
 STALL_FORWARD, STALL_LOST, STALL_RECOVER = 0.15, 0.30, 0.20
@@ -113,14 +107,39 @@ class Simulation:
         self.k = knobs
         self.rng = np.random.default_rng(seed)
         self.end = end
-        self.start = end - pd.DateOffset(months=months)
+        self.start = (end - pd.DateOffset(months=months)).floor("D")
         self.start_s = int(self.start.value // 10**9)
         self.end_s = int(self.end.value // 10**9)
-        self.days = (self.end_s - self.start_s) // DAY
+        self.days = -(-(self.end_s - self.start_s) // DAY)
         self.writer = writer
         self.progress = progress
         self.tz_changes, self.tz_offsets = tz_offset_table(self.start, self.end)
+        self._tz_base = self.start_s - 10 * DAY
+        self._tz_stride = np.int64(1) << np.int64(40)
+        self._tz_keys = np.concatenate(
+            [
+                z * self._tz_stride + np.maximum(ch - self._tz_base, 0)
+                for z, ch in enumerate(self.tz_changes)
+            ]
+        )
+        self._tz_vals = np.concatenate(self.tz_offsets)
+        # per-day calendar: weekday, seasonal factor, last two weeks of a quarter
+        days = pd.date_range(self.start, periods=self.days + 1, freq="D")
+        dip = np.select(
+            [days.month == 7, days.month == 8, days.month == 12], [0.25, 0.32, 0.22], 0.0
+        )
+        self.day_season = np.maximum(0.2, 1.0 - knobs.seasonality * dip)
+        q_end = (days + pd.offsets.QuarterEnd(0)).normalize()
+        self.day_qend = np.asarray((q_end - days).days < 14)
+        self.day_weekday = np.asarray(days.weekday)
+        # offset of each zone at each day's noon UTC, for "local midnight" of working days
+        noon = self.start_s + np.arange(self.days + 2) * DAY + 12 * HOUR
+        self.noon_offset = np.stack(
+            [self._local_offset(np.full(len(noon), z), noon) for z in range(len(TIMEZONES))]
+        )
         self._team_params(knobs)
+        # how well each industry fits each team's offer: an observable part of deal quality
+        self.industry_fit = self.rng.normal(0, knobs.industry_fit_sd, (len(TEAMS), len(INDUSTRIES)))
         self._init_tables(reps)
 
     # ------------------------------------------------------------------ set-up
@@ -227,13 +246,12 @@ class Simulation:
     # ------------------------------------------------------------------ helpers
     def _local_offset(self, tz: np.ndarray, t: np.ndarray) -> np.ndarray:
         """UTC offset in seconds of time zones ``tz`` at UTC instants ``t`` (DST-correct)."""
-        out = np.zeros(len(t), dtype=np.int64)
-        for z in np.unique(tz):
-            m = tz == z
-            ch = self.tz_changes[z]
-            i = np.searchsorted(ch, t[m], side="right") - 1
-            out[m] = self.tz_offsets[z][np.clip(i, 0, len(ch) - 1)]
-        return out
+        # one searchsorted over all zones: keys are (zone, instant) packed into one int64
+        key = np.asarray(tz, dtype=np.int64) * self._tz_stride + (
+            np.asarray(t, dtype=np.int64) - self._tz_base
+        )
+        i = np.searchsorted(self._tz_keys, key, side="right") - 1
+        return self._tz_vals[i]
 
     def _local_slot(self, tz: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Local weekday (0=Mon) and hour of UTC instants in the given zones."""
@@ -246,7 +264,7 @@ class Simulation:
         tz = self.team_rep_tz[self.reps.team[reps]]
         h = self.reps.peak_hour[reps] + self.rng.normal(0, spread, len(reps))
         h = np.clip(h, 8.0, 18.98)
-        local_midnight = day_s - self._local_offset(tz, np.full(len(reps), day_s + 12 * HOUR))
+        local_midnight = day_s - self.noon_offset[tz, self._day(day_s)]
         return local_midnight + (h * HOUR).astype(np.int64)
 
     def contact_p(self, c: np.ndarray, wd: np.ndarray, hr: np.ndarray, email: np.ndarray):
@@ -265,7 +283,7 @@ class Simulation:
         shape = (1 - 0.75 * s) + 0.75 * s * bump
         night = (hr < 7) | (hr >= 21)
         shape = np.where(night & ~email, shape * 0.25, shape)
-        return np.clip(base * wdf**s * shape * 1.6, 0.005, 0.95)
+        return np.clip(base * wdf**s * shape * 1.2, 0.005, 0.9)
 
     def p_win(self, d: np.ndarray) -> np.ndarray:
         """Exact probability that deals ``d`` end won, given their current state.
@@ -303,15 +321,17 @@ class Simulation:
         D = self.deal
         return self.k.stall_rate * np.exp(-0.7 * D.quality[d]) * (1.0 + D.bad[d])
 
+    def _day(self, t0: int) -> int:
+        return (t0 - self.start_s) // DAY
+
     def _season(self, day_s: int) -> float:
-        ts = pd.Timestamp(day_s, unit="s")
-        dip = {7: 0.25, 8: 0.32, 12: 0.22}.get(ts.month, 0.0)
-        return max(0.2, 1.0 - self.k.seasonality * dip)
+        return float(self.day_season[self._day(day_s)])
 
     def _quarter_end(self, day_s: int) -> bool:
-        ts = pd.Timestamp(day_s, unit="s")
-        q_end = (ts + pd.offsets.QuarterEnd(0)).normalize()
-        return (q_end - ts).days < 14
+        return bool(self.day_qend[self._day(day_s)])
+
+    def _weekday(self, day_s: int) -> int:
+        return int(self.day_weekday[self._day(day_s)])
 
     def _truth(self, d: np.ndarray, t: np.ndarray, ev: int) -> None:
         p = self.p_win(d)
@@ -533,7 +553,7 @@ class Simulation:
         # deals follow their account's new owner (one owner per account)
         if len(deals):
             D.owner[deals] = A.owner[D.account[deals]]
-            D.bad[deals] = bad
+            D.bad[deals] |= bad  # damage done by an earlier bad hand-over stays
             D.silent_until[deals] = t0 + (22 * DAY if bad else DAY)
             D.last_event[deals] = np.maximum(D.last_event[deals], left)
             self._truth(deals, np.full(len(deals), left, dtype=np.int64), EV_OWNER)
@@ -664,23 +684,31 @@ class Simulation:
         d = np.r_[d, closed_today]
         if len(d) == 0:
             return
-        weekday = int(((t0 // DAY) + 3) % 7)
+        weekday = self._weekday(t0)
         workday = weekday < 5
         season = 0.6 + 0.4 * self._season(t0)
         q = D.quality[d]
-        engaged = np.where(D.stalled[d], 0.18, np.exp(0.3 * q))
-        awake = D.silent_until[d] <= t0
-        lam_out = k.activity_rate * STAGE_ACTIVITY[D.stage[d]] * engaged * season * awake * workday
-        lam_in = 0.08 * np.where(D.stalled[d], 0.15, np.exp(0.5 * q)) * (1.0 if workday else 0.25)
+        stalled = D.stalled[d]
+        engaged = np.where(stalled, 0.2, np.exp(0.45 * q))
+        awake = (D.silent_until[d] <= t0) * workday
+        lam_out = k.activity_rate * STAGE_ACTIVITY[D.stage[d]] * engaged * season * awake
+        # stalled deals keep (re)scheduling meetings, which then get postponed or cancelled
+        lam_meet = MEETING_RATE[D.stage[d]] * np.where(stalled, 0.8, np.exp(0.2 * q)) * awake
+        lam_in = 0.08 * np.where(stalled, 0.15, np.exp(0.7 * q)) * (1.0 if workday else 0.25)
         n_out = rng.poisson(lam_out)
+        n_meet = rng.poisson(lam_meet)
         n_in = rng.poisson(lam_in)
-        # outbound
-        od = np.repeat(d, n_out)
+        # outbound: calls, emails, messages, then meetings and demos
+        touch = np.array([CALL, EMAIL, MESSAGE])[
+            (rng.random(int(n_out.sum()))[:, None] > TOUCH_MIX.cumsum()).sum(axis=1).clip(0, 2)
+        ]
+        od = np.r_[np.repeat(d, n_out), np.repeat(d, n_meet)]
         if len(od):
+            meet = np.repeat(d, n_meet)
+            demo = (D.stage[meet] == 2) & (rng.random(len(meet)) < 0.7)
+            ch = np.r_[touch, np.where(demo, DEMO, MEETING)]
             owners = D.owner[od]
             times = self._rep_work_time(owners, t0)
-            cum = CHANNEL_MIX[D.stage[od]].cumsum(axis=1)
-            ch = (rng.random(len(od))[:, None] > cum).sum(axis=1).clip(0, 4)
             contacts = self._pick_contact(od)
             eng = np.where(D.stalled[od], 0.55, np.exp(k.engagement_effect * D.quality[od]))
             self._outbound(
@@ -718,7 +746,7 @@ class Simulation:
     def _contact_time(self, contacts: np.ndarray, t0: int) -> np.ndarray:
         tz = self.con.tz[contacts]
         h = self.rng.uniform(7.5, 19.0, len(contacts))
-        local_midnight = t0 - self._local_offset(tz, np.full(len(contacts), t0 + 12 * HOUR))
+        local_midnight = t0 - self.noon_offset[tz, self._day(t0)]
         return local_midnight + (h * HOUR).astype(np.int64)
 
     def _outbound(self, times, owners, accounts, contacts, opps, ch, eng, stalled, quality) -> None:
@@ -734,7 +762,7 @@ class Simulation:
                 self.contact_p(contacts[attempt], wd[attempt], hr[attempt], is_mail[attempt])
                 * eng[attempt],
                 0.005,
-                0.97,
+                0.9,
             )
         u = rng.random(n)
         success = attempt & (u < np.nan_to_num(p))
@@ -766,7 +794,7 @@ class Simulation:
             um = rng.random(meet.sum())
             st = stalled[meet]
             qm = quality[meet]
-            p_post = np.where(st, 0.45, 0.1 * np.exp(-0.3 * qm))
+            p_post = np.where(st, 0.55, 0.08 * np.exp(-0.3 * qm))
             p_canc = np.where(st, 0.2, 0.03)
             oc = np.where(um < p_post, POSTPONED, np.where(um < p_post + p_canc, CANCELLED, HELD))
             outcome[meet] = oc
@@ -835,12 +863,12 @@ class Simulation:
         c = np.flatnonzero(A.value[:n] > 0)
         if len(c) == 0:
             return
-        weekday = int(((t0 // DAY) + 3) % 7)
+        weekday = self._weekday(t0)
         workday = weekday < 5
         h = A.health[c]
         awake = A.silent_until[c] <= t0
-        n_out = rng.poisson(0.09 * np.exp(0.5 * h) * awake * workday)
-        n_in = rng.poisson(0.07 * np.exp(0.9 * h) * (1.0 if workday else 0.2))
+        n_out = rng.poisson(0.1 * np.exp(0.6 * h) * awake * workday)
+        n_in = rng.poisson(0.1 * np.exp(1.0 * h) * (1.0 if workday else 0.2))
         oa = np.repeat(c, n_out)
         if len(oa):
             owners = A.owner[oa]
@@ -879,7 +907,7 @@ class Simulation:
 
     def _new_deals(self, t0: int) -> None:
         R, D, A, rng, k = self.reps, self.deal, self.acc, self.rng, self.k
-        weekday = int(((t0 // DAY) + 3) % 7)
+        weekday = self._weekday(t0)
         if weekday >= 5:
             return
         reps = self._active_reps(t0)
@@ -891,11 +919,13 @@ class Simulation:
         lam = k.deals_per_rep_month * 12 / 250 * ramp * self._season(t0)
         n = rng.poisson(lam)
         owners = np.repeat(reps, n)
+        ramp_o = np.repeat(ramp, n)
+        times = self._rep_work_time(owners, t0)
+        inside = (times >= self.start_s) & (times < self.end_s)
+        owners, ramp_o, times = owners[inside], ramp_o[inside], times[inside]
         m = len(owners)
         if m == 0:
             return
-        ramp_o = np.repeat(ramp, n)
-        times = self._rep_work_time(owners, t0)
         teams = R.team[owners]
         # account: an existing one of the rep, or a new logo created with the deal
         existing = rng.random(m) < k.existing_account_share
@@ -929,10 +959,16 @@ class Simulation:
         D.expected[idx] = (times + planned * DAY).astype(np.int64) // DAY * DAY
         D.status[idx] = 0
         D.stage[idx] = 0
-        q = self.source_quality[src] - 0.7 * (1 - ramp_o) + rng.normal(0, 1, m)
+        q = (
+            self.source_quality[src]
+            + self.industry_fit[teams, A.industry[accounts]]
+            + k.customer_boost * (A.value[accounts] > 0)
+            - 0.7 * (1 - ramp_o)
+            + rng.normal(0, 0.9, m)
+        )
         D.quality[idx] = q
         D.dm[idx] = A.has_dm[accounts] & (rng.random(m) < _sigmoid(0.8 * q + 0.2))
-        D.pace[idx] = np.exp(rng.normal(0, 0.25, m))
+        D.pace[idx] = np.exp(-0.2 * q + rng.normal(0, 0.25, m))
         D.last_event[idx] = times
         self.stage_rows.append((idx.copy(), times.copy(), np.zeros(m, dtype=np.int8)))
         self._truth(idx, times, EV_CREATED)

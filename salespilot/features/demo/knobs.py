@@ -22,7 +22,7 @@ class DemoKnobs:
     """Share of new deals opened on an account the rep already owns (expansion, repeat)."""
     initial_customers_per_rep: int = 12
     """Accounts with a running subscription each rep owns when the history starts."""
-    activity_rate: float = 0.55
+    activity_rate: float = 0.8
     """Outbound touches per open deal and working day at average quality."""
 
     # teams and regions
@@ -48,6 +48,10 @@ class DemoKnobs:
     """Latent quality advantage of the strong source (in sd units)."""
 
     # deals
+    industry_fit_sd: float = 0.4
+    """Spread of how well each industry fits each team's offer (an observable part of quality)."""
+    customer_boost: float = 0.3
+    """Quality advantage of deals on accounts that are already paying customers."""
     quality_effect: float = 1.0
     """How much a deal's latent quality drives stage advancement (log-odds per sd)."""
     dm_effect: float = 0.6

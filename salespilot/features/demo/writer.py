@@ -254,9 +254,8 @@ class HistoryWriter:
     def _opportunities(self, sim: Simulation) -> None:
         D = sim.deal
         n = D.n
-        expected = D.expected[:n].copy()
-        # a planned close date after the demo's "now" is not written (no timestamp after end)
-        expected[expected >= sim.end_s] = -1
+        # a planned date, set at creation: may lie after the demo's "now" (the contract allows it)
+        expected = D.expected[:n]
         self._write(
             "opportunities",
             pa.table(
@@ -319,7 +318,10 @@ class HistoryWriter:
         del n
 
     def _targets(self, sim: Simulation) -> None:
-        """Past quarterly targets as a real CRM has them: last year's pace + 20 %.
+        """Quarterly targets as a real CRM has them: last year's pace + 20 %.
+
+        Every quarter that started in the history, the current one included (its end is a
+        planned date after ``end``).
 
         Set at the start of each quarter from bookings before it only (the rep's own average
         quarter if they have a full one, else their team's per-rep average, else a nominal).
@@ -334,7 +336,7 @@ class HistoryWriter:
         nominal = sim.k.deals_per_rep_month * 3 * 0.3 * sim.team_amount
         while True:
             q_end = q_start + pd.DateOffset(months=3)
-            if q_end > sim.end:
+            if q_start >= sim.end:
                 break
             qs, qe = int(q_start.value // 10**9), int(q_end.value // 10**9)
             lookback = max(sim.start_s, qs - 365 * DAY)
@@ -433,27 +435,29 @@ class HistoryWriter:
         )
         self._profiles(sim)
 
-    def _profiles(self, sim: Simulation) -> None:
-        C = sim.con
-        n = C.n
-        c = np.repeat(np.arange(n), 7 * 24)
-        wd = np.tile(np.repeat(np.arange(7), 24), n)
-        hr = np.tile(np.arange(24), 7 * n)
-        call = sim.contact_p(c, wd, hr, np.zeros(len(c), dtype=bool))
-        mail = sim.contact_p(c, wd, hr, np.ones(len(c), dtype=bool))
-        self._write(
-            "contact_profiles",
-            pa.table(
+    def _profiles(self, sim: Simulation, chunk: int = 10_000) -> None:
+        """Every contact's 7 x 24 local-time profile, streamed in chunks of contacts."""
+        n = sim.con.n
+        for lo in range(0, max(n, 1), chunk):
+            cs = np.arange(lo, min(lo + chunk, n))
+            c = np.repeat(cs, 7 * 24)
+            wd = np.tile(np.repeat(np.arange(7), 24), len(cs))
+            hr = np.tile(np.arange(24), 7 * len(cs))
+            call = sim.contact_p(c, wd, hr, np.zeros(len(c), dtype=bool))
+            mail = sim.contact_p(c, wd, hr, np.ones(len(c), dtype=bool))
+            table = pa.table(
                 {
-                    "contact_id": _id_array("C", c, 8),
+                    "contact_id": pa.array(
+                        np.repeat(fixed_ids("C", cs, 8), 7 * 24), type=pa.binary()
+                    ).cast(pa.string()),
                     "weekday": pa.array(wd.astype(np.int8)),
                     "hour": pa.array(hr.astype(np.int8)),
                     "p_connect_call": pa.array(np.round(call, 5)),
                     "p_reply_email": pa.array(np.round(mail, 5)),
                 }
-            ),
-            truth=True,
-        )
+            )
+            self._append("contact_profiles", table, truth=True)
+        self.close()
 
 
 def _channel_codes(ch: np.ndarray) -> np.ndarray:

@@ -221,8 +221,16 @@ class Mapping(_Strict):
         missing = [t for t in REQUIRED_TABLES if t not in tables]
         if missing:
             raise ValueError(f"the required tables {missing} have no mapping")
+        seen: dict[str, str] = {}
         for name, table in tables.items():
             declared = table.features.categorical + table.features.numeric
+            for col in declared:
+                # snapshots name them custom_<name>: one name, one meaning
+                if seen.setdefault(col, name) != name:
+                    raise ValueError(
+                        f"custom feature {col!r} is declared on both {seen[col]} and {name}; "
+                        "rename one of them under `columns:`"
+                    )
             if declared and name not in FEATURE_TABLES:
                 raise ValueError(
                     f"{name}: custom features can be declared on {', '.join(FEATURE_TABLES)} only"
