@@ -186,6 +186,7 @@ def main() -> None:
         print(f"rep {rep}: {body['total']} items in the list, {len(body['items'])} returned, "
               f"{len(httpx.get(url, headers=headers).content)} bytes")  # fmt: skip
         results = [_load(url, headers, c, args.requests) for c in (1, 16)]
+        health = _load(f"{base}/health", {}, 1, args.requests)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -196,6 +197,9 @@ def main() -> None:
         print(
             f"{r['clients']:>8} {r['requests']:>9} {r['errors']:>7} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
         )
+    print(
+        f"GET /health (the HTTP floor, 1 client): p50 {health['p50']:.2f} ms, p99 {health['p99']:.2f} ms"
+    )
     print(f"\nbare LightGBM predict + pred_contrib, same 500 rows: {bare * 1000:.2f} ms")
     print(f"p50 (1 client) / bare = {results[0]['p50'] / (bare * 1000):.2f}x")
 

@@ -1,6 +1,7 @@
 """Targets backtest on demo data: replay past quarters, print coverage / MAPE / spread per method.
 
     uv run python bench/targets_backtest.py [--reps 40] [--months 30] [--periods 4] [--seed 1]
+                                            [--p-win model|empirical]
 
 Generates a demo history (cached in /tmp), replays the latest ``--periods`` quarters with only
 the data before each, and prints the three methods side by side with the issue's bars.
@@ -27,6 +28,8 @@ def main() -> None:
     ap.add_argument("--periods", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--end", default="2026-07-01")
+    ap.add_argument("--p-win", choices=("model", "empirical"), default="model",
+                    help="model: LightGBM refit before each quarter; empirical: stage/age rates")  # fmt: skip
     args = ap.parse_args()
     folder = Path(f"/tmp/salespilot-bench-targets-{args.reps}-{args.months}-{args.seed}")
     t0 = time.perf_counter()
@@ -35,13 +38,18 @@ def main() -> None:
                          end=pd.Timestamp(args.end))  # fmt: skip
     history = load_history(folder)
     t1 = time.perf_counter()
-    result = run_backtest(history, periods=args.periods)
+    scorer = None
+    if args.p_win == "model":
+        from salespilot.serving.targets.modelled import lightgbm_scorer
+
+        scorer = lightgbm_scorer()
+    result = run_backtest(history, periods=args.periods, scorer=scorer)
     t2 = time.perf_counter()
     out = result.to_dict()
     print(json.dumps(out, indent=1))
     sp, ly, ev = out["salespilot"], out["last_year_plus_20"], out["even_split"]
     print(f"\nhistory: {args.reps} reps, {args.months} months, seed {args.seed}; "
-          f"{len(history.opportunities)} deals; load {t1 - t0:.1f}s, backtest {t2 - t1:.1f}s")  # fmt: skip
+          f"{len(history.opportunities)} deals; p_win {result.p_win_source}; load {t1 - t0:.1f}s, backtest {t2 - t1:.1f}s")  # fmt: skip
     print(f"{'method':<20}{'coverage':>10}{'mape':>10}{'spread':>10}{'wape':>10}")
     for name in ("salespilot", "last_year_plus_20", "even_split"):
         m = out[name]

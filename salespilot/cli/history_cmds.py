@@ -119,14 +119,21 @@ def _print_summary(console: Any, summary: dict) -> None:
     console.print(f"  period: {_day(rng['start'])} → {_day(rng['end'])}")
     table = Table(title="Tables", title_justify="left")
     table.add_column("table")
+    table.add_column("file")
     table.add_column("rows", justify="right")
     table.add_column("first event")
     table.add_column("last event")
     for name, info in summary["tables"].items():
         if info is None:
-            table.add_row(name, "[dim]absent[/]", "", "")
+            table.add_row(name, "[dim]absent[/]", "", "", "")
         else:
-            table.add_row(name, f"{info['rows']:,}", _day(info["first"]), _day(info["last"]))
+            table.add_row(
+                name,
+                escape(info["file"] or ""),
+                f"{info['rows']:,}",
+                _day(info["first"]),
+                _day(info["last"]),
+            )
     console.print(table)
     deals = summary["deals"]
     console.print(

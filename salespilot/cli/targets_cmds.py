@@ -351,6 +351,14 @@ def backtest_targets(
     no_mlflow: Annotated[
         bool, typer.Option("--no-mlflow", help="Do not log the run to MLflow.")
     ] = False,
+    p_win: Annotated[
+        str,
+        typer.Option(
+            "--p-win",
+            help="model: a LightGBM win model refit on the data before each quarter; "
+            "empirical: the history's win rate by stage and age (fast).",
+        ),
+    ] = "model",
 ) -> None:
     """Replay past quarters: targets from data before each vs what each rep booked.
 
@@ -363,8 +371,15 @@ def backtest_targets(
     from salespilot.serving.targets.backtest import log_to_mlflow, run_backtest
     from salespilot.serving.targets.service import configs_from_settings
 
+    if p_win not in ("model", "empirical"):
+        _fail(f"--p-win {p_win!r} must be 'model' or 'empirical'", as_json)
     history, settings = _load(data, as_json)
     fc, tc, _ = configs_from_settings(settings)
+    scorer = None
+    if p_win == "model":
+        from salespilot.serving.targets.modelled import lightgbm_scorer
+
+        scorer = lightgbm_scorer()
     with Progress(console=Console(stderr=True), disable=as_json, transient=True) as bar:
         task = bar.add_task("replaying quarters", total=periods)
 
@@ -377,6 +392,7 @@ def backtest_targets(
                 periods=periods,
                 forecast_config=fc,
                 target_config=tc,
+                scorer=scorer,
                 progress=lambda label: (tick(label), bar.advance(task)),
             )
         except ValueError as exc:
@@ -391,6 +407,7 @@ def backtest_targets(
                 "base_quantile": tc.base_quantile,
                 "simulations": fc.simulations,
                 "ramp_months": fc.ramp_months,
+                "p_win": out["p_win_source"],
                 "data_hash": history.content_hash(),
             },
         )

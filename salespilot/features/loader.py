@@ -128,6 +128,9 @@ def summarize_history(history: History) -> dict[str, Any]:
         end = history.end()
     except ValueError:  # no event at all (header-only files): nothing is "active"
         end = pd.NaT
+    files: dict[str, tuple[Path, str]] = {}
+    if history.source is not None and Path(history.source).is_dir():
+        files = _discover(Path(history.source), [])
     tables: dict[str, Any] = {}
     starts = []
     for name, schema in TABLES.items():
@@ -143,7 +146,8 @@ def summarize_history(history: History) -> dict[str, Any]:
             first, last = _iso(lo), _iso(hi)
             if pd.notna(lo):
                 starts.append(lo)
-        tables[name] = {"rows": len(df), "first": first, "last": last}
+        file = files[name][0].name if name in files else None
+        tables[name] = {"file": file, "rows": len(df), "first": first, "last": last}
     opps = history.opportunities
     deals = {s: int((opps["status"] == s).sum()) for s in ("open", "won", "lost")}
     deals["won_amount"] = float(opps.loc[opps["status"] == "won", "amount"].sum())
@@ -160,7 +164,6 @@ def summarize_history(history: History) -> dict[str, Any]:
     )
     return {
         "source": str(history.source) if history.source else None,
-        "content_hash": history.content_hash(),
         "tables": tables,
         "date_range": {"start": _iso(min(starts)) if starts else None, "end": _iso(end)},
         "deals": deals,

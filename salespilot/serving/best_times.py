@@ -1,6 +1,6 @@
 """Best time to reach a contact: score the contact's candidate slots with the contact_time model.
 
-Slots come from :func:`salespilot.features.contacts.candidate_slots` (hour-of-week rows in the
+Slots come from :func:`salespilot.features.contacts.candidate_slots_for_contacts` (hour-of-week rows in the
 contact's time zone, with the features the model needs); this module only ranks them, picks
 the best one "today or the next working day", and lays the week out as a 7 x 24 grid.
 
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-SLOT_TIME_COLUMNS = ("slot_start", "slot_at", "starts_at", "at", "slot_utc")
+SLOT_TIME_COLUMNS = ("slot_start_utc", "slot_start", "slot_utc")
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -107,13 +107,24 @@ def rep_timezone(
     return "UTC"
 
 
-def candidate_slots_for(
-    history, contact_id: str, as_of: pd.Timestamp, days: int, hours
-) -> pd.DataFrame:
-    """The feature layer's candidate slots for one contact (rows the contact_time model scores)."""
-    from salespilot.features.contacts import candidate_slots
+def attempt_rates(history):
+    """The contacts' and accounts' earlier answer rates, computed once per state."""
+    from salespilot.features.contacts import AttemptRates
 
-    return candidate_slots(history, contact_id, as_of, days=days, working_hours=tuple(hours))
+    return AttemptRates.from_history(history)
+
+
+def candidate_slots_for(
+    history, contact_ids, as_of: pd.Timestamp, days: int, hours, rates=None
+) -> pd.DataFrame:
+    """The feature layer's candidate slots (rows the contact_time model scores) of contacts."""
+    from salespilot.features.contacts import candidate_slots_for_contacts
+
+    if isinstance(contact_ids, str):
+        contact_ids = [contact_ids]
+    return candidate_slots_for_contacts(
+        history, list(contact_ids), as_of, days, tuple(hours), rates=rates
+    )
 
 
 def score_slots(model, slots: pd.DataFrame) -> np.ndarray:
@@ -140,7 +151,9 @@ def contact_best_times(state, contact_id: str, *, top: int, working_hours: tuple
     if cached is not None:
         return cached
     model = state.model("contact_time")
-    slots = candidate_slots_for(state.history, contact_id, state.as_of, 7, (0, 24))
+    slots = candidate_slots_for(
+        state.history, contact_id, state.as_of, 7, (0, 24), rates=state.cache.get("_rates")
+    )
     tz = state.contact_zone.get(contact_id, "UTC")
     proba = score_slots(model, slots) if len(slots) else np.zeros(0)
     hour = _col(slots, "local_hour", "hour").astype(int) if len(slots) else np.zeros(0, int)

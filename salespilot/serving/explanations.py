@@ -39,18 +39,25 @@ def _fmt(v: float | str | None) -> str:
 _SINGULAR = {"replies": "reply", "touches": "touch", "days": "day", "hours": "hour"}
 
 
+_ADJECTIVES = {"inbound", "outbound", "earlier", "other", "active", "open"}
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _plural(word: str) -> bool:
+    return word.endswith("s") and word.isalpha()
+
+
 def _count_like(readable: str) -> bool:
     """ "Inbound replies in the last 7 days" reads well as "3 inbound replies ..."."""
     lower = readable.lower()
-    if (
-        "(" in lower
-        or "compared" in lower
-        or "rate" in lower
-        or lower.startswith(("change", "position"))
-    ):
+    if "(" in lower or "rate" in lower or " against " in lower or "compared" in lower:
+        return False  # ratios and annotated units read better as "name: value"
+    words = lower.split()
+    if not words:
         return False
-    head = lower.split()[:2]
-    return any(w.endswith("s") and "'" not in w for w in head)
+    if _plural(words[0]):
+        return True
+    return len(words) > 1 and words[0] in _ADJECTIVES and _plural(words[1])
 
 
 def _singular(phrase: str) -> str:
@@ -77,8 +84,13 @@ def factor_text(readable: str, value: float | str | None) -> str:
     if isinstance(value, str):
         return f"{readable}: {value}"
     lower = readable.lower()
-    if lower.startswith(("a ", "an ", "the ", "is ", "has ")) and value in (0.0, 1.0):
+    statement = lower.startswith(("a ", "an ", "the ", "is ", "has ")) or " changed " in lower
+    if statement and value in (0.0, 1.0):
         return readable if value == 1.0 else f"{readable}: no"
+    if lower.startswith("weekday") and float(value).is_integer() and 0 <= value <= 6:
+        return f"{readable}: {_WEEKDAYS[int(value)]}"
+    if lower.startswith("hour of day") and float(value).is_integer():
+        return f"{readable}: {int(value):02d}:00"
     if "rate" in lower and 0.0 <= value <= 1.0:
         return f"{readable}: {value:.0%}"
     if _count_like(readable):
@@ -166,7 +178,9 @@ def _explain_contact(state, contact_id: str):
         return None
     key = ("explain_contact", contact_id)
     if key not in state.cache:
-        slots = bt.candidate_slots_for(state.history, contact_id, state.as_of, 7, (8, 18))
+        slots = bt.candidate_slots_for(
+            state.history, contact_id, state.as_of, 7, (8, 18), rates=state.cache.get("_rates")
+        )
         if slots.empty:
             return None
         slots = slots.reset_index(drop=True).assign(_slot=lambda d: d.index.astype(str))

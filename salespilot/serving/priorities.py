@@ -262,6 +262,7 @@ def state_as_of(state, settings, as_of: pd.Timestamp, rep_id: str):
             models=state.models,
             persist_scores=False,
             only_reps={rep_id},
+            rates=state.cache.get("_rates"),
         )
         if sum(1 for k in state.cache if isinstance(k, tuple) and k[0] == "as_of") < 8:
             state.cache[key] = past

@@ -11,6 +11,7 @@ state keeps the previous state's model (marked ``stale``) and reports the proble
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -77,6 +78,7 @@ class ServingState:
     rep_items_json: dict[str, tuple[bytes, ...]]
     at_risk: tuple[AtRiskAccount, ...]
     problems: tuple[str, ...] = ()
+    data_signature: tuple = ()
     # per-state memo of best-time answers (filled lazily; never shared across states)
     cache: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -181,6 +183,45 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
     return slots
 
 
+def data_signature(folder) -> tuple:
+    """(name, size, mtime) of every file in the data folder: unchanged means same data."""
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        return ()
+    return tuple(
+        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    )
+
+
+def _stored_snapshots(settings: Settings, content_hash: str, as_of: pd.Timestamp):
+    """The "now" deal and account rows from the feature store, when they were built from this
+    very history (same content hash) at or after its last event; else None (compute them)."""
+    from salespilot.features.store import latest_snapshot
+
+    try:
+        deals, dmeta = latest_snapshot(settings.features_dir, "deals")
+        accounts, ameta = latest_snapshot(settings.features_dir, "accounts")
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    if {dmeta.get("history_hash"), ameta.get("history_hash")} != {content_hash}:
+        log.info("feature snapshots are from other data; computing features")
+        return None
+    stamps = {dmeta.get("as_of_max"), ameta.get("as_of_max")}
+    if (
+        len(stamps) != 1
+        or None in stamps
+        or pd.Timestamp(stamps.pop()) < as_of - pd.Timedelta(seconds=1)
+    ):
+        return None
+    snap_as_of = pd.Timestamp(dmeta["as_of_max"])
+    log.info("scoring the stored feature snapshots as of %s", snap_as_of)
+    return deals, accounts, snap_as_of
+
+
 def _data_as_of(history: History) -> pd.Timestamp:
     """ "Now" for the data: just after its latest event, so every event counts as known."""
     from salespilot.features.pit import observed_end
@@ -217,35 +258,37 @@ def _best_times(
     contacts: set[str],
     model: ServingModel | None,
     settings: Settings,
+    rates: Any,
 ) -> dict[str, tuple[pd.Timestamp, float]]:
-    """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``."""
+    """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``.
+
+    One batch of candidate slots (3 days ahead, working hours) for every contact on any list,
+    one model call.
+    """
     if model is None or not contacts or history.contacts is None:
         return {}
     zones = history.contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
-    frames = []
-    for cid in sorted(contacts):
-        try:
-            s = bt.candidate_slots_for(history, cid, as_of, 3, settings.serving_working_hours)
-        except Exception as exc:
-            log.warning("no candidate slots for contact %s: %s", cid, exc)
-            continue
-        if len(s):
-            frames.append(s.assign(_contact=cid))
-    if not frames:
+    try:
+        slots = bt.candidate_slots_for(
+            history, sorted(contacts), as_of, 3, settings.serving_working_hours, rates=rates
+        )
+    except (KeyError, ValueError) as exc:
+        log.warning("no candidate slots: %s", exc)
         return {}
-    slots = pd.concat(frames, ignore_index=True)
+    if slots.empty:
+        return {}
     proba = bt.score_slots(model, slots)
     starts = bt.slot_times(slots)
     out = {}
-    for cid, idx in slots.groupby("_contact", sort=False).indices.items():
+    for cid, idx in slots.groupby("contact_id", sort=False, observed=True).indices.items():
         pos = bt.best_soon(
             starts.iloc[idx].reset_index(drop=True),
             proba[idx],
             as_of=as_of,
-            tz=zones.get(cid),
+            tz=zones.get(str(cid)),
         )
         if pos is not None:
-            out[cid] = (starts.iloc[idx[pos]], float(proba[idx[pos]]))
+            out[str(cid)] = (starts.iloc[idx[pos]], float(proba[idx[pos]]))
     return out
 
 
@@ -271,6 +314,7 @@ def build_state(
     persist_scores: bool = True,
     models: dict[str, ModelSlot] | None = None,
     only_reps: set[str] | None = None,
+    rates: Any = None,
 ) -> ServingState:
     """Load data and models, score everything, rank every rep's list, explain every item.
 
@@ -280,14 +324,35 @@ def build_state(
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
 
+    signature: tuple = ()
+    same_data = False
     if history is None:
-        from salespilot.features.loader import load_history
+        signature = data_signature(settings.data_dir)
+        if previous is not None and signature and signature == previous.data_signature:
+            history, same_data = previous.history, True  # the files did not change
+        else:
+            from salespilot.features.loader import load_history
 
-        history = load_history(settings.data_dir)
+            history = load_history(settings.data_dir)
+    now_of_data = as_of is None
     as_of = _data_as_of(history) if as_of is None else pd.Timestamp(as_of)
     if models is None:
         models = _load_models(settings, previous)
     problems = tuple(s.problem for s in models.values() if s.problem)
+    if (
+        same_data
+        and now_of_data
+        and previous is not None
+        and previous.versions == {n: s.version for n, s in models.items()}
+    ):
+        # same data, same model versions: the scores stand; only the models and status change
+        return dataclasses.replace(
+            previous,
+            loaded_at=datetime.now(UTC),
+            models=models,
+            problems=problems,
+            cache=dict(previous.cache),
+        )
 
     reps = history.reps.set_index("rep_id")
     accounts = history.accounts
@@ -307,8 +372,13 @@ def build_state(
     )
 
     # -- score deals and accounts (one batch each) -----------------------------------------
-    deal_rows = deal_snapshot(history, as_of)
-    acc_rows = account_snapshot(history, as_of)
+    content_hash = history.content_hash()
+    stored = _stored_snapshots(settings, content_hash, as_of) if now_of_data else None
+    if stored is not None:
+        deal_rows, acc_rows, as_of = stored
+    else:
+        deal_rows = deal_snapshot(history, as_of)
+        acc_rows = account_snapshot(history, as_of)
     if only_reps is not None:
         deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
         acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]
@@ -336,12 +406,15 @@ def build_state(
         if acc not in acc_contact and acc in fallback:
             acc_contact[acc] = fallback[acc]
 
+    if rates is None and models["contact_time"].model is not None and contacts is not None:
+        rates = bt.attempt_rates(history)
     best = _best_times(
         history,
         as_of,
         set(deal_contact.values()) | set(acc_contact.values()),
         models["contact_time"].model,
         settings,
+        rates,
     )
 
     # the rep's zone: the settings map by region, else the usual zone of their contacts
@@ -376,14 +449,20 @@ def build_state(
     deal_owner: dict[str, str] = {}
     account_deal_reps: dict[str, set[str]] = {}
     if win is not None:
-        dctx = deal_rows.reset_index(drop=True)
+        ctx_cols = [
+            c
+            for c in ("owner_rep_id", "account_id", "stage", "product_line", "amount")
+            if c in deal_rows.columns
+        ]
+        dctx = deal_rows[ctx_cols].reset_index(drop=True).to_dict("records")
+        dfacts_by_id = dfacts.to_dict("index")
         for i, d in enumerate(deal_ids):
-            row = dctx.iloc[i]
+            row = dctx[i]
             owner = str(row["owner_rep_id"])
             acc = str(row["account_id"])
             deal_owner[d] = owner
             account_deal_reps.setdefault(acc, set()).add(owner)
-            facts = dfacts.loc[d].to_dict() if d in dfacts.index else {"as_of": as_of}
+            facts = dfacts_by_id.get(d, {"as_of": as_of})
             stage = None if pd.isna(row.get("stage")) else str(row.get("stage"))
             per_rep.setdefault(owner, []).append(
                 Candidate(
@@ -405,10 +484,14 @@ def build_state(
     if churn is not None:
         actx = acc_rows.reset_index(drop=True)
         annual = _annual_values(history, as_of, actx)
+        owners = (
+            actx["owner_rep_id"].tolist() if "owner_rep_id" in actx.columns else [None] * len(actx)
+        )
+        afacts_by_id = afacts.to_dict("index")
         for i, acc in enumerate(acc_ids):
-            owner = actx.at[i, "owner_rep_id"] if "owner_rep_id" in actx.columns else None
+            owner = owners[i]
             owner = None if owner is None or pd.isna(owner) else str(owner)
-            facts = afacts.loc[acc].to_dict() if acc in afacts.index else {"as_of": as_of}
+            facts = afacts_by_id.get(acc, {"as_of": as_of})
             warns = tuple(rules.evaluate(facts, rules.ACCOUNT_RULES, cfg))
             factors = top_factors(churn, i, settings.serving_factors)
             risk = float(churn.proba[i])
@@ -480,7 +563,7 @@ def build_state(
         as_of=as_of,
         history=history,
         source=None if history.source is None else str(history.source),
-        content_hash=history.content_hash(),
+        content_hash=content_hash,
         models=models,
         reps=reps,
         rep_timezones=rep_zones,
@@ -498,6 +581,8 @@ def build_state(
         },
         at_risk=at_risk,
         problems=problems,
+        data_signature=signature,
     )
     state.cache["_account_deal_reps"] = account_deal_reps
+    state.cache["_rates"] = rates
     return state

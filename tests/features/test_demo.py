@@ -16,6 +16,7 @@ from salespilot.features.demo.truth import (
     oracle_attempt,
     oracle_churn,
     oracle_win,
+    read_meta,
     read_truth,
 )
 from salespilot.features.loader import load_history
@@ -375,3 +376,21 @@ def test_churn_probabilities_are_calibrated(demo_history_dir):
     e_high, o_high = churn.loc[high, "p_churn"].sum(), churn.loc[high, "churned"].sum()
     assert abs(o_high - e_high) <= 3.5 * np.sqrt(e_high)
     assert churn.loc[high, "churned"].mean() > 3 * churn.loc[~high, "churned"].mean()
+
+
+def test_win_within_a_horizon_is_calibrated_and_below_eventual(demo_history_dir, demo_history):
+    o = demo_history.opportunities
+    frames = []
+    for as_of in pd.date_range("2025-08-04", END - pd.Timedelta(days=60), freq="14D"):
+        live = o[(o["created_at"] < as_of) & (o["closed_at"].isna() | (o["closed_at"] >= as_of))]
+        soon = (live["status"] == "won") & (live["closed_at"] < as_of + pd.Timedelta(days=60))
+        frames.append(
+            pd.DataFrame({"opportunity_id": live["opportunity_id"], "as_of": as_of, "y": soon})
+        )
+    rows = pd.concat(frames, ignore_index=True)
+    p60 = oracle_win(demo_history_dir, rows, horizon_days=60).to_numpy()
+    eventual = oracle_win(demo_history_dir, rows).to_numpy()
+    assert (p60 <= eventual + 1e-6).all()
+    assert (oracle_win(demo_history_dir, rows, horizon_days=30).to_numpy() <= p60 + 1e-9).all()
+    _assert_calibrated(p60, rows["y"].to_numpy(), bins=8, slack=0.03)
+    assert read_meta(demo_history_dir)["knobs"] == dataclasses.asdict(DemoKnobs())

@@ -126,6 +126,7 @@ def test_references_to_absent_optional_tables_are_not_checked(tmp_path):
 def test_summary_counts(valid_dir):
     s = summarize_history(load_history(valid_dir, now=NOW))
     assert s["tables"]["activities"]["rows"] == 5
+    assert s["tables"]["activities"]["file"] == "activities.csv"
     assert s["tables"]["targets"]["rows"] == 2
     assert s["deals"]["open"] == 1 and s["deals"]["won"] == 1 and s["deals"]["lost"] == 1
     # history ends at the last event (2026-06-01 12:00): s1 runs, s2 ended 2025-12-31

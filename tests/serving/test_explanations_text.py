@@ -24,6 +24,25 @@ from salespilot.serving.explanations import factor_text
         ),
         ("Lead source", None, "Lead source: unknown"),
         ("{value} open deals at this account", 2.0, "2 open deals at this account"),
+        ("Typical days in this stage", 12.0, "Typical days in this stage: 12"),
+        ("Earlier attempts to reach the contact", 5.0, "5 earlier attempts to reach the contact"),
+        ("Owner changed without a hand-over touch", 1.0, "Owner changed without a hand-over touch"),
+        (
+            "Weekday in the contact's time zone",
+            2.0,
+            "Weekday in the contact's time zone: Wednesday",
+        ),
+        (
+            "Hour of day in the contact's time zone",
+            9.0,
+            "Hour of day in the contact's time zone: 09:00",
+        ),
+        ("Deals won in the last year", 3.0, "3 deals won in the last year"),
+        (
+            "Days in stage against the stage's typical dwell",
+            2.5,
+            "Days in stage against the stage's typical dwell: 2.50",
+        ),
     ],
 )
 def test_factor_text(readable, value, text):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salespilot.features.demo import chain
 from salespilot.features.demo.knobs import DemoKnobs
 from salespilot.features.demo.world import (
     INDUSTRIES,
@@ -27,7 +28,6 @@ from salespilot.features.demo.world import (
     PRODUCT_AMOUNT_FACTOR,
     RECURRING_SHARE,
     RECURRING_VALUE_FACTOR,
-    STAGE_ALPHA,
     STAGE_DWELL_DAYS,
     STAGE_NAMES,
     TEAMS,
@@ -51,17 +51,18 @@ NO_OUTCOME = -1
 EV_CREATED, EV_STAGE, EV_STALL, EV_RECOVER, EV_OWNER, EV_WON, EV_LOST = range(7)
 TRUTH_EVENTS = ("created", "stage", "stalled", "recovered", "owner_change", "won", "lost")
 
+# typical local peak hour of answering calls / replying to email, by contact role
+# (decision_maker, influencer, user, other): bosses early, users late morning, ...
+ROLE_CALL_PEAK = np.array([8.5, 14.5, 11.0, 16.0])
+ROLE_MAIL_PEAK = np.array([7.5, 13.0, 10.0, 17.0])
 # outbound touches that are not meetings: call, email, message
 TOUCH_MIX = np.array([0.45, 0.48, 0.07])
 # meetings / demos scheduled per working day in each open stage (healthy deal, average quality)
 MEETING_RATE = np.array([0.0, 0.07, 0.09, 0.06, 0.07])
 STAGE_ACTIVITY = np.array([0.8, 1.0, 1.0, 1.0, 1.1])
-# stalled state: forward, lost, recover hazards relative to the stage's exit hazard
-STALL_FORWARD, STALL_LOST, STALL_RECOVER = 0.15, 0.30, 0.20
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+_sigmoid = chain.sigmoid
 
 
 class _Grow:
@@ -113,6 +114,7 @@ class Simulation:
         self.days = -(-(self.end_s - self.start_s) // DAY)
         self.writer = writer
         self.progress = progress
+        self.meta: dict = {}
         self.tz_changes, self.tz_offsets = tz_offset_table(self.start, self.end)
         self._tz_base = self.start_s - 10 * DAY
         self._tz_stride = np.int64(1) << np.int64(40)
@@ -124,14 +126,7 @@ class Simulation:
         )
         self._tz_vals = np.concatenate(self.tz_offsets)
         # per-day calendar: weekday, seasonal factor, last two weeks of a quarter
-        days = pd.date_range(self.start, periods=self.days + 1, freq="D")
-        dip = np.select(
-            [days.month == 7, days.month == 8, days.month == 12], [0.25, 0.32, 0.22], 0.0
-        )
-        self.day_season = np.maximum(0.2, 1.0 - knobs.seasonality * dip)
-        q_end = (days + pd.offsets.QuarterEnd(0)).normalize()
-        self.day_qend = np.asarray((q_end - days).days < 14)
-        self.day_weekday = np.asarray(days.weekday)
+        self.cal = chain.day_calendar(self.start, self.days, knobs)
         # offset of each zone at each day's noon UTC, for "local midnight" of working days
         noon = self.start_s + np.arange(self.days + 2) * DAY + 12 * HOUR
         self.noon_offset = np.stack(
@@ -140,6 +135,8 @@ class Simulation:
         self._team_params(knobs)
         # how well each industry fits each team's offer: an observable part of deal quality
         self.industry_fit = self.rng.normal(0, knobs.industry_fit_sd, (len(TEAMS), len(INDUSTRIES)))
+        # each industry's working week: some answer on Mondays, others hide until Wednesday
+        self.industry_week = np.exp(self.rng.normal(0, 0.3, (len(INDUSTRIES), 5)))
         self._init_tables(reps)
 
     # ------------------------------------------------------------------ set-up
@@ -285,58 +282,58 @@ class Simulation:
         shape = np.where(night & ~email, shape * 0.25, shape)
         return np.clip(base * wdf**s * shape * 1.2, 0.005, 0.9)
 
-    def p_win(self, d: np.ndarray) -> np.ndarray:
-        """Exact probability that deals ``d`` end won, given their current state.
-
-        Within stage s the chain has a healthy and a stalled state with competing hazards
-        (forward, lost, stall / forward, lost, recover); the probability of absorbing in
-        ``won`` follows from the hazard ratios, stage by stage from the last one back.
-        """
+    def deal_params(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The chain parameters of deals ``d`` now: (logit, stall, speed), see ``chain``."""
         D, k = self.deal, self.k
-        q = D.quality[d]
-        logit_base = (
+        logit = (
             self.team_offset[D.team[d]]
-            + k.quality_effect * q
+            + k.quality_effect * D.quality[d]
             + self.reps.skill[D.owner[d]]
             + k.dm_effect * (D.dm[d] - 0.5)
             - k.handover_penalty * D.bad[d]
         )
-        stall = self._stall_hazard(d)
-        nxt = np.ones(len(d))
-        out = np.zeros(len(d))
-        stage, stalled = D.stage[d], D.stalled[d]
-        for s in range(4, -1, -1):
-            sig = _sigmoid(STAGE_ALPHA[s] + logit_base)
-            a_h, l_h, c_h = sig, 1 - sig, stall
-            a_c, l_c, r_c = STALL_FORWARD * sig, STALL_LOST, STALL_RECOVER
-            d2 = a_c + l_c + r_c
-            w_h = nxt * (a_h + c_h * a_c / d2) / (a_h + l_h + c_h - c_h * r_c / d2)
-            w_c = (a_c * nxt + r_c * w_h) / d2
-            here = stage == s
-            out[here] = np.where(stalled[here], w_c[here], w_h[here])
-            nxt = w_h
-        return out
+        stall = k.stall_rate * np.exp(-0.7 * D.quality[d]) * (1.0 + D.bad[d])
+        speed = 1.0 / (self.team_cycle[D.team[d]] * D.pace[d])
+        return logit, stall, speed
 
-    def _stall_hazard(self, d: np.ndarray) -> np.ndarray:
-        D = self.deal
-        return self.k.stall_rate * np.exp(-0.7 * D.quality[d]) * (1.0 + D.bad[d])
+    def p_win(self, d: np.ndarray) -> np.ndarray:
+        """Exact probability that deals ``d`` end won, given their current state."""
+        logit, stall, _ = self.deal_params(d)
+        return chain.win_probability(
+            self.deal.stage[d].astype(np.int64), self.deal.stalled[d], logit, stall
+        )
 
     def _day(self, t0: int) -> int:
         return (t0 - self.start_s) // DAY
 
     def _season(self, day_s: int) -> float:
-        return float(self.day_season[self._day(day_s)])
+        return float(self.cal["season"][self._day(day_s)])
 
     def _quarter_end(self, day_s: int) -> bool:
-        return bool(self.day_qend[self._day(day_s)])
+        return bool(self.cal["quarter_end"][self._day(day_s)])
 
     def _weekday(self, day_s: int) -> int:
-        return int(self.day_weekday[self._day(day_s)])
+        return int(self.cal["weekday"][self._day(day_s)])
 
     def _truth(self, d: np.ndarray, t: np.ndarray, ev: int) -> None:
-        p = self.p_win(d)
-        self.deal.p_win[d] = p
-        self.truth_rows.append((d.copy(), t.copy(), p, np.full(len(d), ev, dtype=np.int8)))
+        D = self.deal
+        logit, stall, speed = self.deal_params(d)
+        stage = D.stage[d].astype(np.int64)
+        p = chain.win_probability(stage, D.stalled[d], logit, stall)
+        D.p_win[d] = p
+        self.truth_rows.append(
+            (
+                d.copy(),
+                t.copy(),
+                p,
+                np.full(len(d), ev, dtype=np.int8),
+                stage,
+                D.stalled[d].copy(),
+                logit,
+                stall,
+                speed,
+            )
+        )
 
     # ------------------------------------------------------------------ entities
     def add_reps(self, teams: np.ndarray, hired: np.ndarray) -> np.ndarray:
@@ -391,13 +388,16 @@ class Simulation:
         same = rng.random(len(cidx)) < 0.9
         C.tz[cidx] = np.where(same, A.tz[acc_of], rng.integers(0, len(TIMEZONES), len(cidx)))
         m = len(cidx)
+        # answer patterns: typical for the role (and the industry's week), plus a personal part
+        sd = self.k.personal_hour_sd
         C.base_call[cidx] = np.clip(rng.beta(3, 6, m) * np.where(is_dm, 0.75, 1.0), 0.03, 0.8)
-        C.peak_call[cidx] = rng.uniform(8.5, 18.0, m)
+        C.peak_call[cidx] = np.clip(ROLE_CALL_PEAK[role] + rng.normal(0, sd, m), 7.5, 19.5)
         C.width_call[cidx] = rng.uniform(1.0, 3.0, m)
         C.base_mail[cidx] = np.clip(rng.beta(3, 5, m) * np.where(is_dm, 0.8, 1.0), 0.03, 0.8)
-        C.peak_mail[cidx] = rng.uniform(7.0, 21.0, m)
+        C.peak_mail[cidx] = np.clip(ROLE_MAIL_PEAK[role] + rng.normal(0, sd, m), 6.0, 22.0)
         C.width_mail[cidx] = rng.uniform(1.5, 4.5, m)
-        wd = np.exp(rng.normal(0, 0.35, (m, 5)))
+        industry = A.industry[acc_of]
+        wd = self.industry_week[industry] * np.exp(rng.normal(0, 0.15, (m, 5)))
         for d in range(5):
             getattr(C, f"wd{d}")[cidx] = wd[:, d]
         for a, o in zip(idx, owners, strict=True):
@@ -594,26 +594,18 @@ class Simulation:
         d = np.flatnonzero(D.status[: D.n] == 0)
         if len(d) == 0:
             return
-        sig = _sigmoid(
-            STAGE_ALPHA[D.stage[d]]
-            + self.team_offset[D.team[d]]
-            + k.quality_effect * D.quality[d]
-            + self.reps.skill[D.owner[d]]
-            + k.dm_effect * (D.dm[d] - 0.5)
-            - k.handover_penalty * D.bad[d]
+        logit, stall, speed = self.deal_params(d)
+        day = self._day(t0)
+        p_fwd, p_lost, p_flip = chain.step_probs(
+            D.stage[d].astype(np.int64),
+            D.stalled[d],
+            logit,
+            stall,
+            speed,
+            self.cal["season"][day],
+            self.cal["quarter_end"][day],
+            k,
         )
-        e = 1.0 / (STAGE_DWELL_DAYS[D.stage[d]] * self.team_cycle[D.team[d]] * D.pace[d])
-        season = self._season(t0)
-        push = 1.0 + (k.quarter_end_push if self._quarter_end(t0) else 0.0) * (D.stage[d] >= 3)
-        e = e * season * push
-        stalled = D.stalled[d]
-        stall = self._stall_hazard(d)
-        p_fwd = np.where(stalled, STALL_FORWARD * sig, sig) * e
-        p_lost = np.where(stalled, STALL_LOST, 1 - sig) * e
-        p_flip = np.where(stalled, STALL_RECOVER, stall) * e
-        tot = p_fwd + p_lost + p_flip
-        scale = np.where(tot > 0.9, 0.9 / np.maximum(tot, 1e-12), 1.0)
-        p_fwd, p_lost, p_flip = p_fwd * scale, p_lost * scale, p_flip * scale
         u = rng.random(len(d))
         fwd = u < p_fwd
         lost = (u >= p_fwd) & (u < p_fwd + p_lost)
@@ -660,12 +652,18 @@ class Simulation:
         D.p_win[d] = 1.0 if won else 0.0
         code = 5 if won else 6
         self.stage_rows.append((d.copy(), t.copy(), np.full(len(d), code, dtype=np.int8)))
+        nan = np.full(len(d), np.nan)
         self.truth_rows.append(
             (
                 d.copy(),
                 t.copy(),
                 np.full(len(d), float(won)),
                 np.full(len(d), EV_WON if won else EV_LOST, np.int8),
+                np.full(len(d), code, dtype=np.int64),
+                np.zeros(len(d), dtype=bool),
+                nan,
+                nan,
+                nan,
             )
         )
         if not won:
@@ -1031,6 +1029,7 @@ def generate_history(
         writer=writer,
         progress=progress,
     )
+    sim.meta = {"seed": seed, "reps": reps, "months": months, "format": fmt}
     sim.seed_world(reps)
     sim.run()
     rows = sim.finish()

@@ -66,6 +66,8 @@ class DemoKnobs:
     """Extra speed of late-stage decisions in the last two weeks of a quarter."""
 
     # contacts
+    personal_hour_sd: float = 1.5
+    """Hours a contact's peak answer hour deviates from the typical one of their role."""
     hour_pattern_strength: float = 1.0
     """How peaked each contact's personal hour-of-week answer pattern is."""
     engagement_effect: float = 0.3

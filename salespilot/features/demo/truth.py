@@ -7,6 +7,7 @@ training compares its metrics with the oracle's on the same rows.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -60,13 +61,23 @@ def _as_naive(s: pd.Series) -> pd.Series:
     return s.astype("datetime64[ns]")
 
 
-def oracle_win(path: str | Path, rows: pd.DataFrame) -> pd.Series:
-    """True probability that each (opportunity_id, as_of) eventually closes won.
+def read_meta(path: str | Path) -> dict:
+    """How the history was generated: seed, sizes, start, end and the knobs."""
+    return json.loads((truth_path(path) / "meta.json").read_text())
 
-    The last truth row with ``valid_from < as_of`` (strictly before, like every feature);
-    NaN for a deal not yet created at ``as_of``. Returned in ``rows``' order and index.
+
+def oracle_win(
+    path: str | Path, rows: pd.DataFrame, horizon_days: float | None = None
+) -> pd.Series:
+    """True probability that each (opportunity_id, as_of) closes won (within ``horizon_days``).
+
+    The deal's state is its last truth row with ``valid_from < as_of`` (strictly before, like
+    every feature); NaN for a deal not yet created at ``as_of``. Without a horizon: the
+    probability of eventually winning. With one: the probability that it is won by
+    ``as_of + horizon_days``, propagating the generator's own daily chain (same calendar and
+    knobs). Returned in ``rows``' order and index.
     """
-    truth = read_truth(path, "opportunities")[["opportunity_id", "valid_from", "p_win"]]
+    truth = read_truth(path, "opportunities")
     q = pd.DataFrame(
         {
             "opportunity_id": rows["opportunity_id"].astype(str).to_numpy(),
@@ -76,7 +87,7 @@ def oracle_win(path: str | Path, rows: pd.DataFrame) -> pd.Series:
     q["_pos"] = np.arange(len(q))
     q = q.sort_values("as_of", kind="stable")
     truth = truth.sort_values("valid_from", kind="stable")
-    merged = pd.merge_asof(
+    m = pd.merge_asof(
         q,
         truth,
         left_on="as_of",
@@ -85,7 +96,53 @@ def oracle_win(path: str | Path, rows: pd.DataFrame) -> pd.Series:
         allow_exact_matches=False,
         direction="backward",
     ).sort_values("_pos")
-    return pd.Series(merged["p_win"].to_numpy(), index=rows.index, name="oracle_p_win")
+    p = m["p_win"].to_numpy(dtype=float).copy()
+    if horizon_days is not None:
+        p = _win_within(path, m, p, float(horizon_days))
+    return pd.Series(p, index=rows.index, name="oracle_p_win")
+
+
+def _win_within(
+    path: str | Path, m: pd.DataFrame, p_eventual: np.ndarray, horizon_days: float
+) -> np.ndarray:
+    """P(won by as_of + horizon) for open rows of ``m`` (closed rows keep their 1 / 0)."""
+    from salespilot.features.demo import chain
+    from salespilot.features.demo.knobs import DemoKnobs
+    from salespilot.features.demo.world import STAGES
+
+    meta = read_meta(path)
+    knobs = DemoKnobs(**meta["knobs"])
+    start = pd.Timestamp(meta["start"])
+    end = pd.Timestamp(meta["end"])
+    out = p_eventual.copy()
+    live = m["logit"].notna().to_numpy() & m["stage"].isin(STAGES).to_numpy()
+    if not live.any():
+        return out
+    lv = m[live]
+    day_s = 86_400
+    as_of = (lv["as_of"] - start).dt.total_seconds().to_numpy()
+    since = (lv["valid_from"] - start).dt.total_seconds().to_numpy()
+    # a day's move happens from 07:00 UTC on; one move per deal and day, none on the day it started
+    first = np.maximum(np.ceil((as_of - 7 * 3600) / day_s), np.floor(since / day_s) + 1).astype(
+        np.int64
+    )
+    last = np.floor((as_of + horizon_days * day_s - 14 * 3600) / day_s).astype(np.int64)
+    steps = np.maximum(last - first + 1, 0)
+    days = int((end - start) / pd.Timedelta(days=1)) + int(np.ceil(horizon_days)) + 3
+    cal = chain.day_calendar(start, days, knobs)
+    stage = lv["stage"].map({s: i for i, s in enumerate(STAGES)}).to_numpy(dtype=np.int64)
+    out[live] = chain.win_within(
+        stage,
+        lv["stalled"].astype(bool).to_numpy(),
+        lv["logit"].to_numpy(dtype=float),
+        lv["stall_hazard"].to_numpy(dtype=float),
+        lv["speed"].to_numpy(dtype=float),
+        np.maximum(first, 0),
+        steps,
+        cal,
+        knobs,
+    )
+    return out
 
 
 def oracle_churn(path: str | Path, rows: pd.DataFrame, horizon_days: float) -> pd.Series:

@@ -7,6 +7,8 @@ rows); CSV timestamps are ISO 8601 without offset (UTC, as the contract says).
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -341,21 +343,24 @@ class HistoryWriter:
             qs, qe = int(q_start.value // 10**9), int(q_end.value // 10**9)
             lookback = max(sim.start_s, qs - 365 * DAY)
             quarters = (qs - lookback) / (91.25 * DAY)
-            for r in range(R.n):
-                if R.hired[r] >= qe or (0 <= R.left[r] <= qs):
-                    continue
-                team = int(R.team[r])
-                if quarters >= 0.99:
-                    mates = np.flatnonzero(R.team[: R.n] == team)
-                    sel = (w_t >= lookback) & (w_t < qs)
-                    own = w_amt[sel & (w_owner == r)].sum() / quarters
-                    team_avg = (
-                        w_amt[sel & np.isin(w_owner, mates)].sum() / quarters / max(len(mates), 1)
-                    )
-                    base = own if R.hired[r] <= lookback and own > 0 else team_avg
-                else:
-                    base = nominal[team]
-                rows.append((r, qs, qe, round(float(base) * 1.2, -2)))
+            sel = (w_t >= lookback) & (w_t < qs)
+            own = np.bincount(w_owner[sel], weights=w_amt[sel], minlength=R.n)[: R.n] / max(
+                quarters, 1e-9
+            )
+            teams = R.team[: R.n]
+            team_sum = np.bincount(teams[w_owner[sel]], weights=w_amt[sel], minlength=len(nominal))
+            team_avg = (
+                team_sum
+                / max(quarters, 1e-9)
+                / np.maximum(np.bincount(teams, minlength=len(nominal)), 1)
+            )
+            on = (R.hired[: R.n] < qe) & ~((R.left[: R.n] >= 0) & (R.left[: R.n] <= qs))
+            if quarters >= 0.99:
+                base = np.where((R.hired[: R.n] <= lookback) & (own > 0), own, team_avg[teams])
+            else:
+                base = nominal[teams]
+            for r in np.flatnonzero(on):
+                rows.append((r, qs, qe, round(float(base[r]) * 1.2, -2)))
             q_start = q_end
         arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
         self._write(
@@ -374,14 +379,15 @@ class HistoryWriter:
         from salespilot.features.demo.generator import TRUTH_EVENTS
 
         D = sim.deal
-        if sim.truth_rows:
-            d = np.concatenate([r[0] for r in sim.truth_rows])
-            t = np.concatenate([r[1] for r in sim.truth_rows])
-            p = np.concatenate([r[2] for r in sim.truth_rows])
-            e = np.concatenate([r[3] for r in sim.truth_rows]).astype(np.int64)
-        else:
-            d = t = e = np.zeros(0, dtype=np.int64)
-            p = np.zeros(0)
+        rows = sim.truth_rows or [
+            (np.zeros(0, np.int64),) * 2
+            + (np.zeros(0),)
+            + (np.zeros(0, np.int64),) * 3
+            + (np.zeros(0),) * 3
+        ]
+        d, t, p, e, stage, stalled, logit, stall, speed = (
+            np.concatenate([r[i] for r in rows]) for i in range(9)
+        )
         order = np.lexsort((np.arange(len(d)), t, d))
         self._write(
             "opportunities",
@@ -390,10 +396,27 @@ class HistoryWriter:
                     "opportunity_id": _id_array("O", d[order], 7),
                     "valid_from": self._ts(t[order]),
                     "p_win": pa.array(np.round(p[order], 6)),
-                    "event": _names(np.array(TRUTH_EVENTS), e[order]),
+                    "event": _names(np.array(TRUTH_EVENTS), e[order].astype(np.int64)),
+                    # the chain's state and parameters, for win-within-a-horizon (truth.oracle_win)
+                    "stage": _names(np.array(STAGE_NAMES), stage[order].astype(np.int64)),
+                    "stalled": pa.array(stalled[order].astype(bool)),
+                    "logit": pa.array(np.round(logit[order], 6), mask=np.isnan(logit[order])),
+                    "stall_hazard": pa.array(
+                        np.round(stall[order], 6), mask=np.isnan(stall[order])
+                    ),
+                    "speed": pa.array(np.round(speed[order], 6), mask=np.isnan(speed[order])),
                 }
             ),
             truth=True,
+        )
+        meta = {
+            **sim.meta,
+            "start": sim.start.isoformat(),
+            "end": sim.end.isoformat(),
+            "knobs": asdict(sim.k),
+        }
+        (self.out / TRUTH_DIR / "meta.json").write_text(
+            json.dumps(meta, indent=1, sort_keys=True) + "\n"
         )
         n = D.n
         self._write(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -37,6 +38,9 @@ def empirical_scorer(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
 
 def champion_scorer(settings=None) -> Scorer | None:
     """A scorer backed by the registered ``win_probability@champion``, or None if unavailable."""
+    uri = getattr(settings, "mlflow_tracking_uri", None) or ""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None  # no registry yet: do not create an empty one just to look
     try:
         from salespilot.features.deals import deal_snapshot
         from salespilot.training import load_model

@@ -1,0 +1,92 @@
+"""p_win from a LightGBM win-probability model trained only on data before ``as_of``.
+
+For the backtest: the champion in the registry was trained on everything, so replaying a past
+quarter with it would leak that quarter's outcomes. This scorer fits, for each ``as_of``, a
+light version of the ``win_probability`` spec (same features, categoricals and LightGBM
+parameters, via the training package's ``fit_lightgbm`` and ``Calibrator``) on deal snapshots
+whose label window closed before ``as_of``, and scores the deals open at ``as_of``. It skips
+MLflow logging and registration, which is what makes it cheap enough to run once per period.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from salespilot.features.history import History
+
+log = logging.getLogger(__name__)
+
+
+def lightgbm_scorer(*, freq: str = "2W-MON", valid_share: float = 0.25):
+    """A scorer ``(history, as_of) -> DataFrame(opportunity_id, p_win)`` fitting per as_of.
+
+    ``p_win`` means "won within the spec's horizon"; the returned scorer carries
+    ``horizon_days`` so the forecast converts it to an eventual win probability.
+    """
+    from salespilot.models.win_probability import SPEC
+
+    horizon = int(SPEC.horizon_days)
+
+    def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+        from salespilot.features.deals import deal_snapshot
+        from salespilot.features.training_sets import as_of_grid, build_training_set
+        from salespilot.training.fit import Calibrator, choose_calibration, fit_lightgbm
+
+        as_of = pd.Timestamp(as_of)
+        # Labels must be fully observed before as_of: the grid stops a horizon earlier.
+        grid = as_of_grid(history, end=as_of - pd.Timedelta(days=horizon), freq=freq)
+        frame = build_training_set(history, "deals", grid, horizon_days=horizon)
+        frame = frame.dropna(subset=[SPEC.label])
+        rows = deal_snapshot(history, as_of)
+        if len(grid) < 4 or frame[SPEC.label].nunique() < 2 or rows.empty:
+            log.warning("too little labelled history before %s for a model: empirical p_win", as_of)
+            from salespilot.serving.targets.service import empirical_scorer
+
+            return empirical_scorer(history, as_of)
+        cut = grid[int(len(grid) * (1 - valid_share))]
+        train, valid = frame[frame["as_of"] < cut], frame[frame["as_of"] >= cut]
+        features, categorical = _feature_columns(frame)
+        booster, categories = fit_lightgbm(
+            train,
+            train[SPEC.label].to_numpy(int),
+            valid,
+            valid[SPEC.label].to_numpy(int),
+            features=features,
+            categorical=categorical,
+            params=dict(SPEC.params),
+            num_boost_round=500,
+            early_stopping_rounds=30,
+        )
+        from salespilot.training.fit import prepare_features
+
+        def raw(df: pd.DataFrame) -> np.ndarray:
+            x = prepare_features(
+                df.astype({c: "object" for c in categorical}), features, categories
+            )
+            return booster.predict(x, raw_score=True)
+
+        y_valid = valid[SPEC.label].to_numpy(int)
+        method, _ = choose_calibration(raw(valid), y_valid)
+        calibrator = Calibrator(method).fit(raw(valid), y_valid)
+        p = calibrator.predict(raw(rows))
+        return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
+
+    score.source = "lightgbm (refit per period)"  # type: ignore[attr-defined]
+    score.horizon_days = horizon  # type: ignore[attr-defined]
+    return score
+
+
+def _feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The spec's features present in the snapshot (or, if the spec and the feature tables
+    disagree on names, the feature tables' own model columns)."""
+    from salespilot.features.deals import DEAL_CATEGORICAL_FEATURES, DEAL_FEATURES
+    from salespilot.models.win_probability import SPEC
+
+    features = [f for f in SPEC.features if f in frame.columns]
+    if len(features) < len(SPEC.features) / 2:
+        features = [f for f in DEAL_FEATURES if f in frame.columns]
+    categorical = [c for c in (*SPEC.categorical, *DEAL_CATEGORICAL_FEATURES) if c in features]
+    return features, list(dict.fromkeys(categorical))
