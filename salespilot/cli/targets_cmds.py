@@ -299,7 +299,10 @@ def _print_health(out: dict) -> None:
 
     console = Console()
     latest = out["weeks"][-1] if out["weeks"] else None
-    t = Table(title=f"{out['team']}: process health, week of {latest} (as of {out['as_of'][:10]})")
+    t = Table(
+        title=f"{out['team']}: process health, week of {latest} (as of {out['as_of'][:10]})",
+        caption="latest judged week per metric; ! = a warning or a plan alert",
+    )
     for c in ("rep", "leads", "plan/wk", "lead->meeting", "days in stage", "reply h", "flag"):
         t.add_column(c, justify="left" if c == "rep" else "right")
 
@@ -310,18 +313,27 @@ def _print_health(out: dict) -> None:
         return f"[{_STYLE[s]}]{format(v, fmt)}[/{_STYLE[s]}]"
 
     flagged = set(out["flagged_reps"])
+    by_rep: dict[str, list[dict]] = {}
     for row in out["reps"]:
-        if row["week_start"] != latest:
-            continue
-        plan = row.get("plan_leads_per_week")
+        by_rep.setdefault(row["rep_id"], []).append(row)
+    for rep_id, rows in by_rep.items():
+        rows = sorted(rows, key=lambda r: r["week_start"])
+
+        def last(metric: str, rows=rows) -> dict:
+            # The latest week where the metric is known (conversion waits for its window).
+            known = [r for r in rows if r.get(metric) is not None]
+            return known[-1] if known else {}
+
+        now = rows[-1]
+        plan = now.get("plan_leads_per_week")
         t.add_row(
-            f"{row['rep_id']} {row['name']}",
-            str(row["leads"]),
+            f"{rep_id} {now['name']}",
+            str(now["leads"]),
             "-" if plan is None else f"{plan:.1f}",
-            cell(row, "lead_to_meeting", ".0%"),
-            cell(row, "avg_days_in_stage", ".1f"),
-            cell(row, "response_hours", ".0f"),
-            "[red]![/red]" if row["rep_id"] in flagged else "",
+            cell(last("lead_to_meeting"), "lead_to_meeting", ".0%"),
+            cell(last("avg_days_in_stage"), "avg_days_in_stage", ".1f"),
+            cell(last("response_hours"), "response_hours", ".0f"),
+            "[red]![/red]" if rep_id in flagged else "",
         )
     console.print(t)
     w = Table(title="team by week")
@@ -375,11 +387,13 @@ def backtest_targets(
         _fail(f"--p-win {p_win!r} must be 'model' or 'empirical'", as_json)
     history, settings = _load(data, as_json)
     fc, tc, _ = configs_from_settings(settings)
-    scorer = None
+    scorer_for = None
     if p_win == "model":
         from salespilot.serving.targets.modelled import lightgbm_scorer
 
-        scorer = lightgbm_scorer()
+        def scorer_for(period):
+            return lightgbm_scorer(horizon_days=(period.end - period.start).days)
+
     with Progress(console=Console(stderr=True), disable=as_json, transient=True) as bar:
         task = bar.add_task("replaying quarters", total=periods)
 
@@ -392,7 +406,7 @@ def backtest_targets(
                 periods=periods,
                 forecast_config=fc,
                 target_config=tc,
-                scorer=scorer,
+                scorer_for=scorer_for,
                 progress=lambda label: (tick(label), bar.advance(task)),
             )
         except ValueError as exc:
