@@ -140,6 +140,9 @@ def priorities(
     if state is None:
         _fail(f"cannot load data and models: {holder.last_error}")
         return
+    if state.model("win_probability") is None:
+        _fail(f"no win_probability model to score with: {state.models['win_probability'].problem}")
+        return
     if rep not in state.reps.index:
         _fail(f"no rep with id {rep!r} in {state.source}")
         return
