@@ -35,3 +35,18 @@ def demo_history(demo_history_dir):
     from salespilot.features.loader import load_history
 
     return load_history(demo_history_dir, now="2026-07-01")
+
+
+@pytest.fixture(scope="session")
+def trained_state(demo_history_dir, demo_history, tmp_path_factory) -> Settings:
+    """Settings of a state folder whose MLflow registry (SQLite) holds the three models trained
+    on ``demo_history_dir``, each with a ``champion`` alias; load them with
+    ``salespilot.training.load_model(name, settings=trained_state)``."""
+    from salespilot.models import SPECS
+    from salespilot.training import train_model
+
+    state = tmp_path_factory.mktemp("trained_state")
+    settings = Settings(state_dir=state, data_dir=demo_history_dir)
+    for spec in SPECS.values():
+        train_model(spec, demo_history, settings, figures=False)
+    return settings

@@ -79,7 +79,7 @@ class ModelSpec:
     leak_auc: float = 0.95
     num_boost_round: int = 400
     early_stopping_rounds: int = 30
-    grid_freq: str = "7D"
+    grid_freq: str = "W-MON"
     slot_evaluation: SlotEvaluation | None = None
     positive_name: str = "positive"
     negative_name: str = "negative"

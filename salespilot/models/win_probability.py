@@ -10,42 +10,59 @@ from salespilot.features.schema import MODEL_TABLES
 from salespilot.models._params import BASE_PARAMS
 from salespilot.models.spec import BaselineRule, ModelSpec
 
+_CHANNELS = {
+    "calls": "calls",
+    "emails": "emails",
+    "meetings": "meetings",
+    "demos": "demos",
+    "messages": "messages",
+}
+_DIRECTIONS = {"out": "Outbound", "in": "Inbound"}
+
 READABLE_NAMES: dict[str, str] = {
-    "age_days": "Days since the deal was created",
-    "stage": "Current stage",
-    "stage_index": "Position of the current stage in the funnel",
-    "days_in_stage": "Days in the current stage",
-    "days_in_stage_vs_typical": "Days in stage compared with that stage's typical dwell",
-    "stages_skipped": "Stages skipped so far",
-    "stage_changes": "Stage changes so far",
+    "deal_age_days": "Days since the deal was created",
     "amount": "Deal amount",
-    "amount_change": "Change of the deal amount since creation",
     "product_line": "Product line",
     "lead_source": "Lead source",
-    "outbound_7d": "Outbound touches in the last 7 days",
-    "outbound_30d": "Outbound touches in the last 30 days",
-    "inbound_7d": "Inbound replies in the last 7 days",
-    "inbound_30d": "Inbound replies in the last 30 days",
-    "inbound_90d": "Inbound replies in the last 90 days",
-    "calls_30d": "Calls in the last 30 days",
-    "emails_30d": "Emails in the last 30 days",
-    "meetings_30d": "Meetings in the last 30 days",
+    "stage": "Current stage",
+    "stage_index": "Position of the current stage in the funnel",
+    "stage_moves": "Stage changes so far",
+    "days_in_stage": "Days in the current stage",
+    "stage_norm_days": "Typical days in this stage",
+    "days_in_stage_vs_norm": "Days in stage against the stage's typical dwell",
+    "stages_skipped": "Stages skipped so far",
+    **{
+        f"{plural}_{d}_{w}d": f"{word} {_CHANNELS[plural]} in the last {w} days"
+        for plural in _CHANNELS
+        for d, word in _DIRECTIONS.items()
+        for w in (7, 30, 90)
+    },
+    "activities_total": "Touches since the deal was created",
     "days_since_last_touch": "Days since the last touch",
     "days_since_last_inbound": "Days since the customer last replied",
+    "days_since_last_outbound": "Days since the rep last reached out",
+    "hours_awaiting_reply": "Hours waiting for the customer's reply",
     "median_reply_delay_h": "The customer's median reply delay (hours)",
-    "meetings_held": "Meetings and demos held",
-    "meetings_postponed": "Meetings and demos postponed",
-    "meetings_cancelled": "Meetings and demos cancelled",
+    "meetings_held": "Meetings held",
+    "meetings_postponed": "Meetings postponed",
+    "meetings_cancelled": "Meetings cancelled",
+    "demos_held": "Demos held",
+    "demos_postponed": "Demos postponed",
+    "demos_cancelled": "Demos cancelled",
+    "postponements": "Meetings and demos postponed",
     "decision_maker_engaged": "A decision maker is engaged",
     "contacts_engaged": "Contacts engaged",
-    "days_to_expected_close": "Days until the expected close date",
-    "days_past_expected_close": "Days past the expected close date",
+    "days_to_expected_close": "Days until the expected close date (negative: past it)",
     "owner_tenure_days": "Owner's tenure (days)",
-    "owner_win_rate": "Owner's win rate (smoothed)",
+    "owner_deals_closed": "Deals the owner has closed",
+    "owner_win_rate_smoothed": "Owner's win rate (smoothed towards the team's)",
+    "team_win_rate_smoothed": "Team's win rate (smoothed)",
+    "reps_on_deal": "Reps who worked the deal",
     "owner_changed": "The deal changed owner",
     "owner_left": "The owner has left",
-    "account_prior_deals": "Earlier deals with this account",
-    "account_prior_wins": "Earlier deals won with this account",
+    "account_prior_deals_won": "Earlier deals won with this account",
+    "account_prior_deals_lost": "Earlier deals lost with this account",
+    "account_open_deals": "Other open deals with this account",
 }
 
 SPEC = ModelSpec(

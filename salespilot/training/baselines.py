@@ -17,7 +17,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
 
 from salespilot.models.spec import BaselineRule, ModelSpec
 
@@ -37,7 +37,10 @@ def logistic_regression_pipeline(numeric: list[str], categorical: list[str]) -> 
             (
                 "numeric",
                 make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                    SimpleImputer(strategy="median", add_indicator=True),
+                    # counts and durations are heavy-tailed: ranks keep the linear model sane
+                    QuantileTransformer(n_quantiles=200, output_distribution="normal"),
+                    StandardScaler(),
                 ),
                 numeric,
             )

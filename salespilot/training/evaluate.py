@@ -75,11 +75,12 @@ def slot_metrics(
     contact_column: str = "contact_id",
     truth_probability: str = "p_connect_call",
     slots: pd.DataFrame | None = None,
+    usual_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4),
 ) -> dict[str, float]:
     """How good the recommended slot is, by the true connect probability of each contact.
 
     ``recommended``: contact, weekday, hour the model picks; ``usual``: contact, hour the rep
-    usually calls (its true probability is the mean over the candidate weekdays);
+    usually calls (its true probability is the mean over ``usual_weekdays``: reps call on working days);
     ``profile``: the truth table (contact, weekday, hour, probabilities); ``slots``: the
     candidate (weekday, hour) pairs the model chose among (default: all of the profile's).
 
@@ -96,7 +97,8 @@ def slot_metrics(
     best = prof.groupby(c)["p"].max().rename("p_best")
     rec = recommended[[c, "weekday", "hour"]].merge(prof, on=[c, "weekday", "hour"], how="inner")
     rec = rec.set_index(c)["p"].rename("p_rec")
-    hour_mean = prof.groupby([c, "hour"])["p"].mean().rename("p_usual").reset_index()
+    workdays = prof[prof["weekday"].isin(usual_weekdays)]
+    hour_mean = workdays.groupby([c, "hour"])["p"].mean().rename("p_usual").reset_index()
     usu = usual[[c, "hour"]].merge(hour_mean, on=[c, "hour"], how="inner").set_index(c)["p_usual"]
     joined = pd.concat([best, rec, usu], axis=1, join="inner")
     if joined.empty:

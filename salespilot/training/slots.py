@@ -54,7 +54,7 @@ def make_slot_evaluator(spec: ModelSpec, truth: Path, history: History) -> SlotF
     if slot is None:
         return None
     try:
-        from salespilot.features.contacts import candidate_slots
+        from salespilot.features.contacts import candidate_slots_for_contacts
         from salespilot.features.demo.truth import contact_profile
 
         profile = contact_profile(truth)
@@ -86,21 +86,27 @@ def make_slot_evaluator(spec: ModelSpec, truth: Path, history: History) -> SlotF
             else train
         )
         usual_utc = rep_usual_utc_hour(train_calls, slot.rep_column, time_col)
-        recs, usual, grids = [], [], []
-        for contact, rep in zip(last[slot.contact_column], last[slot.rep_column], strict=True):
-            if rep not in usual_utc.index or contact not in timezones.index:
-                continue
-            cand = candidate_slots(history, contact, as_of)
-            if "channel" in cand.columns:
-                cand = cand[cand["channel"].astype(str) == slot.channel]
-            if cand.empty:
-                continue
-            best = cand.iloc[int(np.argmax(model.predict_proba(cand)))]
-            recs.append((contact, int(best[slot.weekday_column]), int(best[slot.hour_column])))
-            usual.append(
-                (contact, local_hour_of_utc_hour(usual_utc[rep], timezones[contact], as_of))
-            )
-            grids.append(cand[[slot.weekday_column, slot.hour_column]])
+        last = last[
+            last[slot.rep_column].isin(usual_utc.index)
+            & last[slot.contact_column].isin(timezones.index)
+        ]
+        if last.empty:
+            return {}
+        cand = candidate_slots_for_contacts(history, last[slot.contact_column].tolist(), as_of)
+        if "channel" in cand.columns:
+            cand = cand[cand["channel"].astype(str) == slot.channel]
+        cand = cand.assign(_p=model.predict_proba(cand))
+        best = cand.sort_values("_p", ascending=False, kind="stable").drop_duplicates(
+            slot.contact_column
+        )
+        recs = (
+            best[[slot.contact_column, slot.weekday_column, slot.hour_column]].to_numpy().tolist()
+        )
+        usual = [
+            (contact, local_hour_of_utc_hour(usual_utc[rep], timezones[contact], as_of))
+            for contact, rep in zip(last[slot.contact_column], last[slot.rep_column], strict=True)
+        ]
+        grids = [cand[[slot.weekday_column, slot.hour_column]]]
         if not recs:
             return {}
         c = slot.contact_column

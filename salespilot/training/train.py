@@ -87,12 +87,45 @@ def truth_dir(history: History | None) -> Path | None:
     return path if path.is_dir() else None
 
 
+_DATASETS: dict[tuple, pd.DataFrame] = {}
+
+
+def _cached_dataset(spec: ModelSpec, history: History, history_hash: str) -> pd.DataFrame:
+    """``build_dataset`` memoised on the history's content hash: a retrain with other
+    parameters in the same process (CLI tests, notebooks) reuses the feature table."""
+    key = (history_hash, spec.table, spec.horizon_days, spec.grid_freq, spec.time_column)
+    if key not in _DATASETS:
+        if len(_DATASETS) >= 4:
+            _DATASETS.pop(next(iter(_DATASETS)))
+        _DATASETS[key] = build_dataset(spec, history)
+    return _DATASETS[key]
+
+
 def build_dataset(spec: ModelSpec, history: History) -> pd.DataFrame:
-    """The labelled feature table of ``spec`` built from ``history`` (weekly ``as_of`` grid)."""
+    """The labelled feature table of ``spec`` built from ``history`` (weekly ``as_of`` grid).
+
+    Snapshot rows whose horizon reaches past the end of the history are dropped even when
+    their label happens to be known (the deal closed early): keeping only those would bias
+    the latest period towards quick outcomes.
+    """
     from salespilot.features import training_sets
 
     grid = training_sets.as_of_grid(history, freq=spec.grid_freq)
-    return training_sets.build_training_set(history, spec.table, grid, spec.horizon_days)
+    frame = training_sets.build_training_set(history, spec.table, grid, spec.horizon_days)
+    if spec.table != "attempts":
+        end = history.end()
+        frame = frame[frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) <= end]
+    return frame.reset_index(drop=True)
+
+
+def custom_features(spec: ModelSpec, frame: pd.DataFrame) -> dict[str, str]:
+    """A customer's own fields the feature builders carried in as ``custom_<name>`` columns."""
+    out = {}
+    for col in frame.columns:
+        if col.startswith("custom_") and col not in spec.features:
+            kind = "categorical" if isinstance(frame[col].dtype, pd.CategoricalDtype) else "numeric"
+            out[col] = kind
+    return out
 
 
 def feature_set_version() -> str:
@@ -144,11 +177,20 @@ def train_model(
         spec = spec.with_features(extra=extra_features, exclude=exclude_features)
     if history is not None:
         check_tables(spec, history)
+    history_hash = history.content_hash() if history is not None else None
     if frame is None:
         if history is None:
             raise ValueError("train_model needs a history or a frame")
         say(f"{spec.name}: building the {spec.table} feature table")
-        frame = build_dataset(spec, history)
+        frame = _cached_dataset(spec, history, history_hash)
+    custom = custom_features(spec, frame)
+    if custom:
+        say(f"{spec.name}: using the customer's own fields {', '.join(custom)}")
+        spec = spec.with_features(
+            extra=custom,
+            exclude=exclude_features,
+            readable={c: f"Custom field: {c.removeprefix('custom_')}" for c in custom},
+        )
     truth = truth_dir(history)
     if oracle is None and truth is not None:
         from salespilot.training.oracle import oracle_for
@@ -168,7 +210,7 @@ def train_model(
     ev = fit_and_evaluate(spec, frame, oracle=oracle, slots=slots)
 
     say(f"{spec.name}: logging the run and registering the model")
-    history_hash = history.content_hash() if history is not None else _frame_hash(frame)
+    history_hash = history_hash or _frame_hash(frame)
     run_id, version = registry.log_run(
         ev,
         settings=settings,

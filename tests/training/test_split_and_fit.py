@@ -70,3 +70,20 @@ def test_metrics_on_a_hand_made_example():
     assert m["top_decile_capture"] == pytest.approx(1.0)
     assert m["ece"] == pytest.approx(0.05)
     assert top_decile(np.array([1, 0, 0, 0]), np.array([0.9, 0.1, 0.2, 0.3])) == (4.0, 1.0)
+
+
+def test_slot_metrics_on_a_hand_made_profile():
+    from salespilot.training.evaluate import slot_metrics
+
+    rows = []
+    for weekday in range(5):
+        for hour in (9, 10, 11):
+            rows.append(("C1", weekday, hour, 0.2 if hour == 9 else 0.1))
+            rows.append(("C2", weekday, hour, 0.3 if (weekday, hour) == (2, 11) else 0.1))
+    profile = pd.DataFrame(rows, columns=["contact_id", "weekday", "hour", "p_connect_call"])
+    rec = pd.DataFrame({"contact_id": ["C1", "C2"], "weekday": [0, 0], "hour": [9, 9]})
+    usual = pd.DataFrame({"contact_id": ["C1", "C2"], "hour": [10, 10]})
+    m = slot_metrics(rec, usual, profile)
+    assert m["slot_regret"] == pytest.approx((0.0 + 0.2) / 2)
+    assert m["slot_share_of_best"] == pytest.approx(0.3 / 0.5)
+    assert m["slot_lift_vs_usual_hour"] == pytest.approx(0.3 / 0.2)

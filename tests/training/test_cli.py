@@ -1,0 +1,84 @@
+"""The CLI end to end on the small demo history: train --json, challenger, compare, promote, rollback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from salespilot.cli import app
+from salespilot.settings import get_settings
+
+METRICS = {"roc_auc", "average_precision", "log_loss", "brier_score", "ece", "top_decile_lift"}
+
+
+@pytest.fixture(scope="module")
+def cli_state(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SALESPILOT_STATE_DIR", str(tmp_path_factory.mktemp("cli-state")))
+    get_settings.cache_clear()
+    yield
+    mp.undo()
+    get_settings.cache_clear()
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_dir):
+    first = run("train", "win_probability", "--data", str(demo_history_dir), "--json")
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.stdout)
+    assert list(out) == ["win_probability"]
+    r = out["win_probability"]
+    assert set(r["metrics"]) >= METRICS
+    assert set(r["baselines"]) == {"logistic_regression", "stage_rule"}
+    assert set(r["baselines"]["stage_rule"]) >= METRICS
+    assert set(r["oracle"]) >= METRICS
+    assert r["version"] == "1" and r["champion"] is True
+
+    worse = run(
+        "train", "win_probability", "--data", str(demo_history_dir), "--json",
+        "--params", "num_leaves=2", "--params", "learning_rate=0.01", "--params", "num_boost_round=3",
+    )  # fmt: skip
+    assert worse.exit_code == 0, worse.output
+    w = json.loads(worse.stdout)["win_probability"]
+    assert w["version"] == "2" and w["champion"] is False and "champion v1" in w["reason"]
+
+    cmp = json.loads(run("compare", "win_probability", "--json").stdout)
+    aliases = {v["version"]: v["aliases"] for v in cmp["versions"]}
+    assert aliases == {"1": ["champion"], "2": ["challenger"]}
+
+    assert run("promote", "win_probability", "2").exit_code == 0
+    cmp = json.loads(run("compare", "win_probability", "--json").stdout)
+    assert {v["version"]: v["aliases"] for v in cmp["versions"]}["2"] == ["champion"]
+    back = run("rollback", "win_probability")
+    assert back.exit_code == 0 and "v1" in back.stdout
+    table = run("compare", "win_probability")
+    assert table.exit_code == 0 and "registered versions" in table.stdout
+
+
+def test_model_without_its_tables_is_skipped_with_what_to_add(
+    cli_state, demo_history_dir, tmp_path
+):
+    data = tmp_path / "no-subscriptions"
+    shutil.copytree(demo_history_dir, data)
+    for f in data.glob("subscriptions.*"):
+        f.unlink()
+    res = run("train", "churn_risk", "--data", str(data), "--json")
+    assert res.exit_code == 0, res.output
+    skipped = json.loads(res.stdout)["churn_risk"]["skipped"]
+    assert "subscriptions" in skipped and "add subscriptions.csv" in skipped
+
+
+def test_user_errors_are_messages_not_tracebacks(cli_state, tmp_path):
+    res = run("train", "nonsense", "--data", str(tmp_path))
+    assert res.exit_code == 1 and "unknown model 'nonsense'" in res.stderr
+    res = run("promote", "win_probability", "99")
+    assert res.exit_code == 1 and "no version 99" in res.stderr
+    res = run("rollback", "nobody")
+    assert res.exit_code == 1 and "no registered model 'nobody'" in res.stderr
+    assert "Traceback" not in res.output
