@@ -48,7 +48,7 @@ def synthetic_history(
     start = np.datetime64("2024-06-01T00:00:00", "ns")
 
     def ids(prefix: str, n: int) -> np.ndarray:
-        return np.char.add(prefix, np.arange(n).astype(str)).astype(object)
+        return np.char.add(prefix, np.arange(n).astype(str))  # fixed-width, not objects
 
     def at(days_float: np.ndarray) -> np.ndarray:  # whole seconds, like a CRM export
         return start + (days_float * 86_400).astype("timedelta64[s]").astype("timedelta64[ns]")
@@ -61,7 +61,7 @@ def synthetic_history(
             "name": rep_ids,
             "team": rng.choice(["na_ent", "na_mm", "emea", "apac"], reps),
             "region": rng.choice(["NA", "EMEA", "APAC"], reps),
-            "manager_id": None,
+            "manager_id": np.full(reps, "", dtype="U1"),
             "hired_at": at(rng.uniform(-900, days / 2, reps)),
             "left_at": left,
         }
@@ -154,7 +154,9 @@ def synthetic_history(
             "rep_id": rep_ids[rng.integers(0, reps, activities)],
             "account_id": acc_ids[con_account[a_contact]],
             "contact_id": con_ids[a_contact],
-            "opportunity_id": np.concatenate([opp_ids[a_opp], np.full(rest, None, dtype=object)]),
+            "opportunity_id": np.concatenate(
+                [opp_ids[a_opp], np.full(rest, "", dtype=opp_ids.dtype)]
+            ),
             "channel": channel,
             "direction": np.where(inbound, "inbound", "outbound"),
             "outcome": outcome,
@@ -183,10 +185,11 @@ def synthetic_history(
         "activities": acts_df,
         "subscriptions": subs_df,
     }
-    for df in frames.values():  # the loader's dtypes: str ids/text, ns timestamps
+    for df in frames.values():  # the loader's dtypes: Arrow-backed str ids/text, ns timestamps
         for c in df.columns:
-            if df[c].dtype == object:
-                df[c] = df[c].astype("str").where(df[c].notna())
+            if df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype):
+                col = df[c].astype("str")
+                df[c] = col.where(col != "")
     return History(**frames)
 
 

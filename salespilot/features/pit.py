@@ -428,10 +428,21 @@ class EventIndex:
         cs = self._cumsums.get(name)
         if cs is None:
             v = self._values[name]
-            v = v.astype(np.float64) if v.dtype.kind == "f" else v.astype(np.int64)
-            cs = np.concatenate([np.zeros(1, dtype=v.dtype), np.cumsum(v)])
+            if v.dtype.kind == "f":
+                dtype = np.float64
+            else:  # counts of a few million events fit int32: half the memory
+                small = v.size == 0 or (v.min() >= 0 and int(v.max()) * v.size < 2**31)
+                dtype = np.int32 if small else np.int64
+            cs = np.zeros(v.size + 1, dtype=dtype)
+            np.cumsum(v, dtype=dtype, out=cs[1:])
             self._cumsums[name] = cs
         return cs
+
+    def freeze_sums(self, names: Iterable[str]) -> None:
+        """Keep only the prefix sums of columns that are summed, never read one by one."""
+        for name in names:
+            self.cumsum(name)
+            del self._values[name]
 
     def at(self, keys: pd.Series | np.ndarray | None, times: np.ndarray | pd.Series) -> PointInTime:
         """Bind query rows (key, as_of); answers cover events of that key strictly before as_of."""
