@@ -38,12 +38,14 @@ def main() -> None:
                          end=pd.Timestamp(args.end))  # fmt: skip
     history = load_history(folder)
     t1 = time.perf_counter()
-    scorer = None
+    scorer_for = None
     if args.p_win == "model":
         from salespilot.serving.targets.modelled import lightgbm_scorer
 
-        scorer = lightgbm_scorer()
-    result = run_backtest(history, periods=args.periods, scorer=scorer)
+        def scorer_for(period):
+            return lightgbm_scorer(horizon_days=(period.end - period.start).days)
+
+    result = run_backtest(history, periods=args.periods, scorer_for=scorer_for)
     t2 = time.perf_counter()
     out = result.to_dict()
     print(json.dumps(out, indent=1))

@@ -60,7 +60,7 @@ def features(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from salespilot.features.loader import load_history
-    from salespilot.features.pit import observed_end, to_utc_naive
+    from salespilot.features.pit import feature_cache, observed_end, to_utc_naive
     from salespilot.features.store import SNAPSHOTS_DIR, write_feature_tables
     from salespilot.features.training_sets import (
         FEATURE_SET_VERSION,
@@ -117,7 +117,7 @@ def features(
         console=console,
         disable=as_json,
     )
-    with progress:
+    with feature_cache(history), progress:
         if when is None:
             grid = as_of_grid(history, grid_start, grid_end, freq)
             for name in todo:

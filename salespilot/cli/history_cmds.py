@@ -94,17 +94,10 @@ def _fail(console: Any, as_json: bool, problems: list, source: str) -> None:
         f"problem{'s' if n != 1 else ''}[/]\n"
     )
     for p in problems:
-        console.print(
-            f"[bold]{escape(p.where())}[/] [red]\\[{escape(p.rule)}][/]\n  {escape(p.message)}"
-        )
-        label = "line" if p.row_kind == "line" else "row index"
-        for row, values in zip(p.rows, p.examples, strict=False):
-            shown = ", ".join(
-                f"{k}={'(empty)' if v is None else repr(v)}" for k, v in values.items()
-            )
-            console.print(f"    {label} {row}: {escape(shown)}")
-        if p.count > len(p.rows) and p.rows:
-            console.print(f"    ... and {p.count - len(p.rows)} more")
+        where, *details = p.render().splitlines()
+        console.print(f"[bold red]{escape(where)}[/]")
+        for line in details:
+            console.print(escape(line), soft_wrap=True)
         console.print()
     console.print("Fix these and run [bold]salespilot validate[/] again; nothing was loaded.")
     raise typer.Exit(1)

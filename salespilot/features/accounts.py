@@ -14,16 +14,19 @@ import pandas as pd
 
 from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
-from salespilot.features.interactions import empty_activities
+from salespilot.features.interactions import empty_activities, is_in
 from salespilot.features.pit import (
     NS_PER_DAY,
     EventIndex,
     as_of_index,
     cached,
+    category_column,
+    column_codes,
     days_between,
     has_left_at,
     is_active_at,
     observed_end,
+    take_column,
     to_ns,
 )
 
@@ -77,53 +80,63 @@ HANDOVER_LOOKBACK = pd.Timedelta(days=180)
 
 def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> pd.DataFrame:
     """Point-in-time features of every account with an active subscription at ``as_of``."""
-    subs = _subscriptions(history)
+    _subscriptions(history)
     grid = as_of_index(as_of)
-    started, ended = to_ns(subs["started_at"]), to_ns(subs["ended_at"])
-    value = subs["monthly_value"].to_numpy(dtype=np.float64)
-    accounts_of_sub = subs["account_id"].to_numpy()
-
-    parts = []
+    started, ended, value, acc_code, prod_code, n_prod = cached(
+        history, "accounts.sub_arrays", lambda: _subscription_arrays(history)
+    )
+    n_acc = len(history.accounts)
+    cols: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "code",
+            "t",
+            "active_monthly_value",
+            "active_subscriptions",
+            "products_held",
+            "monthly_value_90d_ago",
+        )
+    }
     for t in grid.asi8:
         now = is_active_at(started, ended, t)
         if not now.any():
             continue
         ago = is_active_at(started, ended, t - 90 * NS_PER_DAY)
-        frame = pd.DataFrame(
-            {
-                "account_id": accounts_of_sub,
-                "v_now": np.where(now, value, 0.0),
-                "n_now": now.astype(np.int64),
-                "v_ago": np.where(ago, value, 0.0),
-                "product": subs["product_line"].where(now),
-            }
+        n_now = np.bincount(acc_code[now], minlength=n_acc)
+        ids = np.flatnonzero(n_now)
+        pairs = np.unique(acc_code[now] * n_prod + prod_code[now])
+        cols["code"].append(ids)
+        cols["t"].append(np.full(ids.size, t, dtype=np.int64))
+        cols["active_monthly_value"].append(
+            np.bincount(acc_code[now], weights=value[now], minlength=n_acc)[ids]
         )
-        agg = frame.groupby("account_id", sort=True).agg(
-            active_monthly_value=("v_now", "sum"),
-            active_subscriptions=("n_now", "sum"),
-            products_held=("product", "nunique"),
-            monthly_value_90d_ago=("v_ago", "sum"),
+        cols["active_subscriptions"].append(n_now[ids])
+        cols["products_held"].append(np.bincount(pairs // n_prod, minlength=n_acc)[ids])
+        cols["monthly_value_90d_ago"].append(
+            np.bincount(acc_code[ago], weights=value[ago], minlength=n_acc)[ids]
         )
-        agg = agg[agg["active_subscriptions"] > 0].reset_index()
-        agg.insert(1, "as_of", pd.Timestamp(t))
-        parts.append(agg)
-    if not parts:
+    if not cols["code"]:
         return _empty_snapshot()
-    rows = pd.concat(parts, ignore_index=True)
-    ids = rows["account_id"].to_numpy()
-    t = to_ns(rows["as_of"])
-
-    acc = history.accounts.set_index("account_id")
-    rows["industry"] = acc["industry"].reindex(ids).to_numpy()
-    rows["account_region"] = acc["region"].reindex(ids).to_numpy()
-    rows["employees"] = acc["employees"].reindex(ids).astype("float64").to_numpy()
-    rows["account_age_days"] = days_between(t, to_ns(acc["created_at"].reindex(ids)))
+    arrays = {k: np.concatenate(v) for k, v in cols.items()}
+    ids, t = arrays.pop("code"), arrays.pop("t")
+    acc = history.accounts
+    rows = pd.DataFrame(
+        {
+            "account_id": take_column(history, "accounts", "account_id", ids),
+            "as_of": t.astype("datetime64[ns]"),
+            **arrays,
+        }
+    )
+    rows["industry"] = category_column(history, "accounts", "industry", ids)
+    rows["account_region"] = category_column(history, "accounts", "region", ids)
+    rows["employees"] = acc["employees"].astype("float64").to_numpy()[ids]
+    rows["account_age_days"] = days_between(t, to_ns(acc["created_at"])[ids])
     started_idx, ended_idx = cached(
         history,
         "accounts.subscriptions",
         lambda: (
-            EventIndex(accounts_of_sub, subs["started_at"]),
-            EventIndex(accounts_of_sub, subs["ended_at"], {"value": value}),
+            EventIndex(acc_code, started.astype("datetime64[ns]"), n_keys=n_acc),
+            EventIndex(acc_code, ended.astype("datetime64[ns]"), {"value": value}, n_keys=n_acc),
         ),
     )
     rows["customer_tenure_days"] = days_between(t, started_idx.at(ids, t).first_time())
@@ -132,19 +145,16 @@ def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> 
     rows["subscriptions_ended"] = ended_q.count()
     rows["value_ended_180d"] = ended_q.sum("value", pd.Timedelta(days=180))
 
-    owner = _owner_at(history, ids, t, acc["owner_rep_id"].reindex(ids).to_numpy())
+    current_owner = column_codes(history, "accounts", "owner_rep_id", "rep")[ids]
+    owner = _owner_at(history, ids, t, current_owner)
     rows = rows.assign(**_activity_features(history, ids, t))
     rows = rows.assign(**_owner_features(history, owner, ids, t))
     rows = rows.assign(**_deal_features(history, ids, t))
 
-    reps = history.reps.set_index("rep_id")
-    current_owner = acc["owner_rep_id"].reindex(ids).to_numpy()
-    rows["owner_rep_id"] = current_owner
+    rows["owner_rep_id"] = take_column(history, "reps", "rep_id", current_owner)
     rows["annual_value"] = 12.0 * rows["active_monthly_value"]
-    rows["team"] = reps["team"].reindex(current_owner).to_numpy()
-    rows["region"] = reps["region"].reindex(current_owner).to_numpy()
-    for c in ACCOUNT_CATEGORICAL_FEATURES:
-        rows[c] = _as_category(rows[c])
+    rows["team"] = take_column(history, "reps", "team", current_owner)
+    rows["region"] = take_column(history, "reps", "region", current_owner)
     out = rows[list(ACCOUNT_CONTEXT_COLUMNS) + list(ACCOUNT_FEATURES)].reset_index(drop=True)
     # A customer's own fields declared as features (custom_fields.json): custom_<name> columns.
     return add_custom_features(out, history, "accounts")
@@ -158,17 +168,27 @@ def add_account_labels(snapshot: pd.DataFrame, history: History, horizon_days: i
     at the history's end and the horizon reaches past that end.
     """
     subs = _subscriptions(history)
-    seg = _coverage_segments(subs)
-    idx = EventIndex(seg["account_id"], seg["start"], {"end": seg["end"].to_numpy()})
+    seg = cached(history, "accounts.coverage", lambda: _coverage_segments(history, subs))
+    idx = cached(
+        history,
+        "accounts.coverage_index",
+        lambda: EventIndex(
+            seg["account_code"].to_numpy(np.int64),
+            seg["start"],
+            {"end": seg["end"].to_numpy()},
+            n_keys=len(history.accounts),
+        ),
+    )
     t = to_ns(snapshot["as_of"])
-    cover_end = idx.at(snapshot["account_id"].to_numpy(), t).last_ns("end")
+    codes = _codes_of(history, snapshot["account_id"])
+    cover_end = idx.at(codes, t).last_ns("end")
     cover_end = np.where(cover_end == BIG, NAT, cover_end)
     horizon_end = t + int(horizon_days) * NS_PER_DAY
     end = observed_end(history).value
     runs_out = cover_end != NAT
     churned = runs_out & (cover_end < horizon_end)
     known = churned | (horizon_end <= end) | (runs_out & (cover_end >= horizon_end))
-    out = snapshot.copy()
+    out = snapshot.copy(deep=False)
     out["label_churned"] = np.where(known, churned.astype(np.float64), np.nan)
     return out
 
@@ -193,14 +213,18 @@ def _empty_snapshot() -> pd.DataFrame:
     return out
 
 
-def _as_category(s: pd.Series) -> pd.Categorical:
-    values = sorted(v for v in s.dropna().unique())
-    return pd.Categorical(
-        pd.Series(s).astype(object).where(pd.Series(s).notna(), None), categories=values
+def _codes_of(history: History, account_ids: pd.Series) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.index_in(
+        pa.array(account_ids).cast(pa.string()),
+        value_set=pa.array(history.accounts["account_id"]).cast(pa.string()),
     )
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _coverage_segments(subs: pd.DataFrame) -> pd.DataFrame:
+def _coverage_segments(history: History, subs: pd.DataFrame) -> pd.DataFrame:
     """Each account's subscriptions merged into uninterrupted stretches of paid coverage.
 
     A subscription starting exactly when another ends continues the stretch. ``end`` is the
@@ -208,57 +232,91 @@ def _coverage_segments(subs: pd.DataFrame) -> pd.DataFrame:
     """
     s = pd.DataFrame(
         {
-            "account_id": subs["account_id"].to_numpy(),
+            "account_code": column_codes(history, "subscriptions", "account_id", "account"),
             "start": to_ns(subs["started_at"]),
             "end": to_ns(subs["ended_at"]),
         }
     )
     s["end"] = np.where(s["end"] == NAT, BIG, s["end"])
-    s = s.sort_values(["account_id", "start"], kind="stable")
-    reach = s.groupby("account_id", sort=False)["end"].cummax()
-    prev_reach = reach.groupby(s["account_id"], sort=False).shift()
+    s = s.sort_values(["account_code", "start"], kind="stable")
+    reach = s.groupby("account_code", sort=False)["end"].cummax()
+    prev_reach = reach.groupby(s["account_code"], sort=False).shift()
     new = prev_reach.isna() | (s["start"] > prev_reach)
     seg_id = new.cumsum()
     seg = s.groupby(seg_id, sort=False).agg(
-        account_id=("account_id", "first"), start=("start", "min"), end=("end", "max")
+        account_code=("account_code", "first"), start=("start", "min"), end=("end", "max")
     )
     seg["start"] = seg["start"].astype("datetime64[ns]")
     return seg.reset_index(drop=True)
+
+
+def _take(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``values[codes]`` with None where the code is -1 (unknown id)."""
+    if values.size == 0:
+        return np.full(codes.size, None, dtype=object)
+    out = values[np.where(codes >= 0, codes, 0)].astype(object)
+    out[codes < 0] = None
+    return out
+
+
+def _subscription_arrays(history: History) -> tuple:
+    subs = history.subscriptions
+    acc_code = column_codes(history, "subscriptions", "account_id", "account")
+    prod_code, prods = pd.factorize(subs["product_line"].to_numpy(dtype=object))
+    keep = acc_code >= 0
+    return (
+        to_ns(subs["started_at"])[keep],
+        to_ns(subs["ended_at"])[keep],
+        subs["monthly_value"].to_numpy(dtype=np.float64)[keep],
+        acc_code[keep],
+        prod_code.astype(np.int64)[keep],
+        max(len(prods), 1),
+    )
 
 
 def _activities(history: History) -> pd.DataFrame:
     return history.activities if history.activities is not None else empty_activities()
 
 
+def _activity_codes(history: History, column: str, entity: str) -> np.ndarray:
+    if history.activities is None:
+        return np.empty(0, dtype=np.int64)
+    return column_codes(history, "activities", column, entity)
+
+
 def _owner_at(
     history: History, ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
 ) -> np.ndarray:
-    """Who looked after the account as of t: the rep of its latest outbound touch before t."""
+    """Who looked after the account as of t (rep code): the rep of its latest outbound touch."""
 
     def build() -> EventIndex:
         acts = _activities(history)
-        out = acts[acts["direction"] == "outbound"]
+        out = is_in(acts["direction"], "outbound")
         return EventIndex(
-            out["account_id"], out["occurred_at"], {"rep": out["rep_id"].astype(object)}
+            _activity_codes(history, "account_id", "account")[out],
+            acts["occurred_at"].to_numpy()[out],
+            {"rep": _activity_codes(history, "rep_id", "rep")[out]},
+            n_keys=len(history.accounts),
         )
 
     last_rep = cached(history, "accounts.owner_at", build).at(ids, t).last("rep")
-    return np.where(pd.isna(last_rep), current_owner, last_rep)
+    return np.where(np.isnan(last_rep), current_owner, last_rep).astype(np.int64)
 
 
 def _account_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
     acts = _activities(history)
-    inbound = (acts["direction"].to_numpy() == "inbound").astype(np.int32)
+    account = _activity_codes(history, "account_id", "account")
+    at = acts["occurred_at"].to_numpy()
+    inbound = acts["direction"].to_numpy(dtype=object) == "inbound"
     meeting = (
         acts["channel"].isin(["meeting", "demo"]).to_numpy()
         & (acts["outcome"] == "held").to_numpy()
     )
-    ins = acts[inbound.astype(bool)]
-    meetings = acts[meeting]
+    n = len(history.accounts)
     return (
-        EventIndex(acts["account_id"], acts["occurred_at"], {"inbound": inbound}),
-        EventIndex(ins["account_id"], ins["occurred_at"]),
-        EventIndex(meetings["account_id"], meetings["occurred_at"]),
+        EventIndex(account, at, {"inbound": inbound.astype(np.int32)}, n_keys=n),
+        EventIndex(account[inbound], at[inbound], n_keys=n),
+        EventIndex(account[meeting], at[meeting], n_keys=n),
     )
 
 
@@ -290,22 +348,35 @@ def _owner_switches(history: History) -> EventIndex:
     """Outbound touches by a different rep than the account's previous one (owner changes);
     ``intro`` marks a good hand-over: the new rep's first touch is a held meeting."""
     acts = _activities(history)
-    out = acts[acts["direction"] == "outbound"].sort_values(
-        ["account_id", "occurred_at"], kind="stable"
+    out = is_in(acts["direction"], "outbound")
+    account = _activity_codes(history, "account_id", "account")[out]
+    rep = _activity_codes(history, "rep_id", "rep")[out]
+    at = to_ns(acts["occurred_at"])[out]
+    intro_all = is_in(acts["channel"], "meeting", "demo") & is_in(acts["outcome"], "held")
+    order = np.lexsort((at, account))  # stable: ties keep the input order
+    account, rep, at, intro = account[order], rep[order], at[order], intro_all[out][order]
+    switch = np.zeros(order.size, dtype=bool)
+    switch[1:] = (account[1:] == account[:-1]) & (rep[1:] != rep[:-1])
+    return EventIndex(
+        account[switch],
+        at[switch].astype("datetime64[ns]"),
+        {"intro": intro[switch].astype(np.int8)},
+        n_keys=len(history.accounts),
     )
-    same_account = out["account_id"].eq(out["account_id"].shift())
-    switch = same_account & out["rep_id"].ne(out["rep_id"].shift())
-    sw = out[switch]
-    introduced = (sw["channel"].isin(["meeting", "demo"]) & sw["outcome"].eq("held")).to_numpy()
-    return EventIndex(sw["account_id"], sw["occurred_at"], {"intro": introduced.astype(np.int8)})
 
 
 def _owner_features(
     history: History, owner: np.ndarray, ids: np.ndarray, t: np.ndarray
 ) -> dict[str, object]:
-    reps = history.reps.set_index("rep_id")
-    hired = to_ns(reps["hired_at"].reindex(owner))
-    left = to_ns(reps["left_at"].reindex(owner))
+    hired_all, left_all = cached(
+        history,
+        "accounts.rep_times",
+        lambda: (to_ns(history.reps["hired_at"]), to_ns(history.reps["left_at"])),
+    )
+    nat = np.iinfo(np.int64).min
+    safe = np.where(owner >= 0, owner, 0)
+    hired = np.where(owner >= 0, hired_all[safe], nat)
+    left = np.where(owner >= 0, left_all[safe], nat)
     q = cached(history, "accounts.switches", lambda: _owner_switches(history)).at(ids, t)
     since_change = q.days_since_last()
     recent = since_change <= HANDOVER_LOOKBACK / pd.Timedelta(days=1)
@@ -321,15 +392,18 @@ def _owner_features(
 def _deal_features(history: History, ids: np.ndarray, t: np.ndarray) -> dict[str, object]:
     def build() -> tuple[EventIndex, EventIndex]:
         opps = history.opportunities
+        account = column_codes(history, "opportunities", "account_id", "account")
         amount = opps["amount"].to_numpy(dtype=np.float64)
-        closed = opps[opps["closed_at"].notna()]
-        won = (closed["status"] == "won").to_numpy().astype(np.int64)
+        closed = opps["closed_at"].notna().to_numpy()
+        won = (opps["status"] == "won").to_numpy().astype(np.int64)
+        n = len(history.accounts)
         return (
-            EventIndex(opps["account_id"], opps["created_at"], {"amount": amount}),
+            EventIndex(account, opps["created_at"].to_numpy(), {"amount": amount}, n_keys=n),
             EventIndex(
-                closed["account_id"],
-                closed["closed_at"],
-                {"amount": closed["amount"].to_numpy(dtype=np.float64), "won": won},
+                account[closed],
+                opps["closed_at"].to_numpy()[closed],
+                {"amount": amount[closed], "won": won[closed]},
+                n_keys=n,
             ),
         )
 

@@ -19,8 +19,17 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.features.interactions import empty_activities
-from salespilot.features.pit import EventIndex, cached, smoothed_rate, to_ns, to_utc_naive
+from salespilot.features.interactions import empty_activities, is_in
+from salespilot.features.pit import (
+    EventIndex,
+    cached,
+    column_codes,
+    entity_index,
+    smoothed_rate,
+    take_column,
+    to_ns,
+    to_utc_naive,
+)
 
 ATTEMPT_CHANNELS: tuple[str, ...] = ("call", "email")
 #: Local hour bands: [0, 8), [8, 10), [10, 12), [12, 14), [14, 16), [16, 18), [18, 24).
@@ -80,19 +89,19 @@ def hour_band(local_hour: np.ndarray) -> np.ndarray:
 
 
 def local_hour_weekday(
-    utc: pd.Series, zones: pd.Series
+    utc: pd.Series | np.ndarray, zones: pd.Series | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """Local hour, weekday (0 = Monday) and naive local time of UTC instants in their zones.
 
     Converted zone by zone with pandas' tz database, so daylight-saving switches are exact.
     """
-    utc = pd.Series(pd.to_datetime(utc).to_numpy(dtype="datetime64[ns]"))
-    zones = pd.Series(zones).fillna("UTC").to_numpy()
-    local = np.empty(len(utc), dtype="datetime64[ns]")
-    for zone in pd.unique(zones):
-        at = np.flatnonzero(zones == zone)
-        converted = utc.iloc[at].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
-        local[at] = converted.to_numpy(dtype="datetime64[ns]")
+    utc_ns = np.asarray(pd.to_datetime(utc), dtype="datetime64[ns]")
+    codes, names = pd.factorize(pd.Series(zones, dtype=object).fillna("UTC"))
+    local = np.empty(utc_ns.size, dtype="datetime64[ns]")
+    for code, zone in enumerate(names):
+        at = np.flatnonzero(codes == code)
+        converted = pd.DatetimeIndex(utc_ns[at]).tz_localize("UTC").tz_convert(zone)
+        local[at] = converted.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     local_s = pd.Series(local)
     return (
         local_s.dt.hour.to_numpy(np.int64),
@@ -112,24 +121,32 @@ class AttemptRates:
     history: History
     attempts: pd.DataFrame  # every outbound call/email to a contact, with local time and label
     _indexes: dict[str, EventIndex]
-    _contact_codes: pd.Index
-    _account_codes: pd.Index
 
     @classmethod
     def from_history(cls, history: History) -> AttemptRates:
         attempts = _attempts_frame(history)
         known = attempts[attempts["label_success"].notna()]
-        contact_codes = pd.Index(pd.unique(attempts["contact_id"]))
-        account_codes = pd.Index(pd.unique(attempts["account_id"]))
         success = known["label_success"].to_numpy(np.int64)
         known_at = known["known_at"]
         indexes = {}
-        for name, key in _rate_keys(known, contact_codes, account_codes).items():
+        for name, key in _rate_keys(known).items():
             indexes[name] = EventIndex(key, known_at, {"success": success})
-        inbound = _contact_inbound(history)
-        indexes["inbound"] = EventIndex(inbound["contact_id"], inbound["occurred_at"])
-        indexes["sent"] = EventIndex(attempts["contact_id"], attempts["as_of"])
-        return cls(history, attempts, indexes, contact_codes, account_codes)
+        n_contacts = len(entity_index(history, "contact"))
+        acts = history.activities if history.activities is not None else empty_activities()
+        if len(acts):
+            codes = column_codes(history, "activities", "contact_id", "contact")
+            inbound = is_in(acts["direction"], "inbound") & (codes >= 0)
+            indexes["inbound"] = EventIndex(
+                codes[inbound], acts["occurred_at"].to_numpy()[inbound], n_keys=n_contacts
+            )
+        else:
+            indexes["inbound"] = EventIndex(np.empty(0, np.int64), np.empty(0, "M8[ns]"), n_keys=1)
+        indexes["sent"] = EventIndex(
+            attempts["contact_code"].to_numpy(np.int64),
+            attempts["as_of"],
+            n_keys=max(n_contacts, 1),
+        )
+        return cls(history, attempts, indexes)
 
     def features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Rate features for rows with contact_id, account_id, channel, local_hour,
@@ -137,7 +154,14 @@ class AttemptRates:
         rows = rows.copy()
         rows["hour_band"] = hour_band(rows["local_hour"].to_numpy())
         t = to_ns(rows["as_of"])
-        keys = _rate_keys(rows, self._contact_codes, self._account_codes)
+        if "contact_code" not in rows:
+            rows["contact_code"] = entity_index(self.history, "contact").get_indexer(
+                rows["contact_id"].to_numpy(dtype=object)
+            )
+            rows["account_code"] = entity_index(self.history, "account").get_indexer(
+                rows["account_id"].to_numpy(dtype=object)
+            )
+        keys = _rate_keys(rows)
         out: dict[str, np.ndarray] = {}
 
         def rate(
@@ -162,10 +186,11 @@ class AttemptRates:
                 out["contact_band_attempts"] = n_band
             out[f"{who}_band_rate"] = r_band
             _, out[f"{who}_weekday_rate"] = rate(f"{who}_weekday", pop_day, RATE_PRIOR_ATTEMPTS)
-        sent = self._indexes["sent"].at(rows["contact_id"].to_numpy(), t)
+        contact = rows["contact_code"].to_numpy(np.int64)
+        sent = self._indexes["sent"].at(contact, t)
         out["contact_attempts_7d"] = sent.count(pd.Timedelta(days=7))
         out["days_since_contact_inbound"] = (
-            self._indexes["inbound"].at(rows["contact_id"].to_numpy(), t).days_since_last()
+            self._indexes["inbound"].at(contact, t).days_since_last()
         )
         for k, v in out.items():
             rows[k] = v
@@ -288,47 +313,50 @@ _CATEGORIES = {
 
 
 def _as_category(s: pd.Series) -> pd.Categorical:
-    return pd.Categorical(s.astype(object).where(s.notna(), None), categories=_CATEGORIES[s.name])
+    return pd.Categorical(s, categories=_CATEGORIES[s.name])
 
 
 def _attempts_frame(history: History) -> pd.DataFrame:
     acts = history.activities if history.activities is not None else empty_activities()
-    a = acts[
-        (acts["direction"] == "outbound")
-        & acts["channel"].isin(ATTEMPT_CHANNELS)
-        & acts["contact_id"].notna()
-    ]
-    if history.contacts is not None:
-        c = history.contacts.set_index("contact_id")
-        zone = c["timezone"].reindex(a["contact_id"]).to_numpy()
-        role = c["role"].reindex(a["contact_id"]).to_numpy()
+    if len(acts):
+        contact_code = column_codes(history, "activities", "contact_id", "contact")
+        account_code = column_codes(history, "activities", "account_id", "account")
     else:
-        zone = np.full(len(a), "UTC", dtype=object)
-        role = np.full(len(a), None, dtype=object)
-    zone = pd.Series(zone).fillna("UTC").to_numpy()
-    hour, weekday, local = local_hour_weekday(a["occurred_at"], pd.Series(zone))
-    channel = a["channel"].to_numpy()
+        contact_code = account_code = np.empty(0, dtype=np.int64)
+    pick = (
+        is_in(acts["direction"], "outbound")
+        & is_in(acts["channel"], *ATTEMPT_CHANNELS)
+        & acts["contact_id"].notna().to_numpy()
+    )
+    a = acts[pick].reset_index(drop=True)
+    contact_code, account_code = contact_code[pick], account_code[pick]
+    if history.contacts is not None:
+        zone = take_column(history, "contacts", "timezone", contact_code).fillna("UTC")
+        role = take_column(history, "contacts", "role", contact_code)
+    else:
+        zone = pd.Series(np.full(len(a), "UTC", dtype=object), dtype="str")
+        role = pd.Series(np.full(len(a), None, dtype=object), dtype="str")
+    hour, weekday, local = local_hour_weekday(a["occurred_at"], zone)
+    is_call = is_in(a["channel"], "call")
     outcome = a["outcome"]
-    success = np.where(
-        channel == "call",
-        outcome.eq("connected").to_numpy().astype(np.float64),
-        outcome.eq("replied").to_numpy().astype(np.float64),
+    success = np.where(is_call, is_in(outcome, "connected"), is_in(outcome, "replied")).astype(
+        np.float64
     )
     success[outcome.isna().to_numpy()] = np.nan  # not decided yet (or not recorded)
     occurred = a["occurred_at"].to_numpy(dtype="datetime64[ns]")
-    known_at = np.where(
-        channel == "email", occurred + EMAIL_REPLY_WINDOW.to_timedelta64(), occurred
-    )
+    known_at = np.where(is_call, occurred, occurred + EMAIL_REPLY_WINDOW.to_timedelta64())
     return pd.DataFrame(
         {
-            "activity_id": a["activity_id"].to_numpy(),
+            "activity_id": a["activity_id"],
             "as_of": occurred,
-            "contact_id": a["contact_id"].to_numpy(),
-            "account_id": a["account_id"].to_numpy(),
-            "rep_id": a["rep_id"].to_numpy(),
+            "contact_id": a["contact_id"],
+            "account_id": a["account_id"],
+            "contact_code": contact_code,
+            "account_code": account_code,
+            "rep_id": a["rep_id"],
             "timezone": zone,
             "local_time": local.to_numpy(),
-            "channel": channel,
+            "channel": a["channel"],
             "role": role,
             "local_hour": hour,
             "local_weekday": weekday,
@@ -339,19 +367,17 @@ def _attempts_frame(history: History) -> pd.DataFrame:
     )
 
 
-def _rate_keys(
-    rows: pd.DataFrame, contact_codes: pd.Index, account_codes: pd.Index
-) -> dict[str, np.ndarray]:
+def _rate_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """Integer keys of each rate's group: (who, channel[, band | weekday]).
 
-    Codes come from the history's attempts, so a contact or account it never saw gets a
-    negative key no event has: zero attempts, and the rate falls back to its prior.
+    ``contact_code``/``account_code`` are row numbers in the history's tables (-1 unknown:
+    a negative key no event has, so zero attempts and the rate falls back to its prior).
     """
-    channel = np.where(rows["channel"].astype(object).to_numpy() == "call", 0, 1).astype(np.int64)
+    channel = np.where(is_in(rows["channel"], "call"), 0, 1).astype(np.int64)
     band = hour_band(rows["local_hour"].to_numpy())
     weekday = rows["local_weekday"].to_numpy(np.int64)
-    contact = contact_codes.get_indexer(rows["contact_id"].to_numpy()).astype(np.int64)
-    account = account_codes.get_indexer(rows["account_id"].to_numpy()).astype(np.int64)
+    contact = rows["contact_code"].to_numpy(np.int64)
+    account = rows["account_code"].to_numpy(np.int64)
     keys = {"population": channel}
     for name, who in (("contact", contact), ("account", account)):
         base = np.where(who >= 0, who * 2 + channel, -1)
@@ -361,8 +387,3 @@ def _rate_keys(
     keys["population_band"] = channel * 10 + band
     keys["population_weekday"] = channel * 10 + weekday
     return keys
-
-
-def _contact_inbound(history: History) -> pd.DataFrame:
-    acts = history.activities if history.activities is not None else empty_activities()
-    return acts[(acts["direction"] == "inbound") & acts["contact_id"].notna()]

@@ -22,18 +22,22 @@ from salespilot.features.interactions import (
     empty_activities,
     hours_awaiting_reply,
     is_engaged,
+    is_in,
     reply_delays,
 )
 from salespilot.features.pit import (
     EventIndex,
     as_of_index,
     cached,
+    category_column,
+    column_codes,
     days_between,
     has_left_at,
     observed_end,
     rows_at,
     running_median,
     smoothed_rate,
+    take_column,
     to_ns,
 )
 
@@ -127,34 +131,36 @@ def deal_snapshot(
     """
     grid = as_of_index(as_of)
     opps = history.opportunities
-    rows, t = rows_at(to_ns(opps["created_at"]), to_ns(opps["closed_at"]), grid)
-    d = opps.iloc[rows].reset_index(drop=True)
-    opp_ids = d["opportunity_id"].to_numpy()
+    created_all, closed_all = _deal_times(history)
+    rows, t = rows_at(created_all, closed_all, grid)
+    account = column_codes(history, "opportunities", "account_id", "account")[rows]
+    owner_now = column_codes(history, "opportunities", "owner_rep_id", "rep")[rows]
+    expected_close = _expected_close(history)[rows]
     cols: dict[str, object] = {
-        "opportunity_id": d["opportunity_id"],
+        "opportunity_id": take_column(history, "opportunities", "opportunity_id", rows),
         "as_of": pd.Series(t.astype("datetime64[ns]")),
-        "account_id": d["account_id"],
-        "owner_rep_id": d["owner_rep_id"],
-        "amount": d["amount"].astype(np.float64),
-        "product_line": d["product_line"],
-        "lead_source": d["lead_source"],
-        "expected_close_at": d["expected_close_at"],
-        "deal_age_days": days_between(t, to_ns(d["created_at"])),
+        "account_id": take_column(history, "opportunities", "account_id", rows),
+        "owner_rep_id": take_column(history, "opportunities", "owner_rep_id", rows),
+        "amount": opps["amount"].to_numpy(dtype=np.float64)[rows],
+        "product_line": category_column(history, "opportunities", "product_line", rows),
+        "lead_source": category_column(history, "opportunities", "lead_source", rows),
+        "expected_close_at": expected_close.astype("datetime64[ns]"),
+        "deal_age_days": days_between(t, created_all[rows]),
     }
-    owner_at_t = _owner_at(history, opp_ids, t, d["owner_rep_id"].to_numpy())
+    owner_at_t = _owner_at(history, rows, t, owner_now)
     cols.update(_owner_features(history, owner_at_t, t))
     # context for serving and reporting: the team of the owner *now* (whose list it is on)
-    reps_by_id = history.reps.set_index("rep_id")
-    cols["team"] = reps_by_id["team"].reindex(d["owner_rep_id"]).reset_index(drop=True)
-    cols["region"] = reps_by_id["region"].reindex(d["owner_rep_id"]).reset_index(drop=True)
-    cols.update(_stage_features(history, opp_ids, t, to_ns(d["created_at"]), stage_order))
-    cols.update(_activity_features(history, opp_ids, t))
-    cols["median_reply_delay_h"] = _median_reply_delay(history, d["account_id"].to_numpy(), t)
-    cols["days_to_expected_close"] = days_between(to_ns(d["expected_close_at"]), t)
-    cols.update(_account_deal_history(history, d, t))
+    cols["team"] = take_column(history, "reps", "team", owner_now)
+    cols["region"] = take_column(history, "reps", "region", owner_now)
+    cols.update(_stage_features(history, rows, t, created_all[rows], stage_order))
+    cols.update(_activity_features(history, rows, t))
+    cols["median_reply_delay_h"] = _median_reply_delay(history, account, t)
+    cols["days_to_expected_close"] = days_between(expected_close, t)
+    cols.update(_account_deal_history(history, account, t))
     out = pd.DataFrame(cols)
-    for c in ("stage", "product_line", "lead_source"):
-        out[c] = _as_category(out[c])
+    # counts as int32: a two-year grid of a big CRM is millions of rows
+    counts = out.select_dtypes("int64").columns
+    out[counts] = out[counts].astype(np.int32)
     out = out[
         list(DEAL_CONTEXT_COLUMNS) + [c for c in DEAL_FEATURES if c not in DEAL_CONTEXT_COLUMNS]
     ]
@@ -170,9 +176,9 @@ def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int)
     history's observed end while the deal is still open (its future is unknown).
     ``label_outcome_won`` is the eventual outcome (1 won, 0 lost, NaN still open).
     """
-    opps = history.opportunities.set_index("opportunity_id")
-    closed = opps["closed_at"].reindex(snapshot["opportunity_id"]).to_numpy()
-    status = opps["status"].reindex(snapshot["opportunity_id"]).to_numpy()
+    rows = _opportunity_codes(history, snapshot["opportunity_id"])
+    closed = _deal_times(history)[1][rows].astype("datetime64[ns]")
+    status = history.opportunities["status"].to_numpy(dtype=object)[rows]
     t = snapshot["as_of"].to_numpy()
     horizon_end = t + np.timedelta64(int(horizon_days), "D")
     end = observed_end(history).to_datetime64()
@@ -180,7 +186,7 @@ def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int)
     closed_in = is_closed & (closed < horizon_end)
     won = (status == "won") & closed_in
     known = closed_in | (horizon_end <= end)
-    out = snapshot.copy()
+    out = snapshot.copy(deep=False)
     out["label_won"] = np.where(known, won.astype(np.float64), np.nan)
     out["label_outcome_won"] = np.where(
         status == "won", 1.0, np.where(status == "lost", 0.0, np.nan)
@@ -191,15 +197,60 @@ def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int)
 # --------------------------------------------------------------------------------------------
 # private steps
 # --------------------------------------------------------------------------------------------
-def _as_category(s: pd.Series) -> pd.Series:
-    values = sorted(v for v in s.dropna().unique())
-    return pd.Categorical(s.astype(object).where(s.notna(), None), categories=values)
+def _opportunity_codes(history: History, ids: pd.Series) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.index_in(
+        pa.array(ids).cast(pa.string()),
+        value_set=pa.array(history.opportunities["opportunity_id"]).cast(pa.string()),
+    )
+    codes = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if (codes < 0).any():
+        raise ValueError("the snapshot holds opportunities this history does not have")
+    return codes
+
+
+def _take(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``values[codes]`` with None where the code is -1 (unknown id)."""
+    out = (
+        values[np.where(codes >= 0, codes, 0)].astype(object)
+        if values.size
+        else np.full(codes.size, None, dtype=object)
+    )
+    out[codes < 0] = None
+    return out
+
+
+def _deal_times(history: History) -> tuple[np.ndarray, np.ndarray]:
+    opps = history.opportunities
+    return cached(
+        history,
+        "deals.times",
+        lambda: (to_ns(opps["created_at"]), to_ns(opps["closed_at"])),
+    )
+
+
+def _expected_close(history: History) -> np.ndarray:
+    return cached(
+        history, "deals.expected_close", lambda: to_ns(history.opportunities["expected_close_at"])
+    )
+
+
+def _activities(history: History) -> pd.DataFrame:
+    return history.activities if history.activities is not None else empty_activities()
+
+
+def _activity_codes(history: History, column: str, entity: str) -> np.ndarray:
+    if history.activities is None:
+        return np.empty(0, dtype=np.int64)
+    return column_codes(history, "activities", column, entity)
 
 
 def _owner_at(
-    history: History, opp_ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
+    history: History, rows: np.ndarray, t: np.ndarray, current_owner: np.ndarray
 ) -> np.ndarray:
-    """Who worked the deal as of t: the rep of its latest outbound touch before t.
+    """Who worked the deal as of t (rep code): the rep of its latest outbound touch before t.
 
     ``opportunities.owner_rep_id`` is the owner *now*; using it for a past as_of would leak a
     later hand-over. Deals nobody has touched yet fall back to it (their owner since creation).
@@ -207,49 +258,59 @@ def _owner_at(
 
     def build() -> EventIndex:
         acts = _activities(history)
-        out = acts[acts["opportunity_id"].notna() & (acts["direction"] == "outbound")]
+        outbound = is_in(acts["direction"], "outbound")
+        opp = _activity_codes(history, "opportunity_id", "opportunity")
+        rep = _activity_codes(history, "rep_id", "rep")
+        keep = outbound & (opp >= 0)
         return EventIndex(
-            out["opportunity_id"], out["occurred_at"], {"rep": out["rep_id"].astype(object)}
+            opp[keep],
+            acts["occurred_at"].to_numpy()[keep],
+            {"rep": rep[keep]},
+            n_keys=len(history.opportunities),
         )
 
-    last_rep = cached(history, "deals.owner_at", build).at(opp_ids, t).last("rep")
-    return np.where(pd.isna(last_rep), current_owner, last_rep)
-
-
-def _activities(history: History) -> pd.DataFrame:
-    return history.activities if history.activities is not None else empty_activities()
+    last_rep = cached(history, "deals.owner_at", build).at(rows, t).last("rep")
+    return np.where(np.isnan(last_rep), current_owner, last_rep).astype(np.int64)
 
 
 def _owner_features(history: History, owner: np.ndarray, t: np.ndarray) -> dict[str, object]:
     """The owner-as-of-t's tenure, record (smoothed towards the team) and whether they left."""
     reps = history.reps
-    pos = pd.Index(reps["rep_id"]).get_indexer(owner)
-    found = pos >= 0
-    safe = np.where(found, pos, 0)
-    team = reps["team"].to_numpy()[safe]
-    hired = to_ns(reps["hired_at"])[safe]
-    left = to_ns(reps["left_at"])[safe]
+    hired_all, left_all, team_code = cached(
+        history,
+        "deals.rep_arrays",
+        lambda: (
+            to_ns(reps["hired_at"]),
+            to_ns(reps["left_at"]),
+            pd.factorize(reps["team"].to_numpy(dtype=object))[0].astype(np.int64),
+        ),
+    )
     nat = np.iinfo(np.int64).min
-    hired[~found] = nat
-    left[~found] = nat
-    team = pd.Series(team, dtype="str").where(found)
+    found = owner >= 0
+    safe = np.where(found, owner, 0)
+    hired = np.where(found, hired_all[safe], nat) if hired_all.size else np.full(owner.size, nat)
+    left = np.where(found, left_all[safe], nat) if left_all.size else np.full(owner.size, nat)
+    team = np.where(found, team_code[safe], -1) if team_code.size else np.full(owner.size, -1)
 
     # closed deals as events at their close time: the rep's, the team's and everyone's record
     def build() -> tuple[EventIndex, EventIndex, EventIndex]:
         opps = history.opportunities
-        closed = opps[opps["closed_at"].notna() & opps["status"].isin(["won", "lost"])]
-        won = (closed["status"] == "won").to_numpy().astype(np.int64)
-        closed_team = reps.set_index("rep_id")["team"].reindex(closed["owner_rep_id"]).to_numpy()
+        closed = (opps["closed_at"].notna() & opps["status"].isin(["won", "lost"])).to_numpy()
+        won = (opps["status"] == "won").to_numpy().astype(np.int64)[closed]
+        rep = column_codes(history, "opportunities", "owner_rep_id", "rep")[closed]
+        at = opps["closed_at"].to_numpy()[closed]
+        rep_team = np.where(rep >= 0, team_code[np.where(rep >= 0, rep, 0)], -1)
+        n_teams = int(team_code.max()) + 1 if team_code.size else 0
         return (
-            EventIndex(None, closed["closed_at"], {"won": won}),
-            EventIndex(closed_team, closed["closed_at"], {"won": won}),
-            EventIndex(closed["owner_rep_id"], closed["closed_at"], {"won": won}),
+            EventIndex(None, at, {"won": won}),
+            EventIndex(rep_team, at, {"won": won}, n_keys=n_teams),
+            EventIndex(rep, at, {"won": won}, n_keys=len(reps)),
         )
 
     everyone_idx, team_idx, rep_idx = cached(history, "deals.closed_records", build)
     everyone = everyone_idx.at(None, t)
     g_rate = smoothed_rate(everyone.sum("won"), everyone.count(), 0.5, 2.0)
-    by_team = team_idx.at(team.to_numpy(), t)
+    by_team = team_idx.at(team, t)
     team_rate = smoothed_rate(by_team.sum("won"), by_team.count(), g_rate, TEAM_PRIOR_DEALS)
     by_rep = rep_idx.at(owner, t)
     rep_closed = by_rep.count()
@@ -266,23 +327,26 @@ def _owner_features(history: History, owner: np.ndarray, t: np.ndarray) -> dict[
 
 def _stage_features(
     history: History,
-    opp_ids: np.ndarray,
+    rows: np.ndarray,
     t: np.ndarray,
     created_ns: np.ndarray,
     stage_order: Sequence[str],
 ) -> dict[str, object]:
-    idx, spells = cached(
+    idx, spells, stage_names = cached(
         history, ("deals.stages", tuple(stage_order)), lambda: _stage_indexes(history, stage_order)
     )
-    q = idx.at(opp_ids, t)
-    stage = q.last("stage")
+    q = idx.at(rows, t)
+    stage_code = q.last("stage")
+    has_stage = ~np.isnan(stage_code)
+    code = np.where(has_stage, stage_code, -1).astype(np.int64)
+    stage = pd.Categorical.from_codes(code, categories=list(stage_names))
     entered = q.last_time()
     entered = np.where(entered == np.iinfo(np.int64).min, created_ns, entered)
     days_in_stage = days_between(t, entered)
-    norm = spells.at(stage, t).last("norm")
+    norm = spells.at(code, t).last("norm")
     stage_rank = q.last("rank")
     return {
-        "stage": pd.Series(stage, dtype=object),
+        "stage": stage,
         "stage_index": np.where(stage_rank >= 0, stage_rank, np.nan),
         "stage_moves": q.count(),
         "days_in_stage": days_in_stage,
@@ -292,27 +356,31 @@ def _stage_features(
     }
 
 
-def _stage_indexes(history: History, stage_order: Sequence[str]) -> tuple[EventIndex, EventIndex]:
+def _stage_indexes(
+    history: History, stage_order: Sequence[str]
+) -> tuple[EventIndex, EventIndex, np.ndarray]:
     """Stage changes by deal (with skips and ranks) and finished stage spells by stage (with
-    the running median dwell, the stage's norm)."""
+    the running median dwell, the stage's norm); plus the stage names by code."""
     sc = history.stage_changes
-    if sc is None:
-        sc = pd.DataFrame(
-            {
-                "opportunity_id": pd.Series([], dtype="str"),
-                "changed_at": pd.Series([], dtype="datetime64[ns]"),
-                "stage": pd.Series([], dtype="str"),
-            }
-        )
-    rank_of = {s: i for i, s in enumerate(stage_order)}
-    idx = EventIndex(sc["opportunity_id"], sc["changed_at"], {"stage": sc["stage"].astype(object)})
-    stage_sorted = idx.value("stage")
-    rank = np.array([rank_of.get(s, -2) for s in stage_sorted], dtype=np.int64)
+    n_opps = len(history.opportunities)
+    if sc is None or sc.empty:
+        opp = np.empty(0, dtype=np.int64)
+        at = np.empty(0, dtype="datetime64[ns]")
+        stage_codes, names = np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    else:
+        opp = column_codes(history, "stage_changes", "opportunity_id", "opportunity")
+        at = sc["changed_at"].to_numpy()
+        stage_codes, names = pd.factorize(sc["stage"].to_numpy(dtype=object))
+        stage_codes = stage_codes.astype(np.int64)
+        names = np.asarray(names, dtype=object)
+    rank_of_code = np.array([{s: i for i, s in enumerate(stage_order)}.get(n, -2) for n in names])
+    idx = EventIndex(opp, at, {"stage": stage_codes}, n_keys=n_opps)
+    code_sorted = idx.value("stage")
+    rank = rank_of_code[code_sorted] if code_sorted.size else np.empty(0, dtype=np.int64)
     groups = idx.group_ids()
     first = np.ones(groups.size, dtype=bool)
     first[1:] = groups[1:] != groups[:-1]
     prev_rank = np.empty_like(rank)
-    prev_rank[0:1] = -1
     prev_rank[1:] = rank[:-1]
     prev_rank[first] = -2  # a deal may start in any stage: only moves between stages skip
     skipped = np.where((rank >= 0) & (prev_rank >= 0), np.maximum(rank - prev_rank - 1, 0), 0)
@@ -328,69 +396,79 @@ def _stage_indexes(history: History, stage_order: Sequence[str]) -> tuple[EventI
     next_change = np.full(idx.times.size, big, dtype=np.int64)
     next_change[:-1] = idx.times[1:]
     next_change[last] = big
-    opps = history.opportunities
-    closed_by_opp = pd.Series(to_ns(opps["closed_at"]), index=opps["opportunity_id"].to_numpy())
-    opp_of_event = idx.uniques.to_numpy()[groups] if groups.size else np.array([], dtype=object)
-    close = closed_by_opp.reindex(opp_of_event).fillna(nat).to_numpy(dtype=np.int64)
+    close = _deal_times(history)[1][groups] if groups.size else np.empty(0, dtype=np.int64)
     close = np.where(close == nat, big, close)
     exit_ns = np.minimum(next_change, close)
-    exit_ns[exit_ns == big] = nat
-    dwell_days = (exit_ns - idx.times) / 86_400e9
     # a spell without an exit (still running) or ending before it began (bad data) has no dwell
-    has_exit = (exit_ns != np.iinfo(np.int64).min) & (exit_ns >= idx.times)
-    spells = EventIndex(stage_sorted[has_exit], exit_ns[has_exit].astype("datetime64[ns]"))
-    spells.add_values(
-        "dwell", dwell_days[has_exit][spells.order] if spells.size else np.empty(0), sorted_=True
+    has_exit = (exit_ns != big) & (exit_ns >= idx.times)
+    dwell_days = (exit_ns - idx.times) / 86_400e9
+    spells = EventIndex(
+        code_sorted[has_exit],
+        exit_ns[has_exit].astype("datetime64[ns]"),
+        {"dwell": dwell_days[has_exit]},
+        n_keys=len(names),
     )
     spells.add_values("norm", running_median(spells.value("dwell"), spells.group_ids()))
-
-    return idx, spells
+    return idx, spells, names
 
 
 def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
     """Deal activities with per-channel/direction flags and reply state; first engagement of
     each (deal, contact); first outbound touch of each (deal, rep)."""
     acts = _activities(history)
-    contacts = history.contacts
-    a = acts[acts["opportunity_id"].notna()]
+    n_opps = len(history.opportunities)
+    opp_all = _activity_codes(history, "opportunity_id", "opportunity")
+    on_deal = opp_all >= 0
+    a = acts[on_deal]
+    opp = opp_all[on_deal]
+    at = a["occurred_at"].to_numpy()
     values: dict[str, np.ndarray] = dict(channel_direction_flags(a))
-    outcome = a["outcome"].to_numpy()
-    channel = a["channel"].to_numpy()
     for ch in ("meeting", "demo"):
+        is_ch = is_in(a["channel"], ch)
         for oc in ("held", "postponed", "cancelled"):
-            values[f"{CHANNEL_PLURALS[ch]}_{oc}"] = ((channel == ch) & (outcome == oc)).astype(
+            values[f"{CHANNEL_PLURALS[ch]}_{oc}"] = (is_ch & is_in(a["outcome"], oc)).astype(
                 np.int32
             )
-    values["inbound"] = (a["direction"].to_numpy() == "inbound").astype(np.int8)
-    main = EventIndex(a["opportunity_id"], a["occurred_at"], values)
+    inbound = is_in(a["direction"], "inbound")
+    values["inbound"] = inbound.astype(np.int8)
+    main = EventIndex(opp, at, values, n_keys=n_opps)
     attach_reply_state(main)
+    main.freeze_sums([name for name in values if name != "inbound"])
 
     # distinct contacts (and reps) = number of "first time" events before t
-    engaged = a[is_engaged(a) & a["contact_id"].notna()]
-    engaged = engaged.sort_values("occurred_at", kind="stable").drop_duplicates(
-        ["opportunity_id", "contact_id"]
+    contact = _activity_codes(history, "contact_id", "contact")[on_deal]
+    engaged = is_engaged(a) & (contact >= 0)
+    first_engaged = _first_occurrences(opp[engaged], contact[engaged], at[engaged])
+    roles = (
+        history.contacts["role"].to_numpy(dtype=object)
+        if history.contacts is not None
+        else np.empty(0, dtype=object)
     )
-    role = (
-        contacts.set_index("contact_id")["role"].reindex(engaged["contact_id"]).to_numpy()
-        if contacts is not None
-        else np.full(len(engaged), None)
+    dm = (_take(roles, contact[engaged][first_engaged]) == "decision_maker").astype(np.int32)
+    engaged_idx = EventIndex(
+        opp[engaged][first_engaged], at[engaged][first_engaged], {"dm": dm}, n_keys=n_opps
     )
-    first_engaged = EventIndex(
-        engaged["opportunity_id"],
-        engaged["occurred_at"],
-        {"dm": (role == "decision_maker").astype(np.int32)},
-    )
-    touching = a[a["direction"] == "outbound"].sort_values("occurred_at", kind="stable")
-    touching = touching.drop_duplicates(["opportunity_id", "rep_id"])
-    first_touch = EventIndex(touching["opportunity_id"], touching["occurred_at"])
-    return main, first_engaged, first_touch
+    rep = _activity_codes(history, "rep_id", "rep")[on_deal]
+    out = ~inbound
+    first_touch = _first_occurrences(opp[out], rep[out], at[out])
+    touch_idx = EventIndex(opp[out][first_touch], at[out][first_touch], n_keys=n_opps)
+    return main, engaged_idx, touch_idx
 
 
-def _activity_features(history: History, opp_ids: np.ndarray, t: np.ndarray) -> dict[str, object]:
+def _first_occurrences(key: np.ndarray, other: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Positions of the first event (by time, then input order) of each (key, other) pair."""
+    order = np.lexsort((at, other, key))
+    k, o = key[order], other[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = (k[1:] != k[:-1]) | (o[1:] != o[:-1])
+    return np.sort(order[first])
+
+
+def _activity_features(history: History, rows: np.ndarray, t: np.ndarray) -> dict[str, object]:
     main, engaged_idx, touch_idx = cached(
         history, "deals.activities", lambda: _deal_activity_indexes(history)
     )
-    q = main.at(opp_ids, t)
+    q = main.at(rows, t)
     out: dict[str, object] = {}
     flag_names = [f"{p}_{d}" for p in CHANNEL_PLURALS.values() for d in ("out", "in")]
     for w in WINDOWS_DAYS:
@@ -406,41 +484,51 @@ def _activity_features(history: History, opp_ids: np.ndarray, t: np.ndarray) -> 
         for oc in ("held", "postponed", "cancelled"):
             out[f"{ch}_{oc}"] = q.sum(f"{ch}_{oc}")
     out["postponements"] = out["meetings_postponed"] + out["demos_postponed"]
-    first_engaged = engaged_idx.at(opp_ids, t)
+    first_engaged = engaged_idx.at(rows, t)
     out["decision_maker_engaged"] = (first_engaged.sum("dm") > 0).astype(np.int8)
     out["contacts_engaged"] = first_engaged.count()
-    out["reps_on_deal"] = touch_idx.at(opp_ids, t).count()
+    out["reps_on_deal"] = touch_idx.at(rows, t).count()
     out["owner_changed"] = (out["reps_on_deal"] > 1).astype(np.int8)
     return out
 
 
-def _median_reply_delay(history: History, account_ids: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _median_reply_delay(history: History, account: np.ndarray, t: np.ndarray) -> np.ndarray:
     def build() -> EventIndex:
-        r = reply_delays(_activities(history), "account_id")
-        idx = EventIndex(r["account_id"], r["occurred_at"], {"delay_h": r["delay_h"].to_numpy()})
+        acts = _activities(history)
+        codes = _activity_codes(history, "account_id", "account")
+        r = reply_delays(acts.assign(account_code=codes), "account_code")
+        idx = EventIndex(
+            r["account_code"].to_numpy(),
+            r["occurred_at"],
+            {"delay_h": r["delay_h"].to_numpy()},
+            n_keys=len(history.accounts),
+        )
         idx.add_values("median", running_median(idx.value("delay_h"), idx.group_ids()))
         return idx
 
-    return cached(history, "deals.reply_delay", build).at(account_ids, t).last("median")
+    return cached(history, "deals.reply_delay", build).at(account, t).last("median")
 
 
-def _account_deal_history(history: History, d: pd.DataFrame, t: np.ndarray) -> dict[str, object]:
+def _account_deal_history(
+    history: History, account: np.ndarray, t: np.ndarray
+) -> dict[str, object]:
     def build() -> EventIndex:
         opps = history.opportunities
-        closed = opps[opps["closed_at"].notna()]
-        won = (closed["status"] == "won").to_numpy().astype(np.int64)
-        return EventIndex(closed["account_id"], closed["closed_at"], {"won": won})
+        closed = opps["closed_at"].notna().to_numpy()
+        won = (opps["status"] == "won").to_numpy().astype(np.int64)[closed]
+        codes = column_codes(history, "opportunities", "account_id", "account")[closed]
+        return EventIndex(
+            codes, opps["closed_at"].to_numpy()[closed], {"won": won}, n_keys=len(history.accounts)
+        )
 
-    q = cached(history, "deals.account_closed", build).at(d["account_id"].to_numpy(), t)
+    q = cached(history, "deals.account_closed", build).at(account, t)
     n_won = q.sum("won")
     # other deals of the same account open at the same as_of (all open deals are rows here)
     open_same = (
-        pd.DataFrame({"a": d["account_id"].to_numpy(), "t": t})
-        .groupby(["a", "t"])["a"]
-        .transform("size")
+        pd.DataFrame({"a": account, "t": t}).groupby(["a", "t"])["a"].transform("size").to_numpy()
     )
     return {
         "account_prior_deals_won": n_won,
         "account_prior_deals_lost": q.count() - n_won,
-        "account_open_deals": open_same.to_numpy() - 1,
+        "account_open_deals": open_same - 1,
     }

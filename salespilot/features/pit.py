@@ -14,7 +14,8 @@ handful of vectorised passes, not a Python loop per deal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -185,13 +186,14 @@ def truncate_history(history: History, t: pd.Timestamp) -> History:
 
 
 def cached(history: History, key: Hashable, build: Callable[[], T]) -> T:
-    """Build an index once per history and reuse it (snapshots of many as_of chunks share it).
+    """Build an index once and reuse it while a :func:`feature_cache` is open on ``history``.
 
-    Stored on the History object and keyed by the identity of its tables: replacing a table
-    (``history.activities = ...``) rebuilds, but editing a table *in place* after building
-    features is not detected - build a new History instead.
+    Without an open cache every call builds afresh, so editing a history between calls is
+    always safe. Keyed by the identity of the history's tables as well.
     """
-    store = history.__dict__.setdefault("_feature_cache", {})
+    store = history.__dict__.get("_feature_cache")
+    if store is None:
+        return build()
     ids = tuple(id(getattr(history, n)) for n in TABLE_FIELDS)
     hit = store.get(key)
     if hit is not None and hit[0] == ids:
@@ -201,9 +203,115 @@ def cached(history: History, key: Hashable, build: Callable[[], T]) -> T:
     return value
 
 
+@contextmanager
+def feature_cache(history: History) -> Iterator[History]:
+    """Share event indexes between snapshot calls inside the block (a grid built in chunks,
+    a service scoring many as_of). Do not edit the history's tables inside it."""
+    opened = "_feature_cache" not in history.__dict__
+    if opened:
+        history.__dict__["_feature_cache"] = {}
+    try:
+        yield history
+    finally:
+        if opened:
+            history.__dict__.pop("_feature_cache", None)
+
+
+def keep_feature_cache(history: History) -> History:
+    """Cache indexes on ``history`` for good (for histories nobody will edit, e.g. in tests)."""
+    history.__dict__.setdefault("_feature_cache", {})
+    return history
+
+
+ENTITY_TABLES = {
+    "opportunity": ("opportunities", "opportunity_id"),
+    "account": ("accounts", "account_id"),
+    "rep": ("reps", "rep_id"),
+    "contact": ("contacts", "contact_id"),
+}
+
+
+def entity_index(history: History, entity: str) -> pd.Index:
+    """The ids of an entity in table order: an id's position is its integer code."""
+    table, col = ENTITY_TABLES[entity]
+
+    def build() -> pd.Index:
+        df = history.table(table)
+        return pd.Index([] if df is None else df[col].to_numpy(dtype=object))
+
+    return cached(history, ("entity", entity), build)
+
+
+def column_codes(history: History, table: str, column: str, entity: str) -> np.ndarray:
+    """Integer codes (row numbers in the entity's table) of an id column; -1 where empty/unknown.
+
+    Computed once per history: feature code then works on int64 arrays, never on strings.
+    """
+
+    def build() -> np.ndarray:
+        df = history.table(table)
+        if df is None:
+            return np.empty(0, dtype=np.int64)
+        ids_table, ids_col = ENTITY_TABLES[entity]
+        ids = history.table(ids_table)
+        try:  # Arrow's hash lookup is several times faster than pandas' on string columns
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            found = pc.index_in(
+                pa.array(df[column]).cast(pa.string()),
+                value_set=pa.array(ids[ids_col]).cast(pa.string()),
+            )
+            return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        except (ImportError, TypeError, ValueError, pa.ArrowException):  # pragma: no cover
+            values = df[column].to_numpy(dtype=object)
+            return entity_index(history, entity).get_indexer(values).astype(np.int64)
+
+    return cached(history, ("codes", table, column), build)
+
+
+def take_column(history: History, table: str, column: str, codes: np.ndarray) -> pd.Series:
+    """``table.column`` at row numbers ``codes`` (missing where -1), keeping its dtype."""
+    arr = history.table(table)[column].array
+    return pd.Series(arr.take(np.asarray(codes, dtype=np.int64), allow_fill=True))
+
+
+def category_column(history: History, table: str, column: str, codes: np.ndarray) -> pd.Categorical:
+    """``table.column`` at row numbers ``codes`` as a category whose categories are every value
+    of the column (sorted), so snapshots of any as_of share one category set."""
+
+    def build() -> tuple[np.ndarray, list]:
+        values = history.table(table)[column]
+        cats = sorted(values.dropna().unique())
+        return pd.Categorical(values, categories=cats).codes.astype(np.int64), cats
+
+    table_codes, cats = cached(history, ("categories", table, column), build)
+    codes = np.asarray(codes, dtype=np.int64)
+    picked = (
+        np.where(codes >= 0, table_codes[np.where(codes >= 0, codes, 0)], -1)
+        if table_codes.size
+        else np.full(codes.size, -1)
+    )
+    return pd.Categorical.from_codes(picked, categories=cats)
+
+
 # --------------------------------------------------------------------------------------------
 # vectorised look-ups over events sorted by (key, time)
 # --------------------------------------------------------------------------------------------
+_MAX_DENSE_KEYS = 50_000_000
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for int64 via one sort (numpy's hash-based unique is slower on big arrays)."""
+    if values.size == 0:
+        return values
+    v = np.sort(values)
+    keep = np.empty(v.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(v[1:], v[:-1], out=keep[1:])
+    return v[keep]
+
+
 class EventIndex:
     """Events grouped by a key and sorted by time, for many point-in-time questions at once.
 
@@ -220,16 +328,35 @@ class EventIndex:
         keys: pd.Series | np.ndarray | None,
         times: pd.Series | np.ndarray,
         values: pd.DataFrame | dict[str, np.ndarray] | None = None,
+        *,
+        n_keys: int | None = None,
     ) -> None:
+        """``keys`` are any hashable ids, or with ``n_keys`` integer codes in ``[0, n_keys)``
+        (e.g. row numbers from :func:`column_codes`; negative = no key), which skips hashing."""
         t_ns = to_ns(times)
         n = t_ns.size
+        self.uniques: pd.Index | None
         if keys is None:
             codes = np.zeros(n, dtype=np.int64)
             self.uniques = pd.Index(["*"])
+            self.n_keys = 1
+        elif n_keys is not None or (
+            isinstance(keys, np.ndarray)
+            and keys.dtype.kind in "iu"
+            and keys.size
+            and int(keys.max()) < _MAX_DENSE_KEYS
+        ):
+            # integer keys are their own codes: no hashing (the keys of unused codes are empty)
+            n_keys = int(keys.max()) + 1 if n_keys is None else n_keys
+            codes = np.asarray(keys, dtype=np.int64)
+            codes = np.where(codes < n_keys, codes, -1)
+            self.uniques = None
+            self.n_keys = int(n_keys)
         else:
             codes, uniques = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)
             codes = codes.astype(np.int64)
             self.uniques = pd.Index(uniques)
+            self.n_keys = len(uniques)
         keep = (codes >= 0) & (t_ns != np.iinfo(np.int64).min)
         order = np.flatnonzero(keep)
         order = order[np.lexsort((t_ns[order], codes[order]))]  # lexsort is stable
@@ -237,11 +364,10 @@ class EventIndex:
         self.codes = codes[order]
         self.times = t_ns[order]
         # rank-compress times so (code, time) packs into one sortable int64
-        self._utimes = np.unique(self.times)
-        self._stride = np.int64(self._utimes.size + 1)
-        self._packed = self.codes * self._stride + np.searchsorted(self._utimes, self.times)
+        self._pack_times()
+        self._packed = self.codes * self._stride + self._event_slots
         self._group_start = np.searchsorted(
-            self._packed, np.arange(len(self.uniques), dtype=np.int64) * self._stride
+            self._packed, np.arange(self.n_keys, dtype=np.int64) * self._stride
         )
         self._values: dict[str, np.ndarray] = {}
         self._cumsums: dict[str, np.ndarray] = {}
@@ -250,6 +376,36 @@ class EventIndex:
                 col = values[name]
                 arr = col.to_numpy() if isinstance(col, pd.Series) else np.asarray(col)
                 self._values[name] = arr[order]
+
+    def _pack_times(self) -> None:
+        """Map times to small integer slots so (key, time) packs into one sortable int64.
+
+        When every event time is a whole number of seconds (or ms, or us) the slot is the
+        offset in that unit: exact and free. Otherwise times are rank-compressed.
+        """
+        t = self.times
+        self._unit = None
+        self._tmin = int(t.min()) if t.size else 0
+        if t.size:
+            span_ns = int(t.max()) - self._tmin
+            for unit in (10**9, 10**6, 10**3):
+                span = span_ns // unit + 2
+                if span * max(self.n_keys, 1) < 2**62 and not np.any(t % unit):
+                    self._unit = unit
+                    self._stride = np.int64(span + 1)
+                    self._event_slots = (t - self._tmin) // unit
+                    return
+        self._utimes = _sorted_unique(t)
+        self._stride = np.int64(self._utimes.size + 1)
+        self._event_slots = np.searchsorted(self._utimes, t)
+
+    def _query_slots(self, t_ns: np.ndarray) -> np.ndarray:
+        """Slot s(t) with: event e is strictly before t  <=>  slot(e) < s(t)."""
+        if self._unit is None:
+            return np.searchsorted(self._utimes, t_ns, side="left")
+        off = t_ns - self._tmin
+        slot = -((-off) // self._unit)  # ceil: a whole-unit event before t has a smaller slot
+        return np.clip(slot, 0, self._stride - 1)
 
     @property
     def size(self) -> int:
@@ -272,16 +428,30 @@ class EventIndex:
         cs = self._cumsums.get(name)
         if cs is None:
             v = self._values[name]
-            v = v.astype(np.float64) if v.dtype.kind == "f" else v.astype(np.int64)
-            cs = np.concatenate([np.zeros(1, dtype=v.dtype), np.cumsum(v)])
+            if v.dtype.kind == "f":
+                dtype = np.float64
+            else:  # counts of a few million events fit int32: half the memory
+                small = v.size == 0 or (v.min() >= 0 and int(v.max()) * v.size < 2**31)
+                dtype = np.int32 if small else np.int64
+            cs = np.zeros(v.size + 1, dtype=dtype)
+            np.cumsum(v, dtype=dtype, out=cs[1:])
             self._cumsums[name] = cs
         return cs
+
+    def freeze_sums(self, names: Iterable[str]) -> None:
+        """Keep only the prefix sums of columns that are summed, never read one by one."""
+        for name in names:
+            self.cumsum(name)
+            del self._values[name]
 
     def at(self, keys: pd.Series | np.ndarray | None, times: np.ndarray | pd.Series) -> PointInTime:
         """Bind query rows (key, as_of); answers cover events of that key strictly before as_of."""
         t_ns = times if isinstance(times, np.ndarray) and times.dtype == np.int64 else to_ns(times)
         if keys is None:
             codes = np.zeros(t_ns.size, dtype=np.int64)
+        elif self.uniques is None:
+            codes = np.asarray(keys, dtype=np.int64)
+            codes = np.where(codes < self.n_keys, codes, -1)
         else:
             codes = self.uniques.get_indexer(pd.Series(keys).to_numpy()).astype(np.int64)
         return PointInTime(self, codes, t_ns)
@@ -290,8 +460,8 @@ class EventIndex:
         """Index of the first event of ``codes`` at or after ``t`` (= end of "strictly before")."""
         known = codes >= 0
         out = np.zeros(codes.size, dtype=np.int64)
-        rank = np.searchsorted(self._utimes, t_ns[known], side="left")
-        out[known] = np.searchsorted(self._packed, codes[known] * self._stride + rank, side="left")
+        slot = self._query_slots(t_ns[known])
+        out[known] = np.searchsorted(self._packed, codes[known] * self._stride + slot, side="left")
         return out
 
     def _starts(self, codes: np.ndarray) -> np.ndarray:

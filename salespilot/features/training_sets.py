@@ -13,7 +13,7 @@ from typing import Literal
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.features.pit import as_of_index, observed_end
+from salespilot.features.pit import as_of_index, feature_cache, observed_end
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,18 @@ def build_training_set(
     if table not in TABLE_NAMES:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLE_NAMES)}")
     grid = as_of_grid(history) if grid is None else as_of_index(grid)
+    with feature_cache(history):
+        return _build(history, table, grid, horizon_days, progress, chunk_size)
+
+
+def _build(
+    history: History,
+    table: str,
+    grid: pd.DatetimeIndex,
+    horizon_days: int,
+    progress: Callable[[int, int], None] | None,
+    chunk_size: int,
+) -> pd.DataFrame:
     if table == "attempts":
         from salespilot.features.contacts import contact_attempts
 

@@ -302,6 +302,24 @@ def _annual_values(history: History, as_of: pd.Timestamp, rows: pd.DataFrame) ->
     return rows["account_id"].map(monthly).fillna(0).to_numpy(float) * 12
 
 
+def _with_subscriptions(history: History) -> History:
+    """``history``, with an empty subscriptions table when it has none: such a history (many
+    CRM exports, e.g. docs/maven-example.md) has no account at churn risk, only deals to rank."""
+    if history.subscriptions is not None:
+        return history
+    empty = pd.DataFrame(
+        {
+            "subscription_id": pd.Series([], dtype="str"),
+            "account_id": pd.Series([], dtype="str"),
+            "product_line": pd.Series([], dtype="str"),
+            "started_at": pd.Series([], dtype="datetime64[ns]"),
+            "ended_at": pd.Series([], dtype="datetime64[ns]"),
+            "monthly_value": pd.Series([], dtype="float64"),
+        }
+    )
+    return dataclasses.replace(history, subscriptions=empty)
+
+
 def build_state(
     settings: Settings,
     *,
@@ -375,7 +393,7 @@ def build_state(
         deal_rows, acc_rows, as_of = stored
     else:
         deal_rows = deal_snapshot(history, as_of)
-        acc_rows = account_snapshot(history, as_of)
+        acc_rows = account_snapshot(_with_subscriptions(history), as_of)
     if only_reps is not None:
         deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
         acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]

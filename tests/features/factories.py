@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.pit import keep_feature_cache
 from salespilot.features.schema import TABLES
 
 T0 = pd.Timestamp("2024-01-01")
@@ -115,7 +116,7 @@ def random_history(seed: int, **kwargs) -> History:
     Cached per arguments (building one costs more than the features do): treat it as
     read-only; ``with_late_changes`` and ``truncate_history`` return copies.
     """
-    return _random_history(seed, **kwargs)
+    return keep_feature_cache(_random_history(seed, **kwargs))
 
 
 @functools.lru_cache(maxsize=256)

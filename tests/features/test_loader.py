@@ -207,3 +207,33 @@ def test_header_only_files_load_empty_and_summarize(tmp_path):
     assert s["date_range"] == {"start": None, "end": None}
     assert s["deals"]["open"] == 0 and s["active_subscriptions"] == 0
     assert runner.invoke(app, ["validate", str(d), "--now", "2026-07-01"]).exit_code == 0
+
+
+def test_windows_line_endings_and_a_byte_order_mark(tmp_path):
+    reps = "\ufeff" + VALID["reps"].replace("\n", "\r\n")
+    h = load_history(write_history(tmp_path, reps=reps), now=NOW)
+    assert h.reps["rep_id"].tolist() == ["r1", "r2", "r3"]
+    assert h.reps["left_at"].notna().sum() == 1
+
+
+def test_formats_can_be_mixed_and_numeric_parquet_ids_become_text(tmp_path):
+    d = write_history(
+        tmp_path,
+        reps=VALID["reps"].replace("r1,", "1,").replace("r2,", "2,").replace("r3,", "3,"),
+        accounts=VALID["accounts"]
+        .replace(",r1\n", ",1\n")
+        .replace(",r2\n", ",2\n")
+        .replace(",r3\n", ",3\n"),
+        opportunities=VALID["opportunities"]
+        .replace(",r1,", ",1,")
+        .replace(",r2,", ",2,")
+        .replace(",r3,", ",3,"),
+        activities=None,
+        targets=None,
+    )
+    reps = pd.read_csv(d / "reps.csv", dtype={"rep_id": "int64"}, keep_default_na=False)
+    (d / "reps.csv").unlink()
+    reps.replace("", None).to_parquet(d / "reps.parquet", index=False)
+    h = load_history(d, now=NOW)
+    assert h.reps["rep_id"].tolist() == ["1", "2", "3"]
+    assert pd.api.types.is_string_dtype(h.reps["rep_id"])

@@ -253,3 +253,30 @@ def test_sources_name_what_exists(tmp_path):
         FolderSource(str(src)).read("deal.csv")
     with pytest.raises(SourceError, match="neither a folder nor a database URL"):
         open_source(tmp_path / "missing")
+
+
+def test_the_mappings_in_the_docs_are_valid():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[2] / "docs" / "import.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        if not block.startswith(("version", "tables")):
+            continue  # a fragment
+        data = yaml.safe_load(block)
+        if "tables" in data and {"reps", "accounts", "opportunities"} <= set(data["tables"]):
+            parse_mapping(data)
+
+
+def test_a_custom_feature_name_means_one_thing():
+    both = {
+        **MINIMAL,
+        "accounts": {"source": "a", "features": {"numeric": ["score"]}},
+        "opportunities": {"source": "o", "features": {"categorical": ["score"]}},
+    }
+    with pytest.raises(MappingError, match="declared on both accounts and opportunities"):
+        parse_mapping({"tables": both})

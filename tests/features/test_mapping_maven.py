@@ -59,3 +59,32 @@ def test_maven_declares_custom_features_and_excludes_the_close_value(maven_histo
     assert fields.categorical == {"opportunities": ("series",)}
     assert fields.numeric == {"accounts": ("revenue", "year_established")}
     assert fields.excluded == {"opportunities": ("close_value",)}
+
+
+def test_maven_win_model_trains_and_ranks_open_deals(maven_history_dir):
+    """Steps 3-4 of docs/maven-example.md without MLflow: the win model fits on the imported
+    history, uses the declared custom fields, and the serving path scores its open deals even
+    though the export has no subscriptions (no account snapshots)."""
+    from salespilot.features.accounts import account_snapshot
+    from salespilot.models import SPECS
+    from salespilot.serving.state import _with_subscriptions
+    from salespilot.training.core import fit_and_evaluate
+    from salespilot.training.train import build_dataset, declared_custom_features
+
+    history = load_history(maven_history_dir, now="2018-01-01")
+    spec = SPECS["win_probability"]
+    extra = declared_custom_features(spec, history)
+    assert extra == {
+        "custom_series": "categorical",
+        "custom_revenue": "numeric",
+        "custom_year_established": "numeric",
+    }
+    spec = spec.with_features(extra=extra)
+    ev = fit_and_evaluate(spec, build_dataset(spec, history))
+    assert "custom_series" in ev.model.features
+    # the stage rule is constant here (every deal that closed was "engaging")
+    assert ev.baselines["stage_rule"]["roc_auc"] == pytest.approx(0.5)
+    assert ev.metrics["roc_auc"] > 0.6
+    assert not [w for w in ev.warnings if "likely leak" in w]
+    accounts = account_snapshot(_with_subscriptions(history), history.end())
+    assert accounts.empty and "account_id" in accounts.columns

@@ -111,9 +111,15 @@ def run_backtest(
     forecast_config: ForecastConfig | None = None,
     target_config: TargetConfig | None = None,
     scorer: Callable[[History, pd.Timestamp], pd.DataFrame] | None = None,
+    scorer_for: Callable[[Period], Callable] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> BacktestResult:
-    """Replay the ``periods`` latest complete periods and score the three methods."""
+    """Replay the ``periods`` latest complete periods and score the three methods.
+
+    ``scorer`` gives p_win of the deals open at each period's start (default: empirical);
+    ``scorer_for(period)`` instead builds one scorer per period (e.g. a model whose label
+    horizon is that period).
+    """
     from salespilot.serving.targets.service import empirical_scorer
 
     forecast_config = forecast_config or ForecastConfig()
@@ -132,14 +138,17 @@ def run_backtest(
         if progress:
             progress(period.label)
         as_of = period.start
-        scored = scorer(history, as_of)
+        period_scorer = scorer_for(period) if scorer_for is not None else scorer
+        scored = period_scorer(history, as_of)
+        source = getattr(period_scorer, "source", "empirical")
         fc = build_forecast(
             history,
             period,
             as_of=as_of,
             scored_deals=scored,
             config=forecast_config,
-            p_win_source=getattr(scorer, "source", "empirical"),
+            p_win_source=source,
+            p_win_horizon_days=getattr(period_scorer, "horizon_days", None),
         )
         plan = recommend_targets(fc, by="rep", config=target_config)
         units = plan.units.set_index("unit")
@@ -183,7 +192,7 @@ def run_backtest(
         rows=rows,
         metrics=metrics,
         forecasts=forecasts,
-        p_win_source=getattr(scorer, "source", "empirical"),
+        p_win_source=source,
         notes=notes,
     )
 

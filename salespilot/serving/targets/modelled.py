@@ -20,15 +20,19 @@ from salespilot.features.history import History
 log = logging.getLogger(__name__)
 
 
-def lightgbm_scorer(*, freq: str = "2W-MON", valid_share: float = 0.25):
+def lightgbm_scorer(
+    *, horizon_days: int | None = None, freq: str = "2W-MON", valid_share: float = 0.25
+):
     """A scorer ``(history, as_of) -> DataFrame(opportunity_id, p_win)`` fitting per as_of.
 
-    ``p_win`` means "won within the spec's horizon"; the returned scorer carries
-    ``horizon_days`` so the forecast converts it to an eventual win probability.
+    ``p_win`` means "won within ``horizon_days``" (default: the spec's horizon); the scorer
+    carries ``horizon_days`` so the forecast can convert it. The backtest sets the horizon to
+    the replayed period's length, so the model predicts "won inside the period" directly and
+    the history's close-timing estimate cancels out.
     """
     from salespilot.models.win_probability import SPEC
 
-    horizon = int(SPEC.horizon_days)
+    horizon = int(horizon_days or SPEC.horizon_days)
 
     def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
         from salespilot.features.deals import deal_snapshot
@@ -74,7 +78,7 @@ def lightgbm_scorer(*, freq: str = "2W-MON", valid_share: float = 0.25):
         p = calibrator.predict(raw(rows))
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 
-    score.source = "lightgbm (refit per period)"  # type: ignore[attr-defined]
+    score.source = f"lightgbm refit per period ({horizon}-day label)"  # type: ignore[attr-defined]
     score.horizon_days = horizon  # type: ignore[attr-defined]
     return score
 

@@ -25,35 +25,62 @@ def open_pipeline(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
     Columns: opportunity_id, owner_rep_id, product_line, amount, created_at, stage,
     stage_entered_at, age_days, days_in_stage, age_bucket.
     """
-    as_of = pd.Timestamp(as_of)
+    deals = _open_at(history, pd.DatetimeIndex([pd.Timestamp(as_of)]))
+    return deals.drop(columns="snapshot")
+
+
+def _open_at(history: History, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Deals open at each of ``dates`` (one row per deal and date, column ``snapshot``), with
+    the stage each was in just before that date - all dates in one vectorised pass."""
     opp = history.opportunities
-    is_open = (opp["created_at"] < as_of) & (opp["closed_at"].isna() | (opp["closed_at"] >= as_of))
-    deals = opp.loc[
-        is_open, ["opportunity_id", "owner_rep_id", "product_line", "amount", "created_at"]
-    ].copy()
-    deals = _attach_stage(history, deals, as_of)
-    deals["age_days"] = (as_of - deals["created_at"]).dt.total_seconds() / 86400.0
-    deals["days_in_stage"] = (as_of - deals["stage_entered_at"]).dt.total_seconds() / 86400.0
+    created = opp["created_at"].to_numpy()[:, None]
+    closed = opp["closed_at"].to_numpy()[:, None]
+    d = dates.to_numpy()[None, :]
+    is_open = (created < d) & (np.isnat(closed) | (closed >= d))
+    deal_idx, date_idx = np.nonzero(is_open)
+    cols = ["opportunity_id", "owner_rep_id", "product_line", "amount", "created_at"]
+    deals = opp[cols].iloc[deal_idx].reset_index(drop=True)
+    deals["snapshot"] = dates[date_idx]
+    deals = _attach_stage(history, deals)
+    deals["age_days"] = (deals["snapshot"] - deals["created_at"]).dt.total_seconds() / 86400.0
+    deals["days_in_stage"] = (
+        deals["snapshot"] - deals["stage_entered_at"]
+    ).dt.total_seconds() / 86400.0
     deals["age_bucket"] = _age_bucket(deals["age_days"])
-    return deals.reset_index(drop=True)
+    return deals
 
 
-def _attach_stage(history: History, deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def _attach_stage(history: History, deals: pd.DataFrame) -> pd.DataFrame:
     sc = history.stage_changes
     if sc is None or sc.empty:
         # No stage log: every deal sits in one pseudo-stage since it was created.
         deals["stage"] = "open"
         deals["stage_entered_at"] = deals["created_at"]
         return deals
-    sc = sc.loc[sc["changed_at"] < as_of, ["opportunity_id", "changed_at", "stage"]]
-    last = sc.sort_values("changed_at", kind="stable").drop_duplicates(
-        "opportunity_id", keep="last"
+    order = deals.index.to_numpy()
+    # merge_asof needs one time unit on both sides (loaders and hand-made frames may differ).
+    left = deals.assign(_row=order, _t=deals["snapshot"].astype("datetime64[ns]"))
+    left = left.sort_values("_t", kind="stable")
+    right = sc[["opportunity_id", "changed_at", "stage"]].assign(
+        _t=sc["changed_at"].astype("datetime64[ns]")
     )
-    deals = deals.merge(last, on="opportunity_id", how="left")
+    right = right.sort_values("_t", kind="stable").drop(columns="changed_at")
+    right = right.rename(columns={"_t": "changed_at"})
+    # The last stage change strictly before the snapshot (ties: the later row wins).
+    merged = pd.merge_asof(
+        left,
+        right,
+        left_on="_t",
+        right_on="changed_at",
+        by="opportunity_id",
+        allow_exact_matches=False,
+        direction="backward",
+    )
+    merged = merged.sort_values("_row").set_index(deals.index).drop(columns=["_row", "_t"])
     # Blank instead of drop, so a deal with no stage yet still counts as pipeline.
-    deals["stage"] = deals["stage"].fillna("new").astype(str)
-    deals["stage_entered_at"] = deals["changed_at"].fillna(deals["created_at"])
-    return deals.drop(columns="changed_at")
+    merged["stage"] = merged["stage"].fillna("new").astype(str)
+    merged["stage_entered_at"] = merged["changed_at"].fillna(merged["created_at"])
+    return merged.drop(columns="changed_at")
 
 
 def _age_bucket(age_days: pd.Series) -> pd.Series:
@@ -101,16 +128,16 @@ def _pipeline_snapshots(
     opp = history.opportunities.set_index("opportunity_id")
     known_close = opp["closed_at"].where(opp["closed_at"] < as_of)
     outcome = opp["status"].where(known_close.notna(), "open").astype(str)
+    dates = pd.DatetimeIndex(
+        [(as_of - pd.DateOffset(months=k)).normalize()
+         for k in range(step_months, lookback_months + 1, step_months)]
+    )  # fmt: skip
+    deals = _open_at(history, dates)
     frames = []
-    for k in range(step_months, lookback_months + 1, step_months):
-        snap = (as_of - pd.DateOffset(months=k)).normalize()
-        deals = open_pipeline(history, snap)
-        if deals.empty:
-            continue
-        deals["snapshot"] = snap
+    if not deals.empty:
         deals["outcome"] = outcome.reindex(deals["opportunity_id"]).to_numpy()
-        close = known_close.reindex(deals["opportunity_id"]).to_numpy()
-        deals["days_to_close"] = (pd.to_datetime(close) - snap).total_seconds() / 86400.0
+        close = pd.to_datetime(known_close.reindex(deals["opportunity_id"]).to_numpy())
+        deals["days_to_close"] = (close - deals["snapshot"]).dt.total_seconds() / 86400.0
         frames.append(deals)
     if not frames:
         return pd.DataFrame(
