@@ -68,6 +68,37 @@ class Settings(BaseSettings):
     )
     warn_postponed_min: int = Field(2, ge=1, description="Demos/meetings postponed: warn from.")
 
+    # -- orchestration (Prefect) -----------------------------------------------------------
+    task_runner: str = Field(
+        "thread",
+        description=(
+            "Task runner for the feature and scoring flows: 'thread' (one machine), 'dask' "
+            "(a local Dask cluster) or 'dask://HOST:PORT' (an existing Dask scheduler)."
+        ),
+    )
+    dask_workers: int = Field(2, description="Workers of the local Dask cluster ('dask').")
+    prefect_api_url: str | None = Field(
+        None,
+        description=(
+            "An existing Prefect server for `salespilot schedule`; default: start a local one."
+        ),
+    )
+    webhook_url: str | None = Field(
+        None, description="Where the morning lists are POSTed (JSON, one request per rep)."
+    )
+    webhook_retries: int = 2
+    webhook_retry_delay_s: float = 10.0
+    morning_cron: str = Field("30 6 * * 1-5", description="Morning lists: working days 06:30.")
+    features_cron: str = Field("0 2 * * *", description="Feature rebuild: nightly.")
+    training_cron: str = Field("0 3 * * 0", description="Retraining: weekly, Sunday night.")
+    default_timezone: str = Field(
+        "Europe/London", description="Time zone of teams with no entry in team_timezones."
+    )
+    team_timezones: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per-team time zone for the morning schedule, e.g. {"EMEA": "Europe/Berlin"}.',
+    )
+
     # -- targets and process health (salespilot/serving/targets) -----------------------------
     targets_base_quantile: float = Field(0.5, description="Base target = this quantile.")
     targets_stretch_quantile: float = Field(0.8, description="Stretch target = this quantile.")

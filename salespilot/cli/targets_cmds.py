@@ -81,6 +81,20 @@ def _money(v: float | None) -> str:
     return "-" if v is None else f"{v:,.0f}"
 
 
+def _short(v: float | None) -> str:
+    """Compact amounts for wide tables: 950, 12.3k, 4.56M."""
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.0f}k"
+    if a >= 1e3:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.0f}"
+
+
 def targets(
     period: Annotated[
         str, typer.Option("--period", help="A quarter (2026-Q1) or month (2026-03).")
@@ -205,6 +219,7 @@ def _plots(rec, history, by: str, folder: Path) -> list[Path]:
 
 
 def _print_targets(out: dict) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -212,25 +227,29 @@ def _print_targets(out: dict) -> None:
     t = Table(
         title=f"{out['period']} targets by {out['by']} "
         f"(base P{round(out['base_quantile'] * 100)}, stretch P{round(out['stretch_quantile'] * 100)};"
-        f" p_win: {out['p_win_source']})"
+        f" p_win: {out['p_win_source']})",
+        caption="pipe: expected from open deals; new: from deals not created yet; "
+        "P(≥): chance to reach the allocated number",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
     )
     has_alloc = out["total"].get("top_down") is not None
-    cols = ["unit", "P10", "P50", "P90", "mean", "pipeline", "new biz", "base", "stretch"]
+    cols = ["unit", "P10", "P50", "P90", "pipe", "new", "base", "stretch"]
     if has_alloc:
-        cols += ["allocated", "P(reach)"]
+        cols += ["alloc", "P(≥)"]
     if out["by"] == "rep":
-        cols += ["ramp", "leads/wk", "demos/mo"]
+        cols += ["ramp", "lead/wk", "demo/mo"]
     for c in cols:
-        t.add_column(c, justify="left" if c == "unit" else "right")
+        t.add_column(c, justify="left" if c == "unit" else "right", no_wrap=True)
     for u in out["units"]:
-        name = u["unit"] if out["by"] != "rep" else f"{u['unit']} {u.get('name', '')}"
+        name = u["unit"]
         row = [name] + [
-            _money(u[k])
-            for k in ("p10", "p50", "p90", "mean", "pipeline_mean", "new_business_mean")
+            _short(u[k]) for k in ("p10", "p50", "p90", "pipeline_mean", "new_business_mean")
         ]
-        row += [_money(u["base"]), _money(u["stretch"])]
+        row += [_short(u["base"]), _short(u["stretch"])]
         if has_alloc:
-            row += [_money(u["allocated"]), f"{u['p_reach_allocated']:.0%}"]
+            row += [_short(u["allocated"]), f"{u['p_reach_allocated']:.0%}"]
         if out["by"] == "rep":
             plan = u.get("activity_plan", {})
             row += [
@@ -299,7 +318,10 @@ def _print_health(out: dict) -> None:
 
     console = Console()
     latest = out["weeks"][-1] if out["weeks"] else None
-    t = Table(title=f"{out['team']}: process health, week of {latest} (as of {out['as_of'][:10]})")
+    t = Table(
+        title=f"{out['team']}: process health, week of {latest} (as of {out['as_of'][:10]})",
+        caption="latest judged week per metric; ! = a warning or a plan alert",
+    )
     for c in ("rep", "leads", "plan/wk", "lead->meeting", "days in stage", "reply h", "flag"):
         t.add_column(c, justify="left" if c == "rep" else "right")
 
@@ -310,18 +332,27 @@ def _print_health(out: dict) -> None:
         return f"[{_STYLE[s]}]{format(v, fmt)}[/{_STYLE[s]}]"
 
     flagged = set(out["flagged_reps"])
+    by_rep: dict[str, list[dict]] = {}
     for row in out["reps"]:
-        if row["week_start"] != latest:
-            continue
-        plan = row.get("plan_leads_per_week")
+        by_rep.setdefault(row["rep_id"], []).append(row)
+    for rep_id, rows in by_rep.items():
+        rows = sorted(rows, key=lambda r: r["week_start"])
+
+        def last(metric: str, rows=rows) -> dict:
+            # The latest week where the metric is known (conversion waits for its window).
+            known = [r for r in rows if r.get(metric) is not None]
+            return known[-1] if known else {}
+
+        now = rows[-1]
+        plan = now.get("plan_leads_per_week")
         t.add_row(
-            f"{row['rep_id']} {row['name']}",
-            str(row["leads"]),
+            f"{rep_id} {now['name']}",
+            str(now["leads"]),
             "-" if plan is None else f"{plan:.1f}",
-            cell(row, "lead_to_meeting", ".0%"),
-            cell(row, "avg_days_in_stage", ".1f"),
-            cell(row, "response_hours", ".0f"),
-            "[red]![/red]" if row["rep_id"] in flagged else "",
+            cell(last("lead_to_meeting"), "lead_to_meeting", ".0%"),
+            cell(last("avg_days_in_stage"), "avg_days_in_stage", ".1f"),
+            cell(last("response_hours"), "response_hours", ".0f"),
+            "[red]![/red]" if rep_id in flagged else "",
         )
     console.print(t)
     w = Table(title="team by week")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
-from salespilot.features.interactions import empty_activities
+from salespilot.features.interactions import empty_activities, is_in
 from salespilot.features.pit import (
     NS_PER_DAY,
     EventIndex,
@@ -291,7 +291,7 @@ def _owner_at(
 
     def build() -> EventIndex:
         acts = _activities(history)
-        out = (acts["direction"] == "outbound").to_numpy()
+        out = is_in(acts["direction"], "outbound")
         return EventIndex(
             _activity_codes(history, "account_id", "account")[out],
             acts["occurred_at"].to_numpy()[out],
@@ -348,11 +348,11 @@ def _owner_switches(history: History) -> EventIndex:
     """Outbound touches by a different rep than the account's previous one (owner changes);
     ``intro`` marks a good hand-over: the new rep's first touch is a held meeting."""
     acts = _activities(history)
-    out = (acts["direction"] == "outbound").to_numpy()
+    out = is_in(acts["direction"], "outbound")
     account = _activity_codes(history, "account_id", "account")[out]
     rep = _activity_codes(history, "rep_id", "rep")[out]
     at = to_ns(acts["occurred_at"])[out]
-    intro_all = (acts["channel"].isin(["meeting", "demo"]) & acts["outcome"].eq("held")).to_numpy()
+    intro_all = is_in(acts["channel"], "meeting", "demo") & is_in(acts["outcome"], "held")
     order = np.lexsort((at, account))  # stable: ties keep the input order
     account, rep, at, intro = account[order], rep[order], at[order], intro_all[out][order]
     switch = np.zeros(order.size, dtype=bool)

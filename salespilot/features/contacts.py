@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.features.interactions import empty_activities
+from salespilot.features.interactions import empty_activities, is_in
 from salespilot.features.pit import (
     EventIndex,
     cached,
     column_codes,
     entity_index,
     smoothed_rate,
+    take_column,
     to_ns,
     to_utc_naive,
 )
@@ -88,19 +89,19 @@ def hour_band(local_hour: np.ndarray) -> np.ndarray:
 
 
 def local_hour_weekday(
-    utc: pd.Series, zones: pd.Series
+    utc: pd.Series | np.ndarray, zones: pd.Series | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """Local hour, weekday (0 = Monday) and naive local time of UTC instants in their zones.
 
     Converted zone by zone with pandas' tz database, so daylight-saving switches are exact.
     """
-    utc = pd.Series(pd.to_datetime(utc).to_numpy(dtype="datetime64[ns]"))
-    zones = pd.Series(zones).fillna("UTC").to_numpy()
-    local = np.empty(len(utc), dtype="datetime64[ns]")
-    for zone in pd.unique(zones):
-        at = np.flatnonzero(zones == zone)
-        converted = utc.iloc[at].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
-        local[at] = converted.to_numpy(dtype="datetime64[ns]")
+    utc_ns = np.asarray(pd.to_datetime(utc), dtype="datetime64[ns]")
+    codes, names = pd.factorize(pd.Series(zones, dtype=object).fillna("UTC"))
+    local = np.empty(utc_ns.size, dtype="datetime64[ns]")
+    for code, zone in enumerate(names):
+        at = np.flatnonzero(codes == code)
+        converted = pd.DatetimeIndex(utc_ns[at]).tz_localize("UTC").tz_convert(zone)
+        local[at] = converted.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     local_s = pd.Series(local)
     return (
         local_s.dt.hour.to_numpy(np.int64),
@@ -134,7 +135,7 @@ class AttemptRates:
         acts = history.activities if history.activities is not None else empty_activities()
         if len(acts):
             codes = column_codes(history, "activities", "contact_id", "contact")
-            inbound = (acts["direction"] == "inbound").to_numpy() & (codes >= 0)
+            inbound = is_in(acts["direction"], "inbound") & (codes >= 0)
             indexes["inbound"] = EventIndex(
                 codes[inbound], acts["occurred_at"].to_numpy()[inbound], n_keys=n_contacts
             )
@@ -312,7 +313,7 @@ _CATEGORIES = {
 
 
 def _as_category(s: pd.Series) -> pd.Categorical:
-    return pd.Categorical(s.astype(object).where(s.notna(), None), categories=_CATEGORIES[s.name])
+    return pd.Categorical(s, categories=_CATEGORIES[s.name])
 
 
 def _attempts_frame(history: History) -> pd.DataFrame:
@@ -323,45 +324,39 @@ def _attempts_frame(history: History) -> pd.DataFrame:
     else:
         contact_code = account_code = np.empty(0, dtype=np.int64)
     pick = (
-        (acts["direction"] == "outbound").to_numpy()
-        & acts["channel"].isin(ATTEMPT_CHANNELS).to_numpy()
+        is_in(acts["direction"], "outbound")
+        & is_in(acts["channel"], *ATTEMPT_CHANNELS)
         & acts["contact_id"].notna().to_numpy()
     )
-    a = acts[pick]
+    a = acts[pick].reset_index(drop=True)
     contact_code, account_code = contact_code[pick], account_code[pick]
     if history.contacts is not None:
-        c = history.contacts.set_index("contact_id")
-        zone = c["timezone"].reindex(a["contact_id"]).to_numpy()
-        role = c["role"].reindex(a["contact_id"]).to_numpy()
+        zone = take_column(history, "contacts", "timezone", contact_code).fillna("UTC")
+        role = take_column(history, "contacts", "role", contact_code)
     else:
-        zone = np.full(len(a), "UTC", dtype=object)
-        role = np.full(len(a), None, dtype=object)
-    zone = pd.Series(zone).fillna("UTC").to_numpy()
-    hour, weekday, local = local_hour_weekday(a["occurred_at"], pd.Series(zone))
-    channel = a["channel"].to_numpy()
+        zone = pd.Series(np.full(len(a), "UTC", dtype=object), dtype="str")
+        role = pd.Series(np.full(len(a), None, dtype=object), dtype="str")
+    hour, weekday, local = local_hour_weekday(a["occurred_at"], zone)
+    is_call = is_in(a["channel"], "call")
     outcome = a["outcome"]
-    success = np.where(
-        channel == "call",
-        outcome.eq("connected").to_numpy().astype(np.float64),
-        outcome.eq("replied").to_numpy().astype(np.float64),
+    success = np.where(is_call, is_in(outcome, "connected"), is_in(outcome, "replied")).astype(
+        np.float64
     )
     success[outcome.isna().to_numpy()] = np.nan  # not decided yet (or not recorded)
     occurred = a["occurred_at"].to_numpy(dtype="datetime64[ns]")
-    known_at = np.where(
-        channel == "email", occurred + EMAIL_REPLY_WINDOW.to_timedelta64(), occurred
-    )
+    known_at = np.where(is_call, occurred, occurred + EMAIL_REPLY_WINDOW.to_timedelta64())
     return pd.DataFrame(
         {
-            "activity_id": a["activity_id"].to_numpy(),
+            "activity_id": a["activity_id"],
             "as_of": occurred,
-            "contact_id": a["contact_id"].to_numpy(),
-            "account_id": a["account_id"].to_numpy(),
+            "contact_id": a["contact_id"],
+            "account_id": a["account_id"],
             "contact_code": contact_code,
             "account_code": account_code,
-            "rep_id": a["rep_id"].to_numpy(),
+            "rep_id": a["rep_id"],
             "timezone": zone,
             "local_time": local.to_numpy(),
-            "channel": channel,
+            "channel": a["channel"],
             "role": role,
             "local_hour": hour,
             "local_weekday": weekday,
@@ -378,7 +373,7 @@ def _rate_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     ``contact_code``/``account_code`` are row numbers in the history's tables (-1 unknown:
     a negative key no event has, so zero attempts and the rate falls back to its prior).
     """
-    channel = np.where(rows["channel"].astype(object).to_numpy() == "call", 0, 1).astype(np.int64)
+    channel = np.where(is_in(rows["channel"], "call"), 0, 1).astype(np.int64)
     band = hour_band(rows["local_hour"].to_numpy())
     weekday = rows["local_weekday"].to_numpy(np.int64)
     contact = rows["contact_code"].to_numpy(np.int64)

@@ -22,6 +22,7 @@ from salespilot.features.interactions import (
     empty_activities,
     hours_awaiting_reply,
     is_engaged,
+    is_in,
     reply_delays,
 )
 from salespilot.features.pit import (
@@ -157,6 +158,9 @@ def deal_snapshot(
     cols["days_to_expected_close"] = days_between(expected_close, t)
     cols.update(_account_deal_history(history, account, t))
     out = pd.DataFrame(cols)
+    # counts as int32: a two-year grid of a big CRM is millions of rows
+    counts = out.select_dtypes("int64").columns
+    out[counts] = out[counts].astype(np.int32)
     out = out[
         list(DEAL_CONTEXT_COLUMNS) + [c for c in DEAL_FEATURES if c not in DEAL_CONTEXT_COLUMNS]
     ]
@@ -254,7 +258,7 @@ def _owner_at(
 
     def build() -> EventIndex:
         acts = _activities(history)
-        outbound = (acts["direction"] == "outbound").to_numpy()
+        outbound = is_in(acts["direction"], "outbound")
         opp = _activity_codes(history, "opportunity_id", "opportunity")
         rep = _activity_codes(history, "rep_id", "rep")
         keep = outbound & (opp >= 0)
@@ -419,17 +423,17 @@ def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, Ev
     opp = opp_all[on_deal]
     at = a["occurred_at"].to_numpy()
     values: dict[str, np.ndarray] = dict(channel_direction_flags(a))
-    outcome = a["outcome"].to_numpy(dtype=object)
-    channel = a["channel"].to_numpy(dtype=object)
     for ch in ("meeting", "demo"):
+        is_ch = is_in(a["channel"], ch)
         for oc in ("held", "postponed", "cancelled"):
-            values[f"{CHANNEL_PLURALS[ch]}_{oc}"] = ((channel == ch) & (outcome == oc)).astype(
+            values[f"{CHANNEL_PLURALS[ch]}_{oc}"] = (is_ch & is_in(a["outcome"], oc)).astype(
                 np.int32
             )
-    inbound = a["direction"].to_numpy(dtype=object) == "inbound"
+    inbound = is_in(a["direction"], "inbound")
     values["inbound"] = inbound.astype(np.int8)
     main = EventIndex(opp, at, values, n_keys=n_opps)
     attach_reply_state(main)
+    main.freeze_sums([name for name in values if name != "inbound"])
 
     # distinct contacts (and reps) = number of "first time" events before t
     contact = _activity_codes(history, "contact_id", "contact")[on_deal]

@@ -42,22 +42,28 @@ def empty_activities() -> pd.DataFrame:
     )
 
 
+def is_in(col: pd.Series, *values: str) -> np.ndarray:
+    """``col in values`` as a numpy bool mask (missing -> False); vectorised on Arrow strings."""
+    return col.isin(values).to_numpy(dtype=bool, na_value=False)
+
+
 def channel_direction_flags(acts: pd.DataFrame) -> dict[str, np.ndarray]:
     """One 0/1 column per (channel, direction), named like ``calls_out``."""
-    ch = acts["channel"].to_numpy()
-    di = acts["direction"].to_numpy()
-    return {
-        f"{plural}_{short}": ((ch == channel) & (di == direction)).astype(np.int32)
-        for channel, plural in CHANNEL_PLURALS.items()
-        for direction, short in DIRECTION_SHORT.items()
-    }
+    ch_codes, ch_names = pd.factorize(acts["channel"])
+    inbound = is_in(acts["direction"], "inbound")
+    outbound = is_in(acts["direction"], "outbound")
+    out = {}
+    for channel, plural in CHANNEL_PLURALS.items():
+        hit = np.flatnonzero(np.asarray(ch_names, dtype=object) == channel)
+        is_ch = ch_codes == hit[0] if hit.size else np.zeros(len(acts), dtype=bool)
+        out[f"{plural}_out"] = (is_ch & outbound).astype(np.int32)
+        out[f"{plural}_in"] = (is_ch & inbound).astype(np.int32)
+    return out
 
 
 def is_engaged(acts: pd.DataFrame) -> np.ndarray:
     """The contact took part: wrote or called in, answered, replied or attended."""
-    return (acts["direction"].to_numpy() == "inbound") | acts["outcome"].isin(
-        ENGAGED_OUTCOMES
-    ).to_numpy()
+    return is_in(acts["direction"], "inbound") | is_in(acts["outcome"], *ENGAGED_OUTCOMES)
 
 
 def _group_running(

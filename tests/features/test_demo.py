@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -142,10 +143,14 @@ def test_oracle_lookups(demo_history_dir):
     r = pd.DataFrame({"account_id": first["account_id"], "as_of": first["period_start"]})
     p7 = oracle_churn(demo_history_dir, r, 7)
     assert np.allclose(p7.to_numpy(), first["p_churn"].to_numpy())
-    p30 = oracle_churn(demo_history_dir, r, 30)
-    p90 = oracle_churn(demo_history_dir, r, 90)
-    assert (p90 >= p30).all() and (p30 > p7).all()
+    assert np.allclose(oracle_churn(demo_history_dir, r, 7, method="realized"), p7)
+    p30 = oracle_churn(demo_history_dir, r, 30, method="realized")
+    p90 = oracle_churn(demo_history_dir, r, 90, method="realized")
+    # an account that churned in its first week has no later periods: no more risk after it
+    assert (p90 >= p30).all() and (p30 >= p7).all() and (p30 > p7).mean() > 0.9
     assert (oracle_churn(demo_history_dir, r.assign(account_id="nobody"), 30) == 0).all()
+    expected30 = oracle_churn(demo_history_dir, r, 30)
+    assert (expected30 > p7).all() and expected30.between(0, 1).all()
 
 
 def test_knobs_are_a_dataclass_with_defaults():
@@ -394,3 +399,45 @@ def test_win_within_a_horizon_is_calibrated_and_below_eventual(demo_history_dir,
     assert (oracle_win(demo_history_dir, rows, horizon_days=30).to_numpy() <= p60 + 1e-9).all()
     _assert_calibrated(p60, rows["y"].to_numpy(), bins=8, slack=0.03)
     assert read_meta(demo_history_dir)["knobs"] == dataclasses.asdict(DemoKnobs())
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_generate_command_prints_one_json_summary(tmp_path):
+    from typer.testing import CliRunner
+
+    from salespilot.cli import app
+
+    out = tmp_path / "cli"
+    args = ["generate", "--out", str(out), "--reps", "2", "--months", "1", "--seed", "3"]
+    result = CliRunner().invoke(app, [*args, "--end", "2026-06-30", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"]["opportunities"] == len(pd.read_csv(out / "opportunities.csv"))
+    assert summary["end"] == "2026-06-30T00:00:00"
+    bad = CliRunner().invoke(app, [*args, "--format", "xlsx"])
+    assert bad.exit_code == 1 and "csv or parquet" in bad.output
+    bad_end = CliRunner().invoke(app, [*args, "--end", "someday"])
+    assert bad_end.exit_code == 1 and "not a date" in bad_end.output
+
+
+def test_expected_churn_over_a_horizon_is_calibrated_and_ranks(demo_history_dir):
+    churn = read_truth(demo_history_dir, "churn")
+    horizon = 91  # 13 weekly periods
+    starts = churn[(churn["period_start"] <= END - pd.Timedelta(days=horizon))]
+    rows = starts.iloc[::4][["account_id", "period_start"]].rename(
+        columns={"period_start": "as_of"}
+    )
+    rows = rows.reset_index(drop=True)
+    drawn = churn.loc[churn["churned"], ["account_id", "period_start"]]
+    m = rows.reset_index().merge(drawn, on="account_id", how="left")
+    hit = (m["period_start"] >= m["as_of"]) & (
+        m["period_start"] < m["as_of"] + pd.Timedelta(days=horizon)
+    )
+    y = hit.groupby(m["index"]).any().reindex(rows.index).to_numpy()
+    p = oracle_churn(demo_history_dir, rows, horizon).to_numpy()
+    assert abs(p.mean() - y.mean()) < 0.25 * y.mean()
+    top = p > np.quantile(p, 0.8)
+    assert y[top].mean() > 3 * y[~top].mean()
+    _assert_calibrated(p[top], y[top], bins=1, slack=0.02)

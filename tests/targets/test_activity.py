@@ -10,8 +10,7 @@ from salespilot.serving.targets.pipeline import data_as_of
 
 
 def test_activity_plan_arithmetic():
-    targets = pd.DataFrame({"unit": ["A", "B"], "base": [130_000.0, 10_000.0],
-                            "pipeline_mean": [30_000.0, 20_000.0]})  # fmt: skip
+    targets = pd.DataFrame({"unit": ["A", "B"], "base": [100_000.0, 0.0]})
     funnel = pd.DataFrame(
         {
             "rep_id": ["A", "B"],
@@ -22,13 +21,13 @@ def test_activity_plan_arithmetic():
         }
     )
     plan = activity_plan(targets, funnel, weeks=13.0, months=3.0).set_index("unit")
-    # A: 100k still to create = 10 wins = 40 demos = 80 meetings = 160 leads.
+    # A: 100k at 10k a deal = 10 wins = 40 demos = 80 meetings = 160 leads.
     assert plan.loc["A", "wins_needed"] == pytest.approx(10.0)
     assert plan.loc["A", "demos_needed"] == pytest.approx(40.0)
     assert plan.loc["A", "leads_needed"] == pytest.approx(160.0)
     assert plan.loc["A", "leads_per_week"] == pytest.approx(160.0 / 13.0)
     assert plan.loc["A", "demos_per_month"] == pytest.approx(40.0 / 3.0)
-    # B's pipeline already covers its target: nothing new needed.
+    assert plan.loc["A", "meetings_per_week"] == pytest.approx(80.0 / 13.0)
     assert plan.loc["B", "leads_per_week"] == 0.0
 
 

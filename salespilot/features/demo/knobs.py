@@ -48,7 +48,7 @@ class DemoKnobs:
     """Latent quality advantage of the strong source (in sd units)."""
 
     # deals
-    industry_fit_sd: float = 0.4
+    industry_fit_sd: float = 0.25
     """Spread of how well each industry fits each team's offer (an observable part of quality)."""
     customer_boost: float = 0.3
     """Quality advantage of deals on accounts that are already paying customers."""

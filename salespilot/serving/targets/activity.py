@@ -2,8 +2,10 @@
 
 Funnel: new qualified leads (deals created) -> first meeting held -> demo held -> won. Each
 rep's step conversions are smoothed towards the team's (a rep with eight leads is mostly
-judged by the team), and the bookings the open pipeline is expected to bring are netted off
-first: the plan covers only what must still be created.
+judged by the team). The plan is a run rate: the weekly activity that, kept up, books the
+target every period. Deals created this quarter mostly close in later ones, while this
+quarter's bookings largely come from the pipeline already open - so netting the pipeline off
+would tell a rep to stop prospecting exactly when next quarter's pipeline has to be built.
 """
 
 from __future__ import annotations
@@ -88,27 +90,22 @@ def activity_plan(
     months: float,
     target_column: str = "base",
 ) -> pd.DataFrame:
-    """Weekly new leads, meetings and monthly demos each rep needs to reach the target.
+    """Weekly new leads and meetings, and monthly demos, that book the target at a run rate.
 
-    ``targets`` has ``unit`` (rep id), the target column and ``pipeline_mean`` (what the open
-    pipeline is expected to bring); the rest must come from new deals.
+    ``targets`` has ``unit`` (rep id) and the target column; ``funnel`` comes from
+    :func:`funnel_rates`. wins = target / average won amount, then back up the funnel.
     """
     f = funnel.set_index("rep_id").reindex(targets["unit"])
-    to_create = np.clip(
-        targets[target_column].to_numpy(float) - targets["pipeline_mean"].to_numpy(float),
-        0.0,
-        None,
-    )
+    target = np.clip(targets[target_column].to_numpy(float), 0.0, None)
     avg = f["avg_won_amount"].to_numpy(float)
-    wins = np.divide(to_create, avg, out=np.zeros_like(to_create), where=avg > 0)
+    wins = np.divide(target, avg, out=np.zeros_like(target), where=avg > 0)
     demos = wins / np.clip(f["demo_to_won"].to_numpy(float), 1e-3, None)
     meetings = demos / np.clip(f["meeting_to_demo"].to_numpy(float), 1e-3, None)
     leads = meetings / np.clip(f["lead_to_meeting"].to_numpy(float), 1e-3, None)
     return pd.DataFrame(
         {
             "unit": targets["unit"].to_numpy(),
-            "target": targets[target_column].to_numpy(float),
-            "from_new_deals": to_create,
+            "target": target,
             "wins_needed": wins,
             "demos_needed": demos,
             "meetings_needed": meetings,

@@ -1,0 +1,155 @@
+"""The one-command demo: every step of the product on a generated history, then the API."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from salespilot.settings import Settings
+
+console = Console(highlight=False)
+
+
+def _step(n: int, total: int, text: str) -> None:
+    console.print(f"\n[bold cyan][{n}/{total}][/bold cyan] [bold]{text}[/bold]")
+
+
+def ensure_history(settings: Settings, *, reps: int, months: int, seed: int) -> Path:
+    """Generate the demo history once; a second run finds it and reuses it."""
+    from salespilot.features.demo import generate_history
+
+    data_dir = Path(settings.data_dir)
+    if (data_dir / "opportunities.csv").exists() or (data_dir / "opportunities.parquet").exists():
+        console.print(f"  reusing the demo history in {data_dir}")
+        return data_dir
+    started = time.perf_counter()
+    summary = generate_history(data_dir, reps=reps, months=months, seed=seed)
+    rows = summary.get("rows", summary)
+    console.print(
+        f"  generated {reps} reps x {months} months in {time.perf_counter() - started:.1f} s: "
+        + ", ".join(f"{k} {v:,}" for k, v in rows.items() if isinstance(v, int))
+    )
+    return data_dir
+
+
+def models_without_champion(settings: Settings) -> list[str]:
+    from salespilot.models import SPECS
+    from salespilot.training.registry import current_champion
+
+    return [name for name in SPECS if current_champion(settings, name) is None]
+
+
+def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
+    """A rep, a manager and an admin token for the demo (kept in the state folder, dev only)."""
+    from salespilot.serving.auth import TokenStore
+
+    path = settings.state_dir / "demo-tokens.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    store = TokenStore.for_state_dir(settings.state_dir)
+    sizes = {rep: len(items) for rep, items in state.rep_items.items()}
+    rep_id = max(sorted(sizes), key=lambda r: sizes[r])
+    team = state.rep_team(rep_id)
+    tokens = {}
+    for role, kw in (
+        ("rep", {"rep_id": rep_id}),
+        ("manager", {"team": team}),
+        ("admin", {}),
+    ):
+        secret, _record = store.create(role=role, name=f"demo {role}", **kw)
+        tokens[role] = {"token": secret, "scope": str(kw.get("rep_id") or kw.get("team") or "all")}
+    path.write_text(json.dumps(tokens, indent=2))
+    return tokens
+
+
+def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True) -> None:
+    from salespilot.features.loader import load_history, summarize_history
+    from salespilot.flows.features_flow import build_features
+    from salespilot.flows.morning import morning_lists
+    from salespilot.flows.training_flow import train_models
+
+    settings = Settings()
+    total = 6 if serve else 5
+    t0 = time.perf_counter()
+
+    _step(1, total, "Demo CRM history")
+    data_dir = ensure_history(settings, reps=reps, months=months, seed=seed)
+
+    _step(2, total, "Validate it")
+    history = load_history(data_dir)
+    summary = summarize_history(history)
+    console.print("  valid: " + ", ".join(f"{t} {n:,}" for t, n in summary.get("rows", {}).items()))
+
+    _step(3, total, "Point-in-time features (Prefect flow build_features)")
+    with console.status("  building feature snapshots ..."):
+        built = build_features(data_dir=str(data_dir))
+    for table, info in built["tables"].items():
+        console.print(f"  {table}: {info.get('rows', info)!s} rows")
+
+    _step(4, total, "Models (Prefect flow train_models, tracked in MLflow)")
+    todo = models_without_champion(settings)
+    if todo:
+        with console.status(f"  training {', '.join(todo)} ..."):
+            results = train_models(models=todo, data_dir=str(data_dir))
+        table = Table("model", "version", "champion", "test ROC AUC", "no-model rule AUC")
+        for name, res in results.items():
+            if "error" in res:
+                table.add_row(name, "-", "-", res["error"][:60], "")
+                continue
+            rule = next(iter(res.get("baselines", {}).values()), {})
+            table.add_row(
+                name,
+                str(res.get("version")),
+                "yes" if res.get("champion") else "no",
+                f"{res['metrics'].get('roc_auc', float('nan')):.3f}",
+                f"{rule.get('roc_auc', float('nan')):.3f}",
+            )
+        console.print(table)
+    else:
+        console.print("  every model has a champion already; reusing them")
+
+    _step(5, total, "Morning lists (Prefect flow morning_lists)")
+    with console.status("  ranking every rep's list ..."):
+        lists = morning_lists()
+    console.print(
+        f"  {lists['lists']} lists as of {lists['as_of']} in {settings.state_dir / 'lists'}"
+    )
+
+    from salespilot.serving.state import build_state
+
+    state = build_state(settings, history=history, persist_scores=False)
+    tokens = demo_tokens(settings, state)
+    console.print(f"\nReady in {time.perf_counter() - t0:.0f} s.")
+    if not serve:
+        return
+    _step(6, total, f"API on http://127.0.0.1:{port} (docs at /docs); Ctrl-C to stop")
+    _print_examples(port, tokens)
+    import uvicorn
+
+    from salespilot.serving.app import create_app
+
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _print_examples(port: int, tokens: dict[str, dict[str, str]]) -> None:
+    base = f"http://127.0.0.1:{port}"
+    rep, mgr, adm = tokens["rep"], tokens["manager"], tokens["admin"]
+    console.print(f"  rep {rep['scope']} token:     {rep['token']}")
+    console.print(f"  manager ({mgr['scope']}) token: {mgr['token']}")
+    console.print(f"  admin token:        {adm['token']}")
+    quarter = pd.Timestamp.now().to_period("Q") + 1
+    console.print("\n  Try:")
+    for line in (
+        f'curl -H "Authorization: Bearer {rep["token"]}" "{base}/v1/reps/{rep["scope"]}/priorities?limit=5"',
+        f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/accounts/at-risk?limit=5"',
+        f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/teams/{mgr["scope"]}/health"',
+        f'curl -H "Authorization: Bearer {mgr["token"]}" -H "Content-Type: application/json" '
+        f'-d \'{{"period": "{quarter}", "unit": "rep"}}\' {base}/v1/targets/recommendations',
+        f'curl -H "Authorization: Bearer {adm["token"]}" {base}/v1/models',
+    ):
+        console.print(f"    {line}", soft_wrap=True)

@@ -1,0 +1,106 @@
+"""``morning_lists``: every active rep's priority list as of this morning, stored and pushed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE as NO_CACHE
+
+from salespilot.flows.outbox import DeliveryFailed, Outbox, post_json
+from salespilot.settings import Settings
+
+
+def lists_dir(settings: Settings) -> Path:
+    return settings.state_dir / "lists"
+
+
+@task(cache_policy=NO_CACHE)
+def write_list(settings: Settings, rep_id: str, payload: dict, day: str) -> Path:
+    """Write one rep's list where the API and the CLI read it (atomically)."""
+    out = lists_dir(settings) / day
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{rep_id}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, default=str))
+    tmp.replace(path)
+    return path
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=0)
+def deliver(url: str, delivery_id: str, payload: dict) -> int:
+    """POST one list to the webhook; Prefect retries a failed POST."""
+    return post_json(url, payload, delivery_id=delivery_id)
+
+
+def send_pending(outbox: Outbox, url: str, settings: Settings) -> dict[str, list[str]]:
+    """Send every pending delivery (this run's and earlier runs' failures)."""
+    logger = get_run_logger()
+    sent, failed = [], []
+    attempt = deliver.with_options(
+        retries=settings.webhook_retries, retry_delay_seconds=settings.webhook_retry_delay_s
+    )
+    for item in outbox.pending():
+        state = attempt(url, item.delivery_id, item.payload(), return_state=True)
+        if state.is_completed():
+            outbox.record_attempt(item, ok=True, detail=f"HTTP {state.result()}")
+            sent.append(item.delivery_id)
+        else:
+            try:
+                state.result()
+            except DeliveryFailed as exc:
+                detail = str(exc)
+            except Exception as exc:  # the state carries the task's own exception
+                detail = f"{type(exc).__name__}: {exc}"
+            else:
+                detail = f"task ended {state.type.value}"
+            outbox.record_attempt(item, ok=False, detail=detail)
+            logger.warning(
+                "delivery %s failed, kept for the next run: %s", item.delivery_id, detail
+            )
+            failed.append(item.delivery_id)
+    return {"delivered": sent, "failed": failed}
+
+
+@task(cache_policy=NO_CACHE)
+def score_everything(settings: Settings):
+    """Load the history and the champion models and rank every rep's list (one batch)."""
+    from salespilot.serving.state import build_state
+
+    return build_state(settings, persist_scores=True)
+
+
+def active_reps(state, teams: list[str] | None) -> list[str]:
+    reps = state.reps
+    active = reps[reps["left_at"].isna()] if "left_at" in reps.columns else reps
+    if teams:
+        active = active[active["team"].astype(str).isin(teams)]
+    return sorted(map(str, active.index))
+
+
+@flow(name="morning_lists")
+def morning_lists(
+    teams: list[str] | None = None, limit: int = 50, webhook_url: str | None = None
+) -> dict:
+    """Score every active rep's priority list as of this morning, store it and push it."""
+    from salespilot.serving.priorities import rep_priorities_json
+
+    logger = get_run_logger()
+    settings = Settings()
+    state = score_everything(settings)
+    day = state.as_of.strftime("%Y-%m-%d")
+    url = webhook_url or settings.webhook_url
+    outbox = Outbox(settings.state_dir / "outbox")
+    written = []
+    for rep_id in active_reps(state, teams):
+        payload = json.loads(rep_priorities_json(state, rep_id, limit))
+        write_list(settings, rep_id, payload, day)
+        written.append(rep_id)
+        if url:
+            outbox.put(f"{rep_id}-{day}", payload)
+    logger.info("%d lists written for %s", len(written), day)
+    summary = {"as_of": day, "lists": len(written), "reps": written}
+    if url:
+        summary |= send_pending(outbox, url, settings)
+    return summary

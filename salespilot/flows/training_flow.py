@@ -1,0 +1,87 @@
+"""``train_models``: train, register and judge the models; one failure never stops the others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE as NO_CACHE
+
+from salespilot.settings import Settings
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Errors worth retrying: the tracking store or the network briefly away, not bad data."""
+    if exc is None or isinstance(exc, ValueError):  # validation, too little data, bad params
+        return False
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    text = f"{type(exc).__name__}: {exc}".lower()
+    markers = ("database is locked", "connection", "temporarily unavailable", "timed out", "503")
+    return any(m in text for m in markers)
+
+
+def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except BaseException as exc:
+        return is_transient(exc)
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient)
+def train_one(
+    name: str, data_dir: str, features_dir: str | None, params: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Train one model (reusing the stored feature table when it matches the history)."""
+    from salespilot.features.loader import load_history
+    from salespilot.models import get_spec
+    from salespilot.training.train import train_model
+
+    settings = Settings()
+    spec = get_spec(name)
+    history = load_history(data_dir)
+    frame = stored_frame(spec.table, features_dir, history.content_hash())
+    result = train_model(spec, history, settings, params=params, frame=frame)
+    return result.to_json()
+
+
+def stored_frame(table: str, features_dir: str | None, history_hash: str) -> Any:
+    """The persisted feature table when it was built from this very history, else None."""
+    if not features_dir:
+        return None
+    from salespilot.features.store import read_feature_table
+
+    try:
+        frame, meta = read_feature_table(features_dir, table)
+    except FileNotFoundError:
+        return None
+    return frame if meta.get("history_hash") == history_hash else None
+
+
+@flow(name="train_models")
+def train_models(
+    models: list[str] | None = None,
+    data_dir: str | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Train the named models (default all); report each one's result or its error."""
+    from salespilot.models import SPECS
+
+    logger = get_run_logger()
+    settings = Settings()
+    names = models or list(SPECS)
+    data_dir = str(data_dir or settings.data_dir)
+    features_dir = str(settings.features_dir)
+    results: dict[str, Any] = {}
+    for name in names:
+        state = train_one(name, data_dir, features_dir, (params or {}).get(name), return_state=True)
+        if state.is_completed():
+            results[name] = state.result()
+        else:
+            try:
+                state.result()
+            except Exception as exc:
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                logger.error("%s failed; its champion is untouched: %s", name, exc)
+    return results

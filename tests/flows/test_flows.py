@@ -1,0 +1,74 @@
+"""Each flow end to end on a small generated history, under Prefect's test harness."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from salespilot.features.store import read_feature_table
+
+
+@pytest.fixture(scope="module")
+def flow_env(tmp_path_factory, demo_history_dir):
+    """A private copy of the demo history and a state folder, selected through the settings."""
+    root = tmp_path_factory.mktemp("flows")
+    data = root / "data"
+    shutil.copytree(demo_history_dir, data)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SALESPILOT_STATE_DIR", str(root / "state"))
+    mp.setenv("SALESPILOT_DATA_DIR", str(data))
+    yield root, data
+    mp.undo()
+
+
+def _part_mtimes(root) -> dict[str, float]:
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for p in (root / "state").rglob("_parts/*/*.parquet")
+    }
+
+
+def test_build_features_caches_an_unchanged_history_and_rebuilds_a_changed_one(flow_env):
+    from salespilot.flows.features_flow import build_features
+
+    root, data = flow_env
+    first = build_features()
+    assert set(first["tables"]) == {"deals", "accounts", "attempts"}
+    assert all(info["rows"] > 0 for info in first["tables"].values())
+    deals, meta = read_feature_table(root / "state" / "features", "deals")
+    assert meta["history_hash"] == first["history_hash"]
+    assert deals["as_of"].nunique() > 40  # a weekly grid over a year
+    built = _part_mtimes(root)
+
+    second = build_features()
+    assert second["history_hash"] == first["history_hash"]
+    assert _part_mtimes(root) == built, "an unchanged history must not be rebuilt"
+
+    # one more lost deal: a different history, so everything is rebuilt under its new hash
+    opps = pd.read_csv(data / "opportunities.csv")
+    row = opps[opps["status"] == "lost"].iloc[[0]].copy()
+    row["opportunity_id"] = "O-NEW-1"
+    pd.concat([opps, row]).to_csv(data / "opportunities.csv", index=False)
+    third = build_features()
+    assert third["history_hash"] != first["history_hash"]
+    _, meta3 = read_feature_table(root / "state" / "features", "deals")
+    assert meta3["history_hash"] == third["history_hash"]
+    assert len(_part_mtimes(root)) > len(built)
+
+
+def test_dask_runner_builds_the_same_tables_as_the_local_one(
+    tmp_path, demo_history_dir, monkeypatch
+):
+    from salespilot.flows.features_flow import build_features
+
+    frames = {}
+    for runner in ("thread", "dask"):
+        monkeypatch.setenv("SALESPILOT_TASK_RUNNER", runner)
+        monkeypatch.setenv("SALESPILOT_STATE_DIR", str(tmp_path / runner))
+        out = tmp_path / runner / "features"
+        build_features(data_dir=str(demo_history_dir), tables=["deals"])
+        frames[runner] = read_feature_table(out, "deals")[0]
+    assert len(frames["thread"]) > 100 and frames["thread"]["as_of"].nunique() > 40
+    pd.testing.assert_frame_equal(frames["thread"], frames["dask"])
