@@ -245,7 +245,8 @@ def fan_charts(result: BacktestResult, out_dir: Path, *, by: tuple[str, ...] = (
             paths.append(
                 fan_chart(
                     path,
-                    title=f"{level} {unit}: forecast (bands) vs booked",
+                    title=f"{'company' if col is None else f'{level} {unit}'}: forecast "
+                    "(bands) vs booked; markers: sum of the reps' targets",
                     labels=result.periods,
                     draws=draws,
                     actual=actual,
