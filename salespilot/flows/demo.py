@@ -31,8 +31,9 @@ def ensure_history(settings: Settings, *, reps: int, months: int, seed: int) -> 
     summary = generate_history(data_dir, reps=reps, months=months, seed=seed)
     rows = summary.get("rows", summary)
     console.print(
-        f"  generated {reps} reps x {months} months in {time.perf_counter() - started:.1f} s: "
-        + ", ".join(f"{k} {v:,}" for k, v in rows.items() if isinstance(v, int))
+        f"  generated {reps} reps x {months} months in {time.perf_counter() - started:.1f} s "
+        f"into {data_dir}: "
+        + ", ".join(f"{k} {v:,}" for k, v in rows.items() if isinstance(v, int) and "/" not in k)
     )
     return data_dir
 
