@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--models", default="win_probability,churn_risk,contact_time")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
     from salespilot.features.demo import generate_history
     from salespilot.features.loader import load_history

@@ -28,7 +28,9 @@ MODEL_HELP = "win_probability, churn_risk, contact_time, or all"
 def _parse_params(pairs: list[str] | None) -> dict[str, Any]:
     """``["num_leaves=7", "learning_rate=0.1"]`` -> typed dict (JSON values, else strings)."""
     params: dict[str, Any] = {}
-    for pair in pairs or []:
+    # repeatable (--params a=1 --params b=2) or several in one (--params "a=1 b=2" / "a=1,b=2")
+    items = [p for raw in pairs or [] for p in raw.replace(",", " ").split()]
+    for pair in items:
         if "=" not in pair:
             raise typer.BadParameter(f"--params expects key=value, got {pair!r}")
         key, value = pair.split("=", 1)

@@ -6,6 +6,7 @@ number of days since anyone last spoke to the account.
 
 from __future__ import annotations
 
+from salespilot.features.schema import MODEL_TABLES
 from salespilot.models._params import BASE_PARAMS
 from salespilot.models.spec import BaselineRule, ModelSpec
 
@@ -52,8 +53,19 @@ SPEC = ModelSpec(
     features=tuple(READABLE_NAMES),
     categorical=("industry", "account_region"),
     readable_names=READABLE_NAMES,
-    params=BASE_PARAMS,
-    required_tables=("reps", "accounts", "opportunities", "activities", "subscriptions"),
+    # churn is a weak, noisy signal: few small trees, slow learning, strong regularisation
+    # (bench/quality.py: +0.008 ROC AUC over the shared defaults on 100 reps x 24 months)
+    params={
+        **BASE_PARAMS,
+        "learning_rate": 0.02,
+        "num_leaves": 7,
+        "min_data_in_leaf": 300,
+        "feature_fraction": 0.6,
+        "lambda_l2": 10.0,
+    },
+    num_boost_round=800,
+    early_stopping_rounds=80,
+    required_tables=MODEL_TABLES["churn_risk"],
     baseline_rule=BaselineRule(
         name="days_since_contact_rule",
         kind="monotone_score",

@@ -7,6 +7,7 @@ usually calls.
 
 from __future__ import annotations
 
+from salespilot.features.schema import MODEL_TABLES
 from salespilot.models._params import BASE_PARAMS
 from salespilot.models.spec import BaselineRule, ModelSpec, SlotEvaluation
 
@@ -43,7 +44,7 @@ SPEC = ModelSpec(
     categorical=("channel", "role"),
     readable_names=READABLE_NAMES,
     params={**BASE_PARAMS, "min_data_in_leaf": 60},
-    required_tables=("reps", "accounts", "contacts", "activities"),
+    required_tables=MODEL_TABLES["contact_time"],
     baseline_rule=BaselineRule(
         name="usual_hour_rule",
         kind="usual_hour",

@@ -144,9 +144,10 @@ def prepare_features(
     for f in features:
         col = frame[f]
         if f in categories:
-            out[f] = pd.Categorical(
-                col.astype("object").where(col.notna(), None), categories=categories[f]
-            )
+            # categories were learned as strings: compare like with like (codes 1 vs "1")
+            values = col.astype("object")
+            values = values.where(values.isna(), values.astype(str))
+            out[f] = pd.Categorical(values.where(values.notna(), None), categories=categories[f])
         else:
             out[f] = pd.to_numeric(col, errors="coerce").astype("float64")
     return pd.DataFrame(out, index=frame.index)

@@ -398,6 +398,11 @@ class LoadedModel:
     def categorical(self) -> list[str]:
         return list(self.model.categorical)
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Label, horizon, calibration, history hash, feature-set version, run id."""
+        return dict(self.model.metadata)
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict_proba(frame)
 

@@ -82,3 +82,16 @@ def test_user_errors_are_messages_not_tracebacks(cli_state, tmp_path):
     res = run("rollback", "nobody")
     assert res.exit_code == 1 and "no registered model 'nobody'" in res.stderr
     assert "Traceback" not in res.output
+
+
+def test_params_parse_repeated_or_grouped_with_json_types():
+    from salespilot.cli.model_cmds import _parse_params
+
+    assert _parse_params(
+        ["num_leaves=2 learning_rate=0.1", "objective=binary,deterministic=true"]
+    ) == {
+        "num_leaves": 2,
+        "learning_rate": 0.1,
+        "objective": "binary",
+        "deterministic": True,
+    }

@@ -77,3 +77,13 @@ def test_single_feature_auc_of_an_id_like_category_is_not_a_leak():
         frame, frame["label_won"].to_numpy(), ["opportunity_id"], ["opportunity_id"]
     )
     assert aucs["opportunity_id"] < 0.7
+
+
+def test_a_customer_field_with_numeric_codes_is_a_usable_category():
+    frame = synthetic_frame(3000)
+    frame["custom_segment"] = (frame["x1"] > 0).astype(int) + 2 * (frame["x2"] > 0).astype(int)
+    spec = synthetic_spec().with_features(extra={"custom_segment": "categorical"})
+    ev = fit_and_evaluate(spec, frame)
+    assert ev.model.categories["custom_segment"] == ["0", "1", "2", "3"]
+    assert ev.model.prepare(ev.test)["custom_segment"].notna().all()
+    assert "custom_segment" in ev.model.features
