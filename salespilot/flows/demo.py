@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 from rich.console import Console
@@ -75,6 +78,9 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     from salespilot.flows.training_flow import train_models
 
     settings = Settings()
+    # the CLI shows progress itself: keep library chatter (MLflow's INFO lines) out of it
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     total = 6 if serve else 5
     t0 = time.perf_counter()
 
@@ -143,12 +149,14 @@ def _print_examples(port: int, tokens: dict[str, dict[str, str]]) -> None:
     console.print(f"  rep {rep['scope']} token:     {rep['token']}")
     console.print(f"  manager ({mgr['scope']}) token: {mgr['token']}")
     console.print(f"  admin token:        {adm['token']}")
-    quarter = pd.Timestamp.now().to_period("Q") + 1
+    nxt = pd.Timestamp.now().to_period("Q") + 1
+    quarter = f"{nxt.year}-Q{nxt.quarter}"
+    team = quote(mgr["scope"])
     console.print("\n  Try:")
     for line in (
         f'curl -H "Authorization: Bearer {rep["token"]}" "{base}/v1/reps/{rep["scope"]}/priorities?limit=5"',
         f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/accounts/at-risk?limit=5"',
-        f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/teams/{mgr["scope"]}/health"',
+        f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/teams/{team}/health"',
         f'curl -H "Authorization: Bearer {mgr["token"]}" -H "Content-Type: application/json" '
         f'-d \'{{"period": "{quarter}", "unit": "rep"}}\' {base}/v1/targets/recommendations',
         f'curl -H "Authorization: Bearer {adm["token"]}" {base}/v1/models',
