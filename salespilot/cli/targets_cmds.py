@@ -81,6 +81,20 @@ def _money(v: float | None) -> str:
     return "-" if v is None else f"{v:,.0f}"
 
 
+def _short(v: float | None) -> str:
+    """Compact amounts for wide tables: 950, 12.3k, 4.56M."""
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.0f}k"
+    if a >= 1e3:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.0f}"
+
+
 def targets(
     period: Annotated[
         str, typer.Option("--period", help="A quarter (2026-Q1) or month (2026-03).")
@@ -205,6 +219,7 @@ def _plots(rec, history, by: str, folder: Path) -> list[Path]:
 
 
 def _print_targets(out: dict) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -212,25 +227,29 @@ def _print_targets(out: dict) -> None:
     t = Table(
         title=f"{out['period']} targets by {out['by']} "
         f"(base P{round(out['base_quantile'] * 100)}, stretch P{round(out['stretch_quantile'] * 100)};"
-        f" p_win: {out['p_win_source']})"
+        f" p_win: {out['p_win_source']})",
+        caption="pipe: expected from open deals; new: from deals not created yet; "
+        "P(≥): chance to reach the allocated number",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
     )
     has_alloc = out["total"].get("top_down") is not None
-    cols = ["unit", "P10", "P50", "P90", "mean", "pipeline", "new biz", "base", "stretch"]
+    cols = ["unit", "P10", "P50", "P90", "pipe", "new", "base", "stretch"]
     if has_alloc:
-        cols += ["allocated", "P(reach)"]
+        cols += ["alloc", "P(≥)"]
     if out["by"] == "rep":
-        cols += ["ramp", "leads/wk", "demos/mo"]
+        cols += ["ramp", "lead/wk", "demo/mo"]
     for c in cols:
-        t.add_column(c, justify="left" if c == "unit" else "right")
+        t.add_column(c, justify="left" if c == "unit" else "right", no_wrap=True)
     for u in out["units"]:
-        name = u["unit"] if out["by"] != "rep" else f"{u['unit']} {u.get('name', '')}"
+        name = u["unit"]
         row = [name] + [
-            _money(u[k])
-            for k in ("p10", "p50", "p90", "mean", "pipeline_mean", "new_business_mean")
+            _short(u[k]) for k in ("p10", "p50", "p90", "pipeline_mean", "new_business_mean")
         ]
-        row += [_money(u["base"]), _money(u["stretch"])]
+        row += [_short(u["base"]), _short(u["stretch"])]
         if has_alloc:
-            row += [_money(u["allocated"]), f"{u['p_reach_allocated']:.0%}"]
+            row += [_short(u["allocated"]), f"{u['p_reach_allocated']:.0%}"]
         if out["by"] == "rep":
             plan = u.get("activity_plan", {})
             row += [
