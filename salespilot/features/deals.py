@@ -158,6 +158,9 @@ def deal_snapshot(
     cols["days_to_expected_close"] = days_between(expected_close, t)
     cols.update(_account_deal_history(history, account, t))
     out = pd.DataFrame(cols)
+    # counts as int32: a two-year grid of a big CRM is millions of rows
+    counts = out.select_dtypes("int64").columns
+    out[counts] = out[counts].astype(np.int32)
     out = out[
         list(DEAL_CONTEXT_COLUMNS) + [c for c in DEAL_FEATURES if c not in DEAL_CONTEXT_COLUMNS]
     ]
@@ -430,6 +433,7 @@ def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, Ev
     values["inbound"] = inbound.astype(np.int8)
     main = EventIndex(opp, at, values, n_keys=n_opps)
     attach_reply_state(main)
+    main.freeze_sums([name for name in values if name != "inbound"])
 
     # distinct contacts (and reps) = number of "first time" events before t
     contact = _activity_codes(history, "contact_id", "contact")[on_deal]

@@ -364,9 +364,8 @@ class EventIndex:
         self.codes = codes[order]
         self.times = t_ns[order]
         # rank-compress times so (code, time) packs into one sortable int64
-        self._utimes = _sorted_unique(self.times)
-        self._stride = np.int64(self._utimes.size + 1)
-        self._packed = self.codes * self._stride + np.searchsorted(self._utimes, self.times)
+        self._pack_times()
+        self._packed = self.codes * self._stride + self._event_slots
         self._group_start = np.searchsorted(
             self._packed, np.arange(self.n_keys, dtype=np.int64) * self._stride
         )
@@ -377,6 +376,36 @@ class EventIndex:
                 col = values[name]
                 arr = col.to_numpy() if isinstance(col, pd.Series) else np.asarray(col)
                 self._values[name] = arr[order]
+
+    def _pack_times(self) -> None:
+        """Map times to small integer slots so (key, time) packs into one sortable int64.
+
+        When every event time is a whole number of seconds (or ms, or us) the slot is the
+        offset in that unit: exact and free. Otherwise times are rank-compressed.
+        """
+        t = self.times
+        self._unit = None
+        self._tmin = int(t.min()) if t.size else 0
+        if t.size:
+            span_ns = int(t.max()) - self._tmin
+            for unit in (10**9, 10**6, 10**3):
+                span = span_ns // unit + 2
+                if span * max(self.n_keys, 1) < 2**62 and not np.any(t % unit):
+                    self._unit = unit
+                    self._stride = np.int64(span + 1)
+                    self._event_slots = (t - self._tmin) // unit
+                    return
+        self._utimes = _sorted_unique(t)
+        self._stride = np.int64(self._utimes.size + 1)
+        self._event_slots = np.searchsorted(self._utimes, t)
+
+    def _query_slots(self, t_ns: np.ndarray) -> np.ndarray:
+        """Slot s(t) with: event e is strictly before t  <=>  slot(e) < s(t)."""
+        if self._unit is None:
+            return np.searchsorted(self._utimes, t_ns, side="left")
+        off = t_ns - self._tmin
+        slot = -((-off) // self._unit)  # ceil: a whole-unit event before t has a smaller slot
+        return np.clip(slot, 0, self._stride - 1)
 
     @property
     def size(self) -> int:
@@ -399,10 +428,21 @@ class EventIndex:
         cs = self._cumsums.get(name)
         if cs is None:
             v = self._values[name]
-            v = v.astype(np.float64) if v.dtype.kind == "f" else v.astype(np.int64)
-            cs = np.concatenate([np.zeros(1, dtype=v.dtype), np.cumsum(v)])
+            if v.dtype.kind == "f":
+                dtype = np.float64
+            else:  # counts of a few million events fit int32: half the memory
+                small = v.size == 0 or (v.min() >= 0 and int(v.max()) * v.size < 2**31)
+                dtype = np.int32 if small else np.int64
+            cs = np.zeros(v.size + 1, dtype=dtype)
+            np.cumsum(v, dtype=dtype, out=cs[1:])
             self._cumsums[name] = cs
         return cs
+
+    def freeze_sums(self, names: Iterable[str]) -> None:
+        """Keep only the prefix sums of columns that are summed, never read one by one."""
+        for name in names:
+            self.cumsum(name)
+            del self._values[name]
 
     def at(self, keys: pd.Series | np.ndarray | None, times: np.ndarray | pd.Series) -> PointInTime:
         """Bind query rows (key, as_of); answers cover events of that key strictly before as_of."""
@@ -420,8 +460,8 @@ class EventIndex:
         """Index of the first event of ``codes`` at or after ``t`` (= end of "strictly before")."""
         known = codes >= 0
         out = np.zeros(codes.size, dtype=np.int64)
-        rank = np.searchsorted(self._utimes, t_ns[known], side="left")
-        out[known] = np.searchsorted(self._packed, codes[known] * self._stride + rank, side="left")
+        slot = self._query_slots(t_ns[known])
+        out[known] = np.searchsorted(self._packed, codes[known] * self._stride + slot, side="left")
         return out
 
     def _starts(self, codes: np.ndarray) -> np.ndarray:
