@@ -143,11 +143,14 @@ def test_oracle_lookups(demo_history_dir):
     r = pd.DataFrame({"account_id": first["account_id"], "as_of": first["period_start"]})
     p7 = oracle_churn(demo_history_dir, r, 7)
     assert np.allclose(p7.to_numpy(), first["p_churn"].to_numpy())
-    p30 = oracle_churn(demo_history_dir, r, 30)
-    p90 = oracle_churn(demo_history_dir, r, 90)
+    assert np.allclose(oracle_churn(demo_history_dir, r, 7, method="realized"), p7)
+    p30 = oracle_churn(demo_history_dir, r, 30, method="realized")
+    p90 = oracle_churn(demo_history_dir, r, 90, method="realized")
     # an account that churned in its first week has no later periods: no more risk after it
     assert (p90 >= p30).all() and (p30 >= p7).all() and (p30 > p7).mean() > 0.9
     assert (oracle_churn(demo_history_dir, r.assign(account_id="nobody"), 30) == 0).all()
+    expected30 = oracle_churn(demo_history_dir, r, 30)
+    assert (expected30 > p7).all() and expected30.between(0, 1).all()
 
 
 def test_knobs_are_a_dataclass_with_defaults():
@@ -417,3 +420,24 @@ def test_generate_command_prints_one_json_summary(tmp_path):
     assert bad.exit_code == 1 and "csv or parquet" in bad.output
     bad_end = CliRunner().invoke(app, [*args, "--end", "someday"])
     assert bad_end.exit_code == 1 and "not a date" in bad_end.output
+
+
+def test_expected_churn_over_a_horizon_is_calibrated_and_ranks(demo_history_dir):
+    churn = read_truth(demo_history_dir, "churn")
+    horizon = 91  # 13 weekly periods
+    starts = churn[(churn["period_start"] <= END - pd.Timedelta(days=horizon))]
+    rows = starts.iloc[::4][["account_id", "period_start"]].rename(
+        columns={"period_start": "as_of"}
+    )
+    rows = rows.reset_index(drop=True)
+    drawn = churn.loc[churn["churned"], ["account_id", "period_start"]]
+    m = rows.reset_index().merge(drawn, on="account_id", how="left")
+    hit = (m["period_start"] >= m["as_of"]) & (
+        m["period_start"] < m["as_of"] + pd.Timedelta(days=horizon)
+    )
+    y = hit.groupby(m["index"]).any().reindex(rows.index).to_numpy()
+    p = oracle_churn(demo_history_dir, rows, horizon).to_numpy()
+    assert abs(p.mean() - y.mean()) < 0.25 * y.mean()
+    top = p > np.quantile(p, 0.8)
+    assert y[top].mean() > 3 * y[~top].mean()
+    _assert_calibrated(p[top], y[top], bins=1, slack=0.02)

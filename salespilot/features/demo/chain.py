@@ -147,3 +147,37 @@ def win_within(
                     new[:, 2 * (s + 1)] += mass * f
         p = np.where(active[:, None], new, p)
     return won
+
+
+# ---------------------------------------------------------------- account health and churn
+HEALTH_AR, HEALTH_SD = 0.93, 0.3
+"""Weekly AR(1) of a customer's health around its own mean: h' = mu + AR (h - mu) + N(0, SD)."""
+NEW_CUSTOMER_DAYS = 180
+NEW_CUSTOMER_LOGIT, PRODUCT_LOGIT = 0.5, 0.3
+
+
+def expected_survival(
+    health: np.ndarray,
+    health_mu: np.ndarray,
+    week_logit: np.ndarray,
+    week_fraction: np.ndarray,
+    churn_health_effect: float,
+    samples: int = 200,
+    seed: int = 0,
+) -> np.ndarray:
+    """E[prod_k (1 - p_k) ** fraction_k] over future health paths (Monte Carlo, fixed seed).
+
+    ``health``: health in the week before the first future week; ``week_logit[:, k]``: the
+    churn log-odds of week k without the health term; ``week_fraction[:, k]``: how much of
+    week k the horizon covers (0 past it).
+    """
+    rng = np.random.default_rng(seed)
+    n, weeks = week_logit.shape
+    h = np.repeat(health[:, None], samples, axis=1)
+    mu = health_mu[:, None]
+    log_s = np.zeros((n, samples))
+    for k in range(weeks):
+        h = mu + HEALTH_AR * (h - mu) + rng.normal(0, HEALTH_SD, (n, samples))
+        p = sigmoid(week_logit[:, k : k + 1] - churn_health_effect * h)
+        log_s += week_fraction[:, k : k + 1] * np.log1p(-np.minimum(p, 1 - 1e-12))
+    return np.exp(log_s).mean(axis=1)

@@ -478,26 +478,42 @@ class Simulation:
         if n == 0:
             return
         A.health[:n] = (
-            A.health_mu[:n] + 0.93 * (A.health[:n] - A.health_mu[:n]) + rng.normal(0, 0.3, n)
+            A.health_mu[:n]
+            + chain.HEALTH_AR * (A.health[:n] - A.health_mu[:n])
+            + rng.normal(0, chain.HEALTH_SD, n)
         )
         active = np.flatnonzero(A.value[:n] > 0)
         if len(active) == 0:
             return
         p_end = min(t0 + 7 * DAY, self.end_s)
-        tenure_new = (t0 - A.customer_since[active]) < 180 * DAY
-        bad = A.bad_until[active] > t0
+        new_until = A.customer_since[active] + chain.NEW_CUSTOMER_DAYS * DAY
+        static = np.log(k.weekly_churn_base / (1 - k.weekly_churn_base)) - chain.PRODUCT_LOGIT * (
+            A.n_subs[active] - 1
+        ).clip(0, 3)
         logit = (
-            np.log(k.weekly_churn_base / (1 - k.weekly_churn_base))
+            static
             - k.churn_health_effect * A.health[active]
-            + k.handover_penalty * bad
-            + 0.5 * tenure_new
-            - 0.3 * (A.n_subs[active] - 1).clip(0, 3)
+            + k.handover_penalty * (A.bad_until[active] > t0)
+            + chain.NEW_CUSTOMER_LOGIT * (new_until > t0)
         )
         p = _sigmoid(logit)
         frac = (p_end - t0) / (7 * DAY)
         p = 1 - (1 - p) ** frac
         churn = rng.random(len(active)) < p
-        self.churn_rows.append((active.copy(), t0, p_end, p, churn))
+        self.churn_rows.append(
+            (
+                active.copy(),
+                t0,
+                p_end,
+                p,
+                churn,
+                A.health[active].copy(),
+                A.health_mu[active].copy(),
+                static,
+                A.bad_until[active].copy(),
+                new_until,
+            )
+        )
         when = t0 + (rng.random(len(active)) * (p_end - t0)).astype(np.int64)
         for a, tau in zip(active[churn], when[churn], strict=True):
             self._churn_account(int(a), int(tau))

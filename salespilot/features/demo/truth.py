@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 
 TRUTH_FILES = ("opportunities", "opportunity_latent", "attempts", "churn", "contact_profiles")
-_TIMESTAMPS = {"opportunities": ("valid_from",), "churn": ("period_start", "period_end")}
+_TIMESTAMPS = {
+    "opportunities": ("valid_from",),
+    "churn": ("period_start", "period_end", "bad_handover_until", "new_customer_until"),
+}
 
 
 def truth_path(path: str | Path) -> Path:
@@ -145,14 +148,22 @@ def _win_within(
     return out
 
 
-def oracle_churn(path: str | Path, rows: pd.DataFrame, horizon_days: float) -> pd.Series:
+def oracle_churn(
+    path: str | Path, rows: pd.DataFrame, horizon_days: float, method: str = "expected"
+) -> pd.Series:
     """True probability that each (account_id, as_of) loses all subscription value in the horizon.
 
-    ``1 - prod(1 - p)`` over the generator's churn periods overlapping
-    ``[as_of, as_of + horizon)``, a partly covered period counting with its covered fraction
-    (constant hazard within a period). Accounts without an active period there get 0.
+    ``method="expected"`` (default): what the generator knew at ``as_of`` - the current
+    week's drawn probability for its rest, then the expectation over the account's future
+    health paths (its weekly AR(1), Monte Carlo with a fixed seed), with the hand-over and
+    new-customer effects expiring on their dates. ``method="realized"``: ``1 - prod(1 - p)``
+    over the weekly probabilities actually drawn in ``[as_of, as_of + horizon)`` (a partly
+    covered week with its covered fraction) - it knows the health that came later, so it is
+    a looser upper bound. Accounts without an active period at ``as_of`` get 0.
     """
-    truth = read_truth(path, "churn")[["account_id", "period_start", "period_end", "p_churn"]]
+    if method not in ("expected", "realized"):
+        raise ValueError(f"method must be 'expected' or 'realized', not {method!r}")
+    truth = read_truth(path, "churn")
     q = pd.DataFrame(
         {
             "account_id": rows["account_id"].astype(str).to_numpy(),
@@ -161,18 +172,83 @@ def oracle_churn(path: str | Path, rows: pd.DataFrame, horizon_days: float) -> p
     )
     q["end"] = q["start"] + pd.Timedelta(days=horizon_days)
     q["_pos"] = np.arange(len(q))
+    if method == "realized":
+        out = _realized_churn(truth, q)
+    else:
+        out = _expected_churn(path, truth, q, horizon_days)
+    return pd.Series(out, index=rows.index, name="oracle_p_churn")
+
+
+def _realized_churn(truth: pd.DataFrame, q: pd.DataFrame) -> np.ndarray:
     m = q.merge(truth, on="account_id", how="inner")
     m = m[(m["period_end"] > m["start"]) & (m["period_start"] < m["end"])]
-    length = (m["period_end"] - m["period_start"]).dt.total_seconds()
+    length = (m["period_end"] - m["period_start"]).dt.total_seconds().to_numpy()
     lo = np.maximum(m["period_start"].to_numpy(), m["start"].to_numpy())
     hi = np.minimum(m["period_end"].to_numpy(), m["end"].to_numpy())
-    covered = (hi - lo) / np.timedelta64(1, "s")
-    frac = covered / length.to_numpy()
+    frac = ((hi - lo) / np.timedelta64(1, "s")) / length
     log_keep = frac * np.log1p(-np.clip(m["p_churn"].to_numpy(), 0, 1 - 1e-12))
     summed = pd.Series(log_keep, index=m["_pos"].to_numpy()).groupby(level=0).sum()
     out = np.zeros(len(q))
     out[summed.index.to_numpy()] = 1 - np.exp(summed.to_numpy())
-    return pd.Series(out, index=rows.index, name="oracle_p_churn")
+    return out
+
+
+def _expected_churn(
+    path: str | Path, truth: pd.DataFrame, q: pd.DataFrame, horizon_days: float
+) -> np.ndarray:
+    from salespilot.features.demo import chain
+    from salespilot.features.demo.knobs import DemoKnobs
+
+    knobs = DemoKnobs(**read_meta(path)["knobs"])
+    week = pd.Timedelta(days=7)
+    # the weekly period in force at as_of (starts at or before it, ends after it)
+    cur = pd.merge_asof(
+        q.sort_values("start", kind="stable"),
+        truth.sort_values("period_start", kind="stable"),
+        left_on="start",
+        right_on="period_start",
+        by="account_id",
+        direction="backward",
+    ).sort_values("_pos")
+    out = np.zeros(len(q))
+    ok = (cur["period_start"].notna() & (cur["period_end"] > cur["start"])).to_numpy()
+    if not ok.any():
+        return out
+    c = cur[ok]
+    length = (c["period_end"] - c["period_start"]).dt.total_seconds().to_numpy()
+    first_end = np.minimum(c["period_end"].to_numpy(), c["end"].to_numpy())
+    f0 = ((first_end - c["start"].to_numpy()) / np.timedelta64(1, "s")) / length
+    log_first = f0 * np.log1p(-np.clip(c["p_churn"].to_numpy(), 0, 1 - 1e-12))
+    # later weeks: start at the current period's end, one every 7 days while in the horizon
+    n_weeks = int(np.ceil(horizon_days / 7)) + 1
+    starts = (
+        c["period_end"].to_numpy()[:, None] + np.arange(n_weeks)[None, :] * week.to_timedelta64()
+    )
+    ends = c["end"].to_numpy()[:, None]
+    frac = np.clip((ends - starts) / week.to_timedelta64(), 0, 1).astype(float)
+    bad = (c["bad_handover_until"].to_numpy()[:, None] > starts) & c[
+        "bad_handover_until"
+    ].notna().to_numpy()[:, None]
+    new = (c["new_customer_until"].to_numpy()[:, None] > starts) & c[
+        "new_customer_until"
+    ].notna().to_numpy()[:, None]
+    week_logit = (
+        c["logit_static"].to_numpy()[:, None]
+        + knobs.handover_penalty * bad
+        + chain.NEW_CUSTOMER_LOGIT * new
+    )
+    survive = np.ones(len(c))
+    for lo in range(0, len(c), 20_000):
+        sl = slice(lo, lo + 20_000)
+        survive[sl] = chain.expected_survival(
+            c["health"].to_numpy()[sl],
+            c["health_mean"].to_numpy()[sl],
+            week_logit[sl],
+            frac[sl],
+            knobs.churn_health_effect,
+        )
+    out[ok] = 1 - np.exp(log_first) * survive
+    return out
 
 
 def oracle_attempt(path: str | Path, activity_ids: pd.Series | list[str] | np.ndarray) -> pd.Series:

@@ -432,15 +432,17 @@ class HistoryWriter:
             ),
             truth=True,
         )
-        if sim.churn_rows:
-            a = np.concatenate([r[0] for r in sim.churn_rows])
-            ps = np.concatenate([np.full(len(r[0]), r[1], dtype=np.int64) for r in sim.churn_rows])
-            pe = np.concatenate([np.full(len(r[0]), r[2], dtype=np.int64) for r in sim.churn_rows])
-            pc = np.concatenate([r[3] for r in sim.churn_rows])
-            ch = np.concatenate([r[4] for r in sim.churn_rows])
+        rows = sim.churn_rows
+        if rows:
+            a = np.concatenate([r[0] for r in rows])
+            ps = np.concatenate([np.full(len(r[0]), r[1], dtype=np.int64) for r in rows])
+            pe = np.concatenate([np.full(len(r[0]), r[2], dtype=np.int64) for r in rows])
+            pc, ch, health, mu, static, bad_until, new_until = (
+                np.concatenate([r[i] for r in rows]) for i in range(3, 10)
+            )
         else:
-            a = ps = pe = np.zeros(0, dtype=np.int64)
-            pc = np.zeros(0)
+            a = ps = pe = bad_until = new_until = np.zeros(0, dtype=np.int64)
+            pc = health = mu = static = np.zeros(0)
             ch = np.zeros(0, dtype=bool)
         order = np.lexsort((ps, a))
         self._write(
@@ -452,6 +454,12 @@ class HistoryWriter:
                     "period_end": self._ts(pe[order]),
                     "p_churn": pa.array(np.round(pc[order], 6)),
                     "churned": pa.array(ch[order]),
+                    # the state behind p_churn, for the expected risk over a horizon (truth.oracle_churn)
+                    "health": pa.array(np.round(health[order], 6)),
+                    "health_mean": pa.array(np.round(mu[order], 6)),
+                    "logit_static": pa.array(np.round(static[order], 6)),
+                    "bad_handover_until": self._ts(bad_until[order]),
+                    "new_customer_until": self._ts(new_until[order]),
                 }
             ),
             truth=True,
