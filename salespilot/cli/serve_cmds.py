@@ -125,20 +125,25 @@ def priorities(
 ) -> None:
     """Print a rep's ranked follow-up list (the same as GET /v1/reps/REP/priorities)."""
     import logging
+    from functools import partial
 
     from rich.console import Console
 
     from salespilot.serving.priorities import rep_priorities_json
-    from salespilot.serving.state import StateHolder
+    from salespilot.serving.state import StateHolder, build_state
     from salespilot.settings import Settings
 
     logging.getLogger("salespilot").setLevel(logging.ERROR)
     console = Console(stderr=True)
-    holder = StateHolder(Settings())
+    # score this one rep only: the same list as the API's, without ranking the whole company
+    holder = StateHolder(Settings(), builder=partial(build_state, only_reps={rep}))
     with console.status("Loading data and models ..."):
         state = holder.reload()
     if state is None:
         _fail(f"cannot load data and models: {holder.last_error}")
+        return
+    if state.model("win_probability") is None:
+        _fail(f"no win_probability model to score with: {state.models['win_probability'].problem}")
         return
     if rep not in state.reps.index:
         _fail(f"no rep with id {rep!r} in {state.source}")

@@ -53,34 +53,51 @@ def _next_working_day(day: pd.Timestamp, working_days: tuple[int, ...]) -> pd.Ti
 
 
 def best_soon(
+    contacts: pd.Series,
     starts_utc: pd.Series,
+    zones: pd.Series,
     proba: np.ndarray,
     *,
     as_of: pd.Timestamp,
-    tz: str | None,
     working_days: tuple[int, ...] = (0, 1, 2, 3, 4),
-) -> int | None:
-    """Position of the best slot still ahead today or on the next working day (contact's zone).
+) -> dict[str, tuple[pd.Timestamp, float]]:
+    """Each contact's best slot still ahead today or on the next working day (their zone).
 
-    ``today`` is the contact's local date at ``as_of``; when nothing is left today the window is
-    today plus the next working day, so a 17:30 briefing still gets tomorrow morning's best slot.
+    ``today`` is the contact's local date at ``as_of``; the window is today plus the next
+    working day, so a 17:30 briefing still gets tomorrow morning's best slot. A contact with
+    no slot in that window gets its best slot still ahead. Returns ``{contact: (utc, p)}``.
     """
-    if len(starts_utc) == 0:
-        return None
-    z = zone(tz)
-    starts = pd.DatetimeIndex(starts_utc).tz_localize("UTC").tz_convert(z)
-    now_local = pd.Timestamp(as_of).tz_localize("UTC").tz_convert(z)
-    today = now_local.normalize()
-    nxt = _next_working_day(today, working_days)
-    day = starts.normalize()
-    ahead = np.asarray(starts >= now_local)
-    window = ahead & np.asarray((day == today) | (day == nxt))
-    if not window.any():
-        window = ahead
-    if not window.any():
-        return None
-    p = np.where(window, proba, -np.inf)
-    return int(np.argmax(p))
+    if len(contacts) == 0:
+        return {}
+    starts_utc = pd.Series(pd.DatetimeIndex(starts_utc), index=contacts.index)
+    zones = zones.astype(str)
+    local_day = pd.Series(index=contacts.index, dtype="datetime64[ns]")
+    today, nxt = {}, {}
+    for z, idx in zones.groupby(zones, sort=False).groups.items():
+        local_day[idx] = (
+            starts_utc[idx]
+            .dt.tz_localize("UTC")
+            .dt.tz_convert(zone(z))
+            .dt.tz_localize(None)
+            .dt.normalize()
+        )
+        d = pd.Timestamp(as_of).tz_localize("UTC").tz_convert(zone(z)).tz_localize(None).normalize()
+        today[z], nxt[z] = d, _next_working_day(d, working_days)
+    ahead = (starts_utc >= as_of).to_numpy()
+    window = ahead & ((local_day == zones.map(today)) | (local_day == zones.map(nxt))).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "contact": contacts.astype(str).to_numpy(),
+            "w": np.where(window, proba, -np.inf),
+            "a": np.where(ahead, proba, -np.inf),
+        }
+    )
+    g = frame.groupby("contact", sort=False)
+    use_window = g["w"].transform("max") > -np.inf
+    frame["key"] = np.where(use_window, frame["w"], frame["a"])
+    frame = frame[frame["key"] > -np.inf]
+    best = frame.groupby("contact", sort=False)["key"].idxmax()
+    return {str(c): (pd.Timestamp(starts_utc.iat[i]), float(proba[i])) for c, i in best.items()}
 
 
 def week_grid(weekday: np.ndarray, hour: np.ndarray, proba: np.ndarray) -> list[list[float | None]]:

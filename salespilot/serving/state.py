@@ -277,19 +277,16 @@ def _best_times(
         return {}
     if slots.empty:
         return {}
+    slots = slots.reset_index(drop=True)
     proba = bt.score_slots(model, slots)
-    starts = bt.slot_times(slots)
-    out = {}
-    for cid, idx in slots.groupby("contact_id", sort=False, observed=True).indices.items():
-        pos = bt.best_soon(
-            starts.iloc[idx].reset_index(drop=True),
-            proba[idx],
-            as_of=as_of,
-            tz=zones.get(str(cid)),
-        )
-        if pos is not None:
-            out[str(cid)] = (starts.iloc[idx[pos]], float(proba[idx[pos]]))
-    return out
+    contact = slots["contact_id"].astype(str)
+    return bt.best_soon(
+        contact,
+        bt.slot_times(slots),
+        contact.map(zones).fillna("UTC"),
+        proba,
+        as_of=as_of,
+    )
 
 
 def _annual_values(history: History, as_of: pd.Timestamp, rows: pd.DataFrame) -> np.ndarray:
@@ -426,10 +423,22 @@ def build_state(
 
     if rates is None and models["contact_time"].model is not None and contacts is not None:
         rates = bt.attempt_rates(history)
+    # best times only for contacts an item on some list will show
+    listed_accounts = (
+        set()
+        if churn is None
+        else {
+            a
+            for a, p in zip(acc_ids, churn.proba, strict=True)
+            if p >= settings.priority_min_churn_risk
+        }
+    )
+    wanted = set(deal_contact.values()) if win is not None else set()
+    wanted |= {c for a, c in acc_contact.items() if a in listed_accounts}
     best = _best_times(
         history,
         as_of,
-        set(deal_contact.values()) | set(acc_contact.values()),
+        wanted,
         models["contact_time"].model,
         settings,
         rates,

@@ -12,12 +12,8 @@ from salespilot.serving.state import ServingState
 
 
 @pytest.fixture(scope="session")
-def serving_settings(request, tmp_path_factory):
+def serving_settings(trained_state, tmp_path_factory):
     """The trained state's data and registry, with tokens and lists in a folder of our own."""
-    try:
-        trained_state = request.getfixturevalue("trained_state")
-    except pytest.FixtureLookupError:  # TODO: drop once the training fixture is on main
-        pytest.skip("needs the trained_state fixture")
     return trained_state.model_copy(update={"state_dir": tmp_path_factory.mktemp("serving-state")})
 
 

@@ -9,37 +9,37 @@ from fastapi.testclient import TestClient
 from salespilot.serving.app import create_app
 
 
-def test_reload_under_concurrent_requests_fails_none(serving_settings, people):
-    app = create_app(serving_settings)
+def test_reload_under_concurrent_requests_fails_none(client, people):
+    """Four clients hammer the list while the admin reloads twice: every request is a 200."""
+    app = client.app
     url = f"/v1/reps/{people.rep}/priorities?limit=20"
     statuses: list[int] = []
     stop = threading.Event()
-    with TestClient(app) as c:
-        first = app.state.holder.state
+    first = app.state.holder.state
 
-        def hammer() -> None:
-            while not stop.is_set():
-                statuses.append(c.get(url, headers=people.h("rep")).status_code)
+    def hammer() -> None:
+        while not stop.is_set():
+            statuses.append(client.get(url, headers=people.h("rep")).status_code)
 
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
-        for t in threads:
-            t.start()
-        reloads = [c.post("/v1/models/reload", headers=people.h("admin")) for _ in range(2)]
-        stop.set()
-        for t in threads:
-            t.join()
-        assert [r.status_code for r in reloads] == [200, 200]
-        assert all(r.json()["reloaded"] and not r.json()["degraded"] for r in reloads)
-        assert app.state.holder.state is not first
-        assert app.state.holder.state.loaded_at > first.loaded_at
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    reloads = [client.post("/v1/models/reload", headers=people.h("admin")) for _ in range(2)]
+    stop.set()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in reloads] == [200, 200]
+    assert all(r.json()["reloaded"] and not r.json()["degraded"] for r in reloads)
+    assert app.state.holder.state is not first
+    assert app.state.holder.state.loaded_at > first.loaded_at
     assert len(statuses) > 0 and set(statuses) == {200}
 
 
-def test_unreachable_registry_keeps_last_good_models(serving_settings, people, tmp_path):
-    app = create_app(serving_settings)
+def test_unreachable_registry_keeps_last_good_models(client, serving_settings, people, tmp_path):
+    app, c = client.app, client
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"this is not a sqlite database" * 100)
-    with TestClient(app) as c:
+    try:
         before = c.get(f"/v1/reps/{people.rep}/priorities", headers=people.h("rep")).json()
         app.state.holder.settings = serving_settings.model_copy(
             update={"mlflow_tracking_uri": f"sqlite:///{broken}"}
@@ -62,7 +62,7 @@ def test_unreachable_registry_keeps_last_good_models(serving_settings, people, t
             i["entity_id"] for i in before["items"]
         ]
 
-        # the registry comes back: the next reload clears the degraded flag
+    finally:  # the registry comes back: the next reload clears the degraded flag
         app.state.holder.settings = serving_settings
         assert c.post("/v1/models/reload", headers=people.h("admin")).json()["degraded"] is False
 
