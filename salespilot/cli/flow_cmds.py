@@ -42,6 +42,8 @@ def _quiet_prefect() -> None:
     """Prefect logs every task state at INFO; the CLI shows its own progress instead."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the temporary local API migrates its SQLite database on first start: slow on a busy laptop
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _flow(name: str):
@@ -153,4 +155,11 @@ def demo(
     _quiet_prefect()
     from salespilot.flows.demo import run_demo
 
-    run_demo(port=port, reps=reps, months=months, seed=seed, serve=serve)
+    try:
+        run_demo(port=port, reps=reps, months=months, seed=seed, serve=serve)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a readable line, not a traceback; details with --debug
+        if os.environ.get("SALESPILOT_DEBUG"):
+            raise
+        _fail(f"{type(exc).__name__}: {exc}\n(run again with SALESPILOT_DEBUG=1 for the traceback)")

@@ -11,7 +11,9 @@ import contextlib
 import json
 import logging
 import math
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,8 +49,11 @@ def _fail(message: str) -> None:
 
 
 def _quiet_libraries() -> None:
+    # MLflow configures its own loggers when first imported: tell it through its variable
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    warnings.filterwarnings("ignore", message=".*type hints.*")
     for name in ("mlflow", "alembic", "lightgbm", "shap", "matplotlib"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _clean(value: Any) -> Any:

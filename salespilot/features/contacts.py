@@ -151,7 +151,7 @@ class AttemptRates:
     def features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Rate features for rows with contact_id, account_id, channel, local_hour,
         local_weekday and as_of (a real or a hypothetical attempt)."""
-        rows = rows.copy()
+        rows = rows.copy(deep=False)  # new columns only; the caller's frame is untouched
         rows["hour_band"] = hour_band(rows["local_hour"].to_numpy())
         t = to_ns(rows["as_of"])
         if "contact_code" not in rows:

@@ -45,6 +45,7 @@ def client(settings: Settings) -> MlflowClient:
     import mlflow
 
     warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)

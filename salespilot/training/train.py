@@ -112,10 +112,16 @@ def build_dataset(spec: ModelSpec, history: History) -> pd.DataFrame:
 
     grid = training_sets.as_of_grid(history, freq=spec.grid_freq)
     frame = training_sets.build_training_set(history, spec.table, grid, spec.horizon_days)
-    if spec.table != "attempts":
-        end = history.end()
-        frame = frame[frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) <= end]
-    return frame.reset_index(drop=True)
+    return observed_horizon_rows(spec, frame, history)
+
+
+def observed_horizon_rows(spec: ModelSpec, frame: pd.DataFrame, history: History) -> pd.DataFrame:
+    """The rows whose whole label horizon lies inside the history (attempts: all rows)."""
+    if spec.table == "attempts" or spec.time_column not in frame.columns:
+        return frame.reset_index(drop=True)
+    end = history.end()
+    keep = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) <= end
+    return frame[keep].reset_index(drop=True)
 
 
 def custom_features(spec: ModelSpec, frame: pd.DataFrame) -> dict[str, str]:
@@ -183,6 +189,8 @@ def train_model(
             raise ValueError("train_model needs a history or a frame")
         say(f"{spec.name}: building the {spec.table} feature table")
         frame = _cached_dataset(spec, history, history_hash)
+    elif history is not None:  # a stored feature table: same rule as a freshly built one
+        frame = observed_horizon_rows(spec, frame, history)
     custom = custom_features(spec, frame)
     if custom:
         say(f"{spec.name}: using the customer's own fields {', '.join(custom)}")

@@ -45,12 +45,12 @@ class ImportValidationError(HistoryValidationError):
     """The mapped history breaks the contract: the validator's report, plus where the
     offending rows came from in the source."""
 
-    def __init__(self, problems: list[Problem], origins: list[str], *, source: str) -> None:
+    def __init__(self, problems: list[Problem], origins: list[str]) -> None:
         self.origins = origins
-        super().__init__(problems, source=source)
+        super().__init__(problems)
 
     def report(self) -> str:
-        text = super().report()
+        text = "The import stopped; nothing was written. " + super().report()
         if self.origins:
             text += "\n\nWhere those rows come from in the source:\n" + "\n".join(
                 f"  {o}" for o in self.origins
@@ -137,10 +137,8 @@ def import_history(
         frame.to_csv(rejects_path, index=False)
         result.rejected = len(frame)
         result.rejects_path = rejects_path
-        result.rejected_by_rule = frame.groupby(["table", "rule"]).size().rename(None).to_dict()
-        result.rejected_by_rule = {
-            f"{t}.{r}": int(n) for (t, r), n in result.rejected_by_rule.items()
-        }
+        counts = (frame["table"] + "." + frame["rule"]).value_counts(sort=False)
+        result.rejected_by_rule = {k: int(n) for k, n in counts.sort_index().items()}
     logger.info("imported %s into %s (%d rejected)", result.rows, out, result.rejected)
     return result
 
@@ -162,7 +160,7 @@ def _validate_until_clean(
         whole = [p for p in problems if not p.rows]
         if whole or not keep_rejects:
             shown = [_truncate(p) for p in problems]
-            raise ImportValidationError(shown, _origins(problems, tables), source="the import")
+            raise ImportValidationError(shown, _origins(problems, tables))
         drop: dict[str, set[int]] = {}
         for p in problems:
             table = tables[p.table]

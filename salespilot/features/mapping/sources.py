@@ -128,9 +128,10 @@ def open_source(location: str | Path) -> Source:
     """A folder path or a SQLAlchemy URL (``postgresql://user@host/db``)."""
     text = str(location)
     if "://" in text:
-        if text.startswith("postgresql://"):
-            # psycopg 3 is the driver we ship; SQLAlchemy's default for this scheme is psycopg2.
-            text = "postgresql+psycopg://" + text.removeprefix("postgresql://")
+        for scheme in ("postgresql://", "postgres://"):
+            if text.startswith(scheme):
+                # psycopg 3 is the driver we ship; SQLAlchemy's default here is psycopg2.
+                text = "postgresql+psycopg://" + text.removeprefix(scheme)
         return SqlSource(text)
     path = Path(text)
     if not path.is_dir():

@@ -260,7 +260,7 @@ def make_ids(names: pd.DataFrame, *, style: str = "slug", prefix: str = "") -> p
     symbols) gets its hash. A row with an empty name gets no id, so validation reports it.
     """
     empty = names.isna().any(axis=1)
-    parts = [names[c].astype(object).map(str, na_action="ignore") for c in names.columns]
+    parts = [names[c].astype(object).map(_text, na_action="ignore") for c in names.columns]
     text = parts[0].str.cat(parts[1:], sep=" ") if len(parts) > 1 else parts[0]
 
     def one(t: str) -> str:

@@ -25,8 +25,32 @@ def open_pipeline(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
     Columns: opportunity_id, owner_rep_id, product_line, amount, created_at, stage,
     stage_entered_at, age_days, days_in_stage, age_bucket.
     """
-    deals = _open_at(history, pd.DatetimeIndex([pd.Timestamp(as_of)]))
+    as_of = pd.Timestamp(as_of)
+    deals = _open_at(history, pd.DatetimeIndex([as_of]))
+    deals["owner_rep_id"] = _owner_at(history, deals, as_of)
     return deals.drop(columns="snapshot")
+
+
+def _owner_at(history: History, deals: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+    """Who owned each deal at ``as_of``: the rep of its latest outbound touch before then.
+
+    ``opportunities.owner_rep_id`` is the owner *now*; for a past as_of it would leak a later
+    hand-over (a leaver's deals moved to a team mate). Untouched deals keep the current owner.
+    """
+    act = history.activities
+    owner = deals["owner_rep_id"].to_numpy(dtype=object)
+    if act is None or act.empty or deals.empty:
+        return owner
+    a = act[
+        (act["occurred_at"] < as_of)
+        & (act["direction"] == "outbound")
+        & act["opportunity_id"].isin(deals["opportunity_id"])
+    ]
+    last = a.sort_values("occurred_at", kind="stable").drop_duplicates(
+        "opportunity_id", keep="last"
+    )
+    touched = last.set_index("opportunity_id")["rep_id"].reindex(deals["opportunity_id"])
+    return np.where(touched.notna().to_numpy(), touched.to_numpy(dtype=object), owner)
 
 
 def _open_at(history: History, dates: pd.DatetimeIndex) -> pd.DataFrame:
