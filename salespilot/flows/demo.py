@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 import warnings
 from pathlib import Path
@@ -78,8 +77,6 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     from salespilot.flows.training_flow import train_models
 
     settings = Settings()
-    # the CLI shows progress itself: keep library chatter (MLflow's INFO lines) out of it
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     total = 6 if serve else 5
     t0 = time.perf_counter()
