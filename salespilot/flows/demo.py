@@ -87,7 +87,13 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     _step(2, total, "Validate it")
     history = load_history(data_dir)
     summary = summarize_history(history)
-    console.print("  valid: " + ", ".join(f"{t} {n:,}" for t, n in summary.get("rows", {}).items()))
+    deals = summary["deals"]
+    console.print(
+        f"  valid: {summary['reps_active']} active reps, {summary['accounts']:,} accounts, "
+        f"{deals['open']:,} open / {deals['won']:,} won / {deals['lost']:,} lost deals, "
+        f"{summary['active_subscriptions']:,} active subscriptions "
+        f"({summary['date_range']['start'][:10]} to {summary['date_range']['end'][:10]})"
+    )
 
     _step(3, total, "Point-in-time features (Prefect flow build_features)")
     with console.status("  building feature snapshots ..."):
