@@ -38,9 +38,11 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _quiet_prefect() -> None:
-    """Prefect logs every task state at INFO; the CLI shows its own progress instead."""
+def _quiet_libraries() -> None:
+    """Prefect logs every task state and MLflow every step at INFO; the CLI shows its own
+    progress instead (warnings and errors still come through)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # the temporary local API migrates its SQLite database on first start: slow on a busy laptop
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
@@ -79,7 +81,7 @@ def run(
     ] = False,
 ) -> None:
     """Run one flow once, now (its run, task states and logs are in Prefect like any other)."""
-    _quiet_prefect()
+    _quiet_libraries()
     kwargs: dict = {}
     if data is not None:
         if flow_name.value in ("build_features", "train_models", "backtest_targets"):
@@ -152,7 +154,7 @@ def demo(
 
     A second run reuses what is already built (the history, the features, the champions).
     """
-    _quiet_prefect()
+    _quiet_libraries()
     from salespilot.flows.demo import run_demo
 
     try:

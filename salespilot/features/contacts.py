@@ -131,6 +131,7 @@ class AttemptRates:
         indexes = {}
         for name, key in _rate_keys(known).items():
             indexes[name] = EventIndex(key, known_at, {"success": success})
+            indexes[name].freeze_sums(["success"])
         n_contacts = len(entity_index(history, "contact"))
         acts = history.activities if history.activities is not None else empty_activities()
         if len(acts):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 import warnings
 from pathlib import Path
@@ -78,8 +77,6 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     from salespilot.flows.training_flow import train_models
 
     settings = Settings()
-    # the CLI shows progress itself: keep library chatter (MLflow's INFO lines) out of it
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     total = 6 if serve else 5
     t0 = time.perf_counter()
@@ -90,7 +87,13 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     _step(2, total, "Validate it")
     history = load_history(data_dir)
     summary = summarize_history(history)
-    console.print("  valid: " + ", ".join(f"{t} {n:,}" for t, n in summary.get("rows", {}).items()))
+    deals = summary["deals"]
+    console.print(
+        f"  valid: {summary['reps_active']} active reps, {summary['accounts']:,} accounts, "
+        f"{deals['open']:,} open / {deals['won']:,} won / {deals['lost']:,} lost deals, "
+        f"{summary['active_subscriptions']:,} active subscriptions "
+        f"({summary['date_range']['start'][:10]} to {summary['date_range']['end'][:10]})"
+    )
 
     _step(3, total, "Point-in-time features (Prefect flow build_features)")
     with console.status("  building feature snapshots ..."):
