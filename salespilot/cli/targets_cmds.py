@@ -399,20 +399,11 @@ def backtest_targets(
     from rich.console import Console
     from rich.progress import Progress
 
-    from salespilot.serving.targets.backtest import log_to_mlflow, run_backtest
-    from salespilot.serving.targets.service import configs_from_settings
+    from salespilot.serving.targets.service import backtest, log_backtest
 
     if p_win not in ("model", "empirical"):
         _fail(f"--p-win {p_win!r} must be 'model' or 'empirical'", as_json)
     history, settings = _load(data, as_json)
-    fc, tc, _ = configs_from_settings(settings)
-    scorer_for = None
-    if p_win == "model":
-        from salespilot.serving.targets.modelled import lightgbm_scorer
-
-        def scorer_for(period):
-            return lightgbm_scorer(horizon_days=(period.end - period.start).days)
-
     with Progress(console=Console(stderr=True), disable=as_json, transient=True) as bar:
         task = bar.add_task("replaying quarters", total=periods)
 
@@ -420,30 +411,18 @@ def backtest_targets(
             bar.update(task, description=f"replaying {label}", advance=0)
 
         try:
-            result = run_backtest(
+            result = backtest(
                 history,
+                settings,
                 periods=periods,
-                forecast_config=fc,
-                target_config=tc,
-                scorer_for=scorer_for,
+                p_win=p_win,
                 progress=lambda label: (tick(label), bar.advance(task)),
             )
         except ValueError as exc:
             _fail(str(exc), as_json)
     out = result.to_dict()
     if not no_mlflow:
-        out["mlflow_run_id"] = log_to_mlflow(
-            result,
-            tracking_uri=settings.mlflow_tracking_uri,
-            artifacts_dir=settings.mlflow_artifacts_dir,
-            params={
-                "base_quantile": tc.base_quantile,
-                "simulations": fc.simulations,
-                "ramp_months": fc.ramp_months,
-                "p_win": out["p_win_source"],
-                "data_hash": history.content_hash(),
-            },
-        )
+        out["mlflow_run_id"] = log_backtest(result, history, settings)
     if as_json:
         typer.echo(json.dumps(out, default=str))
         return
@@ -462,7 +441,7 @@ def backtest_targets(
     console.print(t)
     console.print(
         f"p_win: {out['p_win_source']}. "
-        f"coverage: share of reps reaching the base (aim {tc.base_quantile:.0%}); mape: error of"
+        f"coverage: share of reps reaching the base (aim {settings.targets_base_quantile:.0%}); mape: error of"
         " target vs booked; spread: IQR of booked/target across reps"
     )
     if "mlflow_run_id" in out:

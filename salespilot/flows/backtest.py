@@ -12,45 +12,31 @@ from salespilot.settings import Settings
 
 
 @task(cache_policy=NO_CACHE)
-def replay(history, settings: Settings, periods: int):
+def replay(history, settings: Settings, periods: int, p_win: str):
     """Targets suggested with only the data before each period, against what was booked."""
-    from salespilot.serving.targets.backtest import run_backtest
-    from salespilot.serving.targets.service import configs_from_settings
+    from salespilot.serving.targets.service import backtest
 
-    forecast_config, target_config, _ = configs_from_settings(settings)
-    return run_backtest(
-        history, periods=periods, forecast_config=forecast_config, target_config=target_config
-    )
+    return backtest(history, settings, periods=periods, p_win=p_win)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def log_backtest(result, history_hash: str, settings: Settings) -> str:
-    """One MLflow run with the metrics per method and a fan chart per team (retried: the
-    tracking store may be briefly away)."""
-    from salespilot.serving.targets.backtest import log_to_mlflow
-    from salespilot.serving.targets.service import configs_from_settings
+def log_run(result, history, settings: Settings) -> str:
+    """One MLflow run with the metrics per method and the fan charts (retried: the tracking
+    store may be briefly away)."""
+    from salespilot.serving.targets.service import log_backtest
 
-    forecast_config, target_config, _ = configs_from_settings(settings)
-    return log_to_mlflow(
-        result,
-        tracking_uri=settings.mlflow_tracking_uri,
-        artifacts_dir=settings.mlflow_artifacts_dir,
-        params={
-            "base_quantile": target_config.base_quantile,
-            "simulations": forecast_config.simulations,
-            "ramp_months": forecast_config.ramp_months,
-            "data_hash": history_hash,
-        },
-    )
+    return log_backtest(result, history, settings)
 
 
 @flow(name="backtest_targets")
-def backtest_targets(data_dir: str | None = None, periods: int = 4) -> dict[str, Any]:
+def backtest_targets(
+    data_dir: str | None = None, periods: int = 4, p_win: str = "model"
+) -> dict[str, Any]:
     """Replay the latest ``periods`` quarters; the result keyed by method, logged to MLflow."""
     settings = Settings()
     history = load_and_validate(str(data_dir or settings.data_dir))
-    result = replay(history, settings, periods)
+    result = replay(history, settings, periods, p_win)
     out = result.to_dict()
-    out["mlflow_run_id"] = log_backtest(result, history.content_hash(), settings)
+    out["mlflow_run_id"] = log_run(result, history, settings)
     get_run_logger().info("backtest logged as MLflow run %s", out["mlflow_run_id"])
     return out

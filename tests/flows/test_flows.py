@@ -72,3 +72,21 @@ def test_dask_runner_builds_the_same_tables_as_the_local_one(
         frames[runner] = read_feature_table(out, "deals")[0]
     assert len(frames["thread"]) > 100 and frames["thread"]["as_of"].nunique() > 40
     pd.testing.assert_frame_equal(frames["thread"], frames["dask"])
+
+
+def test_backtest_targets_flow_logs_its_comparison_to_mlflow(
+    tmp_path, demo_history_dir, monkeypatch
+):
+    import mlflow
+
+    from salespilot.flows.backtest import backtest_targets
+    from salespilot.settings import Settings
+
+    monkeypatch.setenv("SALESPILOT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SALESPILOT_TARGETS_SIMULATIONS", "500")
+    out = backtest_targets(data_dir=str(demo_history_dir), periods=2, p_win="empirical")
+    assert len(out["periods"]) == 2
+    for method in ("salespilot", "last_year_plus_20", "even_split"):
+        assert {"coverage", "mape", "attainment_spread"} <= set(out[method])
+    run = mlflow.MlflowClient(Settings().mlflow_tracking_uri).get_run(out["mlflow_run_id"])
+    assert run.data.metrics["salespilot_mape"] == pytest.approx(out["salespilot"]["mape"])

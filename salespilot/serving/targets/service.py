@@ -225,3 +225,57 @@ def _targets_for(history: History, period: Period) -> pd.Series | None:
     if rows.empty:
         return None
     return rows.groupby("rep_id")["amount"].sum()
+
+
+def backtest(
+    history: History,
+    settings,
+    *,
+    periods: int = 4,
+    p_win: str = "model",
+    progress: Callable[[str], None] | None = None,
+):
+    """The targets backtest as the settings configure it (the CLI and the flow both call this).
+
+    ``p_win="model"`` refits a LightGBM win model on the data before each period (its label
+    window is the period); ``"empirical"`` uses the history's win rate by stage and age (fast).
+    """
+    from salespilot.serving.targets.backtest import run_backtest
+
+    if p_win not in ("model", "empirical"):
+        raise ValueError(f"p_win {p_win!r} must be 'model' or 'empirical'")
+    forecast_config, target_config, _ = configs_from_settings(settings)
+    scorer_for = None
+    if p_win == "model":
+        from salespilot.serving.targets.modelled import lightgbm_scorer
+
+        def scorer_for(period):
+            return lightgbm_scorer(horizon_days=(period.end - period.start).days)
+
+    return run_backtest(
+        history,
+        periods=periods,
+        forecast_config=forecast_config,
+        target_config=target_config,
+        scorer_for=scorer_for,
+        progress=progress,
+    )
+
+
+def log_backtest(result, history: History, settings) -> str:
+    """Log a backtest to MLflow (experiment ``targets_backtest``); returns the run id."""
+    from salespilot.serving.targets.backtest import log_to_mlflow
+
+    forecast_config, target_config, _ = configs_from_settings(settings)
+    return log_to_mlflow(
+        result,
+        tracking_uri=settings.mlflow_tracking_uri,
+        artifacts_dir=settings.mlflow_artifacts_dir,
+        params={
+            "base_quantile": target_config.base_quantile,
+            "simulations": forecast_config.simulations,
+            "ramp_months": forecast_config.ramp_months,
+            "p_win": result.to_dict()["p_win_source"],
+            "data_hash": history.content_hash(),
+        },
+    )
