@@ -18,7 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -193,6 +196,12 @@ def synthetic_history(
     return History(**frames)
 
 
+def _write_synthetic(out_dir: str, activities: int, opportunities: int) -> None:
+    history = synthetic_history(activities, opportunities)
+    for name in history.present_tables:
+        history.table(name).to_parquet(Path(out_dir) / f"{name}.parquet", index=False)
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -215,8 +224,12 @@ def main() -> None:
         history = load_history(args.data)
         how = f"loaded {args.data}"
     else:
-        history = synthetic_history(args.activities, args.opportunities)
-        how = "synthetic"
+        # drawn in a child process and handed over as Parquet, so the memory figures below are
+        # those of feature building on a loaded history, not of the generator's temporaries
+        with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(1) as pool:
+            pool.submit(_write_synthetic, tmp, args.activities, args.opportunities).result()
+            history = History(**{p.stem: pd.read_parquet(p) for p in Path(tmp).glob("*.parquet")})
+        how = "synthetic, via Parquet"
     t_gen = time.perf_counter() - t0
     print(
         f"history ({how}): {len(history.activities):,} activities, "

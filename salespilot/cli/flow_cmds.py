@@ -38,10 +38,14 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _quiet_prefect() -> None:
-    """Prefect logs every task state at INFO; the CLI shows its own progress instead."""
+def _quiet_libraries() -> None:
+    """Prefect logs every task state and MLflow every step at INFO; the CLI shows its own
+    progress instead (warnings and errors still come through)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the temporary local API migrates its SQLite database on first start: slow on a busy laptop
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _flow(name: str):
@@ -77,7 +81,7 @@ def run(
     ] = False,
 ) -> None:
     """Run one flow once, now (its run, task states and logs are in Prefect like any other)."""
-    _quiet_prefect()
+    _quiet_libraries()
     kwargs: dict = {}
     if data is not None:
         if flow_name.value in ("build_features", "train_models", "backtest_targets"):
@@ -150,7 +154,14 @@ def demo(
 
     A second run reuses what is already built (the history, the features, the champions).
     """
-    _quiet_prefect()
+    _quiet_libraries()
     from salespilot.flows.demo import run_demo
 
-    run_demo(port=port, reps=reps, months=months, seed=seed, serve=serve)
+    try:
+        run_demo(port=port, reps=reps, months=months, seed=seed, serve=serve)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a readable line, not a traceback; details with --debug
+        if os.environ.get("SALESPILOT_DEBUG"):
+            raise
+        _fail(f"{type(exc).__name__}: {exc}\n(run again with SALESPILOT_DEBUG=1 for the traceback)")

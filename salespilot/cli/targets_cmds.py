@@ -461,6 +461,7 @@ def backtest_targets(
                   f"{r['wape']:.3f}")  # fmt: skip
     console.print(t)
     console.print(
+        f"p_win: {out['p_win_source']}. "
         f"coverage: share of reps reaching the base (aim {tc.base_quantile:.0%}); mape: error of"
         " target vs booked; spread: IQR of booked/target across reps"
     )

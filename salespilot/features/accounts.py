@@ -164,8 +164,8 @@ def add_account_labels(snapshot: pd.DataFrame, history: History, horizon_days: i
     """Add ``label_churned``: the active monthly value drops to zero within the horizon.
 
     1 if the account's paid coverage (its subscriptions merged end to end) runs out in
-    ``[as_of, as_of + horizon)``; 0 if it lasts past the horizon; NaN when it is still running
-    at the history's end and the horizon reaches past that end.
+    ``[as_of, as_of + horizon)``; 0 if it lasts past the horizon; NaN when the horizon reaches
+    past the history's end (its outcome is not fully observed, whichever way it went).
     """
     subs = _subscriptions(history)
     seg = cached(history, "accounts.coverage", lambda: _coverage_segments(history, subs))
@@ -187,7 +187,10 @@ def add_account_labels(snapshot: pd.DataFrame, history: History, horizon_days: i
     end = observed_end(history).value
     runs_out = cover_end != NAT
     churned = runs_out & (cover_end < horizon_end)
-    known = churned | (horizon_end <= end) | (runs_out & (cover_end >= horizon_end))
+    # Known only where the whole horizon has been observed: labelling the early churners of a
+    # horizon that runs past the end (and not their retained peers) would leave the latest
+    # rows all churned - a biased test period.
+    known = horizon_end <= end
     out = snapshot.copy(deep=False)
     out["label_churned"] = np.where(known, churned.astype(np.float64), np.nan)
     return out

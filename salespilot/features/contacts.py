@@ -131,6 +131,7 @@ class AttemptRates:
         indexes = {}
         for name, key in _rate_keys(known).items():
             indexes[name] = EventIndex(key, known_at, {"success": success})
+            indexes[name].freeze_sums(["success"])
         n_contacts = len(entity_index(history, "contact"))
         acts = history.activities if history.activities is not None else empty_activities()
         if len(acts):
@@ -151,7 +152,7 @@ class AttemptRates:
     def features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Rate features for rows with contact_id, account_id, channel, local_hour,
         local_weekday and as_of (a real or a hypothetical attempt)."""
-        rows = rows.copy()
+        rows = rows.copy(deep=False)  # new columns only; the caller's frame is untouched
         rows["hour_band"] = hour_band(rows["local_hour"].to_numpy())
         t = to_ns(rows["as_of"])
         if "contact_code" not in rows:

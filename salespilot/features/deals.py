@@ -173,7 +173,7 @@ def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int)
 
     ``label_won`` is 1 if the deal closed won in ``[as_of, as_of + horizon)``, 0 if it closed
     lost there or was still open at the horizon, and NaN where the horizon reaches past the
-    history's observed end while the deal is still open (its future is unknown).
+    history's observed end (the outcome within the horizon is not fully observed).
     ``label_outcome_won`` is the eventual outcome (1 won, 0 lost, NaN still open).
     """
     rows = _opportunity_codes(history, snapshot["opportunity_id"])
@@ -185,7 +185,10 @@ def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int)
     is_closed = ~pd.isna(closed)
     closed_in = is_closed & (closed < horizon_end)
     won = (status == "won") & closed_in
-    known = closed_in | (horizon_end <= end)
+    # Known only where the whole horizon has been observed: keeping the deals that happened to
+    # close early in a horizon running past the end would bias the latest rows towards fast
+    # closers.
+    known = horizon_end <= end
     out = snapshot.copy(deep=False)
     out["label_won"] = np.where(known, won.astype(np.float64), np.nan)
     out["label_outcome_won"] = np.where(

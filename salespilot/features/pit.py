@@ -360,12 +360,12 @@ class EventIndex:
         keep = (codes >= 0) & (t_ns != np.iinfo(np.int64).min)
         order = np.flatnonzero(keep)
         order = order[np.lexsort((t_ns[order], codes[order]))]  # lexsort is stable
-        self.order = order
         self.codes = codes[order]
         self.times = t_ns[order]
         # rank-compress times so (code, time) packs into one sortable int64
         self._pack_times()
         self._packed = self.codes * self._stride + self._event_slots
+        del self._event_slots
         self._group_start = np.searchsorted(
             self._packed, np.arange(self.n_keys, dtype=np.int64) * self._stride
         )
@@ -413,7 +413,9 @@ class EventIndex:
 
     def add_values(self, name: str, values: np.ndarray, *, sorted_: bool = True) -> None:
         """Attach a column already in this index's sorted order (e.g. a running statistic)."""
-        self._values[name] = values if sorted_ else np.asarray(values)[self.order]
+        if not sorted_:
+            raise ValueError("pass values in the index's sorted order (or at construction)")
+        self._values[name] = values
         self._cumsums.pop(name, None)
 
     def value(self, name: str) -> np.ndarray:

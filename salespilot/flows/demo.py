@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 from rich.console import Console
@@ -31,8 +33,9 @@ def ensure_history(settings: Settings, *, reps: int, months: int, seed: int) -> 
     summary = generate_history(data_dir, reps=reps, months=months, seed=seed)
     rows = summary.get("rows", summary)
     console.print(
-        f"  generated {reps} reps x {months} months in {time.perf_counter() - started:.1f} s: "
-        + ", ".join(f"{k} {v:,}" for k, v in rows.items() if isinstance(v, int))
+        f"  generated {reps} reps x {months} months in {time.perf_counter() - started:.1f} s "
+        f"into {data_dir}: "
+        + ", ".join(f"{k} {v:,}" for k, v in rows.items() if isinstance(v, int) and "/" not in k)
     )
     return data_dir
 
@@ -74,6 +77,7 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     from salespilot.flows.training_flow import train_models
 
     settings = Settings()
+    warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     total = 6 if serve else 5
     t0 = time.perf_counter()
 
@@ -83,7 +87,13 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     _step(2, total, "Validate it")
     history = load_history(data_dir)
     summary = summarize_history(history)
-    console.print("  valid: " + ", ".join(f"{t} {n:,}" for t, n in summary.get("rows", {}).items()))
+    deals = summary["deals"]
+    console.print(
+        f"  valid: {summary['reps_active']} active reps, {summary['accounts']:,} accounts, "
+        f"{deals['open']:,} open / {deals['won']:,} won / {deals['lost']:,} lost deals, "
+        f"{summary['active_subscriptions']:,} active subscriptions "
+        f"({summary['date_range']['start'][:10]} to {summary['date_range']['end'][:10]})"
+    )
 
     _step(3, total, "Point-in-time features (Prefect flow build_features)")
     with console.status("  building feature snapshots ..."):
@@ -142,12 +152,14 @@ def _print_examples(port: int, tokens: dict[str, dict[str, str]]) -> None:
     console.print(f"  rep {rep['scope']} token:     {rep['token']}")
     console.print(f"  manager ({mgr['scope']}) token: {mgr['token']}")
     console.print(f"  admin token:        {adm['token']}")
-    quarter = pd.Timestamp.now().to_period("Q") + 1
+    nxt = pd.Timestamp.now().to_period("Q") + 1
+    quarter = f"{nxt.year}-Q{nxt.quarter}"
+    team = quote(mgr["scope"])
     console.print("\n  Try:")
     for line in (
         f'curl -H "Authorization: Bearer {rep["token"]}" "{base}/v1/reps/{rep["scope"]}/priorities?limit=5"',
         f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/accounts/at-risk?limit=5"',
-        f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/teams/{mgr["scope"]}/health"',
+        f'curl -H "Authorization: Bearer {mgr["token"]}" "{base}/v1/teams/{team}/health"',
         f'curl -H "Authorization: Bearer {mgr["token"]}" -H "Content-Type: application/json" '
         f'-d \'{{"period": "{quarter}", "unit": "rep"}}\' {base}/v1/targets/recommendations',
         f'curl -H "Authorization: Bearer {adm["token"]}" {base}/v1/models',

@@ -264,11 +264,9 @@ def naive_churn_label(
             e = s["ended_at"] or far
             if s["started_at"] <= reach < e:
                 reach, changed = e, True
-    if reach != far and reach < t + horizon:
-        return 1.0
-    if reach != far or t + horizon <= end:
-        return 0.0
-    return None
+    if t + horizon > end:  # the horizon is not fully observed
+        return None
+    return 1.0 if reach != far and reach < t + horizon else 0.0
 
 
 def naive_attempt_rows(history: History) -> dict[str, dict]:

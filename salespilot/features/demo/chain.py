@@ -150,7 +150,7 @@ def win_within(
 
 
 # ---------------------------------------------------------------- account health and churn
-HEALTH_AR, HEALTH_SD = 0.93, 0.3
+HEALTH_AR, HEALTH_SD = 0.95, 0.25
 """Weekly AR(1) of a customer's health around its own mean: h' = mu + AR (h - mu) + N(0, SD)."""
 NEW_CUSTOMER_DAYS = 180
 NEW_CUSTOMER_LOGIT, PRODUCT_LOGIT = 0.5, 0.3

@@ -136,7 +136,8 @@ class Simulation:
         # how well each industry fits each team's offer: an observable part of deal quality
         self.industry_fit = self.rng.normal(0, knobs.industry_fit_sd, (len(TEAMS), len(INDUSTRIES)))
         # each industry's working week: some answer on Mondays, others hide until Wednesday
-        self.industry_week = np.exp(self.rng.normal(0, 0.3, (len(INDUSTRIES), 5)))
+        self.industry_week = np.exp(self.rng.normal(0, 0.1, (len(INDUSTRIES), 5)))
+        self.role_week = np.exp(self.rng.normal(0, 0.25, (4, 5)))
         self._init_tables(reps)
 
     # ------------------------------------------------------------------ set-up
@@ -392,12 +393,16 @@ class Simulation:
         sd = self.k.personal_hour_sd
         C.base_call[cidx] = np.clip(rng.beta(3, 6, m) * np.where(is_dm, 0.75, 1.0), 0.03, 0.8)
         C.peak_call[cidx] = np.clip(ROLE_CALL_PEAK[role] + rng.normal(0, sd, m), 7.5, 19.5)
-        C.width_call[cidx] = rng.uniform(1.0, 3.0, m)
+        C.width_call[cidx] = rng.uniform(1.5, 3.0, m)
         C.base_mail[cidx] = np.clip(rng.beta(3, 5, m) * np.where(is_dm, 0.8, 1.0), 0.03, 0.8)
         C.peak_mail[cidx] = np.clip(ROLE_MAIL_PEAK[role] + rng.normal(0, sd, m), 6.0, 22.0)
         C.width_mail[cidx] = rng.uniform(1.5, 4.5, m)
         industry = A.industry[acc_of]
-        wd = self.industry_week[industry] * np.exp(rng.normal(0, 0.15, (m, 5)))
+        wd = (
+            self.role_week[role]
+            * self.industry_week[industry]
+            * np.exp(rng.normal(0, 0.08, (m, 5)))
+        )
         for d in range(5):
             getattr(C, f"wd{d}")[cidx] = wd[:, d]
         for a, o in zip(idx, owners, strict=True):
@@ -882,7 +887,7 @@ class Simulation:
         h = A.health[c]
         awake = A.silent_until[c] <= t0
         n_out = rng.poisson(0.1 * np.exp(0.6 * h) * awake * workday)
-        n_in = rng.poisson(0.1 * np.exp(1.0 * h) * (1.0 if workday else 0.2))
+        n_in = rng.poisson(0.12 * np.exp(1.1 * h) * (1.0 if workday else 0.2))
         oa = np.repeat(c, n_out)
         if len(oa):
             owners = A.owner[oa]

@@ -66,7 +66,7 @@ class DemoKnobs:
     """Extra speed of late-stage decisions in the last two weeks of a quarter."""
 
     # contacts
-    personal_hour_sd: float = 1.5
+    personal_hour_sd: float = 0.7
     """Hours a contact's peak answer hour deviates from the typical one of their role."""
     hour_pattern_strength: float = 1.0
     """How peaked each contact's personal hour-of-week answer pattern is."""

@@ -245,7 +245,8 @@ def fan_charts(result: BacktestResult, out_dir: Path, *, by: tuple[str, ...] = (
             paths.append(
                 fan_chart(
                     path,
-                    title=f"{level} {unit}: forecast (bands) vs booked",
+                    title=f"{'company' if col is None else f'{level} {unit}'}: forecast "
+                    "(bands) vs booked; markers: sum of the reps' targets",
                     labels=result.periods,
                     draws=draws,
                     actual=actual,
@@ -255,8 +256,16 @@ def fan_charts(result: BacktestResult, out_dir: Path, *, by: tuple[str, ...] = (
     return paths
 
 
-def log_to_mlflow(result: BacktestResult, *, tracking_uri: str, artifacts_dir: Path, params: dict):
-    """One run in the ``targets_backtest`` experiment: metrics per method, fan charts, rows."""
+def log_to_mlflow(
+    result: BacktestResult,
+    *,
+    tracking_uri: str,
+    artifacts_dir: Path,
+    params: dict,
+    chart_levels: tuple[str, ...] = ("company", "team"),
+):
+    """One run in the ``targets_backtest`` experiment: metrics per method, a fan chart per
+    unit of ``chart_levels`` (company, team, rep), and the per-rep rows as CSV."""
     import tempfile
 
     import mlflow
@@ -272,7 +281,7 @@ def log_to_mlflow(result: BacktestResult, *, tracking_uri: str, artifacts_dir: P
         for method, m in result.metrics.items():
             mlflow.log_metrics({f"{method}_{k}": v for k, v in m.items() if v == v})
         with tempfile.TemporaryDirectory() as tmp:
-            for path in fan_charts(result, Path(tmp)):
+            for path in fan_charts(result, Path(tmp), by=chart_levels):
                 mlflow.log_artifact(str(path), artifact_path=f"fan_charts/{path.parent.name}")
             csv = Path(tmp) / "backtest_rows.csv"
             result.rows.to_csv(csv, index=False)
