@@ -26,7 +26,7 @@ def test_fuzz_finds_no_500(client, people, mode):
 
         @given(case=op.as_strategy(generation_mode=mode))
         @settings(
-            max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), database=None
         )
         def check(case):
             for who in ("admin", "rep"):

@@ -11,9 +11,9 @@ from salespilot.serving.targets.forecast import ForecastConfig
 
 
 @pytest.fixture(scope="module")
-def result(targets_demo_history):
+def result(targets_backtest_history):
     return run_backtest(
-        targets_demo_history, periods=2, forecast_config=ForecastConfig(simulations=1000)
+        targets_backtest_history, periods=2, forecast_config=ForecastConfig(simulations=1000)
     )
 
 
@@ -23,18 +23,18 @@ def test_backtest_replays_periods_with_sane_figures(result):
     for m in METHODS:
         assert set(out[m]) >= {"coverage", "mape", "attainment_spread", "periods"}
     sp, ly = out["salespilot"], out["last_year_plus_20"]
-    # A P50 base is reached about half the time (loose band on ~40 rep-quarters) ...
-    assert 0.25 <= sp["coverage"] <= 0.75
-    # ... and misses by less than "last year + 20 %".
+    # A P50 base is reached about half the time: a sane band on ~20 rep-quarters ...
+    assert 0.2 <= sp["coverage"] <= 0.8
+    # ... it misses by less than "last year + 20 %" and spreads attainment less.
     assert sp["mape"] < ly["mape"]
-    assert sp["attainment_spread"] < out["even_split"]["attainment_spread"] * 1.5
+    assert sp["attainment_spread"] < ly["attainment_spread"]
 
 
-def test_backtest_uses_only_data_before_each_period(result, targets_demo_history):
+def test_backtest_uses_only_data_before_each_period(result, targets_backtest_history):
     rows = result.rows
     first = rows[rows["period"] == "2026-Q1"]
     # Reps hired during the quarter had no target; each rep-quarter is scored once.
-    hired = targets_demo_history.reps.set_index("rep_id")["hired_at"]
+    hired = targets_backtest_history.reps.set_index("rep_id")["hired_at"]
     assert (hired.reindex(first["rep_id"]) < "2026-01-01").all()
     assert not rows.duplicated(["period", "rep_id"]).any()
     # Even split: one number per team and period (the team's salespilot total / its reps).
