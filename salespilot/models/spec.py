@@ -81,6 +81,9 @@ class ModelSpec:
     early_stopping_rounds: int = 30
     grid_freq: str = "W-MON"
     slot_evaluation: SlotEvaluation | None = None
+    #: feature -> +1 (never lowers the score when it grows) or -1 (never raises it): LightGBM
+    #: monotone constraints, so behaviour a rep can check holds (a fresh reply never hurts)
+    monotone: Mapping[str, int] = field(default_factory=dict)
     positive_name: str = "positive"
     negative_name: str = "negative"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -89,6 +92,11 @@ class ModelSpec:
         missing = [f for f in self.features if f not in self.readable_names]
         if missing:
             raise ValueError(f"{self.name}: features without a readable name: {missing}")
+        bad = {f: v for f, v in self.monotone.items() if f in self.categorical or v not in (-1, 1)}
+        if bad:
+            raise ValueError(
+                f"{self.name}: monotone constraints must be +1/-1 on numeric features: {bad}"
+            )
         stray = [c for c in self.categorical if c not in self.features]
         if stray:
             raise ValueError(f"{self.name}: categorical features not in features: {stray}")

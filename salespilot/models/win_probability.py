@@ -65,6 +65,26 @@ READABLE_NAMES: dict[str, str] = {
     "account_open_deals": "Other open deals with this account",
 }
 
+#: A rep must be able to trust the direction: engagement never lowers the score, waiting and
+#: postponing never raise it.
+MONOTONE: dict[str, int] = {
+    **{f"{plural}_in_{w}d": 1 for plural in _CHANNELS for w in (7, 30, 90)},
+    "activities_total": 1,
+    "meetings_held": 1,
+    "demos_held": 1,
+    "decision_maker_engaged": 1,
+    "contacts_engaged": 1,
+    "days_since_last_inbound": -1,
+    "days_since_last_touch": -1,
+    "hours_awaiting_reply": -1,
+    "median_reply_delay_h": -1,
+    "meetings_postponed": -1,
+    "meetings_cancelled": -1,
+    "demos_postponed": -1,
+    "demos_cancelled": -1,
+    "postponements": -1,
+}
+
 SPEC = ModelSpec(
     name="win_probability",
     description="Probability that an open deal closes won within the horizon.",
@@ -75,6 +95,7 @@ SPEC = ModelSpec(
     features=tuple(READABLE_NAMES),
     categorical=("stage", "product_line", "lead_source"),
     readable_names=READABLE_NAMES,
+    monotone=MONOTONE,
     params=BASE_PARAMS,
     # reps, accounts and opportunities: the deal features treat missing stage changes and
     # activities as none (many teams export nothing else at first, e.g. the Maven example)

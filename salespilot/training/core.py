@@ -114,6 +114,7 @@ def fit_and_evaluate(
         params=dict(spec.params),
         num_boost_round=spec.num_boost_round,
         early_stopping_rounds=spec.early_stopping_rounds,
+        monotone=dict(spec.monotone),
     )
     uncalibrated = SalesPilotModel(
         name=spec.name,

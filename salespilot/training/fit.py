@@ -173,6 +173,7 @@ def fit_lightgbm(
     params: Mapping[str, Any],
     num_boost_round: int,
     early_stopping_rounds: int,
+    monotone: Mapping[str, int] | None = None,
 ) -> tuple[Any, dict[str, list]]:
     """Train a booster on ``train``, early-stopped on the validation log loss.
 
@@ -189,6 +190,8 @@ def fit_lightgbm(
     )
     params = {"metric": "binary_logloss", **params}
     rounds = int(params.pop("num_boost_round", num_boost_round))
+    if monotone and "monotone_constraints" not in params:
+        params["monotone_constraints"] = [int(monotone.get(f, 0)) for f in features]
     dtrain = lgb.Dataset(
         x_train, label=y_train, categorical_feature=categorical or "auto", free_raw_data=False
     )

@@ -87,3 +87,12 @@ def test_a_customer_field_with_numeric_codes_is_a_usable_category():
     assert ev.model.categories["custom_segment"] == ["0", "1", "2", "3"]
     assert ev.model.prepare(ev.test)["custom_segment"].notna().all()
     assert "custom_segment" in ev.model.features
+
+
+def test_monotone_constraint_holds_for_every_row():
+    frame = synthetic_frame(3000)
+    ev = fit_and_evaluate(synthetic_spec(monotone={"days_since_last_touch": -1}), frame)
+    rows = ev.test.head(100).copy()
+    before = ev.model.raw_score(rows)
+    rows["days_since_last_touch"] = rows["days_since_last_touch"] + 30
+    assert (ev.model.raw_score(rows) <= before + 1e-12).all()
