@@ -71,7 +71,9 @@ def build_partition(
 
 
 @task(cache_policy=NO_CACHE)
-def assemble(table: str, part_paths: list[str], out_dir: str, history_hash: str) -> dict[str, Any]:
+def assemble(
+    table: str, part_paths: list[str], out_dir: str, history_hash: str, horizon_days: int
+) -> dict[str, Any]:
     """Concatenate a table's parts and store it with its metadata (one atomic write)."""
     from salespilot.features.store import read_metadata, write_feature_tables
 
@@ -81,7 +83,9 @@ def assemble(table: str, part_paths: list[str], out_dir: str, history_hash: str)
     for column, dtype in parts[0].dtypes.items():
         if isinstance(dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("category")
-    path = write_feature_tables({table: frame}, out_dir, history_hash=history_hash)[table]
+    path = write_feature_tables(
+        {table: frame}, out_dir, history_hash=history_hash, horizon_days=horizon_days
+    )[table]
     return read_metadata(path)
 
 
@@ -140,6 +144,6 @@ def build_features(
         # attempts are one row per call/email, not per as_of: one partition covers them all
         step = len(dates) if table == "attempts" else PARTITION_WEEKS
         paths = fan_out(history, history_hash, table, dates, spec.horizon_days, parts_dir, step)
-        summary["tables"][table] = assemble(table, paths, out_dir, history_hash)
+        summary["tables"][table] = assemble(table, paths, out_dir, history_hash, spec.horizon_days)
         logger.info("%s: %s rows", table, summary["tables"][table]["rows"])
     return summary

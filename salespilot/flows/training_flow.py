@@ -41,13 +41,14 @@ def train_one(
     settings = Settings()
     spec = get_spec(name)
     history = load_history(data_dir)
-    frame = stored_frame(spec.table, features_dir, history.content_hash())
+    frame = stored_frame(spec.table, features_dir, history.content_hash(), spec.horizon_days)
     result = train_model(spec, history, settings, params=params, frame=frame)
     return result.to_json()
 
 
-def stored_frame(table: str, features_dir: str | None, history_hash: str) -> Any:
-    """The persisted feature table when it was built from this very history, else None."""
+def stored_frame(table: str, features_dir: str | None, history_hash: str, horizon_days: int) -> Any:
+    """The persisted feature table when it was built from this very history with labels of
+    this horizon, else None (the model then builds its own)."""
     if not features_dir:
         return None
     from salespilot.features.store import read_feature_table
@@ -56,7 +57,8 @@ def stored_frame(table: str, features_dir: str | None, history_hash: str) -> Any
         frame, meta = read_feature_table(features_dir, table)
     except FileNotFoundError:
         return None
-    return frame if meta.get("history_hash") == history_hash else None
+    same = meta.get("history_hash") == history_hash and meta.get("horizon_days") == horizon_days
+    return frame if same else None
 
 
 @flow(name="train_models")

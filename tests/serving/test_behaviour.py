@@ -58,15 +58,6 @@ def _rank_of(state, rep, deal_id, new_score):
     return 1 + sum(1 for i in items if i.entity_id != deal_id and i.value_at_stake > stake)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "not guaranteed: win_probability is trained without monotone constraints, and one "
-        "trained model of the small demo lowered a deal from 0.772 to 0.749 after a fresh reply "
-        "(activities_total and median_reply_delay_h move with it); the fix belongs to "
-        "models/win_probability.py"
-    ),
-    strict=False,
-)
 def test_fresh_inbound_reply_does_not_drop_a_deal(state, people):
     deals = [i for i in state.rep_items[people.rep] if i.kind == "deal"]
     seen, chosen = set(), []
