@@ -14,7 +14,7 @@ import pandas as pd
 
 from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
-from salespilot.features.interactions import empty_activities, is_in
+from salespilot.features.interactions import activities_of, activity_codes, is_in
 from salespilot.features.pit import (
     NS_PER_DAY,
     EventIndex,
@@ -277,28 +277,18 @@ def _subscription_arrays(history: History) -> tuple:
     )
 
 
-def _activities(history: History) -> pd.DataFrame:
-    return history.activities if history.activities is not None else empty_activities()
-
-
-def _activity_codes(history: History, column: str, entity: str) -> np.ndarray:
-    if history.activities is None:
-        return np.empty(0, dtype=np.int64)
-    return column_codes(history, "activities", column, entity)
-
-
 def _owner_at(
     history: History, ids: np.ndarray, t: np.ndarray, current_owner: np.ndarray
 ) -> np.ndarray:
     """Who looked after the account as of t (rep code): the rep of its latest outbound touch."""
 
     def build() -> EventIndex:
-        acts = _activities(history)
+        acts = activities_of(history)
         out = is_in(acts["direction"], "outbound")
         return EventIndex(
-            _activity_codes(history, "account_id", "account")[out],
+            activity_codes(history, "account_id", "account")[out],
             acts["occurred_at"].to_numpy()[out],
-            {"rep": _activity_codes(history, "rep_id", "rep")[out]},
+            {"rep": activity_codes(history, "rep_id", "rep")[out]},
             n_keys=len(history.accounts),
         )
 
@@ -307,8 +297,8 @@ def _owner_at(
 
 
 def _account_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
-    acts = _activities(history)
-    account = _activity_codes(history, "account_id", "account")
+    acts = activities_of(history)
+    account = activity_codes(history, "account_id", "account")
     at = acts["occurred_at"].to_numpy()
     inbound = acts["direction"].to_numpy(dtype=object) == "inbound"
     meeting = (
@@ -350,10 +340,10 @@ def _activity_features(history: History, ids: np.ndarray, t: np.ndarray) -> dict
 def _owner_switches(history: History) -> EventIndex:
     """Outbound touches by a different rep than the account's previous one (owner changes);
     ``intro`` marks a good hand-over: the new rep's first touch is a held meeting."""
-    acts = _activities(history)
+    acts = activities_of(history)
     out = is_in(acts["direction"], "outbound")
-    account = _activity_codes(history, "account_id", "account")[out]
-    rep = _activity_codes(history, "rep_id", "rep")[out]
+    account = activity_codes(history, "account_id", "account")[out]
+    rep = activity_codes(history, "rep_id", "rep")[out]
     at = to_ns(acts["occurred_at"])[out]
     intro_all = is_in(acts["channel"], "meeting", "demo") & is_in(acts["outcome"], "held")
     order = np.lexsort((at, account))  # stable: ties keep the input order

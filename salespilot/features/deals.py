@@ -17,9 +17,10 @@ from salespilot.features.custom_fields import add_custom_features
 from salespilot.features.history import History
 from salespilot.features.interactions import (
     CHANNEL_PLURALS,
+    activities_of,
+    activity_codes,
     attach_reply_state,
     channel_direction_flags,
-    empty_activities,
     hours_awaiting_reply,
     is_engaged,
     is_in,
@@ -240,16 +241,6 @@ def _expected_close(history: History) -> np.ndarray:
     )
 
 
-def _activities(history: History) -> pd.DataFrame:
-    return history.activities if history.activities is not None else empty_activities()
-
-
-def _activity_codes(history: History, column: str, entity: str) -> np.ndarray:
-    if history.activities is None:
-        return np.empty(0, dtype=np.int64)
-    return column_codes(history, "activities", column, entity)
-
-
 def _owner_at(
     history: History, rows: np.ndarray, t: np.ndarray, current_owner: np.ndarray
 ) -> np.ndarray:
@@ -260,10 +251,10 @@ def _owner_at(
     """
 
     def build() -> EventIndex:
-        acts = _activities(history)
+        acts = activities_of(history)
         outbound = is_in(acts["direction"], "outbound")
-        opp = _activity_codes(history, "opportunity_id", "opportunity")
-        rep = _activity_codes(history, "rep_id", "rep")
+        opp = activity_codes(history, "opportunity_id", "opportunity")
+        rep = activity_codes(history, "rep_id", "rep")
         keep = outbound & (opp >= 0)
         return EventIndex(
             opp[keep],
@@ -418,9 +409,9 @@ def _stage_indexes(
 def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
     """Deal activities with per-channel/direction flags and reply state; first engagement of
     each (deal, contact); first outbound touch of each (deal, rep)."""
-    acts = _activities(history)
+    acts = activities_of(history)
     n_opps = len(history.opportunities)
-    opp_all = _activity_codes(history, "opportunity_id", "opportunity")
+    opp_all = activity_codes(history, "opportunity_id", "opportunity")
     on_deal = opp_all >= 0
     a = acts[on_deal]
     opp = opp_all[on_deal]
@@ -439,7 +430,7 @@ def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, Ev
     main.freeze_sums([name for name in values if name != "inbound"])
 
     # distinct contacts (and reps) = number of "first time" events before t
-    contact = _activity_codes(history, "contact_id", "contact")[on_deal]
+    contact = activity_codes(history, "contact_id", "contact")[on_deal]
     engaged = is_engaged(a) & (contact >= 0)
     first_engaged = _first_occurrences(opp[engaged], contact[engaged], at[engaged])
     roles = (
@@ -451,7 +442,7 @@ def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, Ev
     engaged_idx = EventIndex(
         opp[engaged][first_engaged], at[engaged][first_engaged], {"dm": dm}, n_keys=n_opps
     )
-    rep = _activity_codes(history, "rep_id", "rep")[on_deal]
+    rep = activity_codes(history, "rep_id", "rep")[on_deal]
     out = ~inbound
     first_touch = _first_occurrences(opp[out], rep[out], at[out])
     touch_idx = EventIndex(opp[out][first_touch], at[out][first_touch], n_keys=n_opps)
@@ -497,8 +488,8 @@ def _activity_features(history: History, rows: np.ndarray, t: np.ndarray) -> dic
 
 def _median_reply_delay(history: History, account: np.ndarray, t: np.ndarray) -> np.ndarray:
     def build() -> EventIndex:
-        acts = _activities(history)
-        codes = _activity_codes(history, "account_id", "account")
+        acts = activities_of(history)
+        codes = activity_codes(history, "account_id", "account")
         r = reply_delays(acts.assign(account_code=codes), "account_code")
         idx = EventIndex(
             r["account_code"].to_numpy(),

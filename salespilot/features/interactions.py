@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salespilot.features.pit import NS_PER_HOUR, EventIndex, PointInTime
+from salespilot.features.history import History
+from salespilot.features.pit import NS_PER_HOUR, EventIndex, PointInTime, column_codes
 
 CHANNEL_PLURALS = {
     "call": "calls",
@@ -116,3 +117,15 @@ def reply_delays(acts: pd.DataFrame, key: str = "account_id") -> pd.DataFrame:
     return pd.DataFrame(
         {key: r[key].to_numpy(), "occurred_at": r["occurred_at"].to_numpy(), "delay_h": delay}
     )
+
+
+def activities_of(history: History) -> pd.DataFrame:
+    """The activities table, or an empty one of the same shape when the history has none."""
+    return history.activities if history.activities is not None else empty_activities()
+
+
+def activity_codes(history: History, column: str, entity: str) -> np.ndarray:
+    """Integer codes of an activities column (empty when the history has no activities)."""
+    if history.activities is None:
+        return np.empty(0, dtype=np.int64)
+    return column_codes(history, "activities", column, entity)
