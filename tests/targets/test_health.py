@@ -149,6 +149,10 @@ def test_plan_alert_two_weeks_below_70_percent(report):
         "lead_to_meeting",
         "response_hours",
     ]
+    # each says where the value stands against both thresholds
+    for x in slow["look_first"][:3]:
+        assert x["message"].split("(")[1].startswith(("warning:", "watch:")), x["message"]
+    assert "healthy up to 7, warning above 12" in slow["look_first"][0]["message"]
 
 
 def test_unknown_team_and_json(report):

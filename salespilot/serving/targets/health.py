@@ -43,12 +43,13 @@ class HealthThresholds:
 METRICS = ("lead_to_meeting", "avg_days_in_stage", "response_hours")
 
 ADVICE = {
-    "lead_to_meeting": "lead-to-meeting conversion is {value:.0%} (warning below {warn:.0%}):"
-    " look at lead qualification and the first follow-up call",
-    "avg_days_in_stage": "deals sit {value:.1f} days in a stage (warning above {warn:g}):"
-    " review the stalled deals and their next steps",
-    "response_hours": "customers wait {value:.0f} h for an answer (warning above {warn:g} h):"
-    " look at unanswered inbound messages first",
+    "lead_to_meeting": "lead-to-meeting conversion is {value:.0%} ({status}: healthy from"
+    " {healthy:.0%}, warning below {warn:.0%}): look at lead qualification and the first"
+    " follow-up call",
+    "avg_days_in_stage": "deals sit {value:.1f} days in a stage ({status}: healthy up to"
+    " {healthy:g}, warning above {warn:g}): review the stalled deals and their next steps",
+    "response_hours": "customers wait {value:.0f} h for an answer ({status}: healthy up to"
+    " {healthy:g} h, warning above {warn:g} h): look at unanswered inbound messages first",
     "leads": "new leads {value:.1f}/week against a plan of {plan:.1f}: look at prospecting"
     " volume and lead sources",
 }
@@ -318,14 +319,15 @@ def _alerts(df: pd.DataFrame, t: HealthThresholds) -> list[dict]:
             row = known.iloc[-1]
             st = row[f"{m}_status"]
             if st in ("warning", "watch"):
-                warn = {
-                    "lead_to_meeting": t.lead_to_meeting_warning,
-                    "avg_days_in_stage": t.days_in_stage_warning,
-                    "response_hours": t.response_hours_warning,
+                healthy, warn = {
+                    "lead_to_meeting": (t.lead_to_meeting_healthy, t.lead_to_meeting_warning),
+                    "avg_days_in_stage": (t.days_in_stage_healthy, t.days_in_stage_warning),
+                    "response_hours": (t.response_hours_healthy, t.response_hours_warning),
                 }[m]
-                ranked.append((0 if st == "warning" else 1, m, row[m], warn))
-        for _, m, value, warn in sorted(ranked):
-            look.append({"metric": m, "message": ADVICE[m].format(value=value, warn=warn)})
+                ranked.append((0 if st == "warning" else 1, m, row[m], st, healthy, warn))
+        for _, m, value, st, healthy, warn in sorted(ranked):
+            message = ADVICE[m].format(value=value, status=st, healthy=healthy, warn=warn)
+            look.append({"metric": m, "message": message})
         recent = g.tail(run)["leads"].mean()
         look.append(
             {
