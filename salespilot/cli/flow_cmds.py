@@ -11,14 +11,15 @@ from typing import Annotated
 
 import typer
 
-FLOWS = ("build_features", "train_models", "morning_lists", "backtest_targets")
-
 
 class FlowName(StrEnum):
     build_features = "build_features"
     train_models = "train_models"
     morning_lists = "morning_lists"
     backtest_targets = "backtest_targets"
+
+
+FLOWS = tuple(f.value for f in FlowName)
 
 
 def register(app: typer.Typer) -> None:

@@ -92,3 +92,9 @@ def check_owned(user: Principal, state: ServingState, owners: set[str], what: st
     if user.role == "manager" and any(state.rep_team(r) == user.team for r in owners):
         return
     raise ApiError(403, f"This {what} is outside your scope.")
+
+
+def check_team_exists(state: ServingState, team: str | None) -> None:
+    """404 for a team no rep belongs to (``None`` means every team and always passes)."""
+    if team is not None and team not in set(state.reps["team"].astype(str)):
+        raise ApiError(404, f"No team named {team!r}.", code="team_not_found")

@@ -12,7 +12,15 @@ from fastapi.concurrency import run_in_threadpool
 from salespilot.serving import models_info as mi
 from salespilot.serving.at_risk import at_risk_accounts
 from salespilot.serving.best_times import contact_best_times
-from salespilot.serving.deps import AdminUser, CurrentUser, Holder, State, check_owned, check_rep
+from salespilot.serving.deps import (
+    AdminUser,
+    CurrentUser,
+    Holder,
+    State,
+    check_owned,
+    check_rep,
+    check_team_exists,
+)
 from salespilot.serving.errors import ApiError
 from salespilot.serving.explanations import explain_entity
 from salespilot.serving.priorities import rep_priorities_json
@@ -140,8 +148,8 @@ async def at_risk(
         if team is not None and team != state.rep_team(user.rep_id or ""):
             raise ApiError(403, "A rep token reads its own accounts only.")
         owner = user.rep_id
-    elif team is not None and team not in set(state.reps["team"].astype(str)):
-        raise ApiError(404, f"No team named {team!r}.", code="team_not_found")
+    else:
+        check_team_exists(state, team)
     return at_risk_accounts(state, team=team, owner_rep_id=owner, limit=limit)
 
 

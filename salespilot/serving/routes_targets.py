@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from salespilot.serving.deps import CurrentUser, Holder, State
+from salespilot.serving.deps import CurrentUser, Holder, State, check_team_exists
 from salespilot.serving.errors import ApiError
 from salespilot.serving.schemas import ErrorResponse
 
@@ -197,8 +197,7 @@ def _scope_team(user, team: str | None, state) -> str | None:
         if team is not None and team != user.team:
             raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
         team = user.team
-    if team is not None and team not in set(state.history.reps["team"].astype(str)):
-        raise ApiError(404, f"No team named {team!r}.", code="team_not_found")
+    check_team_exists(state, team)
     return team
 
 
@@ -273,8 +272,7 @@ async def team_health(
         raise ApiError(403, "Team health is for manager and admin tokens.", code="forbidden")
     if user.role == "manager" and team != user.team:
         raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
-    if team not in set(state.history.reps["team"].astype(str)):
-        raise ApiError(404, f"No team named {team!r}.", code="team_not_found")
+    check_team_exists(state, team)
     key = ("health", team)
     if key not in state.cache:
         fc, tc, th = configs_from_settings(holder.settings)

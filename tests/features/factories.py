@@ -339,3 +339,13 @@ def with_late_changes(
         if (subs.loc[row, "ended_at"].isna() | (subs.loc[row, "ended_at"] >= t)).all():
             subs.loc[row, "ended_at"] = t + after_h * hour
     return h
+
+
+def comparable(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Rows in (as_of, key) order with categories as plain values, so two builds compare equal
+    whatever category sets their chunks carried."""
+    out = df.sort_values(["as_of", key]).reset_index(drop=True)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(object)
+    return out

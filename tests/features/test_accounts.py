@@ -16,7 +16,13 @@ from salespilot.features.accounts import (
     add_account_labels,
 )
 from salespilot.features.pit import observed_end, truncate_history
-from tests.features.factories import T0, make_history, random_history, with_late_changes
+from tests.features.factories import (
+    T0,
+    comparable,
+    make_history,
+    random_history,
+    with_late_changes,
+)
 from tests.features.reference import naive_account_rows, naive_churn_label
 from tests.features.strategies import LATE_CHANGES
 
@@ -102,21 +108,13 @@ def test_matches_naive_reference(seed, step, horizon):
         assert _same(snap.at[aid, "label_churned"], label), (aid, "label")
 
 
-def _comparable(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.sort_values(["as_of", "account_id"]).reset_index(drop=True)
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype(object)
-    return out
-
-
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 40), step=st.integers(0, 240))
 def test_full_history_equals_history_truncated_at_t(seed, step):
     h = random_history(seed)
     t = T0 + step * pd.Timedelta(hours=6)
-    full = _comparable(account_snapshot(h, t))
-    cut = _comparable(account_snapshot(truncate_history(h, t), t))
+    full = comparable(account_snapshot(h, t), "account_id")
+    cut = comparable(account_snapshot(truncate_history(h, t), t), "account_id")
     pd.testing.assert_frame_equal(full, cut, check_dtype=False)
 
 
@@ -125,8 +123,8 @@ def test_full_history_equals_history_truncated_at_t(seed, step):
 def test_events_at_or_after_t_never_change_rows_as_of_t(seed, step, late):
     h = random_history(seed)
     t = T0 + step * pd.Timedelta(hours=6)
-    before = _comparable(account_snapshot(h, t))
-    after = _comparable(account_snapshot(with_late_changes(h, t, **late), t))
+    before = comparable(account_snapshot(h, t), "account_id")
+    after = comparable(account_snapshot(with_late_changes(h, t, **late), t), "account_id")
     pd.testing.assert_frame_equal(before, after, check_dtype=False)
 
 

@@ -17,7 +17,13 @@ from salespilot.features.deals import (
     deal_snapshot,
 )
 from salespilot.features.pit import truncate_history
-from tests.features.factories import T0, make_history, random_history, with_late_changes
+from tests.features.factories import (
+    T0,
+    comparable,
+    make_history,
+    random_history,
+    with_late_changes,
+)
 from tests.features.reference import naive_deal_rows
 from tests.features.strategies import LATE_CHANGES
 
@@ -190,21 +196,13 @@ def test_matches_naive_reference(seed, step):
             assert _same(got, row[col]), (oid, col, got, row[col])
 
 
-def _comparable(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.sort_values(["as_of", "opportunity_id"]).reset_index(drop=True)
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype(object)
-    return out
-
-
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 40), step=st.integers(0, 240))
 def test_full_history_equals_history_truncated_at_t(seed, step):
     h = random_history(seed)
     t = T0 + step * pd.Timedelta(hours=6)
-    full = _comparable(deal_snapshot(h, t))
-    cut = _comparable(deal_snapshot(truncate_history(h, t), t))
+    full = comparable(deal_snapshot(h, t), "opportunity_id")
+    cut = comparable(deal_snapshot(truncate_history(h, t), t), "opportunity_id")
     pd.testing.assert_frame_equal(full, cut, check_dtype=False)
 
 
@@ -213,8 +211,8 @@ def test_full_history_equals_history_truncated_at_t(seed, step):
 def test_events_at_or_after_t_never_change_rows_as_of_t(seed, step, late):
     h = random_history(seed)
     t = T0 + step * pd.Timedelta(hours=6)
-    before = _comparable(deal_snapshot(h, t))
-    after = _comparable(deal_snapshot(with_late_changes(h, t, **late), t))
+    before = comparable(deal_snapshot(h, t), "opportunity_id")
+    after = comparable(deal_snapshot(with_late_changes(h, t, **late), t), "opportunity_id")
     pd.testing.assert_frame_equal(before, after, check_dtype=False)
 
 
@@ -230,6 +228,8 @@ def test_no_optional_tables_still_builds():
 def test_grid_equals_dates_one_by_one(grid_size):
     h = random_history(7)
     grid = pd.date_range(T0 + 5 * D, periods=grid_size, freq="7D")
-    together = _comparable(deal_snapshot(h, grid))
-    apart = _comparable(pd.concat([deal_snapshot(h, g) for g in grid], ignore_index=True))
+    together = comparable(deal_snapshot(h, grid), "opportunity_id")
+    apart = comparable(
+        pd.concat([deal_snapshot(h, g) for g in grid], ignore_index=True), "opportunity_id"
+    )
     pd.testing.assert_frame_equal(together, apart, check_dtype=False)
