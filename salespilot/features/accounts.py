@@ -63,6 +63,14 @@ ACCOUNT_FEATURES: tuple[str, ...] = (
     "inbound_prev_90d",
     "inbound_trend",
     "outbound_30d",
+    "customer_inbound_rate_4w",
+    "customer_inbound_rate_13w",
+    "customer_inbound_rate_26w",
+    "customer_inbound_rate_life",
+    "customer_inbound_vs_usual",
+    "customer_touch_rate_13w",
+    "customer_meetings_held_180d",
+    "customer_meetings_missed_180d",
     "days_since_last_touch",
     "days_since_last_inbound",
     "days_since_last_meeting",
@@ -76,6 +84,12 @@ ACCOUNT_FEATURES: tuple[str, ...] = (
     "deals_lost_365d",
 )
 HANDOVER_LOOKBACK = pd.Timedelta(days=180)
+#: Half-lives of the exponentially weighted engagement rates (customer_inbound_rate_*).
+ENGAGEMENT_HALF_LIVES: dict[str, pd.Timedelta] = {
+    "4w": pd.Timedelta(weeks=4),
+    "13w": pd.Timedelta(weeks=13),
+    "26w": pd.Timedelta(weeks=26),
+}
 
 
 def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> pd.DataFrame:
@@ -148,6 +162,8 @@ def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> 
     current_owner = column_codes(history, "accounts", "owner_rep_id", "rep")[ids]
     owner = _owner_at(history, ids, t, current_owner)
     rows = rows.assign(**_activity_features(history, ids, t))
+    customer_since = started_idx.at(ids, t).first_time()
+    rows = rows.assign(**_engagement_features(history, ids, t, customer_since))
     rows = rows.assign(**_owner_features(history, owner, ids, t))
     rows = rows.assign(**_deal_features(history, ids, t))
 
@@ -335,6 +351,85 @@ def _activity_features(history: History, ids: np.ndarray, t: np.ndarray) -> dict
         "days_since_last_inbound": in_idx.at(ids, t).days_since_last(),
         "days_since_last_meeting": meet_idx.at(ids, t).days_since_last(),
     }
+
+
+def _customer_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex, int]:
+    """Activities between the customer and the company outside any deal: the customer's own
+    calls, emails and messages (and replies), the rep's check-ins, and customer meetings."""
+    acts = activities_of(history)
+    account = activity_codes(history, "account_id", "account")
+    at = to_ns(acts["occurred_at"])
+    no_deal = acts["opportunity_id"].isna().to_numpy()
+    inbound = is_in(acts["direction"], "inbound") & no_deal
+    outbound = is_in(acts["direction"], "outbound") & no_deal
+    meeting = outbound & is_in(acts["channel"], "meeting", "demo")
+    missed = is_in(acts["outcome"], "postponed", "cancelled")[meeting].astype(np.int32)
+    n = len(history.accounts)
+    first = int(at.min()) if at.size else BIG
+    return (
+        EventIndex(account[inbound], at[inbound].astype("datetime64[ns]"), n_keys=n),
+        EventIndex(account[outbound], at[outbound].astype("datetime64[ns]"), n_keys=n),
+        EventIndex(
+            account[meeting], at[meeting].astype("datetime64[ns]"), {"missed": missed}, n_keys=n
+        ),
+        first,
+    )
+
+
+def _weighted_weeks(t: np.ndarray, start: np.ndarray, half_life: pd.Timedelta) -> np.ndarray:
+    """Weeks of exposure in ``[start, t)`` weighted like :meth:`PointInTime.decayed_count`."""
+    hl = float(pd.Timedelta(half_life).value)
+    span = np.maximum(t - start, 0).astype(np.float64)
+    return hl / np.log(2.0) * -np.expm1(-np.log(2.0) * span / hl) / (7 * NS_PER_DAY)
+
+
+def _engagement_features(
+    history: History, ids: np.ndarray, t: np.ndarray, customer_since: np.ndarray
+) -> dict[str, object]:
+    """How engaged the customer is now against its own usual level, as weekly rates.
+
+    A customer's engagement drifts; how often they get in touch outside any deal follows it.
+    Exponentially weighted rates (half-lives of 4, 13 and 26 weeks) are divided by the
+    equally weighted weeks the account was observable as a customer (since it became one, or
+    since the first activity in the history, whichever is later), so a young account's rate
+    is not diluted by weeks before it paid. ``customer_inbound_vs_usual`` compares the last
+    quarter with the account's whole customer life: a fading customer falls below 1.
+    """
+    in_idx, out_idx, meet_idx, first_activity = cached(
+        history, "accounts.customer_activities", lambda: _customer_activity_indexes(history)
+    )
+    start = np.where(customer_since == NAT, t, customer_since)
+    # the exposure starts with the history's activity record (known before t by construction)
+    start = np.maximum(start, np.where(first_activity < t, first_activity, t))
+    q_in = in_idx.at(ids, t)
+    out: dict[str, object] = {}
+    for label, half_life in ENGAGEMENT_HALF_LIVES.items():
+        weeks = _weighted_weeks(t, start, half_life)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"customer_inbound_rate_{label}"] = np.where(
+                weeks > 0, q_in.decayed_count(half_life) / weeks, np.nan
+            )
+    life_weeks = (t - start) / (7 * NS_PER_DAY)
+    life_count = q_in.count() - in_idx.at(ids, start).count()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        life = np.where(life_weeks > 0, life_count / life_weeks, np.nan)
+    out["customer_inbound_rate_life"] = life
+    # smoothed by half an event a quarter, so a quiet account's ratio is not 0/0
+    prior = 0.5 / 13
+    out["customer_inbound_vs_usual"] = (out["customer_inbound_rate_13w"] + prior) / (life + prior)
+    weeks_13 = _weighted_weeks(t, start, ENGAGEMENT_HALF_LIVES["13w"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["customer_touch_rate_13w"] = np.where(
+            weeks_13 > 0,
+            out_idx.at(ids, t).decayed_count(ENGAGEMENT_HALF_LIVES["13w"]) / weeks_13,
+            np.nan,
+        )
+    q_meet = meet_idx.at(ids, t)
+    half_year = pd.Timedelta(days=180)
+    missed = q_meet.sum("missed", half_year)
+    out["customer_meetings_held_180d"] = q_meet.count(half_year) - missed
+    out["customer_meetings_missed_180d"] = missed
+    return out
 
 
 def _owner_switches(history: History) -> EventIndex:

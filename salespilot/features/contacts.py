@@ -274,26 +274,34 @@ def candidate_slots_for_contacts(
         utc = aware.tz_convert("UTC").tz_localize(None)
         keep = (utc >= as_of) & (utc < as_of + pd.Timedelta(days=days))
         utc, local_naive = utc[keep], local_naive[keep]
-        n = len(utc)
-        for contact_id, row in group.iterrows():
-            for channel in channels:
-                parts.append(
-                    pd.DataFrame(
-                        {
-                            "contact_id": contact_id,
-                            "as_of": as_of,
-                            "account_id": row["account_id"],
-                            "timezone": zone,
-                            "slot_start_utc": utc.to_numpy(),
-                            "slot_start_local": local_naive.to_numpy(),
-                            "channel": channel,
-                            "role": row["role"],
-                            "local_hour": local_naive.hour.to_numpy(np.int64),
-                            "local_weekday": local_naive.weekday.to_numpy(np.int64),
-                        },
-                        index=range(n),
-                    )
-                )
+        # every (contact, channel) gets every slot: contact-major, then channel, then time
+        per_contact = len(channels) * len(utc)
+        ids = group.index.to_numpy(dtype=object)
+
+        def each_contact(values: np.ndarray) -> np.ndarray:
+            return np.repeat(values, per_contact)
+
+        def each_slot(values: np.ndarray) -> np.ndarray:
+            return np.tile(values, len(ids) * len(channels))
+
+        parts.append(
+            pd.DataFrame(
+                {
+                    "contact_id": each_contact(ids),
+                    "as_of": as_of,
+                    "account_id": each_contact(group["account_id"].to_numpy(dtype=object)),
+                    "timezone": zone,
+                    "slot_start_utc": each_slot(utc.to_numpy()),
+                    "slot_start_local": each_slot(local_naive.to_numpy()),
+                    "channel": np.tile(
+                        np.repeat(np.asarray(channels, dtype=object), len(utc)), len(ids)
+                    ),
+                    "role": each_contact(group["role"].to_numpy(dtype=object)),
+                    "local_hour": each_slot(local_naive.hour.to_numpy(np.int64)),
+                    "local_weekday": each_slot(local_naive.weekday.to_numpy(np.int64)),
+                }
+            )
+        )
     if not parts:
         raise KeyError("none of the requested contacts exists")
     slots = pd.concat(parts, ignore_index=True)

@@ -79,6 +79,10 @@ class ModelSpec:
     leak_auc: float = 0.95
     num_boost_round: int = 400
     early_stopping_rounds: int = 30
+    #: After the validation period has chosen the number of trees (and the calibration), refit
+    #: on training + validation with that many trees scaled to the rows: the newest labelled
+    #: weeks are the most like the future. The test period stays untouched either way.
+    refit_on_validation: bool = True
     grid_freq: str = "W-MON"
     slot_evaluation: SlotEvaluation | None = None
     #: feature -> +1 (never lowers the score when it grows) or -1 (never raises it): LightGBM

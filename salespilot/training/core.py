@@ -19,7 +19,13 @@ import pandas as pd
 from salespilot.models.spec import ModelSpec
 from salespilot.training import baselines, checks
 from salespilot.training.evaluate import binary_metrics
-from salespilot.training.fit import Calibrator, SalesPilotModel, choose_calibration, fit_lightgbm
+from salespilot.training.fit import (
+    Calibrator,
+    SalesPilotModel,
+    choose_calibration,
+    fit_lightgbm,
+    refit_lightgbm,
+)
 from salespilot.training.split import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
@@ -128,6 +134,21 @@ def fit_and_evaluate(
     raw_valid = uncalibrated.raw_score(valid)
     method, losses = choose_calibration(raw_valid, y_valid)
     calibrator = Calibrator(method).fit(raw_valid, y_valid)
+    best_iteration = int(booster.current_iteration())
+    both = split.train | split.valid
+    if spec.refit_on_validation:
+        # same trees per row as early stopping chose; the calibrator learned on the validation
+        # period's out-of-sample scores carries over (the test metrics check that it does)
+        rounds = round(best_iteration * both.sum() / max(int(split.train.sum()), 1))
+        booster, categories = refit_lightgbm(
+            rows[both],
+            y[both],
+            features=list(spec.features),
+            categorical=list(spec.categorical),
+            params=dict(spec.params),
+            num_boost_round=rounds,
+            monotone=dict(spec.monotone),
+        )
     model = SalesPilotModel(
         name=spec.name,
         booster=booster,
@@ -141,15 +162,19 @@ def fit_and_evaluate(
             "entity": spec.entity,
             "horizon_days": spec.horizon_days,
             "calibration": method,
-            "best_iteration": int(booster.current_iteration()),
+            "best_iteration": best_iteration,
+            "trees": int(booster.current_iteration()),
+            "refit_on_validation": spec.refit_on_validation,
         },
     )
 
     p_test = model.predict_proba(test)
     metrics = binary_metrics(y_test, p_test)
+    # the baselines learn from the same rows as the model
+    fit_rows, y_fit = (rows[both], y[both]) if spec.refit_on_validation else (train, y_train)
     baseline_p = {
-        "logistic_regression": baselines.logistic_regression(spec, train, y_train, test),
-        spec.baseline_rule.name: baselines.rule_baseline(spec, train, y_train, test),
+        "logistic_regression": baselines.logistic_regression(spec, fit_rows, y_fit, test),
+        spec.baseline_rule.name: baselines.rule_baseline(spec, fit_rows, y_fit, test),
     }
     base_metrics = {name: binary_metrics(y_test, p) for name, p in baseline_p.items()}
 
@@ -157,7 +182,7 @@ def fit_and_evaluate(
     oracle_metrics = binary_metrics(y_test, oracle_p) if oracle_p is not None else None
 
     if slots is not None:
-        slot = slots(model, train, test)
+        slot = slots(model, fit_rows, test)
         metrics.update(slot)
         if oracle_metrics is not None:
             oracle_metrics.update({"slot_regret": 0.0, "slot_share_of_best": 1.0})
@@ -177,7 +202,7 @@ def fit_and_evaluate(
         oracle=oracle_metrics,
         calibration=method,
         calibration_losses=losses,
-        best_iteration=int(booster.current_iteration()),
+        best_iteration=best_iteration,
         warnings=warnings,
         test=test,
         y_test=y_test,

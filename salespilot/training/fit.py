@@ -162,6 +162,31 @@ def learn_categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, l
     return cats
 
 
+def _train_params(
+    params: Mapping[str, Any], features: list[str], monotone: Mapping[str, int] | None
+) -> dict[str, Any]:
+    params = {"metric": "binary_logloss", **params}
+    if monotone and "monotone_constraints" not in params:
+        params["monotone_constraints"] = [int(monotone.get(f, 0)) for f in features]
+    return params
+
+
+def _dataset(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    features: list[str],
+    categorical: list[str],
+    categories: Mapping[str, list],
+    reference: Any = None,
+) -> Any:
+    import lightgbm as lgb
+
+    x = prepare_features(frame.astype({c: "object" for c in categorical}), features, categories)
+    if reference is not None:
+        return lgb.Dataset(x, label=y, reference=reference)
+    return lgb.Dataset(x, label=y, categorical_feature=categorical or "auto", free_raw_data=False)
+
+
 def fit_lightgbm(
     train: pd.DataFrame,
     y_train: np.ndarray,
@@ -182,20 +207,10 @@ def fit_lightgbm(
     import lightgbm as lgb
 
     categories = learn_categories(train, categorical)
-    x_train = prepare_features(
-        train.astype({c: "object" for c in categorical}), features, categories
-    )
-    x_valid = prepare_features(
-        valid.astype({c: "object" for c in categorical}), features, categories
-    )
-    params = {"metric": "binary_logloss", **params}
+    params = _train_params(params, features, monotone)
     rounds = int(params.pop("num_boost_round", num_boost_round))
-    if monotone and "monotone_constraints" not in params:
-        params["monotone_constraints"] = [int(monotone.get(f, 0)) for f in features]
-    dtrain = lgb.Dataset(
-        x_train, label=y_train, categorical_feature=categorical or "auto", free_raw_data=False
-    )
-    dvalid = lgb.Dataset(x_valid, label=y_valid, reference=dtrain)
+    dtrain = _dataset(train, y_train, features, categorical, categories)
+    dvalid = _dataset(valid, y_valid, features, categorical, categories, reference=dtrain)
     booster = lgb.train(
         params,
         dtrain,
@@ -208,3 +223,27 @@ def fit_lightgbm(
     best = booster.best_iteration or booster.current_iteration()
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     return booster, categories
+
+
+def refit_lightgbm(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    features: list[str],
+    categorical: list[str],
+    params: Mapping[str, Any],
+    num_boost_round: int,
+    monotone: Mapping[str, int] | None = None,
+) -> tuple[Any, dict[str, list]]:
+    """Train a booster on ``frame`` for exactly ``num_boost_round`` trees (no early stopping).
+
+    Used to refit on training and validation periods together once the validation period has
+    chosen the number of trees: the most recent labelled weeks are the most like the future.
+    """
+    import lightgbm as lgb
+
+    categories = learn_categories(frame, categorical)
+    params = _train_params(params, features, monotone)
+    params.pop("num_boost_round", None)
+    data = _dataset(frame, y, features, categorical, categories)
+    return lgb.train(params, data, num_boost_round=max(int(num_boost_round), 1)), categories

@@ -6,6 +6,7 @@ Slow and obvious on purpose; the vectorised builders must agree with them exactl
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 
 import pandas as pd
@@ -227,6 +228,7 @@ def naive_account_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
                 switches[-1]["channel"] in ("meeting", "demo") and switches[-1]["outcome"] == "held"
             )
         )
+        row.update(_naive_engagement(acts, a, mine, t))
         mine_opps = [o for o in opps if o["account_id"] == aid]
         open_ = [
             o
@@ -244,6 +246,46 @@ def naive_account_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
         row["deals_lost_365d"] = sum(o["status"] == "lost" for o in closed)
         out[aid] = row
     return out
+
+
+def _naive_engagement(all_acts: list[dict], a: list[dict], subs: list[dict], t) -> dict:
+    """The customer-engagement rates of an account's row (see accounts._engagement_features)."""
+    no_deal = [x for x in a if x["opportunity_id"] is None]
+    cin = [x for x in no_deal if x["direction"] == "inbound"]
+    touches = [x for x in no_deal if x["direction"] == "outbound"]
+    since = min(s["started_at"] for s in subs if s["started_at"] < t)
+    first_activity = min((x["occurred_at"] for x in all_acts), default=None)
+    start = max(since, first_activity) if first_activity is not None and first_activity < t else t
+
+    def weeks(hl_days: float) -> float:  # the exposure weighted like the events
+        span = max((t - start) / DAY, 0.0)
+        return hl_days / math.log(2) * -math.expm1(-math.log(2) * span / hl_days) / 7
+
+    def rate(events: list[dict], hl_days: float):
+        w = sum(2 ** (-((t - x["occurred_at"]) / DAY) / hl_days) for x in events)
+        return w / weeks(hl_days) if weeks(hl_days) > 0 else None
+
+    row = {
+        f"customer_inbound_rate_{k}": rate(cin, d)
+        for k, d in (("4w", 28), ("13w", 91), ("26w", 182))
+    }
+    life_weeks = (t - start) / DAY / 7
+    life = sum(x["occurred_at"] >= start for x in cin) / life_weeks if life_weeks > 0 else None
+    row["customer_inbound_rate_life"] = life
+    r13, prior = row["customer_inbound_rate_13w"], 0.5 / 13
+    row["customer_inbound_vs_usual"] = (
+        (r13 + prior) / (life + prior) if r13 is not None and life is not None else None
+    )
+    row["customer_touch_rate_13w"] = rate(touches, 91)
+    meetings = [
+        x
+        for x in touches
+        if x["channel"] in ("meeting", "demo") and x["occurred_at"] >= t - 180 * DAY
+    ]
+    missed = sum(x["outcome"] in ("postponed", "cancelled") for x in meetings)
+    row["customer_meetings_missed_180d"] = missed
+    row["customer_meetings_held_180d"] = len(meetings) - missed
+    return row
 
 
 def naive_churn_label(

@@ -63,6 +63,34 @@ def test_counts_sums_and_last_match_a_naive_loop(seed, window_days, sub_second):
             assert np.isnan(last[i])
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), half_life_days=st.sampled_from([0.5, 3, 28]))
+def test_decayed_count_matches_a_naive_loop(seed, half_life_days):
+    keys, times, values = _events(seed)
+    idx = EventIndex(keys, times, {"v": values})
+    q_keys = np.array(["a", "b", "c", "zz", "a", "d"] * 4)
+    q_times = pd.Series(T0 + pd.to_timedelta(np.arange(24) % 21, unit="D"))
+    half_life = pd.Timedelta(days=half_life_days)
+    q = idx.at(q_keys, q_times)
+    plain, weighted = q.decayed_count(half_life), q.decayed_count(half_life, "v")
+    for i, (k, t) in enumerate(zip(q_keys, q_times, strict=True)):
+        before = [j for j in range(len(keys)) if keys[j] == k and times[j] < t]
+        w = [2.0 ** (-((t - times[j]) / half_life)) for j in before]
+        assert np.isclose(plain[i], sum(w), rtol=1e-12, atol=0)
+        assert np.isclose(
+            weighted[i], sum(wj * values[j] for wj, j in zip(w, before, strict=True)), rtol=1e-12
+        )
+
+
+def test_decayed_count_halves_every_half_life_and_survives_long_spans():
+    # one event 10 years before another: the early event must neither overflow nor vanish
+    times = pd.Series([T0, T0 + pd.Timedelta(days=3650), T0 + pd.Timedelta(days=3657)])
+    idx = EventIndex(np.array(["a", "a", "a"]), times)
+    week = pd.Timedelta(days=7)
+    q = idx.at(np.array(["a", "a", "a"]), pd.Series([T0 + week, T0 + 2 * week, times[2] + week]))
+    assert np.allclose(q.decayed_count(week), [0.5, 0.25, 0.5 + 0.25 + 2.0**-523], rtol=1e-12)
+
+
 def test_event_exactly_at_as_of_is_not_known():
     idx = EventIndex(np.array(["a", "a"]), pd.Series([T0, T0 + pd.Timedelta(days=1)]))
     q = idx.at(

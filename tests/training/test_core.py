@@ -96,3 +96,24 @@ def test_monotone_constraint_holds_for_every_row():
     before = ev.model.raw_score(rows)
     rows["days_since_last_touch"] = rows["days_since_last_touch"] + 30
     assert (ev.model.raw_score(rows) <= before + 1e-12).all()
+
+
+def test_refit_learns_from_training_and_validation_but_never_the_test_period():
+    frame = synthetic_frame(3000, seed=3)
+    spec = synthetic_spec()
+    ev = fit_and_evaluate(spec, frame)
+    split = ev.split
+    rows_fit = int(split.train.sum() + split.valid.sum())
+    meta = ev.model.metadata
+    assert meta["refit_on_validation"] is True
+    assert meta["trees"] == round(meta["best_iteration"] * rows_fit / split.train.sum())
+    assert meta["trees"] > meta["best_iteration"]
+    # flipping every label of the test period leaves the model untouched
+    flipped = frame.copy()
+    in_test = flipped["as_of"] >= split.test_start
+    flipped.loc[in_test, "label_won"] = 1 - flipped.loc[in_test, "label_won"]
+    again = fit_and_evaluate(spec, flipped)
+    np.testing.assert_allclose(again.model.raw_score(ev.test), ev.model.raw_score(ev.test))
+    # without the refit the model has exactly the early-stopped trees
+    plain = fit_and_evaluate(synthetic_spec(refit_on_validation=False), frame)
+    assert plain.model.metadata["trees"] == plain.model.metadata["best_iteration"]

@@ -154,6 +154,22 @@ HEALTH_AR, HEALTH_SD = 0.95, 0.25
 """Weekly AR(1) of a customer's health around its own mean: h' = mu + AR (h - mu) + N(0, SD)."""
 NEW_CUSTOMER_DAYS = 180
 NEW_CUSTOMER_LOGIT, PRODUCT_LOGIT = 0.5, 0.3
+CUSTOMER_INBOUND_PER_DAY, CUSTOMER_INBOUND_HEALTH, WEEKEND_SHARE = 0.12, 1.1, 0.2
+"""A paying customer's own calls, emails and messages per day: Poisson with mean
+``0.12 exp(1.1 health)`` on working days, a fifth of that on weekends."""
+CUSTOMER_TOUCH_PER_DAY, CUSTOMER_TOUCH_HEALTH = 0.1, 0.6
+"""The owner's check-ins with a paying customer per working day: ``0.1 exp(0.6 health)``."""
+STALLED_HEALTH = -1.0
+"""A customer below this health behaves like a stalled deal in meetings (postpones, cancels)."""
+
+
+def meeting_outcome_probabilities(
+    stalled: np.ndarray, quality: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P(postponed), P(cancelled)) of a meeting or demo; the rest are held."""
+    p_post = np.where(stalled, 0.55, 0.08 * np.exp(-0.3 * quality))
+    p_canc = np.where(stalled, 0.2, 0.03)
+    return p_post, p_canc
 
 
 def expected_survival(

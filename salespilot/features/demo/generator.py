@@ -813,8 +813,7 @@ class Simulation:
             um = rng.random(meet.sum())
             st = stalled[meet]
             qm = quality[meet]
-            p_post = np.where(st, 0.55, 0.08 * np.exp(-0.3 * qm))
-            p_canc = np.where(st, 0.2, 0.03)
+            p_post, p_canc = chain.meeting_outcome_probabilities(st, qm)
             oc = np.where(um < p_post, POSTPONED, np.where(um < p_post + p_canc, CANCELLED, HELD))
             outcome[meet] = oc
             dur[meet] = np.where(oc == HELD, rng.uniform(1500, 3900, meet.sum()), np.nan)
@@ -886,8 +885,14 @@ class Simulation:
         workday = weekday < 5
         h = A.health[c]
         awake = A.silent_until[c] <= t0
-        n_out = rng.poisson(0.1 * np.exp(0.6 * h) * awake * workday)
-        n_in = rng.poisson(0.12 * np.exp(1.1 * h) * (1.0 if workday else 0.2))
+        n_out = rng.poisson(
+            chain.CUSTOMER_TOUCH_PER_DAY * np.exp(chain.CUSTOMER_TOUCH_HEALTH * h) * awake * workday
+        )
+        n_in = rng.poisson(
+            chain.CUSTOMER_INBOUND_PER_DAY
+            * np.exp(chain.CUSTOMER_INBOUND_HEALTH * h)
+            * (1.0 if workday else chain.WEEKEND_SHARE)
+        )
         oa = np.repeat(c, n_out)
         if len(oa):
             owners = A.owner[oa]
@@ -897,7 +902,7 @@ class Simulation:
                 rng.random(len(oa)) * (A.n_nondm[oa] + A.has_dm[oa])
             ).astype(np.int64)
             eng = np.exp(self.k.engagement_effect * A.health[oa])
-            stalled = A.health[oa] < -1.0
+            stalled = A.health[oa] < chain.STALLED_HEALTH
             self._outbound(
                 times, owners, oa, contacts, np.full(len(oa), -1), ch, eng, stalled, A.health[oa]
             )
