@@ -562,7 +562,7 @@ RECENT_WINDOWS_DAYS: tuple[int, ...] = (7, 14)
 
 
 def _signal_index(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
-    """Deal activities with the values the signal features sum; held meetings; all deal calls."""
+    """Deal activities with the values the signal features sum; held meetings; all calls."""
     acts = activities_of(history)
     opp_all = activity_codes(history, "opportunity_id", "opportunity")
     on_deal = opp_all >= 0
@@ -595,7 +595,13 @@ def _signal_index(history: History) -> tuple[EventIndex, EventIndex, EventIndex]
     main.freeze_sums(list(values))
     held = meeting & is_in(a["outcome"], "held")
     held_idx = EventIndex(opp[held], at[held], n_keys=len(history.opportunities))
-    calls_idx = EventIndex(None, at[call_out], {"connected": connected[call_out].astype(np.int32)})
+    # everyone's calls (deal or not) for the prior of a deal's connect rate
+    every_call = is_in(acts["channel"], "call") & is_in(acts["direction"], "outbound")
+    calls_idx = EventIndex(
+        None,
+        acts["occurred_at"].to_numpy()[every_call],
+        {"connected": is_in(acts["outcome"], "connected")[every_call].astype(np.int32)},
+    )
     return main, held_idx, calls_idx
 
 
