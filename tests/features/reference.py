@@ -175,9 +175,7 @@ def _naive_signals(o: dict, a: list[dict], contacts: dict, acts: list[dict], t) 
     all_calls = [
         x
         for x in acts
-        if x["channel"] == "call"
-        and x["direction"] == "outbound"
-        and x["occurred_at"] < t
+        if x["channel"] == "call" and x["direction"] == "outbound" and x["occurred_at"] < t
     ]
     prior = (sum(x["outcome"] == "connected" for x in all_calls) + 10 * 0.3) / (len(all_calls) + 10)
     meetings = [x for x in a if x["channel"] in ("meeting", "demo")]
