@@ -28,6 +28,7 @@ from salespilot.features.interactions import (
 )
 from salespilot.features.pit import (
     EventIndex,
+    PointInTime,
     as_of_index,
     cached,
     category_column,
@@ -116,6 +117,19 @@ DEAL_FEATURES: tuple[str, ...] = (
     "account_prior_deals_won",
     "account_prior_deals_lost",
     "account_open_deals",
+    "outbound_per_day",
+    "inbound_per_day",
+    "call_connect_rate",
+    "decision_maker_touched",
+    "meetings_missed_30d",
+    "days_since_meeting_held",
+    "outbound_7d_vs_usual",
+    "outbound_14d_vs_usual",
+    "inbound_14d_vs_usual",
+    "meetings_scheduled_30d",
+    "team_stage_norm_days",
+    "days_in_stage_vs_team_norm",
+    "pace_vs_team",
 )
 
 
@@ -155,6 +169,7 @@ def deal_snapshot(
     cols["region"] = take_column(history, "reps", "region", owner_now)
     cols.update(_stage_features(history, rows, t, created_all[rows], stage_order))
     cols.update(_activity_features(history, rows, t))
+    cols.update(_signal_features(history, rows, t, cols["deal_age_days"]))
     cols["median_reply_delay_h"] = _median_reply_delay(history, account, t)
     cols["days_to_expected_close"] = days_between(expected_close, t)
     cols.update(_account_deal_history(history, account, t))
@@ -347,6 +362,7 @@ def _stage_features(
         "stage_norm_days": norm,
         "days_in_stage_vs_norm": days_in_stage / np.where(norm > 0, norm, np.nan),
         "stages_skipped": q.sum("skipped"),
+        **_pace_features(history, rows, t, code, days_in_stage, stage_order),
     }
 
 
@@ -381,8 +397,25 @@ def _stage_indexes(
     idx.add_values("skipped", skipped)
     idx.add_values("rank", rank)
 
-    # stage spells: entered at a change, left at the next change or when the deal closed,
-    # whichever came first (so a late-recorded change can never rewrite a finished spell)
+    exit_ns, has_exit, dwell_days = _spell_exits(history, idx)
+    spells = EventIndex(
+        code_sorted[has_exit],
+        exit_ns[has_exit].astype("datetime64[ns]"),
+        {"dwell": dwell_days[has_exit]},
+        n_keys=len(names),
+    )
+    spells.add_values("norm", running_median(spells.value("dwell"), spells.group_ids()))
+    return idx, spells, names
+
+
+def _spell_exits(history: History, idx: EventIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exit ns, has an exit, dwell days) of each stage spell of the stage-change index.
+
+    A spell is entered at a change and left at the next change or when the deal closed,
+    whichever came first (so a late-recorded change can never rewrite a finished spell); one
+    without an exit (still running) or ending before it began (bad data) has no dwell.
+    """
+    groups = idx.group_ids()
     nat = np.iinfo(np.int64).min
     big = np.iinfo(np.int64).max
     last = np.ones(groups.size, dtype=bool)
@@ -393,17 +426,8 @@ def _stage_indexes(
     close = _deal_times(history)[1][groups] if groups.size else np.empty(0, dtype=np.int64)
     close = np.where(close == nat, big, close)
     exit_ns = np.minimum(next_change, close)
-    # a spell without an exit (still running) or ending before it began (bad data) has no dwell
     has_exit = (exit_ns != big) & (exit_ns >= idx.times)
-    dwell_days = (exit_ns - idx.times) / 86_400e9
-    spells = EventIndex(
-        code_sorted[has_exit],
-        exit_ns[has_exit].astype("datetime64[ns]"),
-        {"dwell": dwell_days[has_exit]},
-        n_keys=len(names),
-    )
-    spells.add_values("norm", running_median(spells.value("dwell"), spells.group_ids()))
-    return idx, spells, names
+    return exit_ns, has_exit, (exit_ns - idx.times) / 86_400e9
 
 
 def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
@@ -525,4 +549,181 @@ def _account_deal_history(
         "account_prior_deals_won": n_won,
         "account_prior_deals_lost": q.count() - n_won,
         "account_open_deals": open_same - 1,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# signals of a deal's hidden quality, pace and health (see docs/win_probability.md)
+# --------------------------------------------------------------------------------------------
+#: Pseudo-calls pulling a deal's connect rate towards everyone's.
+CONNECT_PRIOR_CALLS = 5.0
+#: Look-back windows of the "going quiet" features.
+RECENT_WINDOWS_DAYS: tuple[int, ...] = (7, 14)
+
+
+def _signal_index(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
+    """Deal activities with the values the signal features sum; held meetings; all calls."""
+    acts = activities_of(history)
+    opp_all = activity_codes(history, "opportunity_id", "opportunity")
+    on_deal = opp_all >= 0
+    a = acts[on_deal]
+    opp = opp_all[on_deal]
+    at = a["occurred_at"].to_numpy()
+    outbound = is_in(a["direction"], "outbound")
+    inbound = is_in(a["direction"], "inbound")
+    call_out = is_in(a["channel"], "call") & outbound
+    connected = call_out & is_in(a["outcome"], "connected")
+    meeting = is_in(a["channel"], "meeting", "demo")
+    missed = meeting & is_in(a["outcome"], "postponed", "cancelled")
+    contact = activity_codes(history, "contact_id", "contact")[on_deal]
+    roles = (
+        history.contacts["role"].to_numpy(dtype=object)
+        if history.contacts is not None
+        else np.empty(0, dtype=object)
+    )
+    dm = _take(roles, contact) == "decision_maker"
+    values = {
+        "out": outbound.astype(np.int32),
+        "in": inbound.astype(np.int32),
+        "calls": call_out.astype(np.int32),
+        "connected": connected.astype(np.int32),
+        "missed": missed.astype(np.int32),
+        "meetings": meeting.astype(np.int32),
+        "dm": dm.astype(np.int32),
+    }
+    main = EventIndex(opp, at, values, n_keys=len(history.opportunities))
+    main.freeze_sums(list(values))
+    held = meeting & is_in(a["outcome"], "held")
+    held_idx = EventIndex(opp[held], at[held], n_keys=len(history.opportunities))
+    # everyone's calls (deal or not) for the prior of a deal's connect rate
+    every_call = is_in(acts["channel"], "call") & is_in(acts["direction"], "outbound")
+    calls_idx = EventIndex(
+        None,
+        acts["occurred_at"].to_numpy()[every_call],
+        {"connected": is_in(acts["outcome"], "connected")[every_call].astype(np.int32)},
+    )
+    return main, held_idx, calls_idx
+
+
+def _signal_features(
+    history: History, rows: np.ndarray, t: np.ndarray, age_days: np.ndarray
+) -> dict[str, object]:
+    main, held_idx, calls_idx = cached(history, "deals.signals", lambda: _signal_index(history))
+    q = main.at(rows, t)
+    days = np.maximum(age_days, 1.0)
+    everyone = calls_idx.at(None, t)
+    connect_prior = smoothed_rate(everyone.sum("connected"), everyone.count(), 0.3, 10.0)
+    calls = q.sum("calls")
+    month = pd.Timedelta(days=30)
+    return {
+        "outbound_per_day": q.sum("out") / days,
+        "inbound_per_day": q.sum("in") / days,
+        "call_connect_rate": smoothed_rate(
+            q.sum("connected"), calls, connect_prior, CONNECT_PRIOR_CALLS
+        ),
+        "decision_maker_touched": (q.sum("dm") > 0).astype(np.int8),
+        "meetings_missed_30d": q.sum("missed", month),
+        "days_since_meeting_held": held_idx.at(rows, t).days_since_last(),
+        **{
+            f"outbound_{w}d_vs_usual": _recent_vs_usual(q, "out", w, age_days)
+            for w in RECENT_WINDOWS_DAYS
+        },
+        "inbound_14d_vs_usual": _recent_vs_usual(q, "in", 14, age_days),
+        "meetings_scheduled_30d": q.sum("meetings", month),
+    }
+
+
+def _recent_vs_usual(
+    q: PointInTime, name: str, window_days: int, age_days: np.ndarray
+) -> np.ndarray:
+    """log((touches in the last window + 1/2) / (the deal's earlier rate x window + 1/2)): a
+    deal going quiet against its own habit (NaN while the deal is younger than the window)."""
+    recent = q.sum(name, pd.Timedelta(days=window_days))
+    earlier_days = age_days - window_days
+    earlier_rate = (q.sum(name) - recent) / np.where(earlier_days > 0, earlier_days, np.nan)
+    return np.log((recent + 0.5) / (earlier_rate * window_days + 0.5))
+
+
+def _team_of_deals(history: History) -> np.ndarray:
+    """Team code of each deal's current owner (-1 unknown): hand-overs stay in the team."""
+    return cached(history, "deals.team_of_deals", lambda: _build_team_of_deals(history))
+
+
+def _build_team_of_deals(history: History) -> np.ndarray:
+    reps = history.reps
+    team_code = pd.factorize(reps["team"].to_numpy(dtype=object))[0].astype(np.int64)
+    owner = column_codes(history, "opportunities", "owner_rep_id", "rep")
+    team = (
+        np.where(owner >= 0, team_code[np.where(owner >= 0, owner, 0)], -1)
+        if team_code.size
+        else np.full(owner.size, -1)
+    )
+    return team
+
+
+def _pace_indexes(
+    history: History, stage_order: Sequence[str]
+) -> tuple[EventIndex, EventIndex, int]:
+    """Finished stage spells by (team, stage) with the running median dwell (the team's norm),
+    and by deal with each spell's log dwell against the norm known when it ended."""
+    idx, _, names = cached(
+        history, ("deals.stages", tuple(stage_order)), lambda: _stage_indexes(history, stage_order)
+    )
+    team = _team_of_deals(history)
+    n_names = max(len(names), 1)
+    groups = idx.group_ids()
+    stage = idx.value("stage")
+    exit_ns, has_exit, dwell = _spell_exits(history, idx)
+    deal_team = team[groups] if groups.size else np.empty(0, dtype=np.int64)
+    key = np.where(deal_team >= 0, deal_team * n_names + stage, -1)
+    ok = has_exit & (key >= 0)
+    n_keys = (int(team.max()) + 1 if team.size else 0) * n_names
+    spells = EventIndex(
+        key[ok],
+        exit_ns[ok].astype("datetime64[ns]"),
+        {"dwell": dwell[ok], "deal": groups[ok]},
+        n_keys=max(n_keys, 1),
+    )
+    g = spells.group_ids()
+    norm = running_median(spells.value("dwell"), g)
+    spells.add_values("norm", norm)
+    # the norm before this spell ended (the spell itself not counted)
+    prev = np.full(norm.size, np.nan)
+    if norm.size:
+        prev[1:] = norm[:-1]
+        first = np.ones(g.size, dtype=bool)
+        first[1:] = g[1:] != g[:-1]
+        prev[first] = np.nan
+    rel = np.log((spells.value("dwell") + 0.5) / (prev + 0.5))
+    has = ~np.isnan(rel)
+    by_deal = EventIndex(
+        spells.value("deal")[has],
+        spells.times[has].astype("datetime64[ns]"),
+        {"rel": rel[has]},
+        n_keys=len(history.opportunities),
+    )
+    return spells, by_deal, n_names
+
+
+def _pace_features(
+    history: History,
+    rows: np.ndarray,
+    t: np.ndarray,
+    stage_code: np.ndarray,
+    days_in_stage: np.ndarray,
+    stage_order: Sequence[str],
+) -> dict[str, object]:
+    spells, by_deal, n_names = cached(
+        history, ("deals.pace", tuple(stage_order)), lambda: _pace_indexes(history, stage_order)
+    )
+    team = _team_of_deals(history)
+    team_now = team[rows]
+    key = np.where((team_now >= 0) & (stage_code >= 0), team_now * n_names + stage_code, -1)
+    norm = spells.at(key, t).last("norm")
+    q = by_deal.at(rows, t)
+    n = q.count()
+    return {
+        "team_stage_norm_days": norm,
+        "days_in_stage_vs_team_norm": days_in_stage / np.where(norm > 0, norm, np.nan),
+        "pace_vs_team": np.where(n > 0, q.sum("rel") / np.maximum(n, 1), np.nan),
     }

@@ -18,7 +18,7 @@ from salespilot.features.pit import as_of_index, feature_cache, observed_end
 log = logging.getLogger(__name__)
 
 #: Bump when any feature's definition, name or dtype changes (stored with every snapshot).
-FEATURE_SET_VERSION = "2026.11.27-3"
+FEATURE_SET_VERSION = "2026.11.27-4"
 
 #: Days after the first deal before the default grid starts (look-back windows fill up).
 DEFAULT_WARMUP_DAYS = 60

@@ -63,6 +63,19 @@ READABLE_NAMES: dict[str, str] = {
     "account_prior_deals_won": "Earlier deals won with this account",
     "account_prior_deals_lost": "Earlier deals lost with this account",
     "account_open_deals": "Other open deals with this account",
+    "outbound_per_day": "Rep touches per day since the deal was created",
+    "inbound_per_day": "Customer replies and call-ins per day since the deal was created",
+    "call_connect_rate": "Share of the rep's calls the customer answered (smoothed)",
+    "decision_maker_touched": "A decision maker has been contacted on the deal",
+    "meetings_missed_30d": "Meetings and demos postponed or cancelled in the last 30 days",
+    "meetings_scheduled_30d": "Meetings and demos scheduled in the last 30 days",
+    "days_since_meeting_held": "Days since the last meeting or demo took place",
+    "outbound_7d_vs_usual": "Rep touches in the last 7 days against the deal's usual pace",
+    "outbound_14d_vs_usual": "Rep touches in the last 14 days against the deal's usual pace",
+    "inbound_14d_vs_usual": "Customer replies in the last 14 days against the deal's usual pace",
+    "team_stage_norm_days": "Typical days in this stage for the owner's team",
+    "days_in_stage_vs_team_norm": "Days in stage against the team's typical dwell",
+    "pace_vs_team": "How slowly the deal passed its earlier stages against the team (log)",
 }
 
 #: A rep must be able to trust the direction: engagement never lowers the score, waiting and
@@ -83,6 +96,16 @@ MONOTONE: dict[str, int] = {
     "demos_postponed": -1,
     "demos_cancelled": -1,
     "postponements": -1,
+    # the signals of a good deal: more engagement never lowers, missed meetings never raise
+    "outbound_per_day": 1,
+    "inbound_per_day": 1,
+    "call_connect_rate": 1,
+    "decision_maker_touched": 1,
+    "outbound_7d_vs_usual": 1,
+    "outbound_14d_vs_usual": 1,
+    "inbound_14d_vs_usual": 1,
+    "meetings_missed_30d": -1,
+    "days_since_meeting_held": -1,
 }
 
 SPEC = ModelSpec(

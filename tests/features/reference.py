@@ -59,6 +59,7 @@ def naive_deal_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
             if exit_ is not None and exit_ >= c["changed_at"]:
                 spells.append((c["stage"], exit_, (exit_ - c["changed_at"]) / DAY))
 
+    spells_by_deal = _naive_spells(opps, changes, reps)
     for o in opps:
         if not (o["created_at"] < t and (o["closed_at"] is None or o["closed_at"] >= t)):
             continue
@@ -158,8 +159,103 @@ def naive_deal_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:
             and cur["occurred_at"] < t
         ]
         row["median_reply_delay_h"] = _median_or_none(delays)
+        row.update(_naive_signals(o, a, contacts, acts, t))
+        row.update(_naive_pace(o, row, opps, changes, reps, spells_by_deal, t))
         out[oid] = row
     return out
+
+
+def _naive_signals(o: dict, a: list[dict], contacts: dict, acts: list[dict], t) -> dict:
+    """The deal's engagement signals from its activities ``a`` (all strictly before t)."""
+    age = (t - o["created_at"]) / DAY
+    days = max(age, 1.0)
+    outs = [x for x in a if x["direction"] == "outbound"]
+    ins = [x for x in a if x["direction"] == "inbound"]
+    calls = [x for x in outs if x["channel"] == "call"]
+    all_calls = [
+        x
+        for x in acts
+        if x["channel"] == "call" and x["direction"] == "outbound" and x["occurred_at"] < t
+    ]
+    prior = (sum(x["outcome"] == "connected" for x in all_calls) + 10 * 0.3) / (len(all_calls) + 10)
+    meetings = [x for x in a if x["channel"] in ("meeting", "demo")]
+    held = [x for x in meetings if x["outcome"] == "held"]
+    month = t - pd.Timedelta(days=30)
+    row = {
+        "outbound_per_day": len(outs) / days,
+        "inbound_per_day": len(ins) / days,
+        "call_connect_rate": (sum(x["outcome"] == "connected" for x in calls) + 5 * prior)
+        / (len(calls) + 5),
+        "decision_maker_touched": int(
+            any(
+                x["contact_id"] is not None
+                and contacts.get(x["contact_id"], {}).get("role") == "decision_maker"
+                for x in a
+            )
+        ),
+        "meetings_missed_30d": sum(
+            x["occurred_at"] >= month and x["outcome"] in ("postponed", "cancelled")
+            for x in meetings
+        ),
+        "meetings_scheduled_30d": sum(x["occurred_at"] >= month for x in meetings),
+        "days_since_meeting_held": (t - held[-1]["occurred_at"]) / DAY if held else None,
+    }
+    for name, pool, w in (
+        ("outbound_7d", outs, 7),
+        ("outbound_14d", outs, 14),
+        ("inbound_14d", ins, 14),
+    ):
+        recent = sum(x["occurred_at"] >= t - pd.Timedelta(days=w) for x in pool)
+        if age - w > 0:
+            usual = (len(pool) - recent) / (age - w) * w
+            row[f"{name}_vs_usual"] = math.log((recent + 0.5) / (usual + 0.5))
+        else:
+            row[f"{name}_vs_usual"] = None
+    return row
+
+
+def _naive_spells(opps: list[dict], changes: list[dict], reps: dict) -> dict:
+    """{deal: [(team, stage, exit, dwell days)]} of every finished stage spell."""
+    out: dict[str, list] = {}
+    for o in opps:
+        team = reps[o["owner_rep_id"]]["team"] if o["owner_rep_id"] in reps else None
+        mine = sorted(
+            (c for c in changes if c["opportunity_id"] == o["opportunity_id"]),
+            key=lambda c: c["changed_at"],
+        )
+        for i, c in enumerate(mine):
+            exits = [mine[i + 1]["changed_at"]] if i + 1 < len(mine) else []
+            if o["closed_at"] is not None:
+                exits.append(o["closed_at"])
+            exit_ = min(exits) if exits else None
+            if exit_ is not None and exit_ >= c["changed_at"] and team is not None:
+                out.setdefault(o["opportunity_id"], []).append(
+                    (team, c["stage"], exit_, (exit_ - c["changed_at"]) / DAY)
+                )
+    return out
+
+
+def _naive_pace(o, row, opps, changes, reps, spells_by_deal, t) -> dict:
+    """Team stage norms (median dwell of the team's finished spells) and the deal's pace."""
+    spells = sorted((s for deal in spells_by_deal.values() for s in deal), key=lambda s: s[2])
+    team = reps[o["owner_rep_id"]]["team"] if o["owner_rep_id"] in reps else None
+    norm = _median_or_none(
+        [d for tm, st, e, d in spells if tm == team and st == row["stage"] and e < t]
+    )
+    rels = []
+    for tm, st, e, d in spells_by_deal.get(o["opportunity_id"], []):
+        if e >= t:
+            continue
+        # the team's norm from the spells that ended before this one (ties: earlier in order)
+        same = [s for s in spells if s[0] == tm and s[1] == st]
+        before = same[: next(i for i, s in enumerate(same) if s[2] == e and s[3] == d)]
+        if before:
+            rels.append(math.log((d + 0.5) / (statistics.median(x[3] for x in before) + 0.5)))
+    return {
+        "team_stage_norm_days": norm,
+        "days_in_stage_vs_team_norm": row["days_in_stage"] / norm if norm else None,
+        "pace_vs_team": sum(rels) / len(rels) if rels else None,
+    }
 
 
 def naive_account_rows(history: History, t: pd.Timestamp) -> dict[str, dict]:

@@ -166,6 +166,19 @@ COMPARED = [
     "meetings_held",
     "demos_postponed",
     "demos_cancelled",
+    "outbound_per_day",
+    "inbound_per_day",
+    "call_connect_rate",
+    "decision_maker_touched",
+    "meetings_missed_30d",
+    "meetings_scheduled_30d",
+    "days_since_meeting_held",
+    "outbound_7d_vs_usual",
+    "outbound_14d_vs_usual",
+    "inbound_14d_vs_usual",
+    "team_stage_norm_days",
+    "days_in_stage_vs_team_norm",
+    "pace_vs_team",
 ] + [
     f"{p}_{d}_{w}d"
     for p in ("calls", "emails", "meetings", "demos", "messages")
