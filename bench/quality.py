@@ -100,7 +100,7 @@ def main() -> None:
         check(
             "churn: within 0.03 ROC AUC of the oracle",
             gap is not None and gap <= 0.03,
-            f"gap {gap:.4f}",
+            f"gap {gap:.4f} (how much of it the records allow: bench/churn_ceiling.py)",
         )
         rule = ev.baselines["days_since_contact_rule"]["roc_auc"]
         check(

@@ -275,30 +275,21 @@ def candidate_slots_for_contacts(
         keep = (utc >= as_of) & (utc < as_of + pd.Timedelta(days=days))
         utc, local_naive = utc[keep], local_naive[keep]
         # every (contact, channel) gets every slot: contact-major, then channel, then time
-        per_contact = len(channels) * len(utc)
         ids = group.index.to_numpy(dtype=object)
-
-        def each_contact(values: np.ndarray) -> np.ndarray:
-            return np.repeat(values, per_contact)
-
-        def each_slot(values: np.ndarray) -> np.ndarray:
-            return np.tile(values, len(ids) * len(channels))
-
+        per_contact, copies = len(channels) * len(utc), len(ids) * len(channels)
         parts.append(
             pd.DataFrame(
                 {
-                    "contact_id": each_contact(ids),
+                    "contact_id": np.repeat(ids, per_contact),
                     "as_of": as_of,
-                    "account_id": each_contact(group["account_id"].to_numpy(dtype=object)),
+                    "account_id": np.repeat(group["account_id"].to_numpy(object), per_contact),
                     "timezone": zone,
-                    "slot_start_utc": each_slot(utc.to_numpy()),
-                    "slot_start_local": each_slot(local_naive.to_numpy()),
-                    "channel": np.tile(
-                        np.repeat(np.asarray(channels, dtype=object), len(utc)), len(ids)
-                    ),
-                    "role": each_contact(group["role"].to_numpy(dtype=object)),
-                    "local_hour": each_slot(local_naive.hour.to_numpy(np.int64)),
-                    "local_weekday": each_slot(local_naive.weekday.to_numpy(np.int64)),
+                    "slot_start_utc": np.tile(utc.to_numpy(), copies),
+                    "slot_start_local": np.tile(local_naive.to_numpy(), copies),
+                    "channel": np.tile(np.repeat(np.asarray(channels, object), len(utc)), len(ids)),
+                    "role": np.repeat(group["role"].to_numpy(object), per_contact),
+                    "local_hour": np.tile(local_naive.hour.to_numpy(np.int64), copies),
+                    "local_weekday": np.tile(local_naive.weekday.to_numpy(np.int64), copies),
                 }
             )
         )

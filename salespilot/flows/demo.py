@@ -75,6 +75,7 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     from salespilot.flows.features_flow import build_features
     from salespilot.flows.morning import morning_lists
     from salespilot.flows.training_flow import train_models
+    from salespilot.models import SPECS
 
     settings = Settings()
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
@@ -106,18 +107,26 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     if todo:
         with console.status(f"  training {', '.join(todo)} ..."):
             results = train_models(models=todo, data_dir=str(data_dir))
-        table = Table("model", "version", "champion", "test ROC AUC", "no-model rule AUC")
+        table = Table(
+            "model", "version", "champion", "test ROC AUC", "logistic regression", "no-model rule"
+        )
         for name, res in results.items():
             if "error" in res:
-                table.add_row(name, "-", "-", res["error"][:60], "")
+                table.add_row(name, "-", "-", res["error"][:60], "", "")
                 continue
-            rule = next(iter(res.get("baselines", {}).values()), {})
+            baselines = res.get("baselines", {})
+            rule_name = SPECS[name].baseline_rule.name
+            auc = {
+                k: f"{v.get('roc_auc', float('nan')):.3f}"
+                for k, v in {"model": res["metrics"], **baselines}.items()
+            }
             table.add_row(
                 name,
                 str(res.get("version")),
                 "yes" if res.get("champion") else "no",
-                f"{res['metrics'].get('roc_auc', float('nan')):.3f}",
-                f"{rule.get('roc_auc', float('nan')):.3f}",
+                auc["model"],
+                auc.get("logistic_regression", "-"),
+                f"{auc.get(rule_name, '-')} ({rule_name})",
             )
         console.print(table)
     else:

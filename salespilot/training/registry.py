@@ -45,10 +45,25 @@ def client(settings: Settings) -> MlflowClient:
     import mlflow
 
     warnings.filterwarnings("ignore", module="mlflow")
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+
+@contextlib.contextmanager
+def _known_mlflow_notices_silenced():
+    """Quiet two notices every run would print: our model is a pickled python_model object
+    (on purpose: the calibrator and booster travel together) and uv's virtual environments
+    have no pip to pin (the requirements are given explicitly)."""
+    names = ("mlflow.pyfunc", "mlflow.utils.environment")
+    levels = {n: logging.getLogger(n).level for n in names}
+    try:
+        for n in names:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
 
 
 def ensure_experiment(settings: Settings, name: str) -> str:
@@ -164,20 +179,21 @@ def log_run(
                 "run_id": run.info.run_id,
             }
         )
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=SalesPilotPyfunc(ev.model),
-            signature=signature,
-            input_example=example,
-            pip_requirements=[
-                f"mlflow=={mlflow.__version__}",
-                f"lightgbm=={lightgbm.__version__}",
-                f"scikit-learn=={sklearn.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-            ],
-            registered_model_name=spec.name,
-        )
+        with _known_mlflow_notices_silenced():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=SalesPilotPyfunc(ev.model),
+                signature=signature,
+                input_example=example,
+                pip_requirements=[
+                    f"mlflow=={mlflow.__version__}",
+                    f"lightgbm=={lightgbm.__version__}",
+                    f"scikit-learn=={sklearn.__version__}",
+                    f"pandas=={pd.__version__}",
+                    f"numpy=={np.__version__}",
+                ],
+                registered_model_name=spec.name,
+            )
     version = str(info.registered_model_version)
     c = client(settings)
     c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
