@@ -119,7 +119,9 @@ SPEC = ModelSpec(
     categorical=("stage", "product_line", "lead_source"),
     readable_names=READABLE_NAMES,
     monotone=MONOTONE,
-    params=BASE_PARAMS,
+    # small trees: the signal is close to additive (a logistic regression on the same features
+    # is as good as the default trees); 7 leaves x 100 rows gain ~0.001 ROC AUC on two demo seeds
+    params={**BASE_PARAMS, "num_leaves": 7, "min_data_in_leaf": 100},
     # reps, accounts and opportunities: the deal features treat missing stage changes and
     # activities as none (many teams export nothing else at first, e.g. the Maven example)
     required_tables=MODEL_TABLES["win_probability"],
