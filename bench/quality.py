@@ -20,39 +20,22 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from demo_history import add_arguments, demo_history
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=None, help="an existing demo history folder")
-    ap.add_argument("--reps", type=int, default=100)
-    ap.add_argument("--months", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=11)
+    add_arguments(ap)
     ap.add_argument("--models", default="win_probability,churn_risk,contact_time")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
-    from salespilot.features.demo import generate_history
-    from salespilot.features.loader import load_history
     from salespilot.models import SPECS
     from salespilot.settings import Settings
     from salespilot.training import train_model
 
-    data = (
-        args.data
-        or Path(tempfile.gettempdir()) / f"salespilot-bench-{args.reps}x{args.months}-s{args.seed}"
-    )
-    if not (data / "opportunities.csv").exists() and not (data / "opportunities.parquet").exists():
-        t = time.perf_counter()
-        generate_history(
-            data, reps=args.reps, months=args.months, seed=args.seed, end=pd.Timestamp("2026-06-30")
-        )
-        print(f"generated {data} in {time.perf_counter() - t:.0f} s")
-    history = load_history(data)
-    print(
-        f"history {data}: {len(history.opportunities):,} deals, {len(history.activities):,} activities"
-    )
+    _, history = demo_history(args)
 
     settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="salespilot-bench-state-")))
     results = {}

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from demo_history import add_arguments, demo_history
 
 OUT_TOUCHES = ("call", "email", "message")
 
@@ -193,10 +193,7 @@ def quality_posterior(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=None)
-    ap.add_argument("--reps", type=int, default=100)
-    ap.add_argument("--months", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=11)
+    add_arguments(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
@@ -204,21 +201,12 @@ def main() -> None:
 
     from sklearn.metrics import roc_auc_score
 
-    from salespilot.features.demo import generate_history
-    from salespilot.features.loader import load_history
     from salespilot.models import SPECS
     from salespilot.training.core import fit_and_evaluate
     from salespilot.training.oracle import oracle_for
     from salespilot.training.train import build_dataset, truth_dir
 
-    data = args.data or Path(tempfile.gettempdir()) / (
-        f"salespilot-bench-{args.reps}x{args.months}-s{args.seed}"
-    )
-    if not (data / "truth").exists():
-        generate_history(
-            data, reps=args.reps, months=args.months, seed=args.seed, end=pd.Timestamp("2026-06-30")
-        )
-    history = load_history(data)
+    data, history = demo_history(args)
     spec = SPECS["win_probability"]
     t0 = time.perf_counter()
     frame = build_dataset(spec, history)
