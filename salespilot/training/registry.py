@@ -52,10 +52,10 @@ def client(settings: Settings) -> MlflowClient:
 
 @contextlib.contextmanager
 def _known_mlflow_notices_silenced():
-    """Quiet two notices every run would print: our model is a pickled python_model object
-    (on purpose: the calibrator and booster travel together) and uv's virtual environments
-    have no pip to pin (the requirements are given explicitly)."""
-    names = ("mlflow.pyfunc", "mlflow.utils.environment")
+    """Quiet the notices every run would print: our model is a pickled python_model object
+    (on purpose: the calibrator and booster travel together), uv's virtual environments have
+    no pip to pin, and uv's lock file is not logged (the requirements are given explicitly)."""
+    names = ("mlflow.pyfunc", "mlflow.utils.environment", "mlflow.utils.uv_utils")
     levels = {n: logging.getLogger(n).level for n in names}
     try:
         for n in names:
