@@ -162,10 +162,21 @@ def learn_categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, l
     return cats
 
 
+#: A leaf never needs more than this share of the training rows: a ``min_data_in_leaf`` tuned
+#: on a large history (hundreds of rows a leaf) would forbid every split on a small one.
+MAX_LEAF_SHARE = 0.1
+
+
 def _train_params(
-    params: Mapping[str, Any], features: list[str], monotone: Mapping[str, int] | None
+    params: Mapping[str, Any],
+    features: list[str],
+    monotone: Mapping[str, int] | None,
+    n_rows: int,
 ) -> dict[str, Any]:
     params = {"metric": "binary_logloss", **params}
+    if "min_data_in_leaf" in params:
+        cap = max(1, int(n_rows * MAX_LEAF_SHARE))
+        params["min_data_in_leaf"] = min(int(params["min_data_in_leaf"]), cap)
     if monotone and "monotone_constraints" not in params:
         params["monotone_constraints"] = [int(monotone.get(f, 0)) for f in features]
     return params
@@ -207,7 +218,7 @@ def fit_lightgbm(
     import lightgbm as lgb
 
     categories = learn_categories(train, categorical)
-    params = _train_params(params, features, monotone)
+    params = _train_params(params, features, monotone, len(train))
     rounds = int(params.pop("num_boost_round", num_boost_round))
     dtrain = _dataset(train, y_train, features, categorical, categories)
     dvalid = _dataset(valid, y_valid, features, categorical, categories, reference=dtrain)
@@ -243,7 +254,7 @@ def refit_lightgbm(
     import lightgbm as lgb
 
     categories = learn_categories(frame, categorical)
-    params = _train_params(params, features, monotone)
+    params = _train_params(params, features, monotone, len(frame))
     params.pop("num_boost_round", None)
     data = _dataset(frame, y, features, categorical, categories)
     return lgb.train(params, data, num_boost_round=max(int(num_boost_round), 1)), categories

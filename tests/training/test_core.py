@@ -117,3 +117,12 @@ def test_refit_learns_from_training_and_validation_but_never_the_test_period():
     # without the refit the model has exactly the early-stopped trees
     plain = fit_and_evaluate(synthetic_spec(refit_on_validation=False), frame)
     assert plain.model.metadata["trees"] == plain.model.metadata["best_iteration"]
+
+
+def test_a_leaf_size_tuned_for_big_histories_still_learns_on_a_small_one():
+    # min_data_in_leaf=300 on ~400 training rows would forbid every split: a constant model
+    frame = synthetic_frame(900, seed=5)
+    ev = fit_and_evaluate(synthetic_spec().with_params(min_data_in_leaf=300), frame)
+    assert ev.split.describe()["train_rows"] < 600
+    assert ev.model.metadata["best_iteration"] > 1
+    assert ev.metrics["roc_auc"] > ev.baselines["stage_rule"]["roc_auc"]
