@@ -192,14 +192,10 @@ def compare(
             json.dumps(_clean({"model": model, "versions": versions}), allow_nan=False) + "\n"
         )
         return
-    metric_names = [
-        "roc_auc",
-        "average_precision",
-        "log_loss",
-        "brier_score",
-        "ece",
-        "top_decile_lift",
-    ]
+    from salespilot.training.evaluate import METRIC_NAMES
+
+    # the table shows every test metric but the capture (the lift says the same, scaled)
+    metric_names = [m for m in METRIC_NAMES if m != "top_decile_capture"]
     table = Table(title=f"{model}: registered versions")
     for col in ("version", "alias", "created", "data", *metric_names, "reason"):
         table.add_column(col, overflow="fold")

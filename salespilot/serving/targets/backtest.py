@@ -28,7 +28,7 @@ from sklearn.metrics import mean_absolute_percentage_error
 
 from salespilot.features.history import History
 from salespilot.serving.targets.allocation import TargetConfig, recommend_targets
-from salespilot.serving.targets.forecast import ForecastConfig, build_forecast, ramp_factor
+from salespilot.serving.targets.forecast import ForecastConfig, Scorer, forecast_with, ramp_factor
 from salespilot.serving.targets.forecast import tenure_months as _tenure
 from salespilot.serving.targets.periods import Period, period_containing
 from salespilot.serving.targets.pipeline import data_as_of
@@ -110,8 +110,8 @@ def run_backtest(
     kind: str = "quarter",
     forecast_config: ForecastConfig | None = None,
     target_config: TargetConfig | None = None,
-    scorer: Callable[[History, pd.Timestamp], pd.DataFrame] | None = None,
-    scorer_for: Callable[[Period], Callable] | None = None,
+    scorer: Scorer | None = None,
+    scorer_for: Callable[[Period], Scorer] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> BacktestResult:
     """Replay the ``periods`` latest complete periods and score the three methods.
@@ -139,17 +139,7 @@ def run_backtest(
             progress(period.label)
         as_of = period.start
         period_scorer = scorer_for(period) if scorer_for is not None else scorer
-        scored = period_scorer(history, as_of)
-        source = getattr(period_scorer, "source", "empirical")
-        fc = build_forecast(
-            history,
-            period,
-            as_of=as_of,
-            scored_deals=scored,
-            config=forecast_config,
-            p_win_source=source,
-            p_win_horizon_days=getattr(period_scorer, "horizon_days", None),
-        )
+        fc = forecast_with(period_scorer, history, period, as_of=as_of, config=forecast_config)
         plan = recommend_targets(fc, by="rep", config=target_config)
         units = plan.units.set_index("unit")
         reps = history.reps.set_index("rep_id").loc[units.index].reset_index()
@@ -192,7 +182,7 @@ def run_backtest(
         rows=rows,
         metrics=metrics,
         forecasts=forecasts,
-        p_win_source=source,
+        p_win_source=fc.p_win_source,
         notes=notes,
     )
 

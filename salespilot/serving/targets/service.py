@@ -16,7 +16,7 @@ import pandas as pd
 from salespilot.features.history import History
 from salespilot.serving.targets.activity import activity_plan, funnel_rates
 from salespilot.serving.targets.allocation import TargetConfig, TargetPlan, recommend_targets
-from salespilot.serving.targets.forecast import Forecast, ForecastConfig, build_forecast
+from salespilot.serving.targets.forecast import Forecast, ForecastConfig, Scorer, forecast_with
 from salespilot.serving.targets.health import HealthReport, HealthThresholds, process_health
 from salespilot.serving.targets.periods import Period, period_containing
 from salespilot.serving.targets.pipeline import (
@@ -26,9 +26,6 @@ from salespilot.serving.targets.pipeline import (
 )
 
 log = logging.getLogger(__name__)
-
-Scorer = Callable[[History, pd.Timestamp], pd.DataFrame]
-"""(history, as_of) -> DataFrame(opportunity_id, p_win) for the deals open at as_of."""
 
 
 def empirical_scorer(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -111,17 +108,8 @@ def recommend(
     """Forecast ``period`` from data before ``as_of`` (default: the end of the history),
     set targets per ``by`` unit (optionally for one ``team`` only) and, for reps, the plan."""
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
-    scorer = scorer or empirical_scorer
-    source = getattr(scorer, "source", "empirical")
-    scored = scorer(history, as_of)
-    forecast = build_forecast(
-        history,
-        period,
-        as_of=as_of,
-        scored_deals=scored,
-        config=forecast_config,
-        p_win_source=source,
-        p_win_horizon_days=getattr(scorer, "horizon_days", None),
+    forecast = forecast_with(
+        scorer or empirical_scorer, history, period, as_of=as_of, config=forecast_config
     )
     if team is not None:
         mask = forecast.cells["team"] == team
