@@ -70,12 +70,49 @@ def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
     return tokens
 
 
+MODEL_TABLE_COLUMNS = (
+    "model",
+    "version",
+    "champion",
+    "test ROC AUC",
+    "logistic regression",
+    "no-model rule",
+)
+
+
+def model_table_rows(results: dict[str, dict]) -> list[tuple[str, ...]]:
+    """One row per trained model: test ROC AUC of the model, its logistic regression and its
+    named no-model rule (from ``train_models``' results)."""
+    from salespilot.models import SPECS
+
+    rows = []
+    for name, res in results.items():
+        if "error" in res:
+            rows.append((name, "-", "-", res["error"][:60], "", ""))
+            continue
+        rule = SPECS[name].baseline_rule.name
+        auc = {
+            k: f"{v.get('roc_auc', float('nan')):.3f}"
+            for k, v in {"model": res["metrics"], **res.get("baselines", {})}.items()
+        }
+        rows.append(
+            (
+                name,
+                str(res.get("version")),
+                "yes" if res.get("champion") else "no",
+                auc["model"],
+                auc.get("logistic_regression", "-"),
+                f"{auc.get(rule, '-')} ({rule})",
+            )
+        )
+    return rows
+
+
 def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True) -> None:
     from salespilot.features.loader import load_history, summarize_history
     from salespilot.flows.features_flow import build_features
     from salespilot.flows.morning import morning_lists
     from salespilot.flows.training_flow import train_models
-    from salespilot.models import SPECS
 
     settings = Settings()
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
@@ -107,27 +144,9 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     if todo:
         with console.status(f"  training {', '.join(todo)} ..."):
             results = train_models(models=todo, data_dir=str(data_dir))
-        table = Table(
-            "model", "version", "champion", "test ROC AUC", "logistic regression", "no-model rule"
-        )
-        for name, res in results.items():
-            if "error" in res:
-                table.add_row(name, "-", "-", res["error"][:60], "", "")
-                continue
-            baselines = res.get("baselines", {})
-            rule_name = SPECS[name].baseline_rule.name
-            auc = {
-                k: f"{v.get('roc_auc', float('nan')):.3f}"
-                for k, v in {"model": res["metrics"], **baselines}.items()
-            }
-            table.add_row(
-                name,
-                str(res.get("version")),
-                "yes" if res.get("champion") else "no",
-                auc["model"],
-                auc.get("logistic_regression", "-"),
-                f"{auc.get(rule_name, '-')} ({rule_name})",
-            )
+        table = Table(*MODEL_TABLE_COLUMNS)
+        for row in model_table_rows(results):
+            table.add_row(*row)
         console.print(table)
     else:
         console.print("  every model has a champion already; reusing them")
