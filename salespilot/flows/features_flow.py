@@ -100,13 +100,24 @@ def build_partitions(
     step: int,
 ) -> list[str]:
     """Fan one table's grid out over the task runner (threads, or a Dask cluster)."""
+    chunks = [dates[i : i + step] for i in range(0, len(dates), step)]
     futures = [
-        build_partition.submit(
-            history, history_hash, table, dates[i : i + step], horizon_days, parts_dir
-        )
-        for i in range(0, len(dates), step)
+        build_partition.submit(history, history_hash, table, c, horizon_days, parts_dir)
+        for c in chunks
     ]
-    return [f.result() for f in futures]
+    paths = [f.result() for f in futures]
+    # Prefect's cache remembers a part's path, not its file: a part deleted since (e.g. the
+    # state folder was removed and the same history built again) is built again, uncached
+    stale = [i for i, path in enumerate(paths) if not Path(path).is_file()]
+    if stale:
+        rebuild = build_partition.with_options(refresh_cache=True)
+        redone = [
+            rebuild.submit(history, history_hash, table, chunks[i], horizon_days, parts_dir)
+            for i in stale
+        ]
+        for i, f in zip(stale, redone, strict=True):
+            paths[i] = f.result()
+    return paths
 
 
 @flow(name="build_features")

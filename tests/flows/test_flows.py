@@ -57,6 +57,16 @@ def test_build_features_caches_an_unchanged_history_and_rebuilds_a_changed_one(f
     assert meta3["history_hash"] == third["history_hash"]
     assert len(_part_mtimes(root)) > len(built)
 
+    # the state folder removed (rm -rf .salespilot): the cache still knows the parts, but
+    # their files are gone - they are built again instead of failing on a missing file
+    shutil.rmtree(root / "state")
+    fourth = build_features()
+    assert fourth["history_hash"] == third["history_hash"]
+    assert all(info["rows"] > 0 for info in fourth["tables"].values())
+    assert _part_mtimes(root)
+    _, meta4 = read_feature_table(root / "state" / "features", "deals")
+    assert meta4["history_hash"] == third["history_hash"]
+
 
 def test_dask_runner_builds_the_same_tables_as_the_local_one(
     tmp_path, demo_history_dir, monkeypatch
