@@ -133,8 +133,7 @@ def schedule(
     try:
         ids = schedules.register(settings, url, teams)
         for d in schedules.deployments(settings, teams):
-            crons = ", ".join(f"{s.cron} {s.timezone or ''}".strip() for s in d.schedules)
-            c.print(f"  [bold]{d.flow_name}/{d.name}[/bold]: {crons}")
+            c.print(f"  [bold]{d.flow_name}/{d.name}[/bold]: {schedules.schedule_text(d)}")
         c.print(f"{len(ids)} deployments registered.")
         if not register_only:
             c.print("Serving them; Ctrl-C to stop.")

@@ -70,6 +70,19 @@ def deployments(settings: Settings, teams: list[str]) -> list[Any]:
     ]
 
 
+def schedule_text(deployment: Any) -> str:
+    """The schedules of a runner deployment as ``cron zone`` lines joined by commas.
+
+    A runner deployment holds ``DeploymentScheduleCreate`` objects whose ``schedule`` is the
+    ``CronSchedule``; the cron and its zone live there.
+    """
+    parts = []
+    for s in deployment.schedules:
+        cron = getattr(s, "schedule", s)
+        parts.append(f"{cron.cron} {cron.timezone or ''}".strip())
+    return ", ".join(parts)
+
+
 def teams_of(settings: Settings) -> list[str]:
     """Teams of the active reps in the configured history (for the per-zone schedules)."""
     from salespilot.features.loader import load_history
