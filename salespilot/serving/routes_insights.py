@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from salespilot.serving.deps import CurrentUser, State, check_team_exists
+from salespilot.serving.deps import LimitedUser, State, check_team_exists
 from salespilot.serving.errors import ApiError
 from salespilot.serving.schemas import ErrorResponse
 
@@ -94,7 +94,7 @@ def _scope_team(user, team: str | None, state, what: str) -> str | None:
     summary="Per lead source and product line: share, win rate with interval, cycle, value",
 )
 async def channels(
-    user: CurrentUser,
+    user: LimitedUser,
     state: State,
     team: Annotated[
         str | None, Query(max_length=128, description="Only this team (managers: their own).")
