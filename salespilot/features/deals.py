@@ -138,16 +138,24 @@ def deal_snapshot(
     as_of: pd.Timestamp | str | Iterable,
     *,
     stage_order: Sequence[str] = DEFAULT_STAGE_ORDER,
+    opportunity_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features of every opportunity open at ``as_of`` (one date or a grid).
 
     A deal is open at t when it was created before t and not closed before t. Columns: the
-    context in :data:`DEAL_CONTEXT_COLUMNS`, then :data:`DEAL_FEATURES`.
+    context in :data:`DEAL_CONTEXT_COLUMNS`, then :data:`DEAL_FEATURES`. ``opportunity_ids``
+    limits the rows to those deals (one rep's list) before any feature is computed; the
+    features still read the whole history (team records, stage norms), so each row is the
+    same as in the full snapshot.
     """
     grid = as_of_index(as_of)
     opps = history.opportunities
     created_all, closed_all = _deal_times(history)
     rows, t = rows_at(created_all, closed_all, grid)
+    if opportunity_ids is not None:
+        wanted = opps["opportunity_id"].to_numpy(dtype=object)[rows]
+        keep = pd.Index(list(opportunity_ids), dtype=object).get_indexer(wanted) >= 0
+        rows, t = rows[keep], t[keep]
     account = column_codes(history, "opportunities", "account_id", "account")[rows]
     owner_now = column_codes(history, "opportunities", "owner_rep_id", "rep")[rows]
     expected_close = _expected_close(history)[rows]

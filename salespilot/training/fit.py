@@ -134,6 +134,13 @@ class SalesPilotModel:
         values = self.booster.predict(self.prepare(frame), pred_contrib=True)
         return pd.DataFrame(values, columns=[*self.features, "base_value"], index=frame.index)
 
+    def score_all(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(probability, raw score, contributions)`` from one input matrix and one booster
+        call: TreeSHAP contributions (features then the base value) add up to the raw score."""
+        contrib = np.asarray(self.booster.predict(self.prepare(frame), pred_contrib=True))
+        raw = contrib.sum(axis=1)
+        return np.asarray(self.calibrator.predict(raw), dtype=float), raw, contrib
+
 
 def prepare_features(
     frame: pd.DataFrame, features: list[str], categories: Mapping[str, list]
