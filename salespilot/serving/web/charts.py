@@ -10,14 +10,16 @@ import plotly.io as pio
 from salespilot.serving.schemas import ExplanationResponse
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d"]}
-_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "height": 360, "template": "plotly_white"}
+_LAYOUT = {
+    "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+    "height": 360,
+    "template": "plotly_white",
+}
 
 
 def to_div(fig: go.Figure, div_id: str) -> str:
     """The figure as an HTML fragment; the page loads plotly.min.js once itself."""
-    return pio.to_html(
-        fig, full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id
-    )
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id)
 
 
 def shap_waterfall(exp: ExplanationResponse, *, top: int = 8) -> go.Figure:
@@ -40,7 +42,10 @@ def shap_waterfall(exp: ExplanationResponse, *, top: int = 8) -> go.Figure:
             y=labels,
             x=values,
             measure=measure,
-            text=[f"{v:+.2f}" if m == "relative" else f"{v:.2f}" for v, m in zip(values, measure, strict=True)],
+            text=[
+                f"{v:+.2f}" if m == "relative" else f"{v:.2f}"
+                for v, m in zip(values, measure, strict=True)
+            ],
             increasing={"marker": {"color": "#1a7f37"}},
             decreasing={"marker": {"color": "#b42318"}},
             totals={"marker": {"color": "#1f4e89"}},

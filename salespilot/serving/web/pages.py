@@ -45,12 +45,12 @@ def page_user(request: Request) -> Principal:
 PageUser = Annotated[Principal, Depends(page_user)]
 
 
-def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
     """A page with the CSRF value its forms post back (kept in a signed cookie)."""
     web = sessions(request)
     csrf = web.csrf_value(request)
     response = templates.TemplateResponse(
-        request, name, {"csrf": csrf, "csrf_field": CSRF_FIELD, **context}, status_code=status
+        request, template, {"csrf": csrf, "csrf_field": CSRF_FIELD, **context}, status_code=status
     )
     web.keep_csrf(response, csrf)
     return response

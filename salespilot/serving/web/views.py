@@ -25,8 +25,10 @@ def stage_path(history, opportunity_id: str) -> list[dict[str, Any]]:
         return []
     rows = sc[sc["opportunity_id"] == opportunity_id].sort_values("changed_at")
     out = []
-    times = list(rows["changed_at"]) + [None]
-    for (stage, at), nxt in zip(rows[["stage", "changed_at"]].itertuples(index=False), times[1:], strict=True):
+    times = [*rows["changed_at"], None]
+    for (stage, at), nxt in zip(
+        rows[["stage", "changed_at"]].itertuples(index=False), times[1:], strict=True
+    ):
         days = None if nxt is None else round((nxt - at) / pd.Timedelta(days=1), 1)
         out.append({"stage": str(stage), "entered": at, "days": days})
     return out
