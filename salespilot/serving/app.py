@@ -15,6 +15,7 @@ from salespilot.serving import models_info as mi
 from salespilot.serving.auth import TokenStore
 from salespilot.serving.errors import error_body, install_error_handlers
 from salespilot.serving.routes import router
+from salespilot.serving.routes_insights import router as insights_router
 from salespilot.serving.routes_targets import router as targets_router
 from salespilot.serving.schemas import ErrorResponse, Health, Readiness
 from salespilot.serving.state import StateHolder
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(targets_router)
+    app.include_router(insights_router)
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Alive")
     async def health() -> Health:

@@ -60,7 +60,8 @@ class TrainResult:
 
 
 def check_tables(spec: ModelSpec, history: History) -> None:
-    """Raise :class:`MissingTablesError` when ``history`` lacks a table ``spec`` needs."""
+    """Raise :class:`MissingTablesError` when ``history`` lacks a table ``spec`` needs, or
+    its tables hold no outcome to learn from (the same message ``validate`` shows)."""
     missing = history.missing_tables(spec.required_tables)
     if missing:
         where = f" to {history.source}" if history.source else ""
@@ -69,6 +70,11 @@ def check_tables(spec: ModelSpec, history: History) -> None:
             + ", ".join(f"{m}.csv (or {m}.parquet)" for m in missing)
             + where
         )
+    from salespilot.features.training_sets import outcome_gap
+
+    gap = outcome_gap(history, spec.table)
+    if gap is not None:
+        raise MissingTablesError(f"{spec.name} cannot be trained: {gap}")
 
 
 def declared_custom_features(spec: ModelSpec, history: History) -> dict[str, str]:

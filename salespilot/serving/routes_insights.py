@@ -1,0 +1,118 @@
+"""The /v1 insights routes for managers: which channel pays, where a team's gap is.
+
+Routes only parse, authorise and call the plain modules of :mod:`salespilot.targets`. A
+manager sees their own team only; an admin any team or the whole company; a rep token gets
+403. Results are memoised per serving state, so a reload recomputes them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from salespilot.serving.deps import LimitedUser, State, check_team_exists
+from salespilot.serving.errors import ApiError
+from salespilot.serving.schemas import ErrorResponse
+
+_ERRORS = {
+    s: {"model": ErrorResponse, "description": d}
+    for s, d in (
+        (401, "Missing, unknown or revoked token"),
+        (403, "Outside the token's scope"),
+        (404, "Unknown team"),
+        (422, "Invalid parameters"),
+        (503, "Data not loaded yet"),
+    )
+}
+
+router = APIRouter(prefix="/v1", tags=["insights"], responses=_ERRORS)
+
+
+class ChannelOut(BaseModel):
+    lead_source: str | None = None
+    product_line: str | None = None
+    leads: int
+    lead_share: float
+    closed: int
+    won: int
+    win_rate: float | None
+    win_rate_low: float | None
+    win_rate_high: float | None
+    win_rate_vs_overall: float | None
+    cycle_days: float | None
+    avg_value: float | None
+    retained_value_12m: float | None
+    retention_12m: float | None
+    value_per_lead: float
+    value_share: float
+    flag: str | None
+    message: str | None
+
+
+class ChannelsOverallOut(BaseModel):
+    leads: int
+    lead_share: float
+    closed: int
+    won: int
+    win_rate: float | None
+    win_rate_low: float | None
+    win_rate_high: float | None
+    cycle_days: float | None
+    avg_value: float | None
+    retained_value_12m: float | None
+    retention_12m: float | None
+    value_per_lead: float
+
+
+class ChannelsResponse(BaseModel):
+    as_of: str
+    team: str | None
+    channels: list[ChannelOut]
+    overall: ChannelsOverallOut
+    product_lines: list[ChannelOut]
+    flagged: list[str]
+    notes: list[str] = []
+
+
+def _scope_team(user, team: str | None, state, what: str) -> str | None:
+    if user.role == "rep":
+        raise ApiError(403, f"{what} are for manager and admin tokens.", code="forbidden")
+    if user.role == "manager":
+        if team is not None and team != user.team:
+            raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
+        team = user.team
+    check_team_exists(state, team)
+    return team
+
+
+@router.get(
+    "/insights/channels",
+    response_model=ChannelsResponse,
+    summary="Per lead source and product line: share, win rate with interval, cycle, value",
+)
+async def channels(
+    user: LimitedUser,
+    state: State,
+    team: Annotated[
+        str | None, Query(max_length=128, description="Only this team (managers: their own).")
+    ] = None,
+) -> ChannelsResponse:
+    from salespilot.targets.channels import channels_overview
+
+    team = _scope_team(user, team, state, "Channel insights")
+    key = ("channels", team)
+    if key not in state.cache:
+
+        def run() -> dict:
+            return channels_overview(state.history, as_of=state.as_of, team=team)
+
+        try:
+            state.cache[key] = await run_in_threadpool(run)
+        except LookupError as exc:
+            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
+        except ValueError as exc:
+            raise ApiError(422, str(exc), code="bad_request") from None
+    return ChannelsResponse(**state.cache[key])
