@@ -136,6 +136,9 @@ class TablePart(_Strict):
     source: str | None = None
     query: str | None = None
     rows: list[dict[str, Any]] | None = None
+    delimiter: str | None = Field(
+        None, description="Field separator of this CSV source (default: the mapping's, ',')."
+    )
     where: list[Condition] = Field(default_factory=list)
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     keep_extra: bool = Field(
@@ -202,6 +205,7 @@ class Mapping(_Strict):
     timezone: str = Field("UTC", description="Time zone of source timestamps without an offset.")
     date_format: str | None = Field(None, description="strptime format of source dates, if fixed.")
     dayfirst: bool = Field(False, description="Read 03/01/2017 as 3 January.")
+    delimiter: str | None = Field(None, description="Field separator of CSV sources (',').")
     id_style: IdStyle = Field("slug", description="How ids are built from names: slug or hash.")
     tables: dict[str, TableMapping]
 

@@ -29,7 +29,13 @@ from salespilot.features.schema import TABLES
 
 logger = logging.getLogger(__name__)
 
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+# A time-zone offset follows a time of day ("10:00+02:00", "10:00:00Z"): the "-2018" that ends
+# a day-first "01-02-2018" is a year, not an offset.
+_OFFSET = re.compile(
+    r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$", re.I
+)
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -75,7 +81,7 @@ def _read_part(part: TablePart, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFra
         label, first = "query", 1
     else:
         assert part.source is not None
-        raw = ctx.source.read(part.source)
+        raw = ctx.source.read(part.source, delimiter=part.delimiter or ctx.mapping.delimiter)
         label, first = part.source, ctx.source.first_row(part.source)
     origin = pd.DataFrame({"source": label, "source_row": range(first, first + len(raw))})
     return raw, origin
@@ -205,7 +211,7 @@ def _map_values(s: pd.Series, values: dict[str, Any]) -> pd.Series:
 def _lookup(s: pd.Series, spec: ColumnSpec, ctx: _Context, col: str) -> pd.Series:
     assert spec.lookup is not None
     lk = spec.lookup
-    table = ctx.source.read(lk.source)
+    table = ctx.source.read(lk.source, delimiter=ctx.mapping.delimiter)
     for c in (lk.key, lk.value):
         if c not in table.columns:
             raise MappingError(
@@ -294,6 +300,9 @@ def parse_timestamps(
     result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     if aware.any():
         parsed = pd.to_datetime(text[aware], utc=True, errors="coerce", format="ISO8601")
+        retry = parsed.isna()
+        if retry.any():  # "01-02-2018 10:00+01:00": the file's own date format, or day-first
+            parsed[retry] = _parse_aware(text[aware][retry], date_format, dayfirst)
         result[aware] = parsed.dt.tz_localize(None)
     naive = present & ~aware
     if naive.any():
@@ -304,11 +313,25 @@ def parse_timestamps(
     return result
 
 
+def _parse_aware(text: pd.Series, date_format: str | None, dayfirst: bool) -> pd.Series:
+    if date_format and "%z" in date_format:
+        return pd.to_datetime(text, format=date_format, utc=True, errors="coerce")
+    # year first ("2018-02-01 10:00 UTC") is never day-first, whatever the file says
+    iso = text.str.match(_ISO_DATE)
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    for rows, day_first in ((iso, False), (~iso, dayfirst)):
+        if rows.any():
+            parsed[rows] = pd.to_datetime(
+                text[rows], format="mixed", dayfirst=day_first, utc=True, errors="coerce"
+            )
+    return parsed
+
+
 def _parse_naive(text: pd.Series, date_format: str | None, dayfirst: bool) -> pd.Series:
     if date_format:
         return pd.to_datetime(text, format=date_format, errors="coerce")
     # ISO dates first: with dayfirst, dateutil would read 2017-01-03 as 1 March.
-    iso = text.str.match(r"^\d{4}-\d{2}-\d{2}")
+    iso = text.str.match(_ISO_DATE)
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     if iso.any():
         parsed[iso] = pd.to_datetime(text[iso], format="ISO8601", errors="coerce")
