@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists
 from salespilot.serving.errors import ApiError
+from salespilot.serving.limits import run_limited
 from salespilot.serving.schemas import ErrorResponse
 
 _ERRORS = {
@@ -96,6 +96,7 @@ def _scope_team(user, team: str | None, state, what: str) -> str | None:
 async def channels(
     user: LimitedUser,
     state: State,
+    holder: Holder,
     team: Annotated[
         str | None, Query(max_length=128, description="Only this team (managers: their own).")
     ] = None,
@@ -110,7 +111,7 @@ async def channels(
             return channels_overview(state.history, as_of=state.as_of, team=team)
 
         try:
-            state.cache[key] = await run_in_threadpool(run)
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
         except LookupError as exc:
             raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
         except ValueError as exc:
@@ -174,7 +175,7 @@ async def team_gap(
             ).to_dict()
 
         try:
-            state.cache[key] = await run_in_threadpool(run)
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
         except LookupError as exc:
             raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
         except ValueError as exc:
