@@ -84,7 +84,8 @@ def outcome_gap(history: History, table: str) -> str | None:
     """Why ``table``'s training set can hold no labelled row of both classes, or None.
 
     The cheap checks behind ``validate``'s "can be trained" and ``train``'s skip message, so
-    the two agree: deals need won and lost deals that were open at some weekly snapshot,
+    the two agree: deals need won deals and others (lost, or still open: not won within the
+    horizon), and closed deals that were open at some weekly snapshot,
     accounts need subscriptions of which at least one ended, attempts need outbound calls or
     emails to a contact.
     """
@@ -93,9 +94,9 @@ def outcome_gap(history: History, table: str) -> str | None:
         if not len(opps):
             return "the opportunities table has no rows"
         won = int((opps["status"] == "won").sum())
-        lost = int((opps["status"] == "lost").sum())
-        if not won or not lost:
-            return f"{won} won and {lost} lost deals: a win model needs both"
+        if not won or won == len(opps):
+            other = len(opps) - won
+            return f"{won} won and {other} lost or open deals: a win model needs both"
         closed = opps[opps["status"].isin(["won", "lost"])]
         first_monday = (closed["created_at"] + pd.offsets.Week(weekday=0)).dt.normalize()
         if not (first_monday <= closed["closed_at"]).any():

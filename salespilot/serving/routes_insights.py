@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from salespilot.serving.deps import LimitedUser, State, check_team_exists
+from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists
 from salespilot.serving.errors import ApiError
+from salespilot.serving.limits import run_limited
 from salespilot.serving.schemas import ErrorResponse
 
 _ERRORS = {
@@ -96,6 +96,7 @@ def _scope_team(user, team: str | None, state, what: str) -> str | None:
 async def channels(
     user: LimitedUser,
     state: State,
+    holder: Holder,
     team: Annotated[
         str | None, Query(max_length=128, description="Only this team (managers: their own).")
     ] = None,
@@ -110,9 +111,73 @@ async def channels(
             return channels_overview(state.history, as_of=state.as_of, team=team)
 
         try:
-            state.cache[key] = await run_in_threadpool(run)
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
         except LookupError as exc:
             raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
         except ValueError as exc:
             raise ApiError(422, str(exc), code="bad_request") from None
     return ChannelsResponse(**state.cache[key])
+
+
+class GapCauseOut(BaseModel):
+    dimension: str
+    key: str
+    amount: float
+    action: str
+
+
+class GapResponse(BaseModel):
+    period: str
+    scope: str
+    as_of: str
+    target: float
+    target_source: str
+    booked: float
+    p50: float
+    gap: float
+    causes: list[GapCauseOut]
+    notes: list[str] = []
+
+
+@router.get(
+    "/teams/{team}/gap",
+    response_model=GapResponse,
+    summary="A team's expected shortfall against target, split by rep, funnel step, segment",
+)
+async def team_gap(
+    team: Annotated[str, Path(min_length=1, max_length=128)],
+    user: LimitedUser,
+    state: State,
+    holder: Holder,
+    period: Annotated[
+        str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
+    ],
+    target: Annotated[
+        float | None, Query(ge=0, description="The team's target (default: the targets table).")
+    ] = None,
+) -> GapResponse:
+    from salespilot.serving.targets.periods import parse_period
+    from salespilot.serving.targets.service import configs_from_settings
+    from salespilot.targets.gap import gap_attribution
+
+    _scope_team(user, team, state, "Gap attributions")
+    try:
+        p = parse_period(period)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), code="bad_period") from None
+    key = ("gap", team, p.label, target)
+    if key not in state.cache:
+        fc, _, _ = configs_from_settings(holder.settings)
+
+        def run() -> dict:
+            return gap_attribution(
+                state.history, team, p, as_of=state.as_of, target=target, forecast_config=fc
+            ).to_dict()
+
+        try:
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
+        except LookupError as exc:
+            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
+        except ValueError as exc:
+            raise ApiError(422, str(exc), code="bad_request") from None
+    return GapResponse(**state.cache[key])

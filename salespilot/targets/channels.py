@@ -126,6 +126,8 @@ def channel_insights(
     )
     deals["won_amount"] = np.where(deals["is_won"], deals["amount"].astype(float), np.nan)
     subs, notes = _deal_subscriptions(history, deals, as_of, c)
+    if deals[by].nunique() == 1 and deals[by].iloc[0] == "(none)":
+        notes.append(f"no {by} is recorded: every deal counts as one channel '(none)'")
     rows = _aggregate(deals, subs, by)
     total = _aggregate(deals.assign(_all="overall"), subs, "_all").iloc[0]
     rows["lead_share"] = rows["leads"] / total["leads"]

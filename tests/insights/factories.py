@@ -72,6 +72,8 @@ def build(
             acc = f"A{r_i:02d}{i:04d}"
             t0 = created[i]
             for k in range(reached[i]):
+                if t0 + pd.Timedelta(days=7 * k) >= end_ts:
+                    break
                 stages.append(
                     {
                         "opportunity_id": oid,

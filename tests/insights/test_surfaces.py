@@ -83,3 +83,38 @@ def test_channels_route_scopes_a_manager_to_their_team(api):
     assert client.get("/v1/insights/channels", headers=h["rep"]).status_code == 403
     r = client.get("/v1/insights/channels", params={"team": "nowhere"}, headers=h["admin"])
     assert r.status_code == 404
+
+
+def test_gap_json_keeps_the_contract(cli, demo_history_dir):
+    args = ["gap", "NA Enterprise", "--period", "2026-Q2", "--as-of", "2026-05-01"]
+    out = _json(cli.invoke(cli_app, [*args, "--data", str(demo_history_dir), "--json"]))
+    assert set(out) >= {"period", "scope", "target", "p50", "gap", "causes"}
+    assert out["period"] == "2026-Q2" and out["scope"] == "NA Enterprise"
+    by_dim: dict[str, float] = {}
+    for c in out["causes"]:
+        assert set(c) >= {"dimension", "key", "amount", "action"}
+        by_dim[c["dimension"]] = by_dim.get(c["dimension"], 0.0) + c["amount"]
+    assert {"rep", "funnel", "product_line", "lead_source"} <= set(by_dim)
+    for total in by_dim.values():  # rounded to cents per row
+        assert abs(total - out["gap"]) <= 0.01 * len(out["causes"])
+
+
+def test_gap_bad_period_is_one_json_error(cli, demo_history_dir):
+    r = cli.invoke(cli_app, ["gap", "NA Enterprise", "--period", "Q5", "--json"])
+    assert r.exit_code == 1 and "is not a quarter" in json.loads(r.stdout)["error"]
+
+
+def test_gap_route_answers_the_manager_of_the_team_only(api):
+    client, h, team, other = api
+    r = client.get(f"/v1/teams/{team}/gap", params={"period": "2026-Q2"}, headers=h["manager"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["scope"] == team and body["target_source"] == "targets table"
+    assert client.get(f"/v1/teams/{other}/gap", params={"period": "2026-Q2"},
+                      headers=h["manager"]).status_code == 403  # fmt: skip
+    assert client.get(f"/v1/teams/{team}/gap", params={"period": "2026-Q9"},
+                      headers=h["admin"]).status_code == 422  # fmt: skip
+    assert client.get("/v1/teams/nowhere/gap", params={"period": "2026-Q2"},
+                      headers=h["admin"]).status_code == 404  # fmt: skip
+    assert client.get(f"/v1/teams/{team}/gap", params={"period": "2026-Q2"},
+                      headers=h["rep"]).status_code == 403  # fmt: skip
