@@ -14,6 +14,7 @@ from salespilot.cli import (
     flow_cmds,
     history_cmds,
     import_cmds,
+    insights_cmds,
     model_cmds,
     serve_cmds,
     targets_cmds,
@@ -39,6 +40,7 @@ for _module in (
     model_cmds,
     serve_cmds,
     targets_cmds,
+    insights_cmds,
 ):
     _module.register(app)
 
