@@ -19,6 +19,7 @@ from salespilot.serving.routes_insights import router as insights_router
 from salespilot.serving.routes_targets import router as targets_router
 from salespilot.serving.schemas import ErrorResponse, Health, Readiness
 from salespilot.serving.state import StateHolder
+from salespilot.serving.web import install_web
 from salespilot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
     app.include_router(router)
     app.include_router(targets_router)
     app.include_router(insights_router)
+    install_web(app)
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Alive")
     async def health() -> Health:
