@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     morning_cron: str = Field("30 6 * * 1-5", description="Morning lists: working days 06:30.")
     features_cron: str = Field("0 2 * * *", description="Feature rebuild: nightly.")
     training_cron: str = Field("0 3 * * 0", description="Retraining: weekly, Sunday night.")
+    brief_cron: str = Field(
+        "0 7 * * 1", description="Weekly briefs: Monday 07:00 in each team's time zone."
+    )
     default_timezone: str = Field(
         "Europe/London", description="Time zone of teams with no entry in team_timezones."
     )

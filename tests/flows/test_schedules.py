@@ -30,7 +30,7 @@ def test_deployments_and_schedules_are_registered_on_a_real_server(tmp_path, set
     settings = settings.model_copy(update={"team_timezones": {"East": "America/New_York"}})
     with schedules.LocalPrefectServer(tmp_path / "prefect") as server:
         ids = schedules.register(settings, server.url, ["East", "West"])
-        assert len(ids) == 3
+        assert len(ids) == 4
 
         async def read():
             async with get_client() as client:
@@ -49,6 +49,7 @@ def test_deployments_and_schedules_are_registered_on_a_real_server(tmp_path, set
             ("30 6 * * 1-5", "America/New_York"),
             ("30 6 * * 1-5", "Europe/London"),
         ],
+        "mondays": [("0 7 * * 1", "America/New_York"), ("0 7 * * 1", "Europe/London")],
     }
 
 
