@@ -25,7 +25,7 @@ def channels(
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per lead source and product line: lead share, win rate with a 95 % interval, cycle,
+    """Per lead source, product line and region: lead share, win rate with a 95 % interval, cycle,
     average value and the subscription value retained over 12 months, against overall;
     channels whose value is out of line with their share of leads are flagged."""
     from salespilot.targets.channels import channels_overview
@@ -50,7 +50,11 @@ def _print_channels(out: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    for key, title in (("channels", "lead_source"), ("product_lines", "product_line")):
+    for key, title in (
+        ("channels", "lead_source"),
+        ("product_lines", "product_line"),
+        ("regions", "region"),
+    ):
         t = Table(
             title=f"{title} as of {out['as_of'][:10]}"
             + (f", team {out['team']}" if out["team"] else "")
