@@ -238,4 +238,21 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "best_iteration": evaluation.best_iteration,
         "split": evaluation.split.describe(),
         "warnings": list(evaluation.warnings),
+        "calibration_curve": calibration_points(evaluation),
+    }
+
+
+def calibration_points(evaluation: Evaluation) -> dict[str, list[float]] | None:
+    """The model's calibration curve on the test rows (10 quantile bins), for the models page."""
+    from sklearn.calibration import calibration_curve
+
+    try:
+        observed, predicted = calibration_curve(
+            evaluation.y_test, evaluation.p_test, n_bins=10, strategy="quantile"
+        )
+    except ValueError:  # a single class in the test rows: no curve
+        return None
+    return {
+        "predicted": [round(float(v), 4) for v in predicted],
+        "observed": [round(float(v), 4) for v in observed],
     }
