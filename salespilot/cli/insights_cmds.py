@@ -97,9 +97,9 @@ def gap(
 ) -> None:
     """The team's expected shortfall (target - P50 of booked + forecast) split into causes:
     by rep, by funnel step against the team's norm, and by segment; each with an action."""
-    from salespilot.serving.targets.periods import parse_period
-    from salespilot.serving.targets.service import champion_scorer, configs_from_settings
     from salespilot.targets.gap import gap_attribution
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import champion_scorer, configs_from_settings
 
     try:
         p = parse_period(period)

@@ -158,9 +158,9 @@ async def team_gap(
         float | None, Query(ge=0, description="The team's target (default: the targets table).")
     ] = None,
 ) -> GapResponse:
-    from salespilot.serving.targets.periods import parse_period
-    from salespilot.serving.targets.service import configs_from_settings
     from salespilot.targets.gap import gap_attribution
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import configs_from_settings
 
     _scope_team(user, team, state, "Gap attributions")
     try:
