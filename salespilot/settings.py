@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         description='Per-team time zone for the morning schedule, e.g. {"EMEA": "Europe/Berlin"}.',
     )
 
-    # -- targets and process health (salespilot/serving/targets) -----------------------------
+    # -- targets and process health (salespilot/targets) -----------------------------
     targets_base_quantile: float = Field(0.5, description="Base target = this quantile.")
     targets_stretch_quantile: float = Field(0.8, description="Stretch target = this quantile.")
     targets_floor_quantile: float = Field(0.1, description="Allocation floor quantile per unit.")
