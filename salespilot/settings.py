@@ -45,6 +45,35 @@ class Settings(BaseSettings):
         (8, 18), description="Contact-local hours [start, end) the best-time slots are drawn from."
     )
     serving_factors: int = Field(3, ge=1, le=10, description="Top SHAP factors per sign shown.")
+    # -- what one token can make the service spend (salespilot/serving/limits.py) -------------
+    serving_rate_per_minute: float = Field(
+        60, gt=0, description="Expensive requests a minute per token (as_of, best times, ...)."
+    )
+    serving_rate_burst: int = Field(20, ge=1, description="Expensive requests at once per token.")
+    serving_max_rebuilds: int = Field(
+        2, ge=1, description="On-demand as_of rebuilds at once (all tokens); beyond: 429."
+    )
+    serving_request_timeout_s: float = Field(
+        30, gt=0, description="A request's work is abandoned (503 timeout) after this long."
+    )
+    serving_cache_entries: int = Field(
+        512, ge=1, description="Memoised answers kept per state (best times, explanations, ...)."
+    )
+    serving_as_of_entries: int = Field(
+        8, ge=0, description="Rebuilt as_of lists kept per state (each holds one rep's scores)."
+    )
+    # -- web pages (salespilot/serving/web) ---------------------------------------------------
+    web_session_secret: str | None = Field(
+        None,
+        description="Key signing the pages' session cookies; default a random key kept in "
+        "<state_dir>/web-session.key.",
+    )
+    web_session_max_age_s: int = Field(
+        8 * 3600, ge=60, description="A page session expires this long after sign-in."
+    )
+    web_cookie_secure: bool = Field(
+        False, description="Mark the session cookies Secure (set it when served over HTTPS)."
+    )
     rep_timezones: dict[str, str] = Field(
         default_factory=lambda: {
             "North America": "America/New_York",
@@ -91,6 +120,9 @@ class Settings(BaseSettings):
     morning_cron: str = Field("30 6 * * 1-5", description="Morning lists: working days 06:30.")
     features_cron: str = Field("0 2 * * *", description="Feature rebuild: nightly.")
     training_cron: str = Field("0 3 * * 0", description="Retraining: weekly, Sunday night.")
+    brief_cron: str = Field(
+        "0 7 * * 1", description="Weekly briefs: Monday 07:00 in each team's time zone."
+    )
     default_timezone: str = Field(
         "Europe/London", description="Time zone of teams with no entry in team_timezones."
     )

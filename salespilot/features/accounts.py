@@ -92,14 +92,26 @@ ENGAGEMENT_HALF_LIVES: dict[str, pd.Timedelta] = {
 }
 
 
-def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> pd.DataFrame:
-    """Point-in-time features of every account with an active subscription at ``as_of``."""
+def account_snapshot(
+    history: History,
+    as_of: pd.Timestamp | str | Iterable,
+    *,
+    account_ids: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Point-in-time features of every account with an active subscription at ``as_of``.
+
+    ``account_ids`` limits the rows to those accounts (one rep's) before any feature is
+    computed; each row is the same as in the full snapshot.
+    """
     _subscriptions(history)
     grid = as_of_index(as_of)
     started, ended, value, acc_code, prod_code, n_prod = cached(
         history, "accounts.sub_arrays", lambda: _subscription_arrays(history)
     )
     n_acc = len(history.accounts)
+    allowed = None
+    if account_ids is not None:
+        allowed = history.accounts["account_id"].isin(list(account_ids)).to_numpy()
     cols: dict[str, list[np.ndarray]] = {
         k: []
         for k in (
@@ -118,6 +130,8 @@ def account_snapshot(history: History, as_of: pd.Timestamp | str | Iterable) -> 
         ago = is_active_at(started, ended, t - 90 * NS_PER_DAY)
         n_now = np.bincount(acc_code[now], minlength=n_acc)
         ids = np.flatnonzero(n_now)
+        if allowed is not None:
+            ids = ids[allowed[ids]]
         pairs = np.unique(acc_code[now] * n_prod + prod_code[now])
         cols["code"].append(ids)
         cols["t"].append(np.full(ids.size, t, dtype=np.int64))

@@ -69,6 +69,16 @@ async def require_admin(user: CurrentUser) -> Principal:
 AdminUser = Annotated[Principal, Depends(require_admin)]
 
 
+async def rate_limited(user: CurrentUser, holder: Holder) -> Principal:
+    """The caller, after spending one request of their token's budget for expensive routes."""
+    holder.limiter.check(user.token_id)
+    return user
+
+
+#: The caller of an expensive route (computes per request): 429 beyond the token's rate.
+LimitedUser = Annotated[Principal, Depends(rate_limited)]
+
+
 # -- scope checks (plain functions: routes call them after resolving what the entity is) --
 
 

@@ -233,7 +233,8 @@ def rep_priorities_json(state, rep_id: str, limit: int) -> bytes:
             team=state.rep_team(rep_id),
             as_of=state.as_of.to_pydatetime(),
             data=DataInfo(
-                source=state.source,
+                # the data folder's name, never the server's path to it
+                source=None if state.source is None else Path(state.source).name,
                 content_hash=state.content_hash,
                 as_of=state.as_of.to_pydatetime(),
             ),
@@ -248,12 +249,27 @@ def rep_priorities_json(state, rep_id: str, limit: int) -> bytes:
     return head + b"[" + b",".join(items) + b"]}"
 
 
+def as_of_memo(state, settings):
+    """The state's memo of rebuilt as_of lists (bounded: each holds one rep's scores)."""
+    from salespilot.serving.limits import BoundedCache
+
+    memo = state.cache.get("_as_of")
+    if memo is None:
+        memo = state.cache.setdefault("_as_of", BoundedCache(settings.serving_as_of_entries))
+    return memo
+
+
 def state_as_of(state, settings, as_of: pd.Timestamp, rep_id: str):
-    """A throw-away state for one rep, scored as of an earlier instant (same data and models)."""
+    """A throw-away state for one rep, scored as of an earlier instant (same data and models).
+
+    Only the rep's deals and accounts are built, scored and explained; the features still read
+    the whole history, so each item equals the one a full build as of that instant would rank.
+    """
     from salespilot.serving.state import build_state
 
-    key = ("as_of", as_of.isoformat(), rep_id)
-    past = state.cache.get(key)
+    key = (as_of.isoformat(), rep_id)
+    memo = as_of_memo(state, settings)
+    past = memo.get(key)
     if past is None:
         past = build_state(
             settings,
@@ -264,6 +280,5 @@ def state_as_of(state, settings, as_of: pd.Timestamp, rep_id: str):
             only_reps={rep_id},
             rates=state.cache.get("_rates"),
         )
-        if sum(1 for k in state.cache if isinstance(k, tuple) and k[0] == "as_of") < 8:
-            state.cache[key] = past
+        memo[key] = past
     return past

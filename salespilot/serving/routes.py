@@ -16,6 +16,7 @@ from salespilot.serving.deps import (
     AdminUser,
     CurrentUser,
     Holder,
+    LimitedUser,
     State,
     check_owned,
     check_rep,
@@ -23,6 +24,7 @@ from salespilot.serving.deps import (
 )
 from salespilot.serving.errors import ApiError
 from salespilot.serving.explanations import explain_entity
+from salespilot.serving.limits import run_limited
 from salespilot.serving.priorities import rep_priorities_json
 from salespilot.serving.schemas import (
     AtRiskResponse,
@@ -42,7 +44,8 @@ _ERRORS = {
         (403, "Outside the token's scope"),
         (404, "Unknown id"),
         (422, "Invalid parameters"),
-        (503, "Data or models not loaded yet"),
+        (429, "Rate limit or rebuild limit reached (see Retry-After)"),
+        (503, "Data or models not loaded yet, or the request's time limit passed"),
     )
 }
 
@@ -52,6 +55,7 @@ Id = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 def _as_of(value: datetime | None, state) -> pd.Timestamp | None:
+    """The requested instant, floored to the hour (so nearby requests share one rebuild)."""
     if value is None:
         return None
     ts = pd.Timestamp(value)
@@ -71,7 +75,8 @@ def _as_of(value: datetime | None, state) -> pd.Timestamp | None:
             f"as_of {ts.isoformat()} is after the data's latest event ({state.as_of.isoformat()}).",
             code="as_of_out_of_range",
         )
-    return ts
+    # any other instant is floored to the hour: nearby requests share one rebuild
+    return ts if ts == state.as_of else ts.floor("h")
 
 
 @router.get(
@@ -94,13 +99,43 @@ async def priorities(
         raise ApiError(503, "The win_probability model is not loaded.", code="model_unavailable")
     ts = _as_of(as_of, state)
     if ts is not None and ts != state.as_of:
-        from salespilot.serving.priorities import state_as_of
+        from salespilot.serving.priorities import as_of_memo, state_as_of
 
-        past = await run_in_threadpool(state_as_of, state, holder.settings, ts, rep_id)
+        holder.limiter.check(user.token_id)
+        settings = holder.settings
+        past = as_of_memo(state, settings).get((ts.isoformat(), rep_id))
+        if past is None:  # a rebuild: at most serving_max_rebuilds at once
+            work = holder.rebuilds.run(state_as_of, state, settings, ts, rep_id)
+            past = await run_limited(settings.serving_request_timeout_s, work)
         body = rep_priorities_json(past, rep_id, limit)
     else:
         body = rep_priorities_json(state, rep_id, limit)
     return Response(content=body, media_type="application/json")
+
+
+@router.get(
+    "/reps/{rep_id}/calendar.ics",
+    summary="A rep's list as calendar events (one call per item at its best time)",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}},
+)
+async def rep_calendar_ics(
+    rep_id: Id,
+    user: CurrentUser,
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> Response:
+    from salespilot.serving.calendar import rep_calendar
+
+    check_rep(user, state, rep_id)
+    body = rep_calendar(
+        state.rep_items.get(rep_id, ()), rep_id=rep_id, stamp=state.loaded_at, limit=limit
+    )
+    return Response(
+        content=body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="salespilot-{rep_id}.ics"'},
+    )
 
 
 @router.get(
@@ -110,7 +145,7 @@ async def priorities(
 )
 async def best_times(
     contact_id: Id,
-    user: CurrentUser,
+    user: LimitedUser,
     state: State,
     holder: Holder,
     top: Annotated[int, Query(ge=1, le=50)] = 5,
@@ -121,8 +156,13 @@ async def best_times(
     if state.model("contact_time") is None:
         raise ApiError(503, "The contact_time model is not loaded.", code="model_unavailable")
     hours = tuple(holder.settings.serving_working_hours)
-    return await run_in_threadpool(
-        contact_best_times, state, contact_id, top=top, working_hours=hours
+    return await run_limited(
+        holder.settings.serving_request_timeout_s,
+        contact_best_times,
+        state,
+        contact_id,
+        top=top,
+        working_hours=hours,
     )
 
 
@@ -159,11 +199,13 @@ async def at_risk(
     summary="SHAP values of an entity's current score",
 )
 async def explanation(
-    model: ModelName, entity_id: Id, user: CurrentUser, state: State
+    model: ModelName, entity_id: Id, user: LimitedUser, state: State, holder: Holder
 ) -> ExplanationResponse:
     if state.model(model) is None:
         raise ApiError(503, f"The {model} model is not loaded.", code="model_unavailable")
-    found = await run_in_threadpool(explain_entity, state, model, entity_id)
+    found = await run_limited(
+        holder.settings.serving_request_timeout_s, explain_entity, state, model, entity_id
+    )
     if found is None:
         what = {"win_probability": "open deal", "churn_risk": "customer account"}.get(
             model, "contact"
@@ -182,9 +224,10 @@ async def models(_: AdminUser, state: State, holder: Holder) -> ModelsResponse:
 
 
 @router.post("/models/reload", response_model=ReloadResponse, summary="Reload data and models")
-async def reload(_: AdminUser, holder: Holder) -> ReloadResponse:
+async def reload(admin: AdminUser, holder: Holder) -> ReloadResponse:
+    holder.limiter.check(admin.token_id)
     before = holder.state
-    state = await run_in_threadpool(holder.reload)
+    state = await run_in_threadpool(holder.reload)  # no time limit: a reload builds aside
     if state is None:
         raise ApiError(503, f"Reload failed: {holder.last_error}", code="reload_failed")
     problems = list(state.problems) + ([holder.last_error] if holder.last_error else [])

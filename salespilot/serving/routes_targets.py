@@ -14,11 +14,11 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Path
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from salespilot.serving.deps import CurrentUser, Holder, State, check_team_exists
+from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists
 from salespilot.serving.errors import ApiError
+from salespilot.serving.limits import run_limited
 from salespilot.serving.schemas import ErrorResponse
 
 _ERRORS = {
@@ -207,7 +207,7 @@ def _scope_team(user, team: str | None, state) -> str | None:
     summary="Forecast, base and stretch targets, allocation and activity plan",
 )
 async def recommendations(
-    body: TargetsRequest, user: CurrentUser, state: State, holder: Holder
+    body: TargetsRequest, user: LimitedUser, state: State, holder: Holder
 ) -> TargetsResponse:
     from salespilot.targets.periods import parse_period
     from salespilot.targets.service import configs_from_settings, recommend
@@ -246,7 +246,7 @@ async def recommendations(
             return rec.to_dict()
 
         try:
-            state.cache[key] = await run_in_threadpool(run)
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
         except LookupError as exc:
             raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
         except ValueError as exc:
@@ -261,7 +261,7 @@ async def recommendations(
 )
 async def team_health(
     team: Annotated[str, Path(min_length=1, max_length=128)],
-    user: CurrentUser,
+    user: LimitedUser,
     state: State,
     holder: Holder,
 ) -> HealthResponse:
@@ -290,5 +290,5 @@ async def team_health(
             )
             return report.to_dict()
 
-        state.cache[key] = await run_in_threadpool(run)
+        state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
     return HealthResponse(**state.cache[key])

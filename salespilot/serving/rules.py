@@ -136,10 +136,13 @@ def _owner_facts(acts: pd.DataFrame, key: str, owners: pd.Series) -> pd.DataFram
     return out
 
 
-def deal_facts(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
-    """One row of rule facts per deal open at ``as_of`` (index: opportunity_id)."""
+def deal_facts(history: History, as_of: pd.Timestamp, opportunity_ids=None) -> pd.DataFrame:
+    """One row of rule facts per deal open at ``as_of`` (index: opportunity_id), or per deal
+    of ``opportunity_ids`` open then."""
     as_of = pd.Timestamp(as_of)
     deals = open_deals(history, as_of).set_index("opportunity_id")
+    if opportunity_ids is not None:
+        deals = deals.loc[deals.index.isin(list(opportunity_ids))]
     out = deals[["account_id", "owner_rep_id", "amount", "expected_close_at", "created_at"]].copy()
     stage = _last_stage(history, as_of)
     out = out.join(stage, how="left")

@@ -84,11 +84,18 @@ def score(model: ServingModel, rows: pd.DataFrame, id_col: str) -> Scored:
             model.name, str(model.version), ids, empty, empty, np.zeros((0, len(features))),
             empty, features, dict(model.readable_names), rows.reindex(columns=features), {},
         )  # fmt: skip
-    proba = np.asarray(model.predict_proba(rows), dtype=float)
+    score_all = getattr(model, "score_all", None)
+    if score_all is not None:  # one input matrix, one booster call
+        proba, raw, contrib = score_all(rows)
+    else:
+        proba = model.predict_proba(rows)
+        raw = model.raw_score(rows)
+        contrib = model.contributions(rows)
+    proba = np.asarray(proba, dtype=float)
     if proba.ndim == 2:
         proba = proba[:, -1]
-    raw = np.asarray(model.raw_score(rows), dtype=float).reshape(-1)
-    mat, base = split_contributions(model.contributions(rows), features, n)
+    raw = np.asarray(raw, dtype=float).reshape(-1)
+    mat, base = split_contributions(contrib, features, n)
     values = rows[features].reset_index(drop=True)
     return Scored(
         model=model.name,

@@ -27,6 +27,7 @@ from salespilot.features.history import History
 from salespilot.serving import best_times as bt
 from salespilot.serving import rules
 from salespilot.serving.explanations import top_factors
+from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
 from salespilot.serving.priorities import Candidate, PreviousScores, PriorityConfig, rank
 from salespilot.serving.schemas import (
     AtRiskAccount,
@@ -79,8 +80,9 @@ class ServingState:
     at_risk: tuple[AtRiskAccount, ...]
     problems: tuple[str, ...] = ()
     data_signature: tuple = ()
-    # per-state memo of best-time answers (filled lazily; never shared across states)
-    cache: dict[str, Any] = field(default_factory=dict, compare=False)
+    # per-state memo of answers (filled lazily, bounded; never shared across states); keys
+    # starting with "_" hold the state's own indexes and are never evicted
+    cache: BoundedCache = field(default_factory=lambda: BoundedCache(512), compare=False)
 
     @property
     def degraded(self) -> bool:
@@ -124,6 +126,8 @@ class StateHolder:
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self.last_error: str | None = None
+        self.limiter = RateLimiter(settings.serving_rate_per_minute, settings.serving_rate_burst)
+        self.rebuilds = RebuildGate(settings.serving_max_rebuilds)
 
     @property
     def state(self) -> ServingState | None:
@@ -338,6 +342,7 @@ def build_state(
     """
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
+    from salespilot.features.pit import cached, keep_feature_cache
 
     signature: tuple = ()
     same_data = False
@@ -366,7 +371,7 @@ def build_state(
             loaded_at=datetime.now(UTC),
             models=models,
             problems=problems,
-            cache=dict(previous.cache),
+            cache=BoundedCache(settings.serving_cache_entries, previous.cache.items()),
         )
 
     reps = history.reps.set_index("rep_id")
@@ -387,13 +392,22 @@ def build_state(
     )
 
     # -- score deals and accounts (one batch each) -----------------------------------------
-    content_hash = history.content_hash()
+    # the loaded history is never edited: its event indexes are built once and shared by
+    # every as_of rebuild (a fixed set of indexes, so bounded)
+    keep_feature_cache(history)
+    content_hash = cached(history, "history.content_hash", history.content_hash)
     stored = _stored_snapshots(settings, content_hash, as_of) if now_of_data else None
+    deal_ids_wanted = acc_ids_wanted = None
+    if only_reps is not None:
+        # one rep's list: only their deals and accounts are built, scored and explained
+        opps = history.opportunities
+        deal_ids_wanted = opps.loc[opps["owner_rep_id"].isin(only_reps), "opportunity_id"]
+        acc_ids_wanted = accounts.loc[accounts["owner_rep_id"].isin(only_reps), "account_id"]
     if stored is not None:
         deal_rows, acc_rows, as_of = stored
     else:
-        deal_rows = deal_snapshot(history, as_of)
-        acc_rows = account_snapshot(_with_subscriptions(history), as_of)
+        deal_rows = deal_snapshot(history, as_of, opportunity_ids=deal_ids_wanted)
+        acc_rows = account_snapshot(_with_subscriptions(history), as_of, account_ids=acc_ids_wanted)
     if only_reps is not None:
         deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
         acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]
@@ -406,7 +420,7 @@ def build_state(
         stall_min_days=settings.warn_stall_min_days,
         postponed_min=settings.warn_postponed_min,
     )
-    dfacts = rules.deal_facts(history, as_of)
+    dfacts = rules.deal_facts(history, as_of, deal_ids_wanted)
     afacts = rules.account_facts(history, as_of, acc_rows["account_id"])
 
     deal_ids = deal_rows["opportunity_id"].astype(str).tolist()
@@ -609,6 +623,7 @@ def build_state(
         at_risk=at_risk,
         problems=problems,
         data_signature=signature,
+        cache=BoundedCache(settings.serving_cache_entries),
     )
     state.cache["_account_deal_reps"] = account_deal_reps
     state.cache["_rates"] = rates

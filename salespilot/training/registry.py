@@ -429,6 +429,9 @@ class LoadedModel:
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.model.contributions(frame)
 
+    def score_all(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.model.score_all(frame)
+
 
 def load_model(
     name: str,

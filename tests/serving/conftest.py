@@ -14,7 +14,13 @@ from salespilot.serving.state import ServingState
 @pytest.fixture(scope="session")
 def serving_settings(trained_state, tmp_path_factory):
     """The trained state's data and registry, with tokens and lists in a folder of our own."""
-    return trained_state.model_copy(update={"state_dir": tmp_path_factory.mktemp("serving-state")})
+    # the shared client is not what the rate limits are tested on (tests/serving/test_limits.py)
+    return trained_state.model_copy(
+        update={
+            "state_dir": tmp_path_factory.mktemp("serving-state"),
+            "serving_rate_burst": 100_000,
+        }
+    )
 
 
 @pytest.fixture(scope="session")
