@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
@@ -80,7 +81,7 @@ def history_start(history: History) -> pd.Timestamp:
     return min(firsts)
 
 
-def outcome_gap(history: History, table: str) -> str | None:
+def outcome_gap(history: History, table: str, *, decision_rows: bool = False) -> str | None:
     """Why ``table``'s training set can hold no labelled row of both classes, or None.
 
     The cheap checks behind ``validate``'s "can be trained" and ``train``'s skip message, so
@@ -99,11 +100,12 @@ def outcome_gap(history: History, table: str) -> str | None:
             return f"{won} won and {other} lost or open deals: a win model needs both"
         closed = opps[opps["status"].isin(["won", "lost"])]
         first_monday = (closed["created_at"] + pd.offsets.Week(weekday=0)).dt.normalize()
-        if not (first_monday <= closed["closed_at"]).any():
+        if not decision_rows and not (first_monday <= closed["closed_at"]).any():
             return (
                 f"none of the {len(closed)} closed deals was open at a weekly snapshot (Monday "
                 "midnight UTC): each was decided within days of its creation, and the weekly "
-                "grid scores only deals still open at a snapshot"
+                "grid scores only deals still open at a snapshot (score each deal once at "
+                "its decision time instead: a model spec with rows='decision')"
             )
         return None
     if table == "accounts":
@@ -184,6 +186,29 @@ def build_training_set(
     grid = as_of_grid(history) if grid is None else as_of_index(grid)
     with feature_cache(history):
         return _build(history, table, grid, horizon_days, progress, chunk_size)
+
+
+def build_decision_set(
+    history: History, table: TableName = "deals", horizon_days: int = 90, *, at: str = "created_at"
+) -> pd.DataFrame:
+    """One row per entity as of its own decision time (a lead at its creation), with its
+    ``label_*`` columns for ``horizon_days`` after that time and ``resolved_at``: when the
+    label became known (the deal's close, or the end of its horizon if still open then), so a
+    split can embargo exactly the rows whose outcome was not yet known.
+    """
+    if table != "deals":
+        raise ValueError(f"decision-time rows are built for deals only, not {table!r}")
+    from salespilot.features.deals import add_deal_labels, deal_decision_snapshot
+
+    with feature_cache(history):
+        frame = add_deal_labels(deal_decision_snapshot(history, at=at), history, horizon_days)
+    codes = pd.Index(history.opportunities["opportunity_id"]).get_indexer(frame["opportunity_id"])
+    closed = history.opportunities["closed_at"].to_numpy("datetime64[ns]")[codes]
+    horizon_end = frame["as_of"].to_numpy("datetime64[ns]") + np.timedelta64(horizon_days, "D")
+    frame["resolved_at"] = np.where(pd.isna(closed) | (closed > horizon_end), horizon_end, closed)
+    frame["resolved_at"] = frame["resolved_at"].astype("datetime64[ns]")
+    log.info("%s: %d decision-time rows (at %s)", table, len(frame), at)
+    return frame
 
 
 def _build(
