@@ -68,6 +68,25 @@ def test_rejects_keep_the_valid_rows_and_say_why_for_each_other(tmp_path):
     assert list(load_history(out).opportunities["opportunity_id"]) == ["D1", "D2", "D3"]
 
 
+def test_a_row_breaking_two_rules_is_one_rejected_row_with_both_reasons(tmp_path):
+    src = _broken_export(tmp_path)
+    with (src / "deals.csv").open("a") as f:  # an unknown rep and won without a close date
+        f.write("D6,Nobody Known,MG Special,Won,01/03/2017,,Acme\n")
+    rows_in = len(pd.read_csv(src / "deals.csv"))
+    out, rejects = tmp_path / "history", tmp_path / "rejects.csv"
+    result = import_history(parse_mapping(EXPORT_MAPPING), src, out, rejects=rejects)
+    table = pd.read_csv(rejects)
+    assert rows_in == result.rows["opportunities"] + result.rejected == 3 + 3
+    assert len(table) == result.rejected and table["source_row"].is_unique
+    both = table.set_index("source_row").loc[7]
+    assert set(both["rule"].split("; ")) == {"unknown_reference", "closed_without_date"}
+    assert "no closed_at" in both["message"]
+    assert result.rejected_by_rule == {
+        "opportunities.closed_without_date": 2,
+        "opportunities.unknown_reference": 2,
+    }
+
+
 def test_a_rejected_account_takes_its_deals_with_it(tmp_path):
     src = _export(tmp_path)
     mapping = copy.deepcopy(EXPORT_MAPPING)
