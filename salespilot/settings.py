@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     serving_as_of_entries: int = Field(
         8, ge=0, description="Rebuilt as_of lists kept per state (each holds one rep's scores)."
     )
+    serving_max_body_bytes: int = Field(
+        1_000_000, ge=1, description="Request bodies above this size are refused (413)."
+    )
     rep_timezones: dict[str, str] = Field(
         default_factory=lambda: {
             "North America": "America/New_York",

@@ -174,3 +174,30 @@ def test_find_all_problems_returns_every_offending_row_not_only_the_first_five(t
     assert len(loaded.value.problems[0].rows) == 5
     (everything,) = find_all_problems(staged)
     assert everything.rows == tuple(range(5, 12))
+
+
+def test_a_source_query_is_one_select_and_cannot_write(tmp_path):
+    import sqlite3
+
+    from salespilot.features.mapping.sources import SourceError, open_source
+
+    db = tmp_path / "crm.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE deals (id TEXT)")
+        con.execute("INSERT INTO deals VALUES ('D1')")
+    src = open_source(f"sqlite:///{db}")
+    try:
+        assert list(src.query("SELECT id FROM deals")["id"]) == ["D1"]
+        assert len(src.query("WITH d AS (SELECT id FROM deals) SELECT * FROM d")) == 1
+        for sql in (
+            "DROP TABLE deals",
+            "SELECT 1; DROP TABLE deals",
+            "INSERT INTO deals VALUES ('D2'); COMMIT",
+            "DELETE FROM deals",
+        ):
+            with pytest.raises(SourceError, match="one SELECT"):
+                src.query(sql)
+    finally:
+        src.close()
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT id FROM deals").fetchall() == [("D1",)]
