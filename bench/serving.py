@@ -1,18 +1,26 @@
-"""Serving benchmark: GET /v1/reps/{rep}/priorities?limit=50 on a real uvicorn server.
+"""Serving benchmark: GET /v1/reps/{rep}/priorities?limit=50 on a real uvicorn server, against a
+bare FastAPI route returning the same bytes.
 
-    uv run python bench/serving.py [--requests 400] [--workdir DIR]
+    uv run python bench/serving.py [--port 0] [--duration 5] [--rounds 2] [--workdir DIR]
 
-Generates a demo history, trains the three models into a fresh MLflow store, gives one rep
-300 open deals and 200 customer accounts, starts ``uvicorn`` (one worker) on 127.0.0.1 and
-measures requests per second and p50/p99 latency with 1 and 16 concurrent clients. Beside it:
-the bare LightGBM prediction + contributions (pred_contrib) for the same 500 rows, so the
-service's overhead reads as a ratio. Run it once: it shares the machine's two cores.
+Generates a demo history, trains the three models into a fresh MLflow store (kept in
+``--workdir`` for the next run), gives one rep 300 open deals and 200 customer accounts, starts
+``uvicorn`` (one worker) for the service on ``--port`` (0: a free port the OS picks) and times it
+to ``/ready``; then starts a bare FastAPI app (the same web stack, one route returning the
+service's body) and times it to ready too. The load runs in a separate process: ``wrk`` when it
+is installed (``apt-get install wrk``), else a Python load process with httpx threads (which
+understates the server). For 1 and 8 clients, service and bare route take turns (``--rounds``
+each) and the service / bare ratios of p50, p99 and requests per second are printed. Beside it:
+the bare LightGBM prediction + contributions for the same rows, what scoring per request would
+cost. It shares the machine's cores: quote the ratios, and run it on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -107,18 +115,19 @@ def _bare(settings, data: Path, rep: str, as_of: pd.Timestamp, repeat: int = 30)
     return statistics.median(times)
 
 
-def _load(url: str, headers: dict, clients: int, total: int) -> dict:
+def _httpx_load(url: str, headers: dict, clients: int, duration: float) -> dict:
+    """The fallback load (run in its own process): ``clients`` httpx threads for ``duration``."""
     lat: list[float] = []
     errors = 0
     lock = threading.Lock()
-    per = total // clients
+    stop = time.perf_counter() + duration
 
     def worker() -> None:
         nonlocal errors
         with httpx.Client(headers=headers, timeout=30) as c:
             c.get(url)  # connect + warm
             mine, bad = [], 0
-            for _ in range(per):
+            while time.perf_counter() < stop:
                 t = time.perf_counter()
                 r = c.get(url)
                 mine.append(time.perf_counter() - t)
@@ -136,7 +145,6 @@ def _load(url: str, headers: dict, clients: int, total: int) -> dict:
     wall = time.perf_counter() - t0
     a = np.array(lat) * 1000
     return dict(
-        clients=clients,
         requests=len(a),
         errors=errors,
         rps=len(a) / wall,
@@ -145,12 +153,100 @@ def _load(url: str, headers: dict, clients: int, total: int) -> dict:
     )
 
 
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if m is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(m.group(1)) * _WRK_UNITS[m.group(2)]
+
+
+def _load(url: str, headers: dict, clients: int, duration: float) -> dict:
+    """Load ``url`` from a separate process: wrk when installed, else the httpx fallback."""
+    wrk = shutil.which("wrk")
+    if wrk:
+        cmd = [wrk, "-t1", f"-c{clients}", f"-d{duration:g}s", "--latency", url]
+        for k, v in headers.items():
+            cmd += ["-H", f"{k}: {v}"]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        pct = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)$", out, re.M))
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        return dict(
+            requests=int(re.search(r"(\d+) requests in", out).group(1)),
+            errors=int(bad.group(1)) if bad else 0,
+            rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            p50=_wrk_ms(pct["50"]),
+            p99=_wrk_ms(pct["99"]),
+        )
+    cmd = [sys.executable, __file__, "--load-url", url, "--clients", str(clients)]
+    cmd += ["--duration", str(duration), "--headers", json.dumps(headers)]
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def bare_app():
+    """The floor: the same web stack, one route returning the service's body as bytes."""
+    from fastapi import FastAPI, Response
+
+    body = Path(os.environ["SALESPILOT_BENCH_BODY"]).read_bytes()
+    app = FastAPI()
+
+    @app.get("/ready")
+    async def ready() -> dict:
+        return {"ready": True}
+
+    @app.get("/list")
+    async def list_() -> Response:
+        return Response(content=body, media_type="application/json")
+
+    return app
+
+
+def _start(factory: str, port: int, env: dict) -> tuple[subprocess.Popen, str, float]:
+    """Start uvicorn (one worker) with ``factory``; wait for /ready; (process, base, seconds)."""
+    port = port or _free_port()
+    cmd = [
+        sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(Path(__file__).parent),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    server = subprocess.Popen(cmd, env=env)
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return server, base, time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.perf_counter() - t0 > 600:
+            server.kill()
+            raise SystemExit(f"{factory} did not become ready on port {port}")
+        time.sleep(0.1)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--port", type=int, default=0, help="service port (0: a free one)")
+    ap.add_argument("--bare-port", type=int, default=0, help="bare app port (0: a free one)")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds of load per run")
+    ap.add_argument("--rounds", type=int, default=2, help="service/bare turns per client count")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--reps", type=int, default=30)
+    # the fallback load process (no wrk): bench/serving.py --load-url URL ...
+    ap.add_argument("--load-url", help=argparse.SUPPRESS)
+    ap.add_argument("--clients", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--headers", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.load_url:
+        r = _httpx_load(args.load_url, json.loads(args.headers), args.clients, args.duration)
+        print(json.dumps(r))
+        return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sp-bench-serving-"))
     from salespilot.features.demo import generate_history
     from salespilot.serving.auth import TokenStore
@@ -166,55 +262,60 @@ def main() -> None:
     rep, as_of = _one_rep_history(demo, data)
     shutil.rmtree(state / "serving", ignore_errors=True)
     token, _ = TokenStore.for_state_dir(state).create(role="rep", rep_id=rep, name="bench")
+    print(f"load from a separate process: {'wrk' if shutil.which('wrk') else 'httpx threads'}")
 
-    port = _free_port()
     env = {**os.environ, "SALESPILOT_STATE_DIR": str(state), "SALESPILOT_DATA_DIR": str(data)}
-    cmd = [
-        sys.executable, "-m", "uvicorn", "--factory", "salespilot.serving.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    t0 = time.perf_counter()
-    server = subprocess.Popen(cmd, env=env)
+    headers = {"Authorization": f"Bearer {token}"}
+    server, base, ready_s = _start("salespilot.serving.app:create_app", args.port, env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.perf_counter() - t0 > 600:
-                raise SystemExit("server did not become ready")
-            time.sleep(0.5)
-        print(
-            f"server ready in {time.perf_counter() - t0:.1f}s (load + score + explain everything)"
-        )
         url = f"{base}/v1/reps/{rep}/priorities?limit=50"
-        headers = {"Authorization": f"Bearer {token}"}
-        body = httpx.get(url, headers=headers).json()
-        print(f"rep {rep}: {body['total']} items in the list, {len(body['items'])} returned, "
-              f"{len(httpx.get(url, headers=headers).content)} bytes")  # fmt: skip
-        results = [_load(url, headers, c, args.requests) for c in (1, 16)]
-        health = _load(f"{base}/health", {}, 1, args.requests)
+        r = httpx.get(url, headers=headers)
+        body = r.content
+        print(f"rep {rep}: {r.json()['total']} items in the list, 50 returned, {len(body)} bytes")
+        (work / "body.json").write_bytes(body)
+        bare_env = {**env, "SALESPILOT_BENCH_BODY": str(work / "body.json")}
+        bare, bare_base, bare_ready_s = _start("serving:bare_app", args.bare_port, bare_env)
+        try:
+            runs: dict[tuple[str, int], list[dict]] = {}
+            for clients in (1, 8):
+                for _ in range(args.rounds):  # interleaved: the machine's drift hits both
+                    for name, u, h in (
+                        ("service", url, headers),
+                        ("bare", f"{bare_base}/list", {}),
+                    ):
+                        runs.setdefault((name, clients), []).append(
+                            _load(u, h, clients, args.duration)
+                        )
+        finally:
+            _stop(bare)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    bare = _bare(settings, data, rep, as_of)
-    print(f"\nGET /v1/reps/{rep}/priorities?limit=50 (with explanations), uvicorn 1 worker")
-    print(f"{'clients':>8} {'requests':>9} {'errors':>7} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for r in results:
+        _stop(server)
+    bare_score = _bare(settings, data, rep, as_of)
+
+    def med(name: str, clients: int, key: str) -> float:
+        return statistics.median(r[key] for r in runs[(name, clients)])
+
+    print(f"\ntime to /ready: service {ready_s:.1f} s, bare app {bare_ready_s:.1f} s "
+          f"({ready_s / bare_ready_s:.1f}x)")  # fmt: skip
+    print(f"\nGET /v1/reps/{rep}/priorities?limit=50 vs the bare route, same {len(body)} bytes, "
+          f"uvicorn 1 worker, medians of {args.rounds} interleaved {args.duration:g} s runs")  # fmt: skip
+    head = f"{'clients':>7} {'route':>8} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    print(head)
+    for clients in (1, 8):
+        for name in ("service", "bare"):
+            errors = sum(r["errors"] for r in runs[(name, clients)])
+            print(
+                f"{clients:>7} {name:>8} {med(name, clients, 'rps'):>8.0f} "
+                f"{med(name, clients, 'p50'):>8.2f} {med(name, clients, 'p99'):>8.2f} {errors:>7}"
+            )
         print(
-            f"{r['clients']:>8} {r['requests']:>9} {r['errors']:>7} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
+            f"{clients:>7} {'ratio':>8} {med('service', clients, 'rps') / med('bare', clients, 'rps'):>8.2f} "
+            f"{med('service', clients, 'p50') / med('bare', clients, 'p50'):>8.2f} "
+            f"{med('service', clients, 'p99') / med('bare', clients, 'p99'):>8.2f}"
         )
     print(
-        f"GET /health (the HTTP floor, 1 client): p50 {health['p50']:.2f} ms, p99 {health['p99']:.2f} ms"
-    )
-    print(
-        f"\nbare model predict_proba + contributions (pred_contrib), same rows: {bare * 1000:.2f} ms"
-    )
-    print(
-        f"p50 (1 client) / bare = {results[0]['p50'] / (bare * 1000):.3f}x "
-        "(scores and explanations are precomputed at load/reload)"
+        f"\nbare model predict_proba + contributions (pred_contrib), same rows: {bare_score * 1000:.2f} ms"
+        f" (per-request scoring would cost this; the service precomputes at load)"
     )
 
 

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     serving_max_body_bytes: int = Field(
         1_000_000, ge=1, description="Request bodies above this size are refused (413)."
     )
+    # -- web pages (salespilot/serving/web) ---------------------------------------------------
+    web_session_secret: str | None = Field(
+        None,
+        description="Key signing the pages' session cookies; default a random key kept in "
+        "<state_dir>/web-session.key.",
+    )
+    web_session_max_age_s: int = Field(
+        8 * 3600, ge=60, description="A page session expires this long after sign-in."
+    )
+    web_cookie_secure: bool = Field(
+        False, description="Mark the session cookies Secure (set it when served over HTTPS)."
+    )
     rep_timezones: dict[str, str] = Field(
         default_factory=lambda: {
             "North America": "America/New_York",
@@ -114,6 +126,9 @@ class Settings(BaseSettings):
     morning_cron: str = Field("30 6 * * 1-5", description="Morning lists: working days 06:30.")
     features_cron: str = Field("0 2 * * *", description="Feature rebuild: nightly.")
     training_cron: str = Field("0 3 * * 0", description="Retraining: weekly, Sunday night.")
+    brief_cron: str = Field(
+        "0 7 * * 1", description="Weekly briefs: Monday 07:00 in each team's time zone."
+    )
     default_timezone: str = Field(
         "Europe/London", description="Time zone of teams with no entry in team_timezones."
     )
@@ -122,7 +137,7 @@ class Settings(BaseSettings):
         description='Per-team time zone for the morning schedule, e.g. {"EMEA": "Europe/Berlin"}.',
     )
 
-    # -- targets and process health (salespilot/serving/targets) -----------------------------
+    # -- targets and process health (salespilot/targets) -----------------------------
     targets_base_quantile: float = Field(0.5, description="Base target = this quantile.")
     targets_stretch_quantile: float = Field(0.8, description="Stretch target = this quantile.")
     targets_floor_quantile: float = Field(0.1, description="Allocation floor quantile per unit.")

@@ -156,6 +156,36 @@ def deal_snapshot(
         wanted = opps["opportunity_id"].to_numpy(dtype=object)[rows]
         keep = pd.Index(list(opportunity_ids), dtype=object).get_indexer(wanted) >= 0
         rows, t = rows[keep], t[keep]
+    return _deal_rows(history, rows, t, stage_order)
+
+
+def deal_decision_snapshot(
+    history: History,
+    *,
+    at: str = "created_at",
+    stage_order: Sequence[str] = DEFAULT_STAGE_ORDER,
+) -> pd.DataFrame:
+    """One row per deal, as of its own decision time (``as_of`` = the deal's ``at`` column:
+    a lead at its creation), instead of one per deal and weekly snapshot.
+
+    The same features as :func:`deal_snapshot`, from what was recorded before that instant,
+    so a lead decided the day it came in still has its row.
+    """
+    opps = history.opportunities
+    if at not in opps.columns:
+        raise ValueError(f"decision time {at!r} is not a column of opportunities")
+    when = pd.to_datetime(opps[at]).to_numpy("datetime64[ns]")
+    rows = np.flatnonzero(~pd.isna(when))
+    t = when[rows].astype(np.int64)
+    return _deal_rows(history, rows, t, stage_order)
+
+
+def _deal_rows(
+    history: History, rows: np.ndarray, t: np.ndarray, stage_order: Sequence[str]
+) -> pd.DataFrame:
+    """The feature rows of deals ``rows`` (opportunity row numbers), each as of ``t`` (ns)."""
+    opps = history.opportunities
+    created_all = _deal_times(history)[0]
     account = column_codes(history, "opportunities", "account_id", "account")[rows]
     owner_now = column_codes(history, "opportunities", "owner_rep_id", "rep")[rows]
     expected_close = _expected_close(history)[rows]

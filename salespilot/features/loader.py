@@ -41,6 +41,7 @@ from salespilot.features.schema import (
     models_available,
     models_skipped,
 )
+from salespilot.features.training_sets import models_without_outcomes
 from salespilot.features.validation import MAX_EXAMPLES, HistoryValidationError, Problem
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ def summarize_history(history: History) -> dict[str, Any]:
         active = (subs["started_at"] <= end) & (subs["ended_at"].isna() | (subs["ended_at"] > end))
         active_subs = int(active.sum())
         active_value = float(subs.loc[active, "monthly_value"].sum())
+    available = models_available(history)
+    no_outcomes = models_without_outcomes(history, available)
     reps = history.reps
     reps_active = int(
         ((reps["hired_at"] <= end) & (reps["left_at"].isna() | (reps["left_at"] > end))).sum()
@@ -172,8 +175,8 @@ def summarize_history(history: History) -> dict[str, Any]:
         "reps": len(reps),
         "reps_active": reps_active,
         "accounts": len(history.accounts),
-        "models_available": models_available(history),
-        "models_skipped": models_skipped(history),
+        "models_available": [m for m in available if m not in no_outcomes],
+        "models_skipped": {**models_skipped(history), **no_outcomes},
         "model_tables": {m: list(t) for m, t in MODEL_TABLES.items()},
     }
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
@@ -23,8 +24,30 @@ FEATURE_SET_VERSION = "2026.11.27-4"
 #: Days after the first deal before the default grid starts (look-back windows fill up).
 DEFAULT_WARMUP_DAYS = 60
 
+#: A deal-less history's grid starts this many days before its first subscription end.
+CHURN_ONLY_LEAD_DAYS = 180
+
 TableName = Literal["deals", "accounts", "attempts"]
 TABLE_NAMES: tuple[str, ...] = ("deals", "accounts", "attempts")
+#: The feature table each model trains on (its spec's ``table``; a test checks they agree).
+MODEL_FEATURE_TABLES: dict[str, str] = {
+    "win_probability": "deals",
+    "churn_risk": "accounts",
+    "contact_time": "attempts",
+}
+
+
+def models_without_outcomes(history: History, models: list[str]) -> dict[str, str]:
+    """For each of ``models`` (whose tables are present) that has no outcome to learn from:
+    the message ``validate`` and ``train`` both show."""
+    out = {}
+    for model in models:
+        gap = outcome_gap(history, MODEL_FEATURE_TABLES[model])
+        if gap is not None:
+            out[model] = f"{model} cannot be trained: {gap}"
+    return out
+
+
 #: Entity id column of each table.
 ENTITY_COLUMNS: dict[str, str] = {
     "deals": "opportunity_id",
@@ -34,8 +57,79 @@ ENTITY_COLUMNS: dict[str, str] = {
 
 
 def history_start(history: History) -> pd.Timestamp:
-    """The earliest deal creation (the first moment there is anything to score)."""
-    return pd.Timestamp(history.opportunities["created_at"].min())
+    """The earliest deal creation (the first moment there is anything to score).
+
+    A history without deals (a churn-only export: accounts and subscriptions) starts where
+    its outcomes start: ``CHURN_ONLY_LEAD_DAYS`` before the first subscription end (years of
+    subscriptions before any recorded churn would fill the train period with rows that hold
+    no churner), or at the first subscription start or account creation when none ended.
+    """
+    start = pd.Timestamp(history.opportunities["created_at"].min())
+    if pd.notna(start):
+        return start
+    firsts = [
+        pd.Timestamp(df[col].min())
+        for table, col in (("subscriptions", "started_at"), ("accounts", "created_at"))
+        if (df := history.table(table)) is not None and len(df) and pd.notna(df[col].min())
+    ]
+    if not firsts:
+        raise ValueError("the history holds no deals, subscriptions or accounts to start from")
+    subs = history.subscriptions
+    first_end = subs["ended_at"].min() if subs is not None and len(subs) else pd.NaT
+    if pd.notna(first_end):
+        return max(min(firsts), pd.Timestamp(first_end) - pd.Timedelta(days=CHURN_ONLY_LEAD_DAYS))
+    return min(firsts)
+
+
+def outcome_gap(history: History, table: str, *, decision_rows: bool = False) -> str | None:
+    """Why ``table``'s training set can hold no labelled row of both classes, or None.
+
+    The cheap checks behind ``validate``'s "can be trained" and ``train``'s skip message, so
+    the two agree: deals need won deals and others (lost, or still open: not won within the
+    horizon), and closed deals that were open at some weekly snapshot,
+    accounts need subscriptions of which at least one ended, attempts need outbound calls or
+    emails to a contact.
+    """
+    if table == "deals":
+        opps = history.opportunities
+        if not len(opps):
+            return "the opportunities table has no rows"
+        won = int((opps["status"] == "won").sum())
+        if not won or won == len(opps):
+            other = len(opps) - won
+            return f"{won} won and {other} lost or open deals: a win model needs both"
+        closed = opps[opps["status"].isin(["won", "lost"])]
+        first_monday = (closed["created_at"] + pd.offsets.Week(weekday=0)).dt.normalize()
+        if not decision_rows and not (first_monday <= closed["closed_at"]).any():
+            return (
+                f"none of the {len(closed)} closed deals was open at a weekly snapshot (Monday "
+                "midnight UTC): each was decided within days of its creation, and the weekly "
+                "grid scores only deals still open at a snapshot (score each deal once at "
+                "its decision time instead: a model spec with rows='decision')"
+            )
+        return None
+    if table == "accounts":
+        subs = history.subscriptions
+        if subs is None or not len(subs):
+            return "the subscriptions table has no rows"
+        if not subs["ended_at"].notna().any():
+            return f"none of the {len(subs)} subscriptions ended: no churn to learn from"
+        return None
+    if table == "attempts":
+        acts = history.activities
+        if acts is None or not len(acts):
+            return "the activities table has no rows"
+        from salespilot.features.contacts import ATTEMPT_CHANNELS
+
+        pick = (
+            (acts["direction"] == "outbound")
+            & acts["channel"].isin(ATTEMPT_CHANNELS)
+            & acts["contact_id"].notna()
+        )
+        if not pick.any():
+            return "no outbound call or email to a contact in the activities table"
+        return None
+    raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLE_NAMES)}")
 
 
 def as_of_grid(
@@ -92,6 +186,29 @@ def build_training_set(
     grid = as_of_grid(history) if grid is None else as_of_index(grid)
     with feature_cache(history):
         return _build(history, table, grid, horizon_days, progress, chunk_size)
+
+
+def build_decision_set(
+    history: History, table: TableName = "deals", horizon_days: int = 90, *, at: str = "created_at"
+) -> pd.DataFrame:
+    """One row per entity as of its own decision time (a lead at its creation), with its
+    ``label_*`` columns for ``horizon_days`` after that time and ``resolved_at``: when the
+    label became known (the deal's close, or the end of its horizon if still open then), so a
+    split can embargo exactly the rows whose outcome was not yet known.
+    """
+    if table != "deals":
+        raise ValueError(f"decision-time rows are built for deals only, not {table!r}")
+    from salespilot.features.deals import add_deal_labels, deal_decision_snapshot
+
+    with feature_cache(history):
+        frame = add_deal_labels(deal_decision_snapshot(history, at=at), history, horizon_days)
+    codes = pd.Index(history.opportunities["opportunity_id"]).get_indexer(frame["opportunity_id"])
+    closed = history.opportunities["closed_at"].to_numpy("datetime64[ns]")[codes]
+    horizon_end = frame["as_of"].to_numpy("datetime64[ns]") + np.timedelta64(horizon_days, "D")
+    frame["resolved_at"] = np.where(pd.isna(closed) | (closed > horizon_end), horizon_end, closed)
+    frame["resolved_at"] = frame["resolved_at"].astype("datetime64[ns]")
+    log.info("%s: %d decision-time rows (at %s)", table, len(frame), at)
+    return frame
 
 
 def _build(

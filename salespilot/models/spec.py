@@ -84,6 +84,11 @@ class ModelSpec:
     #: weeks are the most like the future. The test period stays untouched either way.
     refit_on_validation: bool = True
     grid_freq: str = "W-MON"
+    #: ``grid``: each entity scored at every snapshot of the ``grid_freq`` grid while open (a
+    #: pipeline with stage history); ``decision``: scored once, at its own decision time
+    #: (``decision_at``: a lead at its creation) - the shape of a flat lead or call list.
+    rows: Literal["grid", "decision"] = "grid"
+    decision_at: str = "created_at"
     slot_evaluation: SlotEvaluation | None = None
     #: feature -> +1 (never lowers the score when it grows) or -1 (never raises it): LightGBM
     #: monotone constraints, so behaviour a rep can check holds (a fresh reply never hurts)

@@ -19,9 +19,11 @@ from salespilot.serving.body_guard import BodyGuard
 from salespilot.serving.deps import bearer
 from salespilot.serving.errors import error_body, install_error_handlers, redact
 from salespilot.serving.routes import router
+from salespilot.serving.routes_insights import router as insights_router
 from salespilot.serving.routes_targets import router as targets_router
 from salespilot.serving.schemas import ErrorResponse, Health, Readiness
 from salespilot.serving.state import StateHolder
+from salespilot.serving.web import install_web
 from salespilot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Morning priority lists, best contact times, explanations and model management.
 
 Authenticate with `Authorization: Bearer <token>`; create tokens with
-`salespilot tokens create --role rep --rep R017` (or `--role manager --team T`, `--role admin`).
+`salespilot tokens create --role rep --rep R00017` (or `--role manager --team T`, `--role admin`).
 Every error is JSON: `{"error": {"code": ..., "message": ...}}`.
 """
 
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
     )
     app.include_router(router)
     app.include_router(targets_router)
+    app.include_router(insights_router)
+    install_web(app)
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Alive")
     async def health() -> Health:

@@ -174,9 +174,13 @@ class TokenStore:
 
     def verify(self, secret: str) -> Principal | None:
         """The principal of an active token, or None for unknown/revoked ones."""
+        return self.verify_hash(hash_token(secret))
+
+    def verify_hash(self, token_hash: str) -> Principal | None:
+        """:meth:`verify` from the token's hash (what a page session holds, never the token)."""
         with self._lock:
             self._refresh()
-            record = self._by_hash.get(hash_token(secret))
+            record = self._by_hash.get(token_hash)
         if record is None or not record.active:
             return None
         return record.principal()

@@ -114,6 +114,31 @@ async def priorities(
 
 
 @router.get(
+    "/reps/{rep_id}/calendar.ics",
+    summary="A rep's list as calendar events (one call per item at its best time)",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}},
+)
+async def rep_calendar_ics(
+    rep_id: Id,
+    user: CurrentUser,
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> Response:
+    from salespilot.serving.calendar import rep_calendar
+
+    check_rep(user, state, rep_id)
+    body = rep_calendar(
+        state.rep_items.get(rep_id, ()), rep_id=rep_id, stamp=state.loaded_at, limit=limit
+    )
+    return Response(
+        content=body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="salespilot-{rep_id}.ics"'},
+    )
+
+
+@router.get(
     "/contacts/{contact_id}/best-times",
     response_model=BestTimesResponse,
     summary="Best slots to reach a contact, and the week as a 7x24 grid",

@@ -1,6 +1,6 @@
 """The /v1 targets routes: recommendations for managers and a team's process health.
 
-Routes only parse, authorise and call :mod:`salespilot.serving.targets.service`. A manager
+Routes only parse, authorise and call :mod:`salespilot.targets.service`. A manager
 sees their own team only (the forecast and any top-down number are the team's); an admin any
 team or the whole company; a rep token gets 403. Results are memoised per serving state, so a
 reload (new data or models) recomputes them.
@@ -14,11 +14,11 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Path
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists
 from salespilot.serving.errors import ApiError
+from salespilot.serving.limits import run_limited
 from salespilot.serving.schemas import ErrorResponse
 
 _ERRORS = {
@@ -186,7 +186,7 @@ def _state_scorer(state):
     def score(history, as_of):
         return scored
 
-    from salespilot.serving.targets.service import win_horizon_days
+    from salespilot.targets.service import win_horizon_days
 
     score.source = f"champion v{win.version}" if win.version else "champion"
     score.horizon_days = win_horizon_days()
@@ -212,8 +212,8 @@ def _scope_team(user, team: str | None, state) -> str | None:
 async def recommendations(
     body: TargetsRequest, user: LimitedUser, state: State, holder: Holder
 ) -> TargetsResponse:
-    from salespilot.serving.targets.periods import parse_period
-    from salespilot.serving.targets.service import configs_from_settings, recommend
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import configs_from_settings, recommend
 
     team = _scope_team(user, body.team, state)
     try:
@@ -249,7 +249,7 @@ async def recommendations(
             return rec.to_dict()
 
         try:
-            state.cache[key] = await run_in_threadpool(run)
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
         except LookupError as exc:
             raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
         except ValueError as exc:
@@ -268,8 +268,8 @@ async def team_health(
     state: State,
     holder: Holder,
 ) -> HealthResponse:
-    from salespilot.serving.targets.service import configs_from_settings
-    from salespilot.serving.targets.service import team_health as compute
+    from salespilot.targets.service import configs_from_settings
+    from salespilot.targets.service import team_health as compute
 
     if user.role == "rep":
         raise ApiError(403, "Team health is for manager and admin tokens.", code="forbidden")
@@ -293,5 +293,5 @@ async def team_health(
             )
             return report.to_dict()
 
-        state.cache[key] = await run_in_threadpool(run)
+        state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
     return HealthResponse(**state.cache[key])

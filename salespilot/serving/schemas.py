@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from salespilot.models.win_probability import SCORE_LABEL as WIN_LABEL
+
 ModelName = Literal["win_probability", "churn_risk", "contact_time"]
 
 
@@ -95,7 +97,10 @@ class PriorityItem(_Out):
     account_name: str | None
     title: str
     model: ModelName
-    score: float = Field(description="Win probability (deals) or churn risk (accounts).")
+    score: float = Field(
+        description=f"Deals: probability {WIN_LABEL} (not of winning eventually); "
+        "accounts: churn risk."
+    )
     value: float = Field(description="Deal amount or the account's annual value.")
     value_at_stake: float = Field(description="weight x score x value: the ranking key.")
     grade: Literal["A", "B", "C", "D"]

@@ -26,7 +26,7 @@ from salespilot.training.fit import (
     fit_lightgbm,
     refit_lightgbm,
 )
-from salespilot.training.split import TimeSplit, time_split
+from salespilot.training.split import TimeSplit, decision_split, time_split
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,20 @@ def fit_and_evaluate(
     """
     rows = labelled_rows(spec, frame)
     y = rows[spec.label].astype(int).to_numpy()
-    split = time_split(
-        rows[spec.time_column],
-        horizon_days=spec.horizon_days,
-        test_fraction=test_fraction,
-        valid_fraction=valid_fraction,
-    )
+    if spec.rows == "decision":
+        split = decision_split(
+            rows[spec.time_column],
+            rows["resolved_at"],
+            test_fraction=test_fraction,
+            valid_fraction=valid_fraction,
+        )
+    else:
+        split = time_split(
+            rows[spec.time_column],
+            horizon_days=spec.horizon_days,
+            test_fraction=test_fraction,
+            valid_fraction=valid_fraction,
+        )
     y_train, y_valid, y_test = y[split.train], y[split.valid], y[split.test]
     checks.check_min_data(spec, train=y_train, valid=y_valid, test=y_test)
     train, valid, test = rows[split.train], rows[split.valid], rows[split.test]
@@ -230,4 +238,21 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "best_iteration": evaluation.best_iteration,
         "split": evaluation.split.describe(),
         "warnings": list(evaluation.warnings),
+        "calibration_curve": calibration_points(evaluation),
+    }
+
+
+def calibration_points(evaluation: Evaluation) -> dict[str, list[float]] | None:
+    """The model's calibration curve on the test rows (10 quantile bins), for the models page."""
+    from sklearn.calibration import calibration_curve
+
+    try:
+        observed, predicted = calibration_curve(
+            evaluation.y_test, evaluation.p_test, n_bins=10, strategy="quantile"
+        )
+    except ValueError:  # a single class in the test rows: no curve
+        return None
+    return {
+        "predicted": [round(float(v), 4) for v in predicted],
+        "observed": [round(float(v), 4) for v in observed],
     }

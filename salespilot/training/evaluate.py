@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 METRIC_NAMES = (
     "roc_auc",
@@ -52,6 +51,13 @@ def top_decile(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
 
 def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """All metrics of :data:`METRIC_NAMES` for probabilities ``p`` against labels ``y``."""
+    from sklearn.metrics import (
+        average_precision_score,
+        brier_score_loss,
+        log_loss,
+        roc_auc_score,
+    )
+
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
     both = len(np.unique(y)) == 2

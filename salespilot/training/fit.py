@@ -15,10 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +41,12 @@ class Calibrator:
     def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:
         raw = np.asarray(raw, dtype=float).reshape(-1, 1)
         if self.method == "sigmoid":
+            from sklearn.linear_model import LogisticRegression
+
             self.estimator_ = LogisticRegression(C=1e4).fit(raw, y)
         elif self.method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
             self.estimator_ = IsotonicRegression(
                 out_of_bounds="clip", y_min=_CLIP, y_max=1 - _CLIP
             ).fit(raw.ravel(), y)
@@ -71,6 +71,9 @@ def choose_calibration(raw: np.ndarray, y: np.ndarray, *, folds: int = 4) -> tup
     Cross-fitting inside the validation period matters: scored on the rows it was fitted on,
     isotonic regression always looks best. A more complex method must win by a clear margin.
     """
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
     raw = np.asarray(raw, dtype=float)
     y = np.asarray(y, dtype=int)
     n_min = int(min(y.sum(), len(y) - y.sum()))

@@ -94,3 +94,53 @@ def time_split(
         test_end=t_max,
         embargo_days=float(horizon_days),
     )
+
+
+def decision_split(
+    times: pd.Series,
+    resolved: pd.Series,
+    *,
+    test_fraction: float = 0.2,
+    valid_fraction: float = 0.2,
+) -> TimeSplit:
+    """Split decision-time rows (one per entity, at its decision time) by their order in time.
+
+    The latest ``test_fraction`` of decisions are the test period, the ``valid_fraction``
+    before them validation, the rest training. The embargo is only as long as labels really
+    overlap: a training row stays when its label was known (``resolved``: the deal closed,
+    or its horizon ended) before the validation period starts, a validation row when its label
+    was known before the test period.
+    """
+    t = pd.to_datetime(times).to_numpy()
+    r = pd.to_datetime(resolved).to_numpy()
+    if len(t) == 0:
+        raise SplitError("no labelled rows to split")
+    ordered = np.sort(t)
+    n = len(t)
+    test_start = pd.Timestamp(ordered[min(n - 1, int(np.floor(n * (1 - test_fraction))))])
+    valid_start = pd.Timestamp(
+        ordered[min(n - 1, int(np.floor(n * (1 - test_fraction - valid_fraction))))]
+    )
+    if not (ordered[0] < valid_start.to_datetime64() < test_start.to_datetime64()):
+        raise SplitError(
+            f"{n} decisions between {pd.Timestamp(ordered[0]).date()} and "
+            f"{pd.Timestamp(ordered[-1]).date()} cannot be cut into train, validation and "
+            "test periods (too few distinct decision times)"
+        )
+    test = t >= test_start.to_datetime64()
+    valid = (t >= valid_start.to_datetime64()) & ~test & (r < test_start.to_datetime64())
+    train = (t < valid_start.to_datetime64()) & (r < valid_start.to_datetime64())
+    overlap = np.maximum(r[train | valid] - t[train | valid], np.timedelta64(0, "ns"))
+    embargo = float(overlap.max() / np.timedelta64(1, "D")) if overlap.size else 0.0
+    ts = pd.Series(t)
+    return TimeSplit(
+        train=train,
+        valid=valid,
+        test=test,
+        train_end=pd.Timestamp(ts[train].max()) if train.any() else valid_start,
+        valid_start=valid_start,
+        valid_end=pd.Timestamp(ts[valid].max()) if valid.any() else test_start,
+        test_start=test_start,
+        test_end=pd.Timestamp(ordered[-1]),
+        embargo_days=embargo,
+    )

@@ -60,7 +60,8 @@ class TrainResult:
 
 
 def check_tables(spec: ModelSpec, history: History) -> None:
-    """Raise :class:`MissingTablesError` when ``history`` lacks a table ``spec`` needs."""
+    """Raise :class:`MissingTablesError` when ``history`` lacks a table ``spec`` needs, or
+    its tables hold no outcome to learn from (the same message ``validate`` shows)."""
     missing = history.missing_tables(spec.required_tables)
     if missing:
         where = f" to {history.source}" if history.source else ""
@@ -69,6 +70,11 @@ def check_tables(spec: ModelSpec, history: History) -> None:
             + ", ".join(f"{m}.csv (or {m}.parquet)" for m in missing)
             + where
         )
+    from salespilot.features.training_sets import outcome_gap
+
+    gap = outcome_gap(history, spec.table, decision_rows=spec.rows == "decision")
+    if gap is not None:
+        raise MissingTablesError(f"{spec.name} cannot be trained: {gap}")
 
 
 def declared_custom_features(spec: ModelSpec, history: History) -> dict[str, str]:
@@ -94,6 +100,7 @@ def _cached_dataset(spec: ModelSpec, history: History, history_hash: str) -> pd.
     """``build_dataset`` memoised on the history's content hash: a retrain with other
     parameters in the same process (CLI tests, notebooks) reuses the feature table."""
     key = (history_hash, spec.table, spec.horizon_days, spec.grid_freq, spec.time_column)
+    key += (spec.rows, spec.decision_at)
     if key not in _DATASETS:
         if len(_DATASETS) >= 4:
             _DATASETS.pop(next(iter(_DATASETS)))
@@ -110,6 +117,10 @@ def build_dataset(spec: ModelSpec, history: History) -> pd.DataFrame:
     """
     from salespilot.features import training_sets
 
+    if spec.rows == "decision":  # one row per entity at its decision time; NaN labels: unknown
+        return training_sets.build_decision_set(
+            history, spec.table, spec.horizon_days, at=spec.decision_at
+        )
     grid = training_sets.as_of_grid(history, freq=spec.grid_freq)
     frame = training_sets.build_training_set(history, spec.table, grid, spec.horizon_days)
     return observed_horizon_rows(spec, frame, history)

@@ -287,8 +287,8 @@ def _custom_fields(mapping: Mapping, tables: dict[str, MappedTable]) -> CustomFi
             categorical[name] = tuple(tm.features.categorical)
         if tm.features.numeric:
             numeric[name] = tuple(tm.features.numeric)
-        if tm.exclude:
-            excluded[name] = tuple(tm.exclude)
+        if tm.excluded:
+            excluded[name] = tuple(tm.excluded)
     return CustomFields(categorical=categorical, numeric=numeric, excluded=excluded)
 
 

@@ -58,14 +58,62 @@ class Lookup(_Strict):
     value: str
 
 
+class FoundIn(_Strict):
+    """ "Is this value a key of another table?": ``true``/``false``, e.g. "won if the lead's id
+    is in the closed deals file" (``values: {"true": won, "false": lost}`` maps the answer)."""
+
+    source: str
+    key: str
+    delimiter: str | None = None
+
+
+class FromParts(_Strict):
+    """A timestamp built from columns (or constants) holding its parts: ``date`` (a whole
+    date) or ``year``/``month``/``day`` (a month may be a name: ``may``, ``June``), and an
+    optional ``time`` of day (``14:05``) or ``hour``."""
+
+    date: str | None = None
+    year: str | int | None = None
+    month: str | int | None = None
+    day: str | int | None = None
+    time: str | None = None
+    hour: str | int | None = None
+
+    @model_validator(mode="after")
+    def _a_date(self) -> FromParts:
+        ymd = [self.year, self.month, self.day]
+        whole, parts = self.date is not None, [v is not None for v in ymd]
+        if not ((whole and not any(parts)) or (not whole and all(parts))):
+            raise ValueError("from_parts needs either 'date' or all of 'year', 'month', 'day'")
+        if self.time is not None and self.hour is not None:
+            raise ValueError("from_parts takes 'time' or 'hour', not both")
+        return self
+
+    def columns(self) -> list[str]:
+        """The source columns named (an int is a constant; a str is a column name)."""
+        named = [self.date, self.year, self.month, self.day, self.time, self.hour]
+        return [v for v in named if isinstance(v, str)]
+
+
+#: Units a date offset (``plus:``/``minus:``) may use.
+OffsetUnit = Literal["years", "months", "weeks", "days", "hours", "minutes"]
+#: Parts a derived feature (``derive:``) may take from a timestamp, in its local time.
+DerivedPart = Literal["hour", "weekday", "day", "month", "year"]
+
+
 class ColumnSpec(_Strict):
     """How one output column is computed from a source row.
 
     Exactly one origin: ``column`` (a source column), ``constant``, ``id_from`` (an id built
-    from one or more name columns) or ``coalesce`` (the first non-empty of several specs).
-    Then, in this order: ``values`` (a value map), ``lookup`` (a join), ``fill`` (a value for
+    from one or more name columns), ``coalesce`` (the first non-empty of several specs),
+    ``row_number`` (the row's number in the user's own file, as an id) or ``from_parts`` (a
+    timestamp from its parts). Then, in this order: ``found_in`` (true/false: the value is a
+    key of another table), ``values`` (a value map), ``lookup`` (a join), ``fill`` (a value for
     what is still empty). Timestamps are parsed with ``date_format``/``dayfirst``/``timezone``
-    (falling back to the mapping's defaults) and stored as UTC.
+    (falling back to the mapping's defaults) and stored as UTC, then moved by ``plus``/``minus``
+    (``{months: tenure}``: a number or a source column per unit). ``derive`` turns a timestamp
+    into a number (its local hour, weekday, ...). ``known: after_outcome`` marks a field filled
+    in only after the outcome: it is never a feature (as if listed under ``exclude:``).
     """
 
     column: str | None = None
@@ -77,10 +125,17 @@ class ColumnSpec(_Strict):
     values: dict[str, Any] | None = None
     lookup: Lookup | None = None
     fill: Any = None
+    row_number: bool | None = None
+    from_parts: FromParts | None = None
+    found_in: FoundIn | None = None
     type: ExtraType | None = None
     date_format: str | None = None
     dayfirst: bool | None = None
     timezone: str | None = None
+    plus: dict[OffsetUnit, str | float] | None = None
+    minus: dict[OffsetUnit, str | float] | None = None
+    derive: DerivedPart | None = None
+    known: Literal["before_outcome", "after_outcome"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -105,15 +160,21 @@ class ColumnSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSpec:
-        origins = [n for n in ("column", "id_from", "coalesce") if getattr(self, n) is not None]
+        names = ("column", "id_from", "coalesce", "row_number", "from_parts")
+        origins = [n for n in names if getattr(self, n) not in (None, False)]
         if self.has_constant:
             origins.append("constant")
         if len(origins) != 1:
             raise ValueError(
-                "a column needs exactly one of 'column', 'constant', 'id_from', 'coalesce'"
-                + (f" (got {', '.join(origins)})" if origins else "")
+                "a column needs exactly one of 'column', 'constant', 'id_from', 'coalesce', "
+                "'row_number', 'from_parts'" + (f" (got {', '.join(origins)})" if origins else "")
             )
         return self
+
+    @property
+    def moves_time(self) -> bool:
+        """Whether the value is a timestamp whatever its column (offsets, parts, derived)."""
+        return bool(self.plus or self.minus or self.from_parts or self.derive)
 
     @property
     def has_constant(self) -> bool:
@@ -125,9 +186,14 @@ class ColumnSpec(_Strict):
             return [self.column]
         if self.id_from is not None:
             return [self.id_from] if isinstance(self.id_from, str) else list(self.id_from)
+        cols: list[str] = []
         if self.coalesce:
-            return [c for spec in self.coalesce for c in spec.source_columns()]
-        return []
+            cols = [c for spec in self.coalesce for c in spec.source_columns()]
+        if self.from_parts is not None:
+            cols = self.from_parts.columns()
+        for offset in (self.plus or {}, self.minus or {}):
+            cols += [v for v in offset.values() if isinstance(v, str)]
+        return cols
 
 
 class TablePart(_Strict):
@@ -136,6 +202,9 @@ class TablePart(_Strict):
     source: str | None = None
     query: str | None = None
     rows: list[dict[str, Any]] | None = None
+    delimiter: str | None = Field(
+        None, description="Field separator of this CSV source (default: the mapping's, ',')."
+    )
     where: list[Condition] = Field(default_factory=list)
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     keep_extra: bool = Field(
@@ -189,10 +258,24 @@ class TableMapping(_Strict):
 
     @model_validator(mode="after")
     def _features_not_excluded(self) -> TableMapping:
-        both = set(self.exclude) & (set(self.features.categorical) | set(self.features.numeric))
+        both = set(self.excluded) & (set(self.features.categorical) | set(self.features.numeric))
         if both:
-            raise ValueError(f"declared as a feature and excluded at once: {sorted(both)}")
+            raise ValueError(
+                "declared as a feature and excluded (or known: after_outcome) at once: "
+                f"{sorted(both)}"
+            )
         return self
+
+    @property
+    def excluded(self) -> list[str]:
+        """``exclude:`` plus every column marked ``known: after_outcome`` in any part."""
+        after = [
+            col
+            for part in self.parts
+            for col, spec in part.columns.items()
+            if spec.known == "after_outcome"
+        ]
+        return list(dict.fromkeys([*self.exclude, *after]))
 
 
 class Mapping(_Strict):
@@ -202,6 +285,7 @@ class Mapping(_Strict):
     timezone: str = Field("UTC", description="Time zone of source timestamps without an offset.")
     date_format: str | None = Field(None, description="strptime format of source dates, if fixed.")
     dayfirst: bool = Field(False, description="Read 03/01/2017 as 3 January.")
+    delimiter: str | None = Field(None, description="Field separator of CSV sources (',').")
     id_style: IdStyle = Field("slug", description="How ids are built from names: slug or hash.")
     tables: dict[str, TableMapping]
 

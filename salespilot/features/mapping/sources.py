@@ -27,10 +27,12 @@ class Source:
     location: str
     _cache: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
-    def read(self, name: str) -> pd.DataFrame:
-        if name not in self._cache:
-            self._cache[name] = self._read(name).reset_index(drop=True)
-        return self._cache[name]
+    def read(self, name: str, *, delimiter: str | None = None) -> pd.DataFrame:
+        """The table ``name``; ``delimiter`` is the field separator of a CSV file (``,``)."""
+        key = name if delimiter is None else f"{name}\0{delimiter}"
+        if key not in self._cache:
+            self._cache[key] = self._read(name, delimiter).reset_index(drop=True)
+        return self._cache[key]
 
     def query(self, sql: str) -> pd.DataFrame:
         raise SourceError(f"{self.location}: SQL queries need a database source")
@@ -38,7 +40,7 @@ class Source:
     def first_row(self, name: str) -> int:
         return 1
 
-    def _read(self, name: str) -> pd.DataFrame:  # pragma: no cover - abstract
+    def _read(self, name: str, delimiter: str | None) -> pd.DataFrame:  # pragma: no cover
         raise NotImplementedError
 
     def close(self) -> None:
@@ -62,12 +64,12 @@ class FolderSource(Source):
     def first_row(self, name: str) -> int:
         return 2 if self._path(name).suffix.lower() != ".parquet" else 1
 
-    def _read(self, name: str) -> pd.DataFrame:
+    def _read(self, name: str, delimiter: str | None) -> pd.DataFrame:
         path = self._path(name)
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
         # Text as text: the mapping decides types, so "007" stays "007" and ids stay ids.
-        return pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+        return pd.read_csv(path, dtype=str, encoding="utf-8-sig", sep=delimiter or ",")
 
 
 @dataclass
@@ -84,7 +86,7 @@ class SqlSource(Source):
         except Exception as e:  # bad URL or missing driver
             raise SourceError(f"cannot open database URL {_redact(self.location)}: {e}") from None
 
-    def _read(self, name: str) -> pd.DataFrame:
+    def _read(self, name: str, delimiter: str | None) -> pd.DataFrame:
         import sqlalchemy as sa
 
         try:

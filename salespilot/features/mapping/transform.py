@@ -7,6 +7,7 @@ so a rejected row can be traced back to the user's own export.
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import hashlib
 import logging
@@ -20,6 +21,7 @@ import pandas as pd
 from salespilot.features.mapping.model import (
     ColumnSpec,
     Condition,
+    FromParts,
     Mapping,
     MappingError,
     TablePart,
@@ -29,7 +31,13 @@ from salespilot.features.schema import TABLES
 
 logger = logging.getLogger(__name__)
 
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+# A time-zone offset follows a time of day ("10:00+02:00", "10:00:00Z"): the "-2018" that ends
+# a day-first "01-02-2018" is a year, not an offset.
+_OFFSET = re.compile(
+    r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$", re.I
+)
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -47,6 +55,7 @@ class _Context:
     source: Source
     table: str
     notes: list[str] = field(default_factory=list)
+    row_numbers: pd.Series | None = None  # the current part's rows in the user's own numbering
 
 
 def map_tables(mapping: Mapping, source: Source) -> tuple[dict[str, MappedTable], list[str]]:
@@ -75,7 +84,7 @@ def _read_part(part: TablePart, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFra
         label, first = "query", 1
     else:
         assert part.source is not None
-        raw = ctx.source.read(part.source)
+        raw = ctx.source.read(part.source, delimiter=part.delimiter or ctx.mapping.delimiter)
         label, first = part.source, ctx.source.first_row(part.source)
     origin = pd.DataFrame({"source": label, "source_row": range(first, first + len(raw))})
     return raw, origin
@@ -86,6 +95,7 @@ def _map_part(part: TablePart, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     _check_source_columns(part, raw, ctx)
     keep = _where(raw, part.where)
     raw, origin = raw[keep].reset_index(drop=True), origin[keep].reset_index(drop=True)
+    ctx.row_numbers = origin["source_row"]
 
     schema = TABLES[ctx.table]
     out: dict[str, pd.Series] = {}
@@ -141,6 +151,8 @@ def _where(raw: pd.DataFrame, conditions: list[Condition]) -> pd.Series:
 
 def _evaluate(spec: ColumnSpec, raw: pd.DataFrame, ctx: _Context, col: str) -> pd.Series:
     s = _origin(spec, raw, ctx)
+    if spec.found_in is not None:
+        s = _found_in(s, spec, ctx)
     if spec.values is not None:
         s = _map_values(s, spec.values)
     if spec.lookup is not None:
@@ -148,13 +160,19 @@ def _evaluate(spec: ColumnSpec, raw: pd.DataFrame, ctx: _Context, col: str) -> p
     if spec.fill is not None:
         s = s.where(s.notna(), spec.fill)
     kind = _kind(ctx.table, col, spec)
-    if kind == "timestamp":
+    if kind == "timestamp" or spec.moves_time:
         s = parse_timestamps(
             s,
             date_format=spec.date_format or ctx.mapping.date_format,
             dayfirst=spec.dayfirst if spec.dayfirst is not None else ctx.mapping.dayfirst,
-            timezone=spec.timezone or ctx.mapping.timezone,
+            # a derived hour or weekday is the export's own wall clock, not UTC's
+            timezone="UTC" if spec.derive else spec.timezone or ctx.mapping.timezone,
         )
+        for offset, sign in ((spec.plus, 1), (spec.minus, -1)):
+            if offset:
+                s = _shift(s, offset, sign, raw, ctx, col)
+        if spec.derive:
+            s = _derive(s, spec.derive)
     elif kind in ("float", "int") and col not in TABLES[ctx.table].column_names:
         s = _numeric(s, ctx, col)
     return s
@@ -169,6 +187,11 @@ def _origin(spec: ColumnSpec, raw: pd.DataFrame, ctx: _Context) -> pd.Series:
         cols = [spec.id_from] if isinstance(spec.id_from, str) else spec.id_from
         style = spec.id_style or ctx.mapping.id_style
         return make_ids(raw[cols], style=style, prefix=spec.id_prefix)
+    if spec.row_number:
+        assert ctx.row_numbers is not None
+        return (spec.id_prefix + ctx.row_numbers.astype(str)).set_axis(raw.index).astype(object)
+    if spec.from_parts is not None:
+        return _from_parts(spec.from_parts, raw)
     assert spec.coalesce is not None
     result = None
     for sub in spec.coalesce:
@@ -178,6 +201,91 @@ def _origin(spec: ColumnSpec, raw: pd.DataFrame, ctx: _Context) -> pd.Series:
         result = s if result is None else result.where(result.notna(), s)
     assert result is not None
     return result
+
+
+_MONTHS = {
+    name: i
+    for i in range(1, 13)
+    for name in (calendar.month_abbr[i].lower(), calendar.month_name[i].lower(), str(i))
+}
+
+
+def _from_parts(parts: FromParts, raw: pd.DataFrame) -> pd.Series:
+    """ISO text ``YYYY-MM-DD[ HH:MM]`` from a row's parts (the timestamp parser reads it)."""
+
+    def part(v: str | int | None) -> pd.Series:
+        if isinstance(v, str):
+            return raw[v].astype(object).map(lambda x: None if pd.isna(x) else str(x).strip())
+        return pd.Series([None if v is None else str(v)] * len(raw), index=raw.index, dtype=object)
+
+    if parts.date is not None:
+        text = part(parts.date)
+    else:
+        year = pd.to_numeric(part(parts.year), errors="coerce")
+        month = part(parts.month).str.lower().map(lambda m: _MONTHS.get(str(m).lstrip("0") or m))
+        day = pd.to_numeric(part(parts.day), errors="coerce")
+        ok = year.notna() & month.notna() & day.notna()
+        text = pd.Series(None, index=raw.index, dtype=object)
+        text[ok] = [
+            f"{int(y):04d}-{int(m):02d}-{int(d):02d}"
+            for y, m, d in zip(year[ok], month[ok], day[ok], strict=True)
+        ]
+    if parts.time is not None:
+        clock = part(parts.time)
+    elif parts.hour is not None:
+        hour = pd.to_numeric(part(parts.hour), errors="coerce")
+        clock = hour.map(lambda h: None if pd.isna(h) else f"{int(h):02d}:00")
+    else:
+        return text
+    has = text.notna() & clock.notna()
+    return text.where(~has, text + " " + clock.astype(str))
+
+
+def _found_in(s: pd.Series, spec: ColumnSpec, ctx: _Context) -> pd.Series:
+    """``"true"``/``"false"``: whether each value is a key of ``found_in.source``."""
+    fi = spec.found_in
+    assert fi is not None
+    table = ctx.source.read(fi.source, delimiter=fi.delimiter or ctx.mapping.delimiter)
+    if fi.key not in table.columns:
+        close = difflib.get_close_matches(fi.key, [str(c) for c in table.columns], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise MappingError(f"{ctx.table}: found_in {fi.source} has no column {fi.key!r}{hint}")
+    keys = set(table[fi.key].dropna().map(_text))
+    hit = s.notna() & s.map(_text, na_action="ignore").isin(keys)
+    return hit.map({True: "true", False: "false"}).astype(object)
+
+
+def _shift(
+    s: pd.Series, offset: dict, sign: int, raw: pd.DataFrame, ctx: _Context, col: str
+) -> pd.Series:
+    """Timestamps moved by ``offset`` (unit -> a number or a source column of numbers)."""
+    if not pd.api.types.is_datetime64_dtype(s.dtype):
+        return s  # some values did not parse: validation reports them as they are
+    out = s.copy()
+    for unit, amount in offset.items():
+        if isinstance(amount, str):
+            n = _numeric(raw[amount], ctx, f"{col} ({unit} from {amount})")
+        else:
+            n = pd.Series(float(amount), index=raw.index)
+        n = sign * n.astype("float64")
+        if unit in ("years", "months"):
+            moved = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+            for value in n.dropna().unique():
+                rows = n == value
+                if value != int(value):
+                    raise MappingError(f"{ctx.table}.{col}: {unit} must be whole numbers")
+                moved[rows] = out[rows] + pd.DateOffset(**{unit: int(value)})
+            out = moved
+        else:
+            out = out + pd.to_timedelta(n, unit=unit[0] if unit != "minutes" else "min")
+    return out
+
+
+def _derive(s: pd.Series, what: str) -> pd.Series:
+    """A number from each timestamp: hour, weekday (Monday 0), day, month or year."""
+    if not pd.api.types.is_datetime64_dtype(s.dtype):
+        s = pd.to_datetime(s, errors="coerce")
+    return getattr(s.dt, what).astype("float64")
 
 
 def _kind(table: str, col: str, spec: ColumnSpec) -> str | None:
@@ -205,7 +313,7 @@ def _map_values(s: pd.Series, values: dict[str, Any]) -> pd.Series:
 def _lookup(s: pd.Series, spec: ColumnSpec, ctx: _Context, col: str) -> pd.Series:
     assert spec.lookup is not None
     lk = spec.lookup
-    table = ctx.source.read(lk.source)
+    table = ctx.source.read(lk.source, delimiter=ctx.mapping.delimiter)
     for c in (lk.key, lk.value):
         if c not in table.columns:
             raise MappingError(
@@ -294,6 +402,9 @@ def parse_timestamps(
     result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     if aware.any():
         parsed = pd.to_datetime(text[aware], utc=True, errors="coerce", format="ISO8601")
+        retry = parsed.isna()
+        if retry.any():  # "01-02-2018 10:00+01:00": the file's own date format, or day-first
+            parsed[retry] = _parse_aware(text[aware][retry], date_format, dayfirst)
         result[aware] = parsed.dt.tz_localize(None)
     naive = present & ~aware
     if naive.any():
@@ -304,11 +415,25 @@ def parse_timestamps(
     return result
 
 
+def _parse_aware(text: pd.Series, date_format: str | None, dayfirst: bool) -> pd.Series:
+    if date_format and "%z" in date_format:
+        return pd.to_datetime(text, format=date_format, utc=True, errors="coerce")
+    # year first ("2018-02-01 10:00 UTC") is never day-first, whatever the file says
+    iso = text.str.match(_ISO_DATE)
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    for rows, day_first in ((iso, False), (~iso, dayfirst)):
+        if rows.any():
+            parsed[rows] = pd.to_datetime(
+                text[rows], format="mixed", dayfirst=day_first, utc=True, errors="coerce"
+            )
+    return parsed
+
+
 def _parse_naive(text: pd.Series, date_format: str | None, dayfirst: bool) -> pd.Series:
     if date_format:
         return pd.to_datetime(text, format=date_format, errors="coerce")
     # ISO dates first: with dayfirst, dateutil would read 2017-01-03 as 1 March.
-    iso = text.str.match(r"^\d{4}-\d{2}-\d{2}")
+    iso = text.str.match(_ISO_DATE)
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     if iso.any():
         parsed[iso] = pd.to_datetime(text[iso], format="ISO8601", errors="coerce")

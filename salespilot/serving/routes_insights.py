@@ -1,0 +1,185 @@
+"""The /v1 insights routes for managers: which channel pays, where a team's gap is.
+
+Routes only parse, authorise and call the plain modules of :mod:`salespilot.targets`. A
+manager sees their own team only; an admin any team or the whole company; a rep token gets
+403. Results are memoised per serving state, so a reload recomputes them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists
+from salespilot.serving.errors import ApiError
+from salespilot.serving.limits import run_limited
+from salespilot.serving.schemas import ErrorResponse
+
+_ERRORS = {
+    s: {"model": ErrorResponse, "description": d}
+    for s, d in (
+        (401, "Missing, unknown or revoked token"),
+        (403, "Outside the token's scope"),
+        (404, "Unknown team"),
+        (422, "Invalid parameters"),
+        (503, "Data not loaded yet"),
+    )
+}
+
+router = APIRouter(prefix="/v1", tags=["insights"], responses=_ERRORS)
+
+
+class ChannelOut(BaseModel):
+    lead_source: str | None = None
+    product_line: str | None = None
+    region: str | None = None
+    leads: int
+    lead_share: float
+    closed: int
+    won: int
+    win_rate: float | None
+    win_rate_low: float | None
+    win_rate_high: float | None
+    win_rate_vs_overall: float | None
+    cycle_days: float | None
+    avg_value: float | None
+    retained_value_12m: float | None
+    retention_12m: float | None
+    value_per_lead: float
+    value_share: float
+    flag: str | None
+    message: str | None
+
+
+class ChannelsOverallOut(BaseModel):
+    leads: int
+    lead_share: float
+    closed: int
+    won: int
+    win_rate: float | None
+    win_rate_low: float | None
+    win_rate_high: float | None
+    cycle_days: float | None
+    avg_value: float | None
+    retained_value_12m: float | None
+    retention_12m: float | None
+    value_per_lead: float
+
+
+class ChannelsResponse(BaseModel):
+    as_of: str
+    team: str | None
+    channels: list[ChannelOut]
+    overall: ChannelsOverallOut
+    product_lines: list[ChannelOut]
+    regions: list[ChannelOut]
+    flagged: list[str]
+    notes: list[str] = []
+
+
+def _scope_team(user, team: str | None, state, what: str) -> str | None:
+    if user.role == "rep":
+        raise ApiError(403, f"{what} are for manager and admin tokens.", code="forbidden")
+    if user.role == "manager":
+        if team is not None and team != user.team:
+            raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
+        team = user.team
+    check_team_exists(state, team)
+    return team
+
+
+@router.get(
+    "/insights/channels",
+    response_model=ChannelsResponse,
+    summary="Per lead source, product line, region: share, win rate with interval, cycle, value",
+)
+async def channels(
+    user: LimitedUser,
+    state: State,
+    holder: Holder,
+    team: Annotated[
+        str | None, Query(max_length=128, description="Only this team (managers: their own).")
+    ] = None,
+) -> ChannelsResponse:
+    from salespilot.targets.channels import channels_overview
+
+    team = _scope_team(user, team, state, "Channel insights")
+    key = ("channels", team)
+    if key not in state.cache:
+
+        def run() -> dict:
+            return channels_overview(state.history, as_of=state.as_of, team=team)
+
+        try:
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
+        except LookupError as exc:
+            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
+        except ValueError as exc:
+            raise ApiError(422, str(exc), code="bad_request") from None
+    return ChannelsResponse(**state.cache[key])
+
+
+class GapCauseOut(BaseModel):
+    dimension: str
+    key: str
+    amount: float
+    action: str
+
+
+class GapResponse(BaseModel):
+    period: str
+    scope: str
+    as_of: str
+    target: float
+    target_source: str
+    booked: float
+    p50: float
+    gap: float
+    causes: list[GapCauseOut]
+    notes: list[str] = []
+
+
+@router.get(
+    "/teams/{team}/gap",
+    response_model=GapResponse,
+    summary="A team's expected shortfall against target, split by rep, funnel step, segment",
+)
+async def team_gap(
+    team: Annotated[str, Path(min_length=1, max_length=128)],
+    user: LimitedUser,
+    state: State,
+    holder: Holder,
+    period: Annotated[
+        str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
+    ],
+    target: Annotated[
+        float | None, Query(ge=0, description="The team's target (default: the targets table).")
+    ] = None,
+) -> GapResponse:
+    from salespilot.targets.gap import gap_attribution
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import configs_from_settings
+
+    _scope_team(user, team, state, "Gap attributions")
+    try:
+        p = parse_period(period)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), code="bad_period") from None
+    key = ("gap", team, p.label, target)
+    if key not in state.cache:
+        fc, _, _ = configs_from_settings(holder.settings)
+
+        def run() -> dict:
+            return gap_attribution(
+                state.history, team, p, as_of=state.as_of, target=target, forecast_config=fc
+            ).to_dict()
+
+        try:
+            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
+        except LookupError as exc:
+            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
+        except ValueError as exc:
+            raise ApiError(422, str(exc), code="bad_request") from None
+    return GapResponse(**state.cache[key])

@@ -1,0 +1,232 @@
+"""The pages in a real headless Chromium (Playwright), against the app served on a free port.
+
+Signs in as a rep, a manager and an admin over the small trained demo state, checks what each
+sees and is refused, switches the dashboard's dimension, downloads and parses the .ics, and
+promotes and rolls back a model from the page. Each page also passes axe-core with no
+critical violation. Screenshots go to ``SALESPILOT_SCREENSHOTS`` when it is set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path(os.environ.get("SALESPILOT_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):  # CI installs it (scripts/test-setup.sh): never skip there
+        raise RuntimeError(f"no Chromium at {CHROMIUM}: run scripts/test-setup.sh")
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (scripts/test-setup.sh installs it)", allow_module_level=True
+    )
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = os.environ.get("SALESPILOT_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def served(trained_state, tmp_path_factory):
+    """The app on a free port over a copy of the trained registry, with a second win version."""
+    import uvicorn
+
+    from salespilot.serving.app import create_app
+    from salespilot.training.registry import client
+
+    root = tmp_path_factory.mktemp("web-state")
+    db = Path(str(trained_state.mlflow_tracking_uri).removeprefix("sqlite:///"))
+    shutil.copy(db, root / "mlflow.db")
+    settings = trained_state.model_copy(
+        update={"state_dir": root, "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}"}
+    )
+    c = client(settings)
+    v1 = c.get_model_version("win_probability", "1")
+    c.create_model_version("win_probability", v1.source, run_id=v1.run_id)  # a challenger v2
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    state = app.state.holder.state
+    assert state is not None, app.state.holder.last_error
+    sizes = {r: len(items) for r, items in state.rep_items.items()}
+    rep = max(sorted(sizes), key=lambda r: sizes[r])
+    team = state.rep_team(rep)
+    outsider = next(r for r in state.reps.index if state.rep_team(r) != team)
+    store = app.state.tokens
+    tokens = {
+        "rep": store.create(role="rep", rep_id=rep)[0],
+        "manager": store.create(role="manager", team=team)[0],
+        "admin": store.create(role="admin")[0],
+    }
+    yield {
+        "base": f"http://127.0.0.1:{port}",
+        "app": app,
+        "rep": rep,
+        "team": team,
+        "outsider": outsider,
+        "other_team": state.rep_team(outsider),
+        "tokens": tokens,
+    }
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def _page(browser, served, who: str, width: int = 1280):
+    ctx = browser.new_context(
+        base_url=served["base"], viewport={"width": width, "height": 900}, accept_downloads=True
+    )
+    page = ctx.new_page()
+    page.goto("/app/")
+    assert "/app/login" in page.url
+    page.fill("#token", served["tokens"][who])
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return page
+
+
+def _axe(page, name: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    critical = [v for v in results.response["violations"] if v.get("impact") == "critical"]
+    assert not critical, f"{name}: " + "; ".join(f"{v['id']}: {v['help']}" for v in critical)
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def test_rep_morning_item_calendar_and_refusals(browser, served):
+    from icalendar import Calendar
+
+    rep = served["rep"]
+    page = _page(browser, served, "rep", width=390)
+    assert page.url.endswith(f"/app/reps/{rep}")
+    items = page.locator("ol.list > li")
+    assert items.count() > 0
+    first = items.first
+    assert first.locator(".grade").inner_text() in "ABCD"
+    assert "Next step" in first.inner_text()
+    _axe(page, "rep-morning")
+
+    first.locator("h2 a").click()
+    page.wait_for_selector("#shap .main-svg")  # Plotly drew the SHAP waterfall
+    assert "Base rate" in page.locator("#shap").inner_text()
+    _axe(page, "rep-item")
+    with page.expect_download() as dl:
+        page.click("text=Add to calendar >> nth=0")
+    cal = Calendar.from_ical(Path(dl.value.path()).read_bytes())
+    events = cal.walk("VEVENT")
+    assert len(events) == 1 and events[0].decoded("dtstart").tzinfo is not None
+    assert str(events[0]["summary"]).startswith("Call ")
+
+    # another rep's list: a 403 page, never the data
+    resp = page.goto(f"/app/reps/{served['outsider']}")
+    assert resp.status == 403
+    assert "Not yours to see" in page.inner_text("h1")
+    assert page.locator("ol.list").count() == 0
+    _axe(page, "forbidden")
+    assert page.goto(f"/app/teams/{served['team']}").status == 403
+    assert page.goto("/app/models").status == 403
+
+    # the same calendar per rep from the API, with the rep's token
+    h = {"Authorization": f"Bearer {served['tokens']['rep']}"}
+    r = httpx.get(f"{served['base']}/v1/reps/{rep}/calendar.ics", headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
+    assert len(Calendar.from_ical(r.content).walk("VEVENT")) > 0
+    r = httpx.get(f"{served['base']}/v1/reps/{served['outsider']}/calendar.ics", headers=h)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+
+    page.click("text=Sign out")
+    assert "/app/login" in page.url
+    assert "/app/login" in page.goto(f"/app/reps/{rep}").url  # the session is gone
+    page.context.close()
+
+
+def test_manager_dashboard_switches_dimension(browser, served):
+    page = _page(browser, served, "manager")
+    assert unquote(page.url).endswith(f"/app/teams/{served['team']}")
+    page.wait_for_selector("#fan .main-svg")
+    assert "Targets per rep" in page.inner_text("#units caption")
+    assert page.locator("#health-table tbody tr").count() > 0
+    _axe(page, "team-dashboard")
+    page.select_option("#unit", "region")
+    page.wait_for_url("**unit=region**")
+    assert "Targets per region" in page.inner_text("#units caption")
+    page.fill("#top_down", "500000")
+    page.click("form.controls button[type=submit]")
+    page.wait_for_url("**top_down=500000**")
+    assert "Allocated" in page.inner_text("#units thead")
+    assert page.goto(f"/app/teams/{served['other_team']}").status == 403
+    assert page.goto(f"/app/reps/{served['rep']}").status == 200  # their team's rep
+    assert page.goto(f"/app/reps/{served['outsider']}").status == 403
+    page.context.close()
+
+
+def test_admin_promotes_and_rolls_back(browser, served):
+    holder = served["app"].state.holder
+    page = _page(browser, served, "admin")
+    assert page.url.endswith("/app/models")
+    assert page.locator("table.versions").count() == 3, page.inner_text("main")
+    _axe(page, "models")
+    assert holder.state.versions["win_probability"] == "1"
+
+    page.click("text=Promote v2")
+    _axe(page, "confirm-promote")
+    page.check("#confirm")
+    page.click("form button[type=submit] >> text=Promote")
+    assert "win_probability v2 is the champion" in page.inner_text("[role=status]")
+    assert holder.state.versions["win_probability"] == "2"
+
+    page.click("#m-win_probability ~ p a:has-text('Roll back')")
+    page.check("#confirm")
+    page.click("form button[type=submit] >> text=Rollback")
+    assert "rolled back to v1" in page.inner_text("[role=status]")
+    assert holder.state.versions["win_probability"] == "1"
+    page.context.close()
+
+
+def test_forms_need_csrf_and_a_valid_token(served):
+    base = served["base"]
+    with httpx.Client(base_url=base) as c:
+        r = c.post("/app/login", data={"token": served["tokens"]["admin"], "csrf": "forged"})
+        assert r.status_code == 403 and "expired" in r.text
+        r = c.get("/app/login")
+        csrf = r.text.split('name="csrf" value="')[1].split('"')[0]
+        r = c.post("/app/login", data={"token": "sp_wrong", "csrf": csrf})
+        assert r.status_code == 401 and "Unknown or revoked token" in r.text
+        r = c.post("/app/login", data={"token": served["tokens"]["admin"], "csrf": csrf})
+        assert r.status_code == 303 and r.headers["location"] == "/app/models"
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age" in cookie
+        r = c.post("/app/models/win_probability/rollback", data={"confirm": "yes"})
+        assert r.status_code == 403  # no CSRF value: refused, nothing rolled back
+        assert served["app"].state.holder.state.versions["win_probability"] == "1"
+        c.cookies.set("sp_session", "tampered")
+        assert c.get("/app/models").status_code == 303
