@@ -195,6 +195,11 @@ class ExplanationResponse(_Out):
 # -- models --------------------------------------------------------------------------------
 
 
+class ModelReadiness(_Out):
+    verdict: Literal["ready", "usable", "not_ready"]
+    reasons: list[str]
+
+
 class ModelInfo(_Out):
     name: str
     version: str | None
@@ -204,6 +209,9 @@ class ModelInfo(_Out):
     loaded: bool
     stale: bool = Field(description="True when a newer load failed and this one kept serving.")
     problem: str | None = None
+    readiness: ModelReadiness | None = Field(
+        None, description="The version's readiness verdict from training (None for older versions)."
+    )
 
 
 class ModelsResponse(_Out):
