@@ -18,7 +18,7 @@ import pandas as pd
 
 from salespilot.features.demo import generate_history
 from salespilot.features.loader import load_history
-from salespilot.serving.targets.backtest import run_backtest
+from salespilot.targets.backtest import run_backtest
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     t1 = time.perf_counter()
     scorer_for = None
     if args.p_win == "model":
-        from salespilot.serving.targets.modelled import lightgbm_scorer
+        from salespilot.targets.modelled import lightgbm_scorer
 
         def scorer_for(period):
             return lightgbm_scorer(horizon_days=(period.end - period.start).days)

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     morning_cron: str = Field("30 6 * * 1-5", description="Morning lists: working days 06:30.")
     features_cron: str = Field("0 2 * * *", description="Feature rebuild: nightly.")
     training_cron: str = Field("0 3 * * 0", description="Retraining: weekly, Sunday night.")
+    brief_cron: str = Field(
+        "0 7 * * 1", description="Weekly briefs: Monday 07:00 in each team's time zone."
+    )
     default_timezone: str = Field(
         "Europe/London", description="Time zone of teams with no entry in team_timezones."
     )
@@ -128,7 +131,7 @@ class Settings(BaseSettings):
         description='Per-team time zone for the morning schedule, e.g. {"EMEA": "Europe/Berlin"}.',
     )
 
-    # -- targets and process health (salespilot/serving/targets) -----------------------------
+    # -- targets and process health (salespilot/targets) -----------------------------
     targets_base_quantile: float = Field(0.5, description="Base target = this quantile.")
     targets_stretch_quantile: float = Field(0.8, description="Stretch target = this quantile.")
     targets_floor_quantile: float = Field(0.1, description="Allocation floor quantile per unit.")

@@ -20,6 +20,24 @@ from salespilot.cli import (
     targets_cmds,
 )
 
+
+def _flags_show_no_type() -> None:
+    """A flag takes no value, so its help row shows no ``<bool>`` type (Typer prints one)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_salespilot", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._salespilot = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
+
 app = typer.Typer(
     name="salespilot",
     help=(

@@ -17,6 +17,7 @@ class FlowName(StrEnum):
     train_models = "train_models"
     morning_lists = "morning_lists"
     backtest_targets = "backtest_targets"
+    weekly_briefs = "weekly_briefs"
 
 
 FLOWS = tuple(f.value for f in FlowName)
@@ -66,6 +67,10 @@ def _flow(name: str):
         from salespilot.flows.backtest import backtest_targets
 
         return backtest_targets
+    if name == "weekly_briefs":
+        from salespilot.flows.brief_flow import weekly_briefs
+
+        return weekly_briefs
     raise typer.BadParameter(f"unknown flow {name!r}; choose one of {', '.join(FLOWS)}")
 
 
@@ -85,7 +90,8 @@ def run(
     _quiet_libraries()
     kwargs: dict = {}
     if data is not None:
-        if flow_name.value in ("build_features", "train_models", "backtest_targets"):
+        if flow_name.value in ("build_features", "train_models", "backtest_targets",
+                               "weekly_briefs"):  # fmt: skip
             kwargs["data_dir"] = str(data)
         else:
             os.environ["SALESPILOT_DATA_DIR"] = str(data)
@@ -112,7 +118,8 @@ def schedule(
         typer.Option(help="Register the deployments and exit (a served process runs them)."),
     ] = False,
 ) -> None:
-    """Serve the scheduled deployments: morning lists, nightly features, weekly retraining.
+    """Serve the scheduled deployments: morning lists, nightly features, weekly retraining,
+    Monday briefs.
 
     Starts a local Prefect server (SQLite, in the state folder) unless
     SALESPILOT_PREFECT_API_URL points at an existing one.
@@ -133,8 +140,7 @@ def schedule(
     try:
         ids = schedules.register(settings, url, teams)
         for d in schedules.deployments(settings, teams):
-            crons = ", ".join(f"{s.cron} {s.timezone or ''}".strip() for s in d.schedules)
-            c.print(f"  [bold]{d.flow_name}/{d.name}[/bold]: {crons}")
+            c.print(f"  [bold]{d.flow_name}/{d.name}[/bold]: {schedules.schedule_text(d)}")
         c.print(f"{len(ids)} deployments registered.")
         if not register_only:
             c.print("Serving them; Ctrl-C to stop.")

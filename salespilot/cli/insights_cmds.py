@@ -14,6 +14,7 @@ from salespilot.cli.targets_cmds import AsOfOpt, DataOpt, JsonOpt, _as_of, _fail
 def register(app: typer.Typer) -> None:
     app.command("channels")(channels)
     app.command("gap")(gap)
+    app.command("brief")(brief)
 
 
 def channels(
@@ -24,7 +25,7 @@ def channels(
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per lead source and product line: lead share, win rate with a 95 % interval, cycle,
+    """Per lead source, product line and region: lead share, win rate with a 95 % interval, cycle,
     average value and the subscription value retained over 12 months, against overall;
     channels whose value is out of line with their share of leads are flagged."""
     from salespilot.targets.channels import channels_overview
@@ -49,7 +50,11 @@ def _print_channels(out: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    for key, title in (("channels", "lead_source"), ("product_lines", "product_line")):
+    for key, title in (
+        ("channels", "lead_source"),
+        ("product_lines", "product_line"),
+        ("regions", "region"),
+    ):
         t = Table(
             title=f"{title} as of {out['as_of'][:10]}"
             + (f", team {out['team']}" if out["team"] else "")
@@ -92,9 +97,9 @@ def gap(
 ) -> None:
     """The team's expected shortfall (target - P50 of booked + forecast) split into causes:
     by rep, by funnel step against the team's norm, and by segment; each with an action."""
-    from salespilot.serving.targets.periods import parse_period
-    from salespilot.serving.targets.service import champion_scorer, configs_from_settings
     from salespilot.targets.gap import gap_attribution
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import champion_scorer, configs_from_settings
 
     try:
         p = parse_period(period)
@@ -140,3 +145,55 @@ def _print_gap(out: dict) -> None:
         for c in sorted(rows, key=lambda c: -c["amount"]):
             t.add_row(c["key"], _short(c["amount"]), c["action"])
         console.print(t)
+
+
+def brief(
+    team: Annotated[str, typer.Argument(help="Team name, as in reps.team.")],
+    data: DataOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The team's weekly brief: the three largest improvement opportunities (gap causes,
+    channels, process health, hand-overs) with their expected value and action, the week's new
+    opportunities, stages per deal and silent customers (the ``weekly_briefs`` flow's twin)."""
+    from salespilot.serving.targets.service import champion_scorer, configs_from_settings
+    from salespilot.targets.brief import weekly_brief
+
+    history, settings = _load(data, as_json)
+    fc, _, th = configs_from_settings(settings)
+    try:
+        out = weekly_brief(
+            history,
+            team,
+            as_of=_as_of(as_of, as_json),
+            scorer=champion_scorer(settings),
+            forecast_config=fc,
+            thresholds=th,
+        )
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc).strip("'\""), as_json)
+    if as_json:
+        typer.echo(json.dumps(out, default=str))
+        return
+    print_brief(out)
+
+
+def print_brief(out: dict) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]{out['team']}, week {out['week']}[/bold] (from {out['week_start']})")
+    console.print(
+        f"{out['new_opportunities']} new opportunities ({_short(out['new_opportunities_value'])}),"
+        f" {out['avg_stages_per_deal']} stages per closed deal,"
+        f" {out['silent_customers']} customers silent for 30 days"
+    )
+    for i, o in enumerate(out["opportunities"], 1):
+        console.print(f"{i}. [bold]{o['title']}[/bold] - worth {_short(o['expected_value'])}")
+        console.print(f"   {o['action']}")
+    if out["handovers"]:
+        console.print(f"hand-overs needing attention: {len(out['handovers'])}")
+        for h in out["handovers"][:5]:
+            console.print(f"   {h['action']}")
+    for n in out["notes"]:
+        console.print(f"[dim]{n}[/dim]")

@@ -119,7 +119,7 @@ def tokens_revoke(
 
 
 def priorities(
-    rep: Annotated[str, typer.Argument(help="Rep id, e.g. R017.")],
+    rep: Annotated[str, typer.Argument(help="Rep id, e.g. R00017.")],
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many items.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

@@ -124,8 +124,8 @@ def targets(
     """
     import dataclasses
 
-    from salespilot.serving.targets.periods import parse_period
-    from salespilot.serving.targets.service import (
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import (
         champion_scorer,
         configs_from_settings,
         recommend,
@@ -170,9 +170,9 @@ def targets(
 
 def _plots(rec, history, by: str, folder: Path) -> list[Path]:
     """Per unit: the last four periods' bookings, then this period's forecast bands."""
-    from salespilot.serving.targets.backtest import booked
-    from salespilot.serving.targets.forecast import UNIT_COLUMNS
-    from salespilot.serving.targets.plots import fan_chart
+    from salespilot.targets.backtest import booked
+    from salespilot.targets.forecast import UNIT_COLUMNS
+    from salespilot.targets.plots import fan_chart
 
     period = rec.forecast.period
     past = [period.shift(-k) for k in range(4, 0, -1)]
@@ -282,7 +282,7 @@ def health(
     as_json: JsonOpt = False,
 ) -> None:
     """Process health of a team per rep and week, with the "below 70 % of plan" alerts."""
-    from salespilot.serving.targets.service import (
+    from salespilot.targets.service import (
         champion_scorer,
         configs_from_settings,
         team_health,
@@ -399,7 +399,7 @@ def backtest_targets(
     from rich.console import Console
     from rich.progress import Progress
 
-    from salespilot.serving.targets.service import backtest, log_backtest
+    from salespilot.targets.service import backtest, log_backtest
 
     if p_win not in ("model", "empirical"):
         _fail(f"--p-win {p_win!r} must be 'model' or 'empirical'", as_json)

@@ -14,7 +14,7 @@ from salespilot.settings import Settings
 @task(cache_policy=NO_CACHE)
 def replay(history, settings: Settings, periods: int, p_win: str):
     """Targets suggested with only the data before each period, against what was booked."""
-    from salespilot.serving.targets.service import backtest
+    from salespilot.targets.service import backtest
 
     return backtest(history, settings, periods=periods, p_win=p_win)
 
@@ -23,7 +23,7 @@ def replay(history, settings: Settings, periods: int, p_win: str):
 def log_run(result, history, settings: Settings) -> str:
     """One MLflow run with the metrics per method and the fan charts (retried: the tracking
     store may be briefly away)."""
-    from salespilot.serving.targets.service import log_backtest
+    from salespilot.targets.service import log_backtest
 
     return log_backtest(result, history, settings)
 

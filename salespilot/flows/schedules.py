@@ -30,6 +30,15 @@ def morning_schedules(settings: Settings, teams: list[str]) -> list[Any]:
     Teams that share a zone share a schedule; the schedule passes its teams as a parameter so
     each run scores only the reps whose morning it is.
     """
+    return _per_zone(settings, teams, settings.morning_cron, "morning")
+
+
+def brief_schedules(settings: Settings, teams: list[str]) -> list[Any]:
+    """The weekly briefs: Monday 07:00 in each team's own zone, one schedule per zone."""
+    return _per_zone(settings, teams, settings.brief_cron, "brief")
+
+
+def _per_zone(settings: Settings, teams: list[str], cron: str, prefix: str) -> list[Any]:
     from prefect.schedules import Cron
 
     by_zone: dict[str, list[str]] = defaultdict(list)
@@ -37,10 +46,10 @@ def morning_schedules(settings: Settings, teams: list[str]) -> list[Any]:
         by_zone[settings.team_timezones.get(team, settings.default_timezone)].append(team)
     return [
         Cron(
-            settings.morning_cron,
+            cron,
             timezone=zone,
             parameters={"teams": zone_teams},
-            slug=f"morning-{zone.replace('/', '-').lower()}",
+            slug=f"{prefix}-{zone.replace('/', '-').lower()}",
         )
         for zone, zone_teams in sorted(by_zone.items())
     ]
@@ -50,6 +59,7 @@ def deployments(settings: Settings, teams: list[str]) -> list[Any]:
     """The runner deployments of every scheduled flow."""
     from prefect.schedules import Cron
 
+    from salespilot.flows.brief_flow import weekly_briefs
     from salespilot.flows.features_flow import build_features
     from salespilot.flows.morning import morning_lists
     from salespilot.flows.training_flow import train_models
@@ -67,7 +77,23 @@ def deployments(settings: Settings, teams: list[str]) -> list[Any]:
             schedules=morning_schedules(settings, teams),
             tags=["salespilot"],
         ),
+        weekly_briefs.to_deployment(
+            "mondays", schedules=brief_schedules(settings, teams), tags=["salespilot"]
+        ),
     ]
+
+
+def schedule_text(deployment: Any) -> str:
+    """The schedules of a runner deployment as ``cron zone`` lines joined by commas.
+
+    A runner deployment holds ``DeploymentScheduleCreate`` objects whose ``schedule`` is the
+    ``CronSchedule``; the cron and its zone live there.
+    """
+    parts = []
+    for s in deployment.schedules:
+        cron = getattr(s, "schedule", s)
+        parts.append(f"{cron.cron} {cron.timezone or ''}".strip())
+    return ", ".join(parts)
 
 
 def teams_of(settings: Settings) -> list[str]:

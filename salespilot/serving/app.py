@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Morning priority lists, best contact times, explanations and model management.
 
 Authenticate with `Authorization: Bearer <token>`; create tokens with
-`salespilot tokens create --role rep --rep R017` (or `--role manager --team T`, `--role admin`).
+`salespilot tokens create --role rep --rep R00017` (or `--role manager --team T`, `--role admin`).
 Every error is JSON: `{"error": {"code": ..., "message": ...}}`.
 """
 

@@ -34,6 +34,7 @@ router = APIRouter(prefix="/v1", tags=["insights"], responses=_ERRORS)
 class ChannelOut(BaseModel):
     lead_source: str | None = None
     product_line: str | None = None
+    region: str | None = None
     leads: int
     lead_share: float
     closed: int
@@ -73,6 +74,7 @@ class ChannelsResponse(BaseModel):
     channels: list[ChannelOut]
     overall: ChannelsOverallOut
     product_lines: list[ChannelOut]
+    regions: list[ChannelOut]
     flagged: list[str]
     notes: list[str] = []
 
@@ -91,7 +93,7 @@ def _scope_team(user, team: str | None, state, what: str) -> str | None:
 @router.get(
     "/insights/channels",
     response_model=ChannelsResponse,
-    summary="Per lead source and product line: share, win rate with interval, cycle, value",
+    summary="Per lead source, product line, region: share, win rate with interval, cycle, value",
 )
 async def channels(
     user: LimitedUser,
@@ -156,9 +158,9 @@ async def team_gap(
         float | None, Query(ge=0, description="The team's target (default: the targets table).")
     ] = None,
 ) -> GapResponse:
-    from salespilot.serving.targets.periods import parse_period
-    from salespilot.serving.targets.service import configs_from_settings
     from salespilot.targets.gap import gap_attribution
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import configs_from_settings
 
     _scope_team(user, team, state, "Gap attributions")
     try:

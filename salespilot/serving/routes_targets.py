@@ -1,6 +1,6 @@
 """The /v1 targets routes: recommendations for managers and a team's process health.
 
-Routes only parse, authorise and call :mod:`salespilot.serving.targets.service`. A manager
+Routes only parse, authorise and call :mod:`salespilot.targets.service`. A manager
 sees their own team only (the forecast and any top-down number are the team's); an admin any
 team or the whole company; a rep token gets 403. Results are memoised per serving state, so a
 reload (new data or models) recomputes them.
@@ -183,7 +183,7 @@ def _state_scorer(state):
     def score(history, as_of):
         return scored
 
-    from salespilot.serving.targets.service import win_horizon_days
+    from salespilot.targets.service import win_horizon_days
 
     score.source = f"champion v{win.version}" if win.version else "champion"
     score.horizon_days = win_horizon_days()
@@ -209,8 +209,8 @@ def _scope_team(user, team: str | None, state) -> str | None:
 async def recommendations(
     body: TargetsRequest, user: LimitedUser, state: State, holder: Holder
 ) -> TargetsResponse:
-    from salespilot.serving.targets.periods import parse_period
-    from salespilot.serving.targets.service import configs_from_settings, recommend
+    from salespilot.targets.periods import parse_period
+    from salespilot.targets.service import configs_from_settings, recommend
 
     team = _scope_team(user, body.team, state)
     try:
@@ -265,8 +265,8 @@ async def team_health(
     state: State,
     holder: Holder,
 ) -> HealthResponse:
-    from salespilot.serving.targets.service import configs_from_settings
-    from salespilot.serving.targets.service import team_health as compute
+    from salespilot.targets.service import configs_from_settings
+    from salespilot.targets.service import team_health as compute
 
     if user.role == "rep":
         raise ApiError(403, "Team health is for manager and admin tokens.", code="forbidden")

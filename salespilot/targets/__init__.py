@@ -1,1 +1,5 @@
-"""Targets and manager insights: plain modules, no FastAPI (the CLI, routes and flows call them)."""
+"""Managers' domain logic: forecast, base/stretch targets, allocation, activity plans, process
+health, the targets backtest and the insights (gap attribution, channels).
+
+Plain modules, no FastAPI: the CLI, the API routes, the flows and the backtest call these functions.
+"""

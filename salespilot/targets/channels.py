@@ -30,7 +30,7 @@ import pandas as pd
 from salespilot.features.history import History
 from salespilot.features.pit import observed_end
 
-DIMENSIONS = ("lead_source", "product_line")
+DIMENSIONS = ("lead_source", "product_line", "region")  # region: the owner rep's
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,8 @@ def channel_insights(
             raise LookupError(f"unknown team {team!r}; teams are {sorted(set(teams))}")
         opp = opp[opp["owner_rep_id"].map(teams).eq(team)]
     deals = opp[opp["created_at"] < as_of].copy()
+    if by == "region":
+        deals["region"] = deals["owner_rep_id"].map(history.reps.set_index("rep_id")["region"])
     if deals.empty:
         raise ValueError(f"no deal was created before {as_of:%Y-%m-%d}")
     deals[by] = deals[by].fillna("(none)").astype(str)
@@ -308,12 +310,16 @@ def channels_overview(
     config: ChannelConfig | None = None,
 ) -> dict:
     """The ``channels`` answer of the CLI and the API: per lead source (``channels``, with the
-    ``overall`` figures) and per product line (``product_lines``)."""
+    ``overall`` figures), per product line (``product_lines``) and per owner's region
+    (``regions``)."""
     by_source = channel_insights(history, by="lead_source", as_of=as_of, team=team, config=config)
     by_line = channel_insights(history, by="product_line", as_of=as_of, team=team, config=config)
     out = by_source.to_dict()
     out.pop("by")
     out["team"] = team
     out["product_lines"] = by_line.to_dict()["channels"]
-    out["flagged"] = [r["message"] for r in out["channels"] + out["product_lines"] if r["flag"]]
+    by_region = channel_insights(history, by="region", as_of=as_of, team=team, config=config)
+    out["regions"] = by_region.to_dict()["channels"]
+    rows = out["channels"] + out["product_lines"] + out["regions"]
+    out["flagged"] = [r["message"] for r in rows if r["flag"]]
     return out

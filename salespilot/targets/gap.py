@@ -20,7 +20,7 @@ and in each the rows sum to the gap exactly:
   period's pipeline timing - is the row ``target_above_norm``.
 
 Positive amounts add to the shortfall, negative ones offset it. The funnel rates are those of
-:func:`~salespilot.serving.targets.activity.funnel_rates`, the same as the activity plan.
+:func:`~salespilot.targets.activity.funnel_rates`, the same as the activity plan.
 """
 
 from __future__ import annotations
@@ -33,16 +33,16 @@ import pandas as pd
 
 from salespilot.features.history import History
 from salespilot.features.pit import smoothed_rate
-from salespilot.serving.targets.activity import funnel_rates
-from salespilot.serving.targets.forecast import (
+from salespilot.targets.activity import funnel_rates
+from salespilot.targets.forecast import (
     ForecastConfig,
     Scorer,
     forecast_with,
     ramp_factor,
     tenure_months,
 )
-from salespilot.serving.targets.periods import Period
-from salespilot.serving.targets.pipeline import data_as_of, open_pipeline
+from salespilot.targets.periods import Period
+from salespilot.targets.pipeline import data_as_of, open_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def gap_attribution(
 
     Raises ``LookupError`` for an unknown team and ``ValueError`` when there is no target.
     """
-    from salespilot.serving.targets.service import _targets_for, empirical_scorer
+    from salespilot.targets.service import _targets_for, empirical_scorer
 
     c = config or GapConfig()
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)

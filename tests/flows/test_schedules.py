@@ -30,7 +30,7 @@ def test_deployments_and_schedules_are_registered_on_a_real_server(tmp_path, set
     settings = settings.model_copy(update={"team_timezones": {"East": "America/New_York"}})
     with schedules.LocalPrefectServer(tmp_path / "prefect") as server:
         ids = schedules.register(settings, server.url, ["East", "West"])
-        assert len(ids) == 3
+        assert len(ids) == 4
 
         async def read():
             async with get_client() as client:
@@ -49,4 +49,29 @@ def test_deployments_and_schedules_are_registered_on_a_real_server(tmp_path, set
             ("30 6 * * 1-5", "America/New_York"),
             ("30 6 * * 1-5", "Europe/London"),
         ],
+        "mondays": [("0 7 * * 1", "America/New_York"), ("0 7 * * 1", "Europe/London")],
     }
+
+
+def test_schedule_command_registers_and_prints_on_the_test_server(demo_history_dir, monkeypatch):
+    """`salespilot schedule --register-only` against the suite's Prefect server (it once crashed
+    on ``DeploymentScheduleCreate`` having no ``cron``)."""
+    from prefect.settings import PREFECT_API_URL
+    from typer.testing import CliRunner
+
+    from salespilot.cli import app
+    from salespilot.settings import get_settings
+
+    monkeypatch.setenv("SALESPILOT_PREFECT_API_URL", PREFECT_API_URL.value())
+    monkeypatch.setenv("SALESPILOT_DATA_DIR", str(demo_history_dir))
+    monkeypatch.setenv("COLUMNS", "120")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["schedule", "--register-only"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "3 deployments registered." in result.output
+    assert "build_features/nightly: 0 2 * * * Europe/London" in result.output
+    assert "train_models/weekly: 0 3 * * 0 Europe/London" in result.output
+    assert "morning_lists/working-days: 30 6 * * 1-5 Europe/London" in result.output

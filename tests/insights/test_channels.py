@@ -87,4 +87,9 @@ def test_on_the_demo_referral_wins_more_and_is_flagged(demo_history):
     assert ref["flag"] == "under_invested"
     assert all(r["win_rate"] < ref["win_rate_low"] for k, r in rows.items() if k != "referral")
     assert {r["product_line"] for r in out["product_lines"]} >= {"platform", "custom_solution"}
+    # ... and long enterprise cycles in North America, short ones in APAC's velocity team.
+    cycles = {r["region"]: r["cycle_days"] for r in out["regions"]}
+    assert max(cycles, key=cycles.get) == "North America"
+    assert min(cycles, key=cycles.get) == "APAC"
+    assert cycles["APAC"] < 0.6 * out["overall"]["cycle_days"] < cycles["North America"]
     json.dumps(out)  # the CLI and the API send it as is

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from insights.factories import NORM, build, rep
-from salespilot.serving.targets.forecast import ForecastConfig
-from salespilot.serving.targets.periods import parse_period
+from salespilot.targets.forecast import ForecastConfig
 from salespilot.targets.gap import FUNNEL, gap_attribution
+from salespilot.targets.periods import parse_period
 
 FAST = ForecastConfig(simulations=400)
 

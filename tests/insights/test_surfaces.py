@@ -118,3 +118,17 @@ def test_gap_route_answers_the_manager_of_the_team_only(api):
                       headers=h["admin"]).status_code == 404  # fmt: skip
     assert client.get(f"/v1/teams/{team}/gap", params={"period": "2026-Q2"},
                       headers=h["rep"]).status_code == 403  # fmt: skip
+
+
+def test_brief_json_keeps_the_contract(cli, demo_history_dir):
+    import pandas as pd
+
+    teams = sorted(pd.read_csv(demo_history_dir / "reps.csv")["team"].unique())
+    args = ["brief", teams[0], "--as-of", "2026-06-01", "--data", str(demo_history_dir), "--json"]
+    out = _json(cli.invoke(cli_app, args))
+    assert set(out) >= {"team", "week", "opportunities", "new_opportunities",
+                        "avg_stages_per_deal", "silent_customers"}  # fmt: skip
+    assert out["team"] == teams[0] and len(out["opportunities"]) == 3
+    assert all(set(o) >= {"title", "expected_value", "action"} for o in out["opportunities"])
+    r = cli.invoke(cli_app, ["brief", "nowhere", "--data", str(demo_history_dir), "--json"])
+    assert r.exit_code == 1 and "unknown team" in json.loads(r.stdout)["error"]

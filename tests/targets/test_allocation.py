@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salespilot.serving.targets.allocation import TargetConfig, allocate, recommend_targets
-from salespilot.serving.targets.forecast import ForecastConfig
-from salespilot.serving.targets.periods import parse_period
-from salespilot.serving.targets.service import recommend
+from salespilot.targets.allocation import TargetConfig, allocate, recommend_targets
+from salespilot.targets.forecast import ForecastConfig
+from salespilot.targets.periods import parse_period
+from salespilot.targets.service import recommend
 
 
 def test_allocate_is_proportional_when_no_bound_binds():

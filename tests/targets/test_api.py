@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from salespilot.serving.app import create_app
 from salespilot.serving.state import MODEL_NAMES, ModelSlot, ServingState
-from salespilot.serving.targets.pipeline import data_as_of
+from salespilot.targets.pipeline import data_as_of
 
 
 def _state(history, slots) -> ServingState:

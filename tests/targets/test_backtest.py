@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from salespilot.serving.targets.backtest import METHODS, log_to_mlflow, run_backtest
-from salespilot.serving.targets.forecast import ForecastConfig
+from salespilot.targets.backtest import METHODS, log_to_mlflow, run_backtest
+from salespilot.targets.forecast import ForecastConfig
 
 
 @pytest.fixture(scope="module")

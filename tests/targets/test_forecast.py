@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salespilot.serving.targets.forecast import ForecastConfig, build_forecast, ramp_factor
-from salespilot.serving.targets.periods import next_period, parse_period
-from salespilot.serving.targets.pipeline import empirical_win_probability, open_pipeline
+from salespilot.targets.forecast import ForecastConfig, build_forecast, ramp_factor
+from salespilot.targets.periods import next_period, parse_period
+from salespilot.targets.pipeline import empirical_win_probability, open_pipeline
 
 PERIOD = parse_period("2025-Q4")
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from salespilot.features.history import History
-from salespilot.serving.targets.health import HealthThresholds, process_health, status
+from salespilot.targets.health import HealthThresholds, process_health, status
 
 AS_OF = pd.Timestamp("2026-03-02")  # a Monday: the last complete week is 2026-02-23
 

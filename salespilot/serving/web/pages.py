@@ -252,8 +252,8 @@ async def dashboard(
 ) -> HTMLResponse:
     from salespilot.serving.at_risk import at_risk_accounts
     from salespilot.serving.routes_targets import TargetsRequest, recommendations, team_health
-    from salespilot.serving.targets.backtest import booked
-    from salespilot.serving.targets.periods import next_period, parse_period, period_containing
+    from salespilot.targets.backtest import booked
+    from salespilot.targets.periods import next_period, parse_period, period_containing
 
     if user.role == "rep":
         raise ApiError(403, "The target dashboard is for managers and admins.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from salespilot.serving.targets.forecast import Forecast, quantile_name
+from salespilot.targets.forecast import Forecast, quantile_name
 
 log = logging.getLogger(__name__)
 

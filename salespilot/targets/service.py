@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.serving.targets.activity import activity_plan, funnel_rates
-from salespilot.serving.targets.allocation import TargetConfig, TargetPlan, recommend_targets
-from salespilot.serving.targets.forecast import Forecast, ForecastConfig, Scorer, forecast_with
-from salespilot.serving.targets.health import HealthReport, HealthThresholds, process_health
-from salespilot.serving.targets.periods import Period, period_containing
-from salespilot.serving.targets.pipeline import (
+from salespilot.targets.activity import activity_plan, funnel_rates
+from salespilot.targets.allocation import TargetConfig, TargetPlan, recommend_targets
+from salespilot.targets.forecast import Forecast, ForecastConfig, Scorer, forecast_with
+from salespilot.targets.health import HealthReport, HealthThresholds, process_health
+from salespilot.targets.periods import Period, period_containing
+from salespilot.targets.pipeline import (
     data_as_of,
     empirical_win_probability,
     open_pipeline,
@@ -228,14 +228,14 @@ def backtest(
     ``p_win="model"`` refits a LightGBM win model on the data before each period (its label
     window is the period); ``"empirical"`` uses the history's win rate by stage and age (fast).
     """
-    from salespilot.serving.targets.backtest import run_backtest
+    from salespilot.targets.backtest import run_backtest
 
     if p_win not in ("model", "empirical"):
         raise ValueError(f"p_win {p_win!r} must be 'model' or 'empirical'")
     forecast_config, target_config, _ = configs_from_settings(settings)
     scorer_for = None
     if p_win == "model":
-        from salespilot.serving.targets.modelled import lightgbm_scorer
+        from salespilot.targets.modelled import lightgbm_scorer
 
         def scorer_for(period):
             return lightgbm_scorer(horizon_days=(period.end - period.start).days)
@@ -252,7 +252,7 @@ def backtest(
 
 def log_backtest(result, history: History, settings) -> str:
     """Log a backtest to MLflow (experiment ``targets_backtest``); returns the run id."""
-    from salespilot.serving.targets.backtest import log_to_mlflow
+    from salespilot.targets.backtest import log_to_mlflow
 
     forecast_config, target_config, _ = configs_from_settings(settings)
     return log_to_mlflow(

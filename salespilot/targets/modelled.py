@@ -47,7 +47,7 @@ def lightgbm_scorer(
         rows = deal_snapshot(history, as_of)
         if len(grid) < 4 or frame[SPEC.label].nunique() < 2 or rows.empty:
             log.warning("too little labelled history before %s for a model: empirical p_win", as_of)
-            from salespilot.serving.targets.service import empirical_scorer
+            from salespilot.targets.service import empirical_scorer
 
             return empirical_scorer(history, as_of)
         cut = grid[int(len(grid) * (1 - valid_share))]

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.serving.targets.periods import Period
-from salespilot.serving.targets.pipeline import close_within_window, open_pipeline
+from salespilot.targets.periods import Period
+from salespilot.targets.pipeline import close_within_window, open_pipeline
 
 #: ``scorer(history, as_of)`` -> ``opportunity_id, p_win`` of the deals open at as_of.
 Scorer = Callable[[History, pd.Timestamp], pd.DataFrame]

@@ -27,11 +27,11 @@ import pandas as pd
 from sklearn.metrics import mean_absolute_percentage_error
 
 from salespilot.features.history import History
-from salespilot.serving.targets.allocation import TargetConfig, recommend_targets
-from salespilot.serving.targets.forecast import ForecastConfig, Scorer, forecast_with, ramp_factor
-from salespilot.serving.targets.forecast import tenure_months as _tenure
-from salespilot.serving.targets.periods import Period, period_containing
-from salespilot.serving.targets.pipeline import data_as_of
+from salespilot.targets.allocation import TargetConfig, recommend_targets
+from salespilot.targets.forecast import ForecastConfig, Scorer, forecast_with, ramp_factor
+from salespilot.targets.forecast import tenure_months as _tenure
+from salespilot.targets.periods import Period, period_containing
+from salespilot.targets.pipeline import data_as_of
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def run_backtest(
     ``scorer_for(period)`` instead builds one scorer per period (e.g. a model whose label
     horizon is that period).
     """
-    from salespilot.serving.targets.service import empirical_scorer
+    from salespilot.targets.service import empirical_scorer
 
     forecast_config = forecast_config or ForecastConfig()
     target_config = target_config or TargetConfig()
@@ -211,7 +211,7 @@ def score_method(rows: pd.DataFrame, method: str) -> dict[str, float]:
 
 def fan_charts(result: BacktestResult, out_dir: Path, *, by: tuple[str, ...] = ("company", "team")):
     """One PNG per unit: the replayed periods' forecast bands and what was booked."""
-    from salespilot.serving.targets.plots import fan_chart
+    from salespilot.targets.plots import fan_chart
 
     paths = []
     rows = result.rows
