@@ -156,8 +156,8 @@ def brief(
     """The team's weekly brief: the three largest improvement opportunities (gap causes,
     channels, process health, hand-overs) with their expected value and action, the week's new
     opportunities, stages per deal and silent customers (the ``weekly_briefs`` flow's twin)."""
-    from salespilot.serving.targets.service import champion_scorer, configs_from_settings
     from salespilot.targets.brief import weekly_brief
+    from salespilot.targets.service import champion_scorer, configs_from_settings
 
     history, settings = _load(data, as_json)
     fc, _, th = configs_from_settings(settings)

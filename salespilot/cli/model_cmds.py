@@ -170,6 +170,11 @@ def _print_train_table(results: dict[str, Any]) -> None:
         for metric in r["metrics"]:
             table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
         out.print(table)
+        ready = r.get("readiness") or {}
+        if ready:
+            out.print(f"  readiness: {ready['verdict']} - " + "; ".join(ready["reasons"]))
+            if ready.get("help"):
+                out.print(f"  what would help: {ready['help']}")
         out.print(f"  {r['reason']}")
 
 
@@ -197,7 +202,7 @@ def compare(
     # the table shows every test metric but the capture (the lift says the same, scaled)
     metric_names = [m for m in METRIC_NAMES if m != "top_decile_capture"]
     table = Table(title=f"{model}: registered versions")
-    for col in ("version", "alias", "created", "data", *metric_names, "reason"):
+    for col in ("version", "alias", "created", "data", *metric_names, "readiness", "reason"):
         table.add_column(col, overflow="fold")
     for v in versions:
         table.add_row(
@@ -206,6 +211,7 @@ def compare(
             v["created_at"][:16],
             v["history_hash"] or "-",
             *(_fmt(v["metrics"].get(m)) for m in metric_names),
+            (v.get("readiness") or {}).get("verdict", "-"),
             v["reason"] or "",
         )
     out.print(table)

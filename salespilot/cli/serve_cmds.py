@@ -129,14 +129,25 @@ def priorities(
 
     from rich.console import Console
 
+    from salespilot.features.loader import match_id, read_ids
     from salespilot.serving.priorities import rep_priorities_json
     from salespilot.serving.state import StateHolder, build_state
     from salespilot.settings import Settings
 
     logging.getLogger("salespilot").setLevel(logging.ERROR)
     console = Console(stderr=True)
+    settings = Settings()
+    # a mistyped id answers at once, before the models load
+    known = read_ids(settings.data_dir, "reps")
+    if known is not None:
+        found, close = match_id(rep, known)
+        if found is None:
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            _fail(f"no rep with id {rep!r} in {settings.data_dir}{hint}")
+            return
+        rep = found
     # score this one rep only: the same list as the API's, without ranking the whole company
-    holder = StateHolder(Settings(), builder=partial(build_state, only_reps={rep}))
+    holder = StateHolder(settings, builder=partial(build_state, only_reps={rep}))
     with console.status("Loading data and models ..."):
         state = holder.reload()
     if state is None:

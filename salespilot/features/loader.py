@@ -102,6 +102,49 @@ def load_history(path: str | Path, *, now: datetime | str | None = None) -> Hist
     return History(**tables, source=folder)
 
 
+def read_ids(path: str | Path, table: str) -> list[str] | None:
+    """The ids (first key column) of one table of a history folder, read without the others.
+
+    For a fast check of an id a user typed before loading everything; ``None`` when the table
+    cannot be read cleanly (the full :func:`load_history` then reports why).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    problems: list[Problem] = []
+    found = _discover(folder, problems).get(table)
+    if found is None:
+        return None
+    file, fmt = found
+    schema = TABLES[table]
+    raw = _read(file, fmt, schema, problems)
+    key = schema.key[0]
+    if raw is None or problems or key not in raw.columns:
+        return None
+    return _to_str(raw[key]).dropna().astype(str).tolist()
+
+
+def match_id(given: str, known: list[str]) -> tuple[str | None, list[str]]:
+    """``(id, [])`` when ``given`` names one of ``known`` (case and zero padding aside:
+    ``r00017`` and ``R17`` are ``R00017``); otherwise ``(None, close ids)`` to suggest."""
+    if given in known:
+        return given, []
+
+    def norm(v: str) -> str:
+        v = v.strip().upper()
+        head = v.rstrip("0123456789")
+        digits = v[len(head) :]
+        return f"{head}{int(digits)}" if digits else v
+
+    by_norm: dict[str, list[str]] = {}
+    for k in known:
+        by_norm.setdefault(norm(k), []).append(k)
+    same = by_norm.get(norm(given), [])
+    if len(same) == 1:
+        return same[0], []
+    return None, same or difflib.get_close_matches(given.strip().upper(), known, n=3, cutoff=0.6)
+
+
 # How many offending rows a Problem carries; find_all_problems lifts the limit.
 _ROWS_SHOWN: ContextVar[int | None] = ContextVar("rows_shown", default=MAX_EXAMPLES)
 

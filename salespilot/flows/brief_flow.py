@@ -23,8 +23,8 @@ def briefs_dir(settings: Settings) -> Path:
 @task(cache_policy=NO_CACHE)
 def build_brief(history, team: str, settings: Settings) -> dict:
     """One team's brief, with the knobs of the settings (the ``brief`` command's twin)."""
-    from salespilot.serving.targets.service import champion_scorer, configs_from_settings
     from salespilot.targets.brief import weekly_brief
+    from salespilot.targets.service import champion_scorer, configs_from_settings
 
     fc, _, th = configs_from_settings(settings)
     return weekly_brief(

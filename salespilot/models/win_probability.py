@@ -108,13 +108,17 @@ MONOTONE: dict[str, int] = {
     "days_since_meeting_held": -1,
 }
 
+HORIZON_DAYS = 60
+# What the score means, wherever it is shown: won within the horizon, not won eventually.
+SCORE_LABEL = f"won within {HORIZON_DAYS} days"
+
 SPEC = ModelSpec(
     name="win_probability",
-    description="Probability that an open deal closes won within the horizon.",
+    description=f"Probability that an open deal closes won within {HORIZON_DAYS} days.",
     entity="opportunity_id",
     table="deals",
     label="label_won",
-    horizon_days=60,
+    horizon_days=HORIZON_DAYS,
     features=tuple(READABLE_NAMES),
     categorical=("stage", "product_line", "lead_source"),
     readable_names=READABLE_NAMES,

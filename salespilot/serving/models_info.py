@@ -34,6 +34,7 @@ def models_info(state: ServingState, *, alias: str) -> ModelsResponse:
                 loaded=s.model is not None,
                 stale=s.stale,
                 problem=s.problem,
+                readiness=s.readiness,
             )
             for s in state.models.values()
         ],

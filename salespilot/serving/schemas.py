@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from salespilot.models.win_probability import SCORE_LABEL as WIN_LABEL
+
 ModelName = Literal["win_probability", "churn_risk", "contact_time"]
 
 
@@ -95,7 +97,10 @@ class PriorityItem(_Out):
     account_name: str | None
     title: str
     model: ModelName
-    score: float = Field(description="Win probability (deals) or churn risk (accounts).")
+    score: float = Field(
+        description=f"Deals: probability {WIN_LABEL} (not of winning eventually); "
+        "accounts: churn risk."
+    )
     value: float = Field(description="Deal amount or the account's annual value.")
     value_at_stake: float = Field(description="weight x score x value: the ranking key.")
     grade: Literal["A", "B", "C", "D"]
@@ -190,6 +195,11 @@ class ExplanationResponse(_Out):
 # -- models --------------------------------------------------------------------------------
 
 
+class ModelReadiness(_Out):
+    verdict: Literal["ready", "usable", "not_ready"]
+    reasons: list[str]
+
+
 class ModelInfo(_Out):
     name: str
     version: str | None
@@ -199,6 +209,9 @@ class ModelInfo(_Out):
     loaded: bool
     stale: bool = Field(description="True when a newer load failed and this one kept serving.")
     problem: str | None = None
+    readiness: ModelReadiness | None = Field(
+        None, description="The version's readiness verdict from training (None for older versions)."
+    )
 
 
 class ModelsResponse(_Out):

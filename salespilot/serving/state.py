@@ -55,6 +55,8 @@ class ModelSlot:
     trained_at: Any = None
     stale: bool = False
     problem: str | None = None
+    #: the version's readiness verdict (``verdict``, ``reasons``) from its registry tags
+    readiness: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class StateHolder:
 
 def _load_models(settings: Settings, previous: ServingState | None) -> dict[str, ModelSlot]:
     from salespilot.training import load_model
+    from salespilot.training.registry import readiness_from_tags
 
     slots: dict[str, ModelSlot] = {}
     for name in MODEL_NAMES:
@@ -173,6 +176,7 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
                 version=None if getattr(m, "version", None) is None else str(m.version),
                 metrics=dict(getattr(m, "metrics", {}) or {}),
                 trained_at=getattr(m, "trained_at", None),
+                readiness=readiness_from_tags(getattr(m, "tags", None)),
             )
         except Exception as exc:
             problem = f"{name}: could not load @{settings.serving_model_alias}: {type(exc).__name__}: {exc}"
@@ -180,7 +184,14 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
             old = None if previous is None else previous.models.get(name)
             if old is not None and old.model is not None:
                 slots[name] = ModelSlot(
-                    name, old.model, old.version, old.metrics, old.trained_at, True, problem
+                    name,
+                    old.model,
+                    old.version,
+                    old.metrics,
+                    old.trained_at,
+                    True,
+                    problem,
+                    old.readiness,
                 )
             else:
                 slots[name] = ModelSlot(name, None, problem=problem)

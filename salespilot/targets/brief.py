@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.serving.targets.forecast import ForecastConfig, Scorer
-from salespilot.serving.targets.health import HealthThresholds
-from salespilot.serving.targets.periods import period_containing
-from salespilot.serving.targets.pipeline import data_as_of
 from salespilot.targets.channels import channel_insights
+from salespilot.targets.forecast import ForecastConfig, Scorer
 from salespilot.targets.gap import FUNNEL, _factor_text, gap_attribution
 from salespilot.targets.handover import _paying_accounts, handover_risk
+from salespilot.targets.health import HealthThresholds
+from salespilot.targets.periods import period_containing
+from salespilot.targets.pipeline import data_as_of
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def weekly_brief(
     thresholds: HealthThresholds | None = None,
 ) -> dict:
     """The brief of ``team`` for the complete week before ``as_of`` (Monday to Sunday)."""
-    from salespilot.serving.targets.service import team_health
+    from salespilot.targets.service import team_health
 
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     reps = history.reps

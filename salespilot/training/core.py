@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.models.spec import ModelSpec
-from salespilot.training import baselines, checks
+from salespilot.training import baselines, checks, readiness
 from salespilot.training.evaluate import binary_metrics
 from salespilot.training.fit import (
     Calibrator,
@@ -54,6 +54,9 @@ class Evaluation:
     baseline_p: dict[str, np.ndarray] = field(default_factory=dict)
     oracle_p: np.ndarray | None = None
     single_feature_auc: dict[str, float] = field(default_factory=dict)
+    #: the warnings of leak checks that fired at error level (they make the version not_ready)
+    error_leaks: list[str] = field(default_factory=list)
+    readiness: readiness.Readiness | None = None
 
     @property
     def oracle_gap(self) -> float | None:
@@ -198,8 +201,17 @@ def fit_and_evaluate(
     warning = checks.suspicious_auc_warning(spec, metrics["roc_auc"])
     if warning:
         warnings.append(warning)
+    error_leaks = list(warnings)
     for w in warnings:
         log.warning(w)
+    verdict = readiness.judge(
+        y_test=y_test,
+        p_test=p_test,
+        baseline_auc=base_metrics["logistic_regression"]["roc_auc"],
+        error_leaks=error_leaks,
+        positive_name=spec.positive_name,
+        negative_name=spec.negative_name,
+    )
 
     return Evaluation(
         spec=spec,
@@ -218,6 +230,8 @@ def fit_and_evaluate(
         baseline_p=baseline_p,
         oracle_p=oracle_p,
         single_feature_auc=single,
+        error_leaks=error_leaks,
+        readiness=verdict,
     )
 
 
@@ -238,6 +252,7 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "best_iteration": evaluation.best_iteration,
         "split": evaluation.split.describe(),
         "warnings": list(evaluation.warnings),
+        "readiness": None if evaluation.readiness is None else evaluation.readiness.to_json(),
         "calibration_curve": calibration_points(evaluation),
     }
 

@@ -198,7 +198,31 @@ def log_run(
     c = client(settings)
     c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
     c.set_model_version_tag(spec.name, version, "feature_set_version", feature_set_version)
+    for key, value in readiness_tags(ev).items():
+        c.set_model_version_tag(spec.name, version, key, value)
     return run.info.run_id, version
+
+
+def readiness_tags(ev: Evaluation) -> dict[str, str]:
+    """The version tags of the readiness verdict: ``readiness`` and ``readiness_reasons`` (JSON)."""
+    if ev.readiness is None:
+        return {}
+    return {
+        "readiness": ev.readiness.verdict,
+        "readiness_reasons": json.dumps(ev.readiness.reasons),
+    }
+
+
+def readiness_from_tags(tags: dict[str, str] | None) -> dict[str, Any] | None:
+    """``{"verdict", "reasons"}`` read back from a version's tags (None for older versions)."""
+    tags = tags or {}
+    if "readiness" not in tags:
+        return None
+    try:
+        reasons = json.loads(tags.get("readiness_reasons", "[]"))
+    except json.JSONDecodeError:
+        reasons = [tags["readiness_reasons"]]
+    return {"verdict": tags["readiness"], "reasons": reasons}
 
 
 # -- promotion -------------------------------------------------------------------------------
@@ -227,8 +251,20 @@ def decide_promotion(ev: Evaluation, settings: Settings, version: str) -> tuple[
     comparison is fair even when the champion was trained on older data. Returns
     ``(becomes_champion, reason, champion_metrics)``.
     """
+    from salespilot.training.readiness import NOT_READY
+
     spec = ev.spec
     champ_version = current_champion(settings, spec.name)
+    if ev.readiness is not None and ev.readiness.verdict == NOT_READY:
+        keeps = (
+            "no champion yet" if champ_version is None else f"the champion v{champ_version} stays"
+        )
+        return (
+            False,
+            f"not ready ({'; '.join(ev.readiness.reasons)}); {keeps}. "
+            f"What would help: {ev.readiness.help}",
+            {},
+        )
     if champ_version is None:
         return True, "first version: no champion yet", {}
     try:
@@ -361,6 +397,7 @@ def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
                 "feature_set_version": (mv.tags or {}).get("feature_set_version"),
                 "promotion": (mv.tags or {}).get("promotion"),
                 "reason": (mv.tags or {}).get("reason"),
+                "readiness": readiness_from_tags(mv.tags),
                 "run_id": mv.run_id,
                 "metrics": {k: v for k, v in sorted(metrics.items()) if "." not in k},
                 "baselines": _nested(metrics, "baseline."),

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from salespilot.serving.targets.forecast import ForecastConfig
 from salespilot.targets.brief import weekly_brief
+from salespilot.targets.forecast import ForecastConfig
 from salespilot.targets.handover import handover_kinds, handover_risk, handover_win_rates
 
 FAST = ForecastConfig(simulations=400)

@@ -234,6 +234,10 @@ def test_models_endpoint_is_admin_only(client, people):
     for m in body["models"]:
         assert m["loaded"] and m["version"] and m["trained_at"] and not m["stale"]
         assert "roc_auc" in m["metrics"]
+        assert m["readiness"]["verdict"] in {"ready", "usable", "not_ready"}
+        assert m["readiness"]["reasons"]
+    verdicts = {m["name"]: m["readiness"]["verdict"] for m in body["models"]}
+    assert verdicts["win_probability"] == "ready"
     assert body["degraded"] is False
     _err(client.get("/v1/models", headers=people.h("rep")), 403, "admin_only")
     _err(client.get("/v1/models", headers=people.h("manager")), 403, "admin_only")

@@ -54,3 +54,26 @@ def test_priorities_json_matches_the_api(serving_settings, client, people, monke
     assert r.exit_code == 0 and people.rep in r.stdout
     r = runner.invoke(app, ["priorities", "R_NOBODY"])
     assert r.exit_code == 1 and "no rep" in r.output
+    # the id matched regardless of case and zero padding, before any model loads
+    r = runner.invoke(app, ["priorities", people.rep.lower(), "--limit", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["rep_id"] == people.rep
+
+
+def test_rep_ids_match_case_and_padding_and_suggest_close_ones():
+    from salespilot.features.loader import match_id
+
+    known = ["R00017", "R00018", "R00171"]
+    assert match_id("R00017", known) == ("R00017", [])
+    assert match_id("r00017", known) == ("R00017", [])
+    assert match_id("R17", known) == ("R00017", [])
+    found, close = match_id("R0001", known)
+    assert found is None and "R00017" in close
+    assert match_id("X", known) == (None, [])
+
+
+def test_read_ids_reads_the_reps_table_alone(demo_history_dir, demo_history, tmp_path):
+    from salespilot.features.loader import read_ids
+
+    assert sorted(read_ids(demo_history_dir, "reps")) == sorted(demo_history.reps["rep_id"])
+    assert read_ids(tmp_path / "nowhere", "reps") is None

@@ -50,3 +50,14 @@ def test_contact_time_reports_slot_quality(trained_state):
     v = compare("contact_time", settings=trained_state)[0]
     assert {"slot_regret", "slot_lift_vs_usual_hour"} <= set(v["metrics"])
     assert v["metrics"]["slot_lift_vs_usual_hour"] > 1.0
+
+
+def test_readiness_verdicts_on_the_small_demo(trained_state):
+    win = compare("win_probability", settings=trained_state)[0]
+    assert win["readiness"]["verdict"] == "ready", win["readiness"]
+    # 12 months leave ~420 churn test rows: the AUC's interval includes 0.5, so the automatic
+    # rule did not promote it (the fixture promoted it by hand; the tag keeps the verdict)
+    churn = compare("churn_risk", settings=trained_state)[0]
+    assert churn["readiness"]["verdict"] == "not_ready"
+    assert any("chance" in r for r in churn["readiness"]["reasons"])
+    assert churn["reason"] == "promoted by hand"

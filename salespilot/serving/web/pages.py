@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from salespilot.models.win_probability import SCORE_LABEL as WIN_LABEL
 from salespilot.serving.auth import Principal
 from salespilot.serving.best_times import contact_best_times
 from salespilot.serving.deps import Holder, State, check_rep
@@ -22,6 +23,7 @@ from salespilot.serving.web.session import CSRF_FIELD, WebSessions
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["win_label"] = WIN_LABEL
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 
