@@ -58,10 +58,20 @@ def tokens_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Create a token and print it ONCE (only its hash is stored)."""
+    from salespilot.features.loader import match_id, read_ids
     from salespilot.serving.auth import TokenError, TokenStore
     from salespilot.settings import Settings
 
-    store = TokenStore.for_state_dir(Settings().state_dir)
+    settings = Settings()
+    known = read_ids(settings.data_dir, "reps") if rep is not None else None
+    if rep is not None and known is not None:
+        found, close = match_id(rep, known)
+        if found is None:
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            _fail(f"no rep with id {rep!r} in {settings.data_dir}{hint}")
+            return
+        rep = found
+    store = TokenStore.for_state_dir(settings.state_dir)
     try:
         secret, record = store.create(role=role, rep_id=rep, team=team, name=name)
     except TokenError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,3 +140,75 @@ def outcome_leak_warnings(spec: ModelSpec, frame: pd.DataFrame, already: list[st
                 "the outcome?); exclude it unless it is truly known before the outcome"
             )
     return warnings
+
+
+#: a feature that alone ranks the outcome at least this well is named for review
+REVIEW_AUC = 0.80
+#: a feature carrying more than this share of the model's total gain is named for review
+REVIEW_GAIN_SHARE = 0.5
+
+
+def missingness_aucs(frame: pd.DataFrame, y: np.ndarray, features: list[str]) -> dict[str, float]:
+    """ROC AUC of each feature's *missingness* alone (direction-free), for features that are
+    sometimes missing and sometimes not: a field filled in only for won deals shows here."""
+    y = np.asarray(y, dtype=int)
+    out: dict[str, float] = {}
+    if len(np.unique(y)) < 2:
+        return out
+    for f in features:
+        if f not in frame.columns:
+            continue
+        missing = frame[f].isna().to_numpy()
+        if missing.all() or not missing.any():
+            continue
+        auc = float(roc_auc_score(y, missing.astype(float)))
+        out[f] = max(auc, 1 - auc)
+    return out
+
+
+def gain_shares(booster: Any) -> dict[str, float]:
+    """Each feature's share of the (LightGBM) booster's total split gain."""
+    gain = np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
+    total = float(gain.sum())
+    if total <= 0:
+        return {}
+    return {f: float(g / total) for f, g in zip(booster.feature_name(), gain, strict=True)}
+
+
+def review_warnings(
+    spec: ModelSpec,
+    single: dict[str, float],
+    missing: dict[str, float],
+    gains: dict[str, float],
+    already: list[str],
+) -> tuple[list[str], list[str]]:
+    """Features to review as possible after-the-fact fields: ``(warnings, feature names)``.
+
+    Named: a feature that alone ranks the outcome with ROC AUC >= :data:`REVIEW_AUC` (either
+    direction), one whose missingness alone separates the classes that well, one carrying more
+    than :data:`REVIEW_GAIN_SHARE` of the model's gain. Features already named at error level
+    (``already``: warnings of :func:`leak_warnings_from`) are not repeated.
+    """
+    found: dict[str, list[str]] = {}
+    for f, auc in single.items():
+        if auc >= REVIEW_AUC:
+            found.setdefault(f, []).append(f"alone ranks {spec.label} with ROC AUC {auc:.3f}")
+    for f, auc in missing.items():
+        if auc >= REVIEW_AUC:
+            found.setdefault(f, []).append(
+                f"whether it is missing alone separates the classes (ROC AUC {auc:.3f})"
+            )
+    for f, share in gains.items():
+        if share > REVIEW_GAIN_SHARE:
+            found.setdefault(f, []).append(f"carries {share:.0%} of the model's total gain")
+    warnings, names = [], []
+    for f in sorted(found):
+        if any(repr(f) in w for w in already):
+            continue
+        names.append(f)
+        warnings.append(
+            f"{spec.name}: review feature {f!r}: " + "; ".join(found[f]) + " - is it known "
+            "before the outcome? If it is filled in afterwards, exclude it (mapping: known: "
+            "after_outcome)"
+        )
+    return warnings, names

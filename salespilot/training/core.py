@@ -56,6 +56,8 @@ class Evaluation:
     single_feature_auc: dict[str, float] = field(default_factory=dict)
     #: the warnings of leak checks that fired at error level (they make the version not_ready)
     error_leaks: list[str] = field(default_factory=list)
+    #: features named for review (possible after-the-fact fields), see checks.review_warnings
+    leak_review: list[str] = field(default_factory=list)
     readiness: readiness.Readiness | None = None
 
     @property
@@ -202,6 +204,14 @@ def fit_and_evaluate(
     if warning:
         warnings.append(warning)
     error_leaks = list(warnings)
+    review, review_names = checks.review_warnings(
+        spec,
+        single,
+        checks.missingness_aucs(train, y_train, list(spec.features)),
+        checks.gain_shares(booster),
+        error_leaks,
+    )
+    warnings += review
     for w in warnings:
         log.warning(w)
     verdict = readiness.judge(
@@ -231,6 +241,7 @@ def fit_and_evaluate(
         oracle_p=oracle_p,
         single_feature_auc=single,
         error_leaks=error_leaks,
+        leak_review=review_names,
         readiness=verdict,
     )
 

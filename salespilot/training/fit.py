@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +28,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class Calibrator:
+class Calibrator(BaseEstimator):
     """Maps the booster's raw score (log-odds) to a calibrated probability.
 
     ``none`` is the booster's own sigmoid; ``sigmoid`` is Platt scaling (a logistic regression
-    on the raw score); ``isotonic`` a monotone step function of it.
+    on the raw score); ``isotonic`` a monotone step function of it. ``predict`` before ``fit``
+    raises scikit-learn's ``NotFittedError``.
     """
 
     def __init__(self, method: str = "none") -> None:
@@ -55,6 +58,7 @@ class Calibrator:
         return self
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
         raw = np.asarray(raw, dtype=float)
         if self.method == "sigmoid":
             p = self.estimator_.predict_proba(raw.reshape(-1, 1))[:, 1]

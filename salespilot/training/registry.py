@@ -204,13 +204,13 @@ def log_run(
 
 
 def readiness_tags(ev: Evaluation) -> dict[str, str]:
-    """The version tags of the readiness verdict: ``readiness`` and ``readiness_reasons`` (JSON)."""
-    if ev.readiness is None:
-        return {}
-    return {
-        "readiness": ev.readiness.verdict,
-        "readiness_reasons": json.dumps(ev.readiness.reasons),
-    }
+    """The version tags of the verdict: ``readiness``, ``readiness_reasons`` and ``leak_review``
+    (JSON lists; the features named for review as possible after-the-fact fields)."""
+    tags = {"leak_review": json.dumps(list(ev.leak_review))}
+    if ev.readiness is not None:
+        tags["readiness"] = ev.readiness.verdict
+        tags["readiness_reasons"] = json.dumps(ev.readiness.reasons)
+    return tags
 
 
 def readiness_from_tags(tags: dict[str, str] | None) -> dict[str, Any] | None:
@@ -398,6 +398,7 @@ def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
                 "promotion": (mv.tags or {}).get("promotion"),
                 "reason": (mv.tags or {}).get("reason"),
                 "readiness": readiness_from_tags(mv.tags),
+                "leak_review": json.loads((mv.tags or {}).get("leak_review", "[]")),
                 "run_id": mv.run_id,
                 "metrics": {k: v for k, v in sorted(metrics.items()) if "." not in k},
                 "baselines": _nested(metrics, "baseline."),

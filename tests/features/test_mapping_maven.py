@@ -14,7 +14,7 @@ from salespilot.features.mapping import import_history
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "examples" / "maven_crm" / "mapping.yaml"
-# The data lives next to the repository (../shared/data/maven-crm); a worktree is one level deeper.
+# The data lives in shared/data/maven-crm beside the repository or one folder further up.
 _CANDIDATES = [ROOT.parent / "shared/data/maven-crm", ROOT.parent.parent / "shared/data/maven-crm"]
 MAVEN = Path(
     os.environ.get("SALESPILOT_MAVEN_DIR")
@@ -23,7 +23,7 @@ MAVEN = Path(
 
 _MISSING = f"the Maven CRM files are not at {MAVEN} (set SALESPILOT_MAVEN_DIR)"
 if os.environ.get("CI") and not (MAVEN / "sales_pipeline.csv").is_file():
-    # a developer without ../shared may skip these; CI has the data, so a skip there hides a bug
+    # a developer without the data may skip these; CI has the data, so a skip there hides a bug
     raise RuntimeError(_MISSING)
 pytestmark = pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").is_file(), reason=_MISSING)
 

@@ -18,7 +18,7 @@ from salespilot.features.mapping import import_history
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "examples" / "olist_funnel" / "mapping.yaml"
-# ../shared/data/olist-funnel beside the repository (a worktree is one level deeper)
+# shared/data/olist-funnel beside the repository or one folder further up
 _CANDIDATES = [
     ROOT.parent / "shared/data/olist-funnel",
     ROOT.parent.parent / "shared/data/olist-funnel",

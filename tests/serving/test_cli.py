@@ -12,7 +12,9 @@ from salespilot.serving.auth import TokenStore
 runner = CliRunner()
 
 
-def test_tokens_create_list_revoke(settings):
+def test_tokens_create_list_revoke(settings, tmp_path, monkeypatch):
+    # no history folder: the rep scope is not checked against one
+    monkeypatch.setenv("SALESPILOT_DATA_DIR", str(tmp_path / "no-history"))
     r = runner.invoke(app, ["tokens", "create", "--role", "rep", "--rep", "R017", "--json"])
     assert r.exit_code == 0, r.output
     made = json.loads(r.stdout)
@@ -77,3 +79,14 @@ def test_read_ids_reads_the_reps_table_alone(demo_history_dir, demo_history, tmp
 
     assert sorted(read_ids(demo_history_dir, "reps")) == sorted(demo_history.reps["rep_id"])
     assert read_ids(tmp_path / "nowhere", "reps") is None
+
+
+def test_tokens_create_refuses_a_rep_the_history_does_not_have(
+    settings, demo_history_dir, monkeypatch
+):
+    monkeypatch.setenv("SALESPILOT_DATA_DIR", str(demo_history_dir))
+    r = runner.invoke(app, ["tokens", "create", "--role", "rep", "--rep", "R99999"])
+    assert r.exit_code == 1 and "no rep with id 'R99999'" in r.output
+    r = runner.invoke(app, ["tokens", "create", "--role", "rep", "--rep", "r1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["rep_id"] == "R00001"

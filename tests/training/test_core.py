@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,28 @@ def test_a_leaf_size_tuned_for_big_histories_still_learns_on_a_small_one():
     assert ev.split.describe()["train_rows"] < 600
     assert ev.model.metadata["best_iteration"] > 1
     assert ev.metrics["roc_auc"] > ev.baselines["stage_rule"]["roc_auc"]
+
+
+def test_after_the_fact_fields_are_named_for_review():
+    frame = synthetic_frame(4000, seed=1)
+    rng = np.random.default_rng(2)
+    won = frame["label_won"].to_numpy() == 1
+    # a follow-up rating filled in mostly for won deals: its missingness gives the outcome away
+    filled = np.where(won, rng.random(len(frame)) < 0.8, rng.random(len(frame)) < 0.03)
+    frame["followup_rating"] = np.where(filled, rng.integers(1, 6, len(frame)), np.nan)
+    # a call duration known only afterwards: ranks the outcome well, but not above 0.95
+    frame["call_duration"] = won * 1.6 + rng.normal(size=len(frame))
+    spec = synthetic_spec().with_features(
+        extra={"followup_rating": "numeric", "call_duration": "numeric"}
+    )
+    ev = fit_and_evaluate(spec, frame)
+    assert {"followup_rating", "call_duration"} <= set(ev.leak_review)
+    by_name = {f: [w for w in ev.warnings if f"review feature {f!r}" in w] for f in ev.leak_review}
+    assert "missing alone separates" in by_name["followup_rating"][0]
+    assert "alone ranks label_won" in by_name["call_duration"][0]
+    assert not [w for w in ev.warnings if "likely leak" in w]  # below the error level
+    from salespilot.training.registry import readiness_tags
+
+    assert {"followup_rating", "call_duration"} <= set(
+        json.loads(readiness_tags(ev)["leak_review"])
+    )

@@ -24,6 +24,7 @@ def test_no_signal_is_not_ready_and_not_promoted(tmp_path):
     (v,) = compare("synthetic_win", settings=settings)
     assert v["aliases"] == ["challenger"]
     assert v["readiness"] == {"verdict": "not_ready", "reasons": ready["reasons"]}
+    assert v["leak_review"] == result.evaluation.leak_review
 
 
 def test_judge_rules():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from salespilot.training.evaluate import binary_metrics, expected_calibration_error, top_decile
 from salespilot.training.fit import Calibrator, choose_calibration
@@ -47,10 +48,18 @@ def test_calibration_fixes_an_overconfident_score():
     assert method != "none"
     assert losses[method] < losses["none"]
     cal = Calibrator(method).fit(raw[fit], y[fit])
-    before = expected_calibration_error(y[held], Calibrator("none").predict(raw[held]))
+    before = expected_calibration_error(
+        y[held], Calibrator("none").fit(raw[fit], y[fit]).predict(raw[held])
+    )
     after = expected_calibration_error(y[held], cal.predict(raw[held]))
     assert before > 0.08
     assert after < 0.03
+
+
+@pytest.mark.parametrize("method", ["none", "sigmoid", "isotonic"])
+def test_calibrator_predict_before_fit_raises_not_fitted(method):
+    with pytest.raises(NotFittedError):
+        Calibrator(method).predict(np.zeros(3))
 
 
 def test_calibration_keeps_a_calibrated_score_as_is():
