@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from salespilot.serving.rules import Warning
+from salespilot.serving.rules import NO_REPLY_PREFIX, Warning
 from salespilot.serving.schemas import BestTime, Factors, PriorityItem, Trend, WarningOut
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def trend(
 def next_step(c: Candidate) -> str:
     """One concrete action, from the most pressing warning (or the score when none)."""
     codes = {w.code: w for w in c.warnings}
+    no_reply = any(code.startswith(NO_REPLY_PREFIX) for code in codes)
     when = ""
     if c.best_time is not None:
         when = f" at {c.best_time.contact_local_time:%a %H:%M} their time"
@@ -115,10 +116,10 @@ def next_step(c: Candidate) -> str:
         prev = codes["owner_changed_without_handover"].evidence.get("previous_owner_rep_id")
         return f"Introduce yourself as the new owner{when}; ask {prev} for a hand-over note."
     if c.kind == "account":
-        if "no_reply_48h" in codes:
+        if no_reply:
             return f"Call{when}: your last message is unanswered; check how they use the product."
         return f"Book a check-in{when} to review usage and renewal before the risk grows."
-    if "no_reply_48h" in codes:
+    if no_reply:
         return f"Call{when} instead of another email: your last touch got no reply."
     if "repeatedly_postponed" in codes:
         return f"Call{when} to fix a firm date for the demo, with the decision maker in it."

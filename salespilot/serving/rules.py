@@ -198,6 +198,14 @@ def _iso(ts: pd.Timestamp) -> str:
     return ts.isoformat()
 
 
+NO_REPLY_PREFIX = "no_reply_"
+
+
+def no_reply_code(hours: float) -> str:
+    """The no-reply warning's code names its threshold: ``no_reply_48h``, ``no_reply_72h``."""
+    return f"{NO_REPLY_PREFIX}{hours:g}h"
+
+
 def rule_no_reply(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warning | None:
     """Our last outbound touch got no inbound answer for ``no_reply_hours`` or more."""
     out, inn, as_of = _ts(f.get("last_outbound_at")), _ts(f.get("last_inbound_at")), f["as_of"]
@@ -208,7 +216,7 @@ def rule_no_reply(f: Mapping[str, Any], cfg: RuleConfig = RuleConfig()) -> Warni
         return None
     channel = f.get("last_outbound_channel") or "touch"
     return Warning(
-        "no_reply_48h",
+        no_reply_code(cfg.no_reply_hours),
         f"No reply for {hours / 24:.0f} days since your last {channel} ({out:%b %d}).",
         {
             "last_outbound_at": _iso(out),

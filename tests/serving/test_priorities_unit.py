@@ -108,6 +108,9 @@ def test_next_step_follows_the_most_pressing_warning():
         )
     )
     assert "Call" in next_step(cand("deal", "D", 0.5, 1, [w("no_reply_48h")]))
+    # the code follows SALESPILOT_WARN_NO_REPLY_HOURS; the advice does not depend on the number
+    assert "no reply" in next_step(cand("deal", "D", 0.5, 1, [w("no_reply_72h")]))
+    assert "unanswered" in next_step(cand("account", "A", 0.5, 1, [w("no_reply_72h")]))
     assert "demo" in next_step(cand("deal", "D", 0.5, 1, [w("repeatedly_postponed")]))
     assert "proposal" in next_step(cand("deal", "D", 0.5, 1, [w("stalled_in_stage")]))
     assert "check-in" in next_step(cand("account", "A", 0.5, 1))

@@ -42,6 +42,17 @@ def test_no_reply_quiet_when_customer_answered_or_too_recent():
     assert rules.rule_no_reply(facts(recent)) is None
 
 
+def test_no_reply_code_names_the_configured_threshold():
+    h = history(activities=[dict(occurred_at=ts(-4), channel="email", direction="outbound")])
+    w = rules.rule_no_reply(facts(h), rules.RuleConfig(no_reply_hours=72))
+    assert w is not None and w.code == "no_reply_72h"
+    assert w.evidence["threshold_hours"] == 72
+    assert (
+        rules.rule_no_reply(facts(h), rules.RuleConfig(no_reply_hours=36.5)).code
+        == "no_reply_36.5h"
+    )
+
+
 def test_events_at_or_after_as_of_are_not_known():
     h = history(
         activities=[
