@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from salespilot.features.schema import models_available
 from salespilot.serving.schemas import ModelInfo, ModelsResponse, Readiness
 
 if TYPE_CHECKING:
@@ -42,7 +43,10 @@ def models_info(state: ServingState, *, alias: str) -> ModelsResponse:
 
 
 def readiness(holder: StateHolder) -> Readiness:
-    """Ready when data are loaded and the ranking models (win, churn) can score."""
+    """Ready when data are loaded and every model the data support is loaded.
+
+    A history without subscriptions (the Maven example) has no churn model: it is ready with
+    the win and contact-time models alone."""
     state = holder.state
     if state is None:
         return Readiness(
@@ -56,7 +60,8 @@ def readiness(holder: StateHolder) -> Readiness:
     problems = list(state.problems)
     if holder.last_error:
         problems.append(holder.last_error)
-    ready = all(state.model(n) is not None for n in ("win_probability", "churn_risk"))
+    supported = models_available(state.history)
+    ready = bool(supported) and all(state.model(n) is not None for n in supported)
     return Readiness(
         ready=ready,
         degraded=bool(problems),
