@@ -129,11 +129,6 @@ def has_left_at(left_ns: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
     return (left_ns != nat) & (left_ns < t_ns)
 
 
-def closed_before(closed_ns: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
-    nat = np.iinfo(np.int64).min
-    return (closed_ns != nat) & (closed_ns < t_ns)
-
-
 def rows_at(
     created_ns: np.ndarray, closed_ns: np.ndarray, grid: pd.DatetimeIndex
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -50,16 +50,6 @@ class ApiError(Exception):
         self.details = details
 
 
-def not_found(what: str, ident: str) -> ApiError:
-    return ApiError(
-        404, f"No {what} with id {ident!r}.", code=f"{what.replace(' ', '_')}_not_found"
-    )
-
-
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, message)
-
-
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **details}}
 

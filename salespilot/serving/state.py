@@ -105,10 +105,6 @@ class ServingState:
         t = self.reps.at[rep_id, "team"]
         return None if pd.isna(t) else str(t)
 
-    def account_team(self, account_id: str) -> str | None:
-        owner = self.account_owner.get(account_id)
-        return None if owner is None else self.rep_team(owner)
-
     def contact_reps(self, contact_id: str) -> set[str]:
         """Reps a contact belongs to: the account owner and the owners of its open deals."""
         acc = self.contact_account.get(contact_id)

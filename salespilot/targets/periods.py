@@ -40,10 +40,6 @@ class Period:
         """The period ``n`` periods of the same kind later (negative: earlier)."""
         return Period(self.start + pd.DateOffset(months=n * self.months), self.months)
 
-    def shift_months(self, n: int) -> Period:
-        """The same-length window moved by ``n`` months (reference windows for rates)."""
-        return Period(self.start + pd.DateOffset(months=n), self.months)
-
     def __str__(self) -> str:
         return self.label
 

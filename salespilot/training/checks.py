@@ -96,12 +96,6 @@ def single_feature_aucs(
     return out
 
 
-def leak_warnings(spec: ModelSpec, frame: pd.DataFrame, y: np.ndarray) -> list[str]:
-    """One warning per feature that alone predicts the label with ROC AUC above ``spec.leak_auc``."""
-    aucs = single_feature_aucs(frame, y, list(spec.features), list(spec.categorical))
-    return leak_warnings_from(spec, aucs)
-
-
 def leak_warnings_from(spec: ModelSpec, aucs: dict[str, float]) -> list[str]:
     """The leak warnings for already computed single-feature AUCs."""
     warnings = []

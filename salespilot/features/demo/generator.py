@@ -310,9 +310,6 @@ class Simulation:
     def _season(self, day_s: int) -> float:
         return float(self.cal["season"][self._day(day_s)])
 
-    def _quarter_end(self, day_s: int) -> bool:
-        return bool(self.cal["quarter_end"][self._day(day_s)])
-
     def _weekday(self, day_s: int) -> int:
         return int(self.cal["weekday"][self._day(day_s)])
 
