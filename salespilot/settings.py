@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,7 +37,9 @@ class Settings(BaseSettings):
     # -- serving ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
-    env: str = Field("dev", description="dev or prod; prod refuses insecure defaults.")
+    env: Literal["dev", "prod"] = Field(
+        "dev", description="dev or prod; prod refuses insecure defaults."
+    )
     serving_model_alias: str = Field("champion", description="Registry alias the API serves.")
     serving_reload_interval_s: float = Field(
         0, ge=0, description="Reload data and models every N seconds (0: only on POST reload)."
@@ -61,6 +64,9 @@ class Settings(BaseSettings):
     )
     serving_as_of_entries: int = Field(
         8, ge=0, description="Rebuilt as_of lists kept per state (each holds one rep's scores)."
+    )
+    serving_max_body_bytes: int = Field(
+        1_000_000, ge=1, description="Request bodies above this size are refused (413)."
     )
     # -- web pages (salespilot/serving/web) ---------------------------------------------------
     web_session_secret: str | None = Field(

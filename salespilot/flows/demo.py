@@ -165,7 +165,11 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     console.print(f"\nReady in {time.perf_counter() - t0:.0f} s.")
     if not serve:
         return
-    _step(6, total, f"API on http://127.0.0.1:{port} (docs at /docs); Ctrl-C to stop")
+    _step(
+        6,
+        total,
+        f"API and pages on http://127.0.0.1:{port} (docs at /docs, pages at /app/login); Ctrl-C to stop",
+    )
     _print_examples(port, tokens)
     import uvicorn
 
@@ -180,6 +184,10 @@ def _print_examples(port: int, tokens: dict[str, dict[str, str]]) -> None:
     console.print(f"  rep {rep['scope']} token:     {rep['token']}")
     console.print(f"  manager ({mgr['scope']}) token: {mgr['token']}")
     console.print(f"  admin token:        {adm['token']}")
+    console.print(
+        f"\n  Pages: sign in at {base}/app/login with one of these tokens (the rep sees their"
+        " morning list, the manager the team's targets, the admin the models)"
+    )
     nxt = pd.Timestamp.now().to_period("Q") + 1
     quarter = f"{nxt.year}-Q{nxt.quarter}"
     team = quote(mgr["scope"])

@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
 from salespilot.serving import models_info as mi
 from salespilot.serving.auth import TokenStore
-from salespilot.serving.errors import error_body, install_error_handlers
+from salespilot.serving.body_guard import BodyGuard
+from salespilot.serving.deps import bearer
+from salespilot.serving.errors import error_body, install_error_handlers, redact
 from salespilot.serving.routes import router
 from salespilot.serving.routes_insights import router as insights_router
 from salespilot.serving.routes_targets import router as targets_router
@@ -66,6 +70,9 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
     app.state.holder = holder
     app.state.tokens = TokenStore.for_state_dir(settings.state_dir)
     install_error_handlers(app)
+    app.add_middleware(
+        BodyGuard, tokens=app.state.tokens, max_bytes=settings.serving_max_body_bytes
+    )
     app.include_router(router)
     app.include_router(targets_router)
     app.include_router(insights_router)
@@ -82,8 +89,13 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
         summary="Data and models loaded",
         responses={503: {"model": ErrorResponse}},
     )
-    async def ready():
+    async def ready(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ):
         r = mi.readiness(holder)
+        admin = credentials is not None and app.state.tokens.verify(credentials.credentials)
+        if not (admin and admin.is_admin):  # anyone may ask; only an admin sees URIs and paths
+            r = r.model_copy(update={"problems": [redact(p) for p in r.problems]})
         if not r.ready:
             body = error_body("not_ready", "Not ready: " + "; ".join(r.problems or ["loading"]))
             body["error"]["readiness"] = r.model_dump(mode="json")

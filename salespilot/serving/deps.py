@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from salespilot.serving.auth import Principal, TokenStore
-from salespilot.serving.errors import ApiError
+from salespilot.serving.errors import ApiError, redact
 from salespilot.serving.state import ServingState, StateHolder
 
 bearer = HTTPBearer(
@@ -30,7 +30,8 @@ async def get_state(holder: Holder) -> ServingState:
     """The state current when the request started (a reload never changes it under us)."""
     state = holder.state
     if state is None:
-        reason = holder.last_error or "the service is still loading data and models"
+        # before the caller is known: no URI or path of the failure
+        reason = redact(holder.last_error or "the service is still loading data and models")
         raise ApiError(503, f"Not ready: {reason}.", code="not_ready")
     return state
 
@@ -38,11 +39,10 @@ async def get_state(holder: Holder) -> ServingState:
 State = Annotated[ServingState, Depends(get_state)]
 
 
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+def authenticate(store: TokenStore, authorization: str | None) -> Principal:
+    """The caller an ``Authorization`` header names; :class:`ApiError` 401 otherwise."""
+    scheme, _, secret = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(
             401,
             "Missing bearer token: send 'Authorization: Bearer <token>' "
@@ -50,11 +50,18 @@ async def current_user(
             code="missing_token",
             headers=_WWW,
         )
-    store: TokenStore = request.app.state.tokens
-    principal = store.verify(credentials.credentials)
+    principal = store.verify(secret.strip())
     if principal is None:
         raise ApiError(401, "Unknown or revoked token.", code="invalid_token", headers=_WWW)
     return principal
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+    return authenticate(request.app.state.tokens, header)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

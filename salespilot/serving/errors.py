@@ -8,6 +8,7 @@ our own :class:`ApiError`, FastAPI's validation, Starlette's routing (404/405) o
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,6 +49,20 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers
         self.details = details
+
+
+# a URI (any scheme, credentials included) or anything shaped like a file path (a token with a
+# slash or backslash in it): what a failing load tends to quote
+_SECRETISH = re.compile(
+    r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()]*"
+    r"|[^\s'\"<>()=]*[/\\][^\s'\"<>(),;]*"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without the URIs and file paths it quotes (they can hold a password, or show
+    the server's layout): what callers who are not admins see of a load problem."""
+    return _SECRETISH.sub("<redacted>", text)
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:

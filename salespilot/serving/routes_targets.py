@@ -50,7 +50,10 @@ class TargetsRequest(BaseModel):
         None, max_length=128, description="Only this team (managers: always their own)."
     )
     top_down: float | None = Field(
-        None, ge=0, description="A top-down number for the scope, allocated across units."
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="A top-down number for the scope, allocated across units.",
     )
     base_quantile: float = Field(0.5, gt=0, lt=1, description="Base target quantile.")
     stretch_quantile: float = Field(0.8, gt=0, lt=1, description="Stretch target quantile.")

@@ -9,6 +9,9 @@ import pandas as pd
 
 _QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: Years a period may fall in: forecasts look a few years back and forth, and pandas timestamps
+#: end in April 2262.
+YEARS = range(1900, 2200)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ def parse_period(text: str) -> Period:
     Raises ``ValueError`` with the accepted spellings for anything else.
     """
     s = str(text).strip()
+    if (m := _QUARTER.match(s) or _MONTH.match(s)) and int(m.group(1)) not in YEARS:
+        raise ValueError(
+            f"period {text!r}: the year must be from {YEARS.start} to {YEARS.stop - 1}"
+        )
     if m := _QUARTER.match(s):
         year, q = int(m.group(1)), int(m.group(2))
         return Period(pd.Timestamp(year=year, month=3 * (q - 1) + 1, day=1), 3)

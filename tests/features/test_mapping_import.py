@@ -68,6 +68,25 @@ def test_rejects_keep_the_valid_rows_and_say_why_for_each_other(tmp_path):
     assert list(load_history(out).opportunities["opportunity_id"]) == ["D1", "D2", "D3"]
 
 
+def test_a_row_breaking_two_rules_is_one_rejected_row_with_both_reasons(tmp_path):
+    src = _broken_export(tmp_path)
+    with (src / "deals.csv").open("a") as f:  # an unknown rep and won without a close date
+        f.write("D6,Nobody Known,MG Special,Won,01/03/2017,,Acme\n")
+    rows_in = len(pd.read_csv(src / "deals.csv"))
+    out, rejects = tmp_path / "history", tmp_path / "rejects.csv"
+    result = import_history(parse_mapping(EXPORT_MAPPING), src, out, rejects=rejects)
+    table = pd.read_csv(rejects)
+    assert rows_in == result.rows["opportunities"] + result.rejected == 3 + 3
+    assert len(table) == result.rejected and table["source_row"].is_unique
+    both = table.set_index("source_row").loc[7]
+    assert set(both["rule"].split("; ")) == {"unknown_reference", "closed_without_date"}
+    assert "no closed_at" in both["message"]
+    assert result.rejected_by_rule == {
+        "opportunities.closed_without_date": 2,
+        "opportunities.unknown_reference": 2,
+    }
+
+
 def test_a_rejected_account_takes_its_deals_with_it(tmp_path):
     src = _export(tmp_path)
     mapping = copy.deepcopy(EXPORT_MAPPING)
@@ -155,3 +174,30 @@ def test_find_all_problems_returns_every_offending_row_not_only_the_first_five(t
     assert len(loaded.value.problems[0].rows) == 5
     (everything,) = find_all_problems(staged)
     assert everything.rows == tuple(range(5, 12))
+
+
+def test_a_source_query_is_one_select_and_cannot_write(tmp_path):
+    import sqlite3
+
+    from salespilot.features.mapping.sources import SourceError, open_source
+
+    db = tmp_path / "crm.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE deals (id TEXT)")
+        con.execute("INSERT INTO deals VALUES ('D1')")
+    src = open_source(f"sqlite:///{db}")
+    try:
+        assert list(src.query("SELECT id FROM deals")["id"]) == ["D1"]
+        assert len(src.query("WITH d AS (SELECT id FROM deals) SELECT * FROM d")) == 1
+        for sql in (
+            "DROP TABLE deals",
+            "SELECT 1; DROP TABLE deals",
+            "INSERT INTO deals VALUES ('D2'); COMMIT",
+            "DELETE FROM deals",
+        ):
+            with pytest.raises(SourceError, match="one SELECT"):
+                src.query(sql)
+    finally:
+        src.close()
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT id FROM deals").fetchall() == [("D1",)]

@@ -124,3 +124,19 @@ def test_health_access_rules(api):
     assert body["team"] == "north" and len(body["weeks"]) == 8
     assert {row["rep_id"] for row in body["reps"]} <= {f"R{i:03d}" for i in range(0, 12, 2)}
     assert client.get("/v1/teams/south/health", headers=h["admin"]).status_code == 200
+
+
+def test_targets_far_periods_and_infinite_numbers_are_422(api):
+    """Years pandas cannot hold (9999-Q4 was a 500) and a JSON ``Infinity`` are refused."""
+    client, h = api
+    for period in ("9999-Q4", "2262-Q1", "2262-Q2", "2200-01", "1000-Q1"):
+        r = client.post("/v1/targets/recommendations", json={"period": period}, headers=h["admin"])
+        assert r.status_code == 422, (period, r.text)
+        assert r.json()["error"]["code"] == "bad_period" and "year" in r.json()["error"]["message"]
+    for number in ("Infinity", "NaN", "-Infinity"):
+        r = client.post(
+            "/v1/targets/recommendations",
+            content='{"period": "2026-Q3", "top_down": ' + number + "}",
+            headers={**h["admin"], "Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, (number, r.text)

@@ -137,7 +137,8 @@ def import_history(
         frame.to_csv(rejects_path, index=False)
         result.rejected = len(frame)
         result.rejects_path = rejects_path
-        counts = (frame["table"] + "." + frame["rule"]).value_counts(sort=False)
+        per_rule = frame.assign(rule=frame["rule"].str.split("; ")).explode("rule")
+        counts = (per_rule["table"] + "." + per_rule["rule"]).value_counts(sort=False)
         result.rejected_by_rule = {k: int(n) for k, n in counts.sort_index().items()}
     logger.info("imported %s into %s (%d rejected)", result.rows, out, result.rejected)
     return result
@@ -162,24 +163,31 @@ def _validate_until_clean(
             shown = [_truncate(p) for p in problems]
             raise ImportValidationError(shown, _origins(problems, tables))
         drop: dict[str, set[int]] = {}
+        # one line per rejected row, every rule it breaks on that line (rows in = out + rejected)
+        found: dict[tuple[str, int], dict[str, Any]] = {}
         for p in problems:
             table = tables[p.table]
             idx = [_index(p, r) for r in p.rows]
             drop.setdefault(p.table, set()).update(idx)
             message = _COUNT_PREFIX.sub("", p.message)
             for i in idx:
+                if (p.table, i) in found:
+                    line = found[(p.table, i)]
+                    line["rule"] += f"; {p.rule}"
+                    line["column"] = f"{line['column']}; {p.column}"
+                    line["message"] += f" | {message}"
+                    continue
                 origin = table.origin.iloc[i]
-                rejected.append(
-                    {
-                        "table": p.table,
-                        "rule": p.rule,
-                        "column": p.column,
-                        "message": message,
-                        "source": origin["source"],
-                        "source_row": int(origin["source_row"]),
-                        "record": _record(table.frame.iloc[i]),
-                    }
-                )
+                found[(p.table, i)] = {
+                    "table": p.table,
+                    "rule": p.rule,
+                    "column": p.column,
+                    "message": message,
+                    "source": origin["source"],
+                    "source_row": int(origin["source_row"]),
+                    "record": _record(table.frame.iloc[i]),
+                }
+        rejected.extend(found.values())
         for name, idx in drop.items():
             t = tables[name]
             keep = np.ones(len(t.frame), dtype=bool)

@@ -100,13 +100,25 @@ class SqlSource(Source):
             raise SourceError(f"cannot read from {_redact(self.location)}: {e.orig}") from None
 
     def query(self, sql: str) -> pd.DataFrame:
+        """Rows of one SELECT, run in a read-only transaction that is rolled back."""
         import sqlalchemy as sa
 
+        _check_single_select(sql)
         key = f"query:{sql}"
         if key not in self._cache:
             try:
                 with self._engine.connect() as con:
-                    self._cache[key] = pd.read_sql(sa.text(sql), con)
+                    dialect = self._engine.dialect.name
+                    if dialect == "sqlite":
+                        con.exec_driver_sql("PRAGMA query_only = ON")
+                    elif dialect in ("postgresql", "mysql", "mariadb"):
+                        con.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    try:
+                        self._cache[key] = pd.read_sql(sa.text(sql), con)
+                    finally:
+                        con.rollback()
+                        if dialect == "sqlite":
+                            con.exec_driver_sql("PRAGMA query_only = OFF")
             except sa.exc.SQLAlchemyError as e:
                 raise SourceError(f"query failed on {_redact(self.location)}: {e}") from None
         return self._cache[key]
@@ -114,6 +126,18 @@ class SqlSource(Source):
     def close(self) -> None:
         super().close()
         self._engine.dispose()
+
+
+def _check_single_select(sql: str) -> None:
+    """A mapping's ``query:`` reads: exactly one SELECT (or WITH ... SELECT) statement."""
+    import sqlparse
+
+    statements = [st for st in sqlparse.parse(sql) if st.token_first(skip_cm=True) is not None]
+    if len(statements) != 1:
+        raise SourceError(f"a query must be one SELECT statement; this one has {len(statements)}")
+    kind = statements[0].get_type()
+    if kind != "SELECT":
+        raise SourceError(f"a query must be one SELECT statement, not {kind}")
 
 
 def _redact(url: str) -> str:

@@ -22,18 +22,26 @@ def to_div(fig: go.Figure, div_id: str) -> str:
     return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id)
 
 
+def _short(label: str, width: int = 32) -> str:
+    # long readable names squeeze the bars on a phone; the hover text has them whole
+    return label if len(label) <= width else label[: width - 1].rstrip() + "…"
+
+
 def shap_waterfall(exp: ExplanationResponse, *, top: int = 8) -> go.Figure:
     """From the base rate to the score: the ``top`` largest SHAP contributions, the rest summed."""
     head = exp.contributions[:top]
     rest = sum(c.contribution for c in exp.contributions[top:])
-    labels = ["Base rate"] + [c.readable_name for c in head]
+    full = ["Base rate"] + [c.readable_name for c in head]
+    labels = [_short(n) for n in full]
     values = [exp.base_value] + [c.contribution for c in head]
     measure = ["absolute"] + ["relative"] * len(head)
     if exp.contributions[top:]:
         labels.append(f"{len(exp.contributions) - top} other factors")
+        full.append(labels[-1])
         values.append(rest)
         measure.append("relative")
     labels.append("Score")
+    full.append("Score")
     values.append(exp.raw_score)
     measure.append("total")
     fig = go.Figure(
@@ -42,6 +50,7 @@ def shap_waterfall(exp: ExplanationResponse, *, top: int = 8) -> go.Figure:
             y=labels,
             x=values,
             measure=measure,
+            hovertext=full,
             text=[
                 f"{v:+.2f}" if m == "relative" else f"{v:.2f}"
                 for v, m in zip(values, measure, strict=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -135,9 +136,16 @@ async def start(user: PageUser) -> RedirectResponse:
 
 
 @router.get("/reps/{rep_id}", response_class=HTMLResponse)
-async def morning(request: Request, rep_id: str, user: PageUser, state: State) -> HTMLResponse:
+async def morning(
+    request: Request,
+    rep_id: str,
+    user: PageUser,
+    state: State,
+    show: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> HTMLResponse:
     check_rep(user, state, rep_id)
     rep = state.reps.loc[rep_id]
+    items = state.rep_items.get(rep_id, ())
     return render(
         request,
         "rep.html",
@@ -147,7 +155,8 @@ async def morning(request: Request, rep_id: str, user: PageUser, state: State) -
         team=state.rep_team(rep_id),
         rep_zone=state.rep_timezones.get(rep_id, "UTC"),
         as_of=state.as_of,
-        items=state.rep_items.get(rep_id, ()),
+        items=items[:show],
+        total=len(items),
     )
 
 
@@ -246,12 +255,16 @@ async def dashboard(
     from salespilot.serving.at_risk import at_risk_accounts
     from salespilot.serving.routes_targets import TargetsRequest, recommendations, team_health
     from salespilot.targets.backtest import booked
-    from salespilot.targets.periods import parse_period, period_containing
+    from salespilot.targets.periods import next_period, parse_period, period_containing
 
     if user.role == "rep":
         raise ApiError(403, "The target dashboard is for managers and admins.")
     holder.limiter.check(user.token_id)
-    period = period or str(period_containing(state.as_of))
+    if not period:
+        # the quarter under way, unless under two weeks of it are left: then the next one
+        current = period_containing(state.as_of)
+        soon = current.end - state.as_of < pd.Timedelta(days=14)
+        period = str(next_period(state.as_of) if soon else current)
     top = None
     if top_down not in (None, ""):
         try:
@@ -262,7 +275,7 @@ async def dashboard(
     targets = (await recommendations(body, user, state, holder)).model_dump()
     health = (await team_health(team, user, state, holder)).model_dump()
     booked_by = None
-    if unit == "rep":
+    if unit == "rep" and parse_period(period).start <= state.as_of:
         got = booked(state.history, parse_period(period))
         booked_by = {str(k): float(v) for k, v in got.items()}
     fan = charts.to_div(charts.forecast_fan(targets["units"], booked=booked_by), "fan")

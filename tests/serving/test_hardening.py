@@ -1,0 +1,122 @@
+"""What an attack run on a served demo found: no secret or server path to anonymous callers."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from salespilot.serving import models_info as mi
+from salespilot.serving.app import create_app
+from salespilot.serving.errors import redact
+
+
+def test_redact_drops_credentials_uris_and_paths():
+    text = (
+        "API request to http://svc:s3cret@mlflow.internal:5000/api/2.0/mlflow failed; "
+        "(psycopg.OperationalError) postgresql://svc:s3cret@db:5432/mlflow; "
+        "unable to open database file /srv/salespilot/mlflow.db: no alias 'champion'"
+    )
+    out = redact(text)
+    for leak in ("s3cret", "svc", "mlflow.internal", "/srv/salespilot", "postgresql://svc"):
+        assert leak not in out, (leak, out)
+    assert "no alias 'champion'" in out and "unable to open database file" in out
+
+
+@pytest.fixture(scope="module")
+def cold_start(serving_settings, tmp_path_factory):
+    """The served data over a registry store that is no SQLite database (a cold start)."""
+    broken = tmp_path_factory.mktemp("secret-layout") / "broken.db"
+    broken.write_bytes(b"garbage" * 100)
+    app = create_app(
+        serving_settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{broken}"})
+    )
+    with TestClient(app) as c:
+        yield c, broken
+
+
+def test_cold_start_ready_is_redacted_for_all_but_admins(cold_start, people):
+    c, broken = cold_start
+    raw = mi.readiness(c.app.state.holder).problems
+    assert raw and any("://" in p for p in raw), raw  # the store's error quotes a URI
+    store = c.app.state.tokens
+    admin, _ = store.create(role="admin")
+    rep, _ = store.create(role="rep", rep_id=people.rep)
+    for headers in ({}, {"Authorization": f"Bearer {rep}"}):
+        r = c.get("/ready", headers=headers)
+        assert r.status_code == 503
+        shown = r.json()["error"]["readiness"]["problems"]
+        assert shown == [redact(p) for p in raw] != raw
+        assert "://" not in r.text and str(broken.parent) not in r.text
+    as_admin = c.get("/ready", headers={"Authorization": f"Bearer {admin}"})
+    assert as_admin.status_code == 503
+    assert as_admin.json()["error"]["readiness"]["problems"] == raw
+
+
+@pytest.fixture(scope="module")
+def small_body_app(tmp_path_factory):
+    from salespilot.settings import Settings
+
+    settings = Settings(state_dir=tmp_path_factory.mktemp("limits"), serving_max_body_bytes=1000)
+    app = create_app(settings, load=False)
+    admin, _ = app.state.tokens.create(role="admin")
+    return app, {"Authorization": f"Bearer {admin}"}
+
+
+def _asgi_post(app, path: str, headers: dict[str, str], body: bytes) -> tuple[int, int, dict]:
+    """POST through the ASGI app; returns (status, receive() calls, JSON body)."""
+    import asyncio
+    import json
+
+    calls = 0
+    sent: list[dict] = []
+
+    async def receive():
+        nonlocal calls
+        calls += 1
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], calls, json.loads(payload)
+
+
+def test_anonymous_post_is_refused_before_its_body_is_read(small_body_app):
+    app, _ = small_body_app
+    headers = {"content-type": "application/json", "content-length": str(200_000_000)}
+    status, reads, body = _asgi_post(app, "/v1/targets/recommendations", headers, b"{")
+    assert (status, reads, body["error"]["code"]) == (401, 0, "missing_token")
+    headers["authorization"] = "Bearer sp_wrong"
+    status, reads, body = _asgi_post(app, "/v1/models/reload", headers, b"{")
+    assert (status, reads, body["error"]["code"]) == (401, 0, "invalid_token")
+
+
+def test_a_body_above_the_limit_is_413(small_body_app):
+    app, admin = small_body_app
+    url = "/v1/targets/recommendations"
+    big = b'{"period": "2026-Q3", "team": "' + b"x" * 2000 + b'"}'
+    with TestClient(app) as c:
+        r = c.post(url, content=big, headers={**admin, "Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+        # no Content-Length (chunked): counted while read
+        r = c.post(url, content=iter([big[:600], big[600:]]), headers=admin)
+        assert r.status_code == 413 and r.json()["error"]["max_bytes"] == 1000
+        r = c.post(url, json={"period": "2026-Q3"}, headers=admin)  # small: served (no data yet)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
