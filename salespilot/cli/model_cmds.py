@@ -94,6 +94,12 @@ def train(
     if unknown:
         _fail(f"unknown model {unknown[0]!r}; choose one of: {', '.join(SPECS)}, all")
     overrides = _parse_params(params)
+    from salespilot.training.fit import UnknownParamsError, check_lightgbm_params
+
+    try:
+        check_lightgbm_params(overrides)
+    except UnknownParamsError as exc:
+        _fail(str(exc))
     data_dir = Path(data or settings.data_dir)
     if not data_dir.exists():
         _fail(

@@ -39,7 +39,9 @@ def logistic_regression_pipeline(numeric: list[str], categorical: list[str]) -> 
                 make_pipeline(
                     SimpleImputer(strategy="median", add_indicator=True),
                     # counts and durations are heavy-tailed: ranks keep the linear model sane
-                    QuantileTransformer(n_quantiles=200, output_distribution="normal"),
+                    QuantileTransformer(
+                        n_quantiles=200, output_distribution="normal", random_state=0
+                    ),
                     StandardScaler(),
                 ),
                 numeric,
@@ -56,7 +58,7 @@ def logistic_regression_pipeline(numeric: list[str], categorical: list[str]) -> 
     return Pipeline(
         [
             ("features", ColumnTransformer(steps)),
-            ("model", LogisticRegression(C=1.0, max_iter=2000)),
+            ("model", LogisticRegression(C=1.0, max_iter=2000, random_state=0)),
         ]
     )
 

@@ -181,6 +181,26 @@ def learn_categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, l
 MAX_LEAF_SHARE = 0.1
 
 
+class UnknownParamsError(ValueError):
+    """``--params`` named keys LightGBM does not know; the message lists them."""
+
+
+def check_lightgbm_params(params: Mapping[str, Any]) -> None:
+    """Raise :class:`UnknownParamsError` for keys that are no LightGBM parameter or alias
+    (LightGBM itself would ignore them silently, e.g. ``horizon_days``)."""
+    from lightgbm.basic import _ConfigAliases
+
+    aliases = _ConfigAliases._get_all_param_aliases()
+    known = set(aliases) | {a for names in aliases.values() for a in names}
+    unknown = sorted(k for k in params if k not in known)
+    if unknown:
+        raise UnknownParamsError(
+            f"unknown LightGBM parameter(s) {', '.join(map(repr, unknown))} in --params; "
+            "give LightGBM parameters only (e.g. num_leaves=7, learning_rate=0.1), see "
+            "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
+        )
+
+
 def _train_params(
     params: Mapping[str, Any],
     features: list[str],

@@ -187,6 +187,9 @@ def train_model(
     """
     say = progress or (lambda msg: log.info(msg))
     if params:
+        from salespilot.training.fit import check_lightgbm_params
+
+        check_lightgbm_params(params)
         spec = spec.with_params(**params)
     if extra_features is None and history is not None:
         extra_features = declared_custom_features(spec, history)

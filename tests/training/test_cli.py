@@ -95,3 +95,11 @@ def test_params_parse_repeated_or_grouped_with_json_types():
         "objective": "binary",
         "deterministic": True,
     }
+
+
+def test_unknown_params_are_refused_with_the_key(tmp_path):
+    r = CliRunner().invoke(
+        app, ["train", "win_probability", "--data", str(tmp_path), "--params", "horizon_days=30"]
+    )
+    assert r.exit_code == 1
+    assert "unknown LightGBM parameter(s) 'horizon_days'" in r.output

@@ -96,3 +96,16 @@ def test_slot_metrics_on_a_hand_made_profile():
     assert m["slot_regret"] == pytest.approx((0.0 + 0.2) / 2)
     assert m["slot_share_of_best"] == pytest.approx(0.3 / 0.5)
     assert m["slot_lift_vs_usual_hour"] == pytest.approx(0.3 / 0.2)
+
+
+def test_logistic_regression_baseline_is_seeded():
+    # above 10,000 rows the quantile transform subsamples: identical runs must still agree
+    from salespilot.training.baselines import logistic_regression
+    from tests.training.synthetic import synthetic_frame, synthetic_spec
+
+    frame = synthetic_frame(12000, seed=4)
+    spec = synthetic_spec()
+    y = frame["label_won"].to_numpy()
+    first = logistic_regression(spec, frame, y, frame.head(500))
+    again = logistic_regression(spec, frame, y, frame.head(500))
+    np.testing.assert_array_equal(first, again)

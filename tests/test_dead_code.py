@@ -1,0 +1,27 @@
+"""Helpers that nothing calls stay out of the code base (one definition per concept)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("salespilot.serving.errors", "not_found"),
+        ("salespilot.serving.errors", "forbidden"),
+        ("salespilot.training.checks", "leak_warnings"),
+        ("salespilot.features.pit", "closed_before"),
+        ("salespilot.serving.state", "ServingState.account_team"),
+        ("salespilot.targets.periods", "Period.shift_months"),
+        ("salespilot.features.demo.generator", "Simulation._quarter_end"),
+    ],
+)
+def test_unused_helper_is_gone(module, name):
+    obj = importlib.import_module(module)
+    *owners, attr = name.split(".")
+    for owner in owners:
+        obj = getattr(obj, owner)
+    assert not hasattr(obj, attr), f"{module}.{name} is unused and should not exist"
