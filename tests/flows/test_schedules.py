@@ -71,7 +71,8 @@ def test_schedule_command_registers_and_prints_on_the_test_server(demo_history_d
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "3 deployments registered." in result.output
+    assert "4 deployments registered." in result.output
     assert "build_features/nightly: 0 2 * * * Europe/London" in result.output
     assert "train_models/weekly: 0 3 * * 0 Europe/London" in result.output
     assert "morning_lists/working-days: 30 6 * * 1-5 Europe/London" in result.output
+    assert "weekly_briefs/mondays: 0 7 * * 1 Europe/London" in result.output
