@@ -115,3 +115,16 @@ def check_team_exists(state: ServingState, team: str | None) -> None:
     """404 for a team no rep belongs to (``None`` means every team and always passes)."""
     if team is not None and team not in set(state.reps["team"].astype(str)):
         raise ApiError(404, f"No team named {team!r}.", code="team_not_found")
+
+
+def scope_team(user: Principal, team: str | None, state: ServingState, what: str) -> str | None:
+    """The team a team-level route answers for: a manager's own team (403 for another), any
+    team or all of them (``None``) for an admin; reps are refused (403)."""
+    if user.role == "rep":
+        raise ApiError(403, f"{what} are for manager and admin tokens.", code="forbidden")
+    if user.role == "manager":
+        if team is not None and team != user.team:
+            raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
+        team = user.team
+    check_team_exists(state, team)
+    return team

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists
+from salespilot.serving.deps import Holder, LimitedUser, State, scope_team
 from salespilot.serving.errors import ApiError
 from salespilot.serving.limits import run_limited
 from salespilot.serving.schemas import ErrorResponse
@@ -79,17 +79,6 @@ class ChannelsResponse(BaseModel):
     notes: list[str] = []
 
 
-def _scope_team(user, team: str | None, state, what: str) -> str | None:
-    if user.role == "rep":
-        raise ApiError(403, f"{what} are for manager and admin tokens.", code="forbidden")
-    if user.role == "manager":
-        if team is not None and team != user.team:
-            raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
-        team = user.team
-    check_team_exists(state, team)
-    return team
-
-
 @router.get(
     "/insights/channels",
     response_model=ChannelsResponse,
@@ -105,7 +94,7 @@ async def channels(
 ) -> ChannelsResponse:
     from salespilot.targets.channels import channels_overview
 
-    team = _scope_team(user, team, state, "Channel insights")
+    team = scope_team(user, team, state, "Channel insights")
     key = ("channels", team)
     if key not in state.cache:
 
@@ -162,7 +151,7 @@ async def team_gap(
     from salespilot.targets.periods import parse_period
     from salespilot.targets.service import configs_from_settings
 
-    _scope_team(user, team, state, "Gap attributions")
+    scope_team(user, team, state, "Gap attributions")
     try:
         p = parse_period(period)
     except ValueError as exc:

@@ -16,7 +16,7 @@ import pandas as pd
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists
+from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists, scope_team
 from salespilot.serving.errors import ApiError
 from salespilot.serving.limits import run_limited
 from salespilot.serving.schemas import ErrorResponse
@@ -193,17 +193,6 @@ def _state_scorer(state):
     return score
 
 
-def _scope_team(user, team: str | None, state) -> str | None:
-    if user.role == "rep":
-        raise ApiError(403, "Targets are for manager and admin tokens.", code="forbidden")
-    if user.role == "manager":
-        if team is not None and team != user.team:
-            raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
-        team = user.team
-    check_team_exists(state, team)
-    return team
-
-
 @router.post(
     "/targets/recommendations",
     response_model=TargetsResponse,
@@ -215,7 +204,7 @@ async def recommendations(
     from salespilot.targets.periods import parse_period
     from salespilot.targets.service import configs_from_settings, recommend
 
-    team = _scope_team(user, body.team, state)
+    team = scope_team(user, body.team, state, "Targets")
     try:
         period = parse_period(body.period)
     except ValueError as exc:
