@@ -17,8 +17,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
 CHROMIUM = Path(os.environ.get("SALESPILOT_CHROMIUM", "/usr/bin/chromium"))
 if not CHROMIUM.exists():
