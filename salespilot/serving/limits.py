@@ -151,3 +151,16 @@ async def run_limited(seconds: float, fn: Callable[..., T], *args: Any, **kwargs
             code="timeout",
             headers={"Retry-After": str(max(1, math.ceil(seconds)))},
         ) from None
+
+
+async def memo_limited(cache: Any, key: Any, seconds: float, fn: Callable[[], T]) -> T:
+    """``cache[key]``, computed by ``fn`` under the per-request time limit when missing; an
+    unknown team (LookupError) answers 404, a value the computation refuses (ValueError) 422."""
+    if key not in cache:
+        try:
+            cache[key] = await run_limited(seconds, fn)
+        except LookupError as exc:
+            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
+        except ValueError as exc:
+            raise ApiError(422, str(exc), code="bad_request") from None
+    return cache[key]

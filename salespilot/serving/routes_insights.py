@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from salespilot.serving.deps import Holder, LimitedUser, State, scope_team
 from salespilot.serving.errors import ApiError
-from salespilot.serving.limits import run_limited
+from salespilot.serving.limits import memo_limited
 from salespilot.serving.schemas import ErrorResponse
 
 _ERRORS = {
@@ -96,18 +96,12 @@ async def channels(
 
     team = scope_team(user, team, state, "Channel insights")
     key = ("channels", team)
-    if key not in state.cache:
 
-        def run() -> dict:
-            return channels_overview(state.history, as_of=state.as_of, team=team)
+    def run() -> dict:
+        return channels_overview(state.history, as_of=state.as_of, team=team)
 
-        try:
-            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
-        except LookupError as exc:
-            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
-        except ValueError as exc:
-            raise ApiError(422, str(exc), code="bad_request") from None
-    return ChannelsResponse(**state.cache[key])
+    out = await memo_limited(state.cache, key, holder.settings.serving_request_timeout_s, run)
+    return ChannelsResponse(**out)
 
 
 class GapCauseOut(BaseModel):
@@ -157,18 +151,12 @@ async def team_gap(
     except ValueError as exc:
         raise ApiError(422, str(exc), code="bad_period") from None
     key = ("gap", team, p.label, target)
-    if key not in state.cache:
-        fc, _, _ = configs_from_settings(holder.settings)
+    fc, _, _ = configs_from_settings(holder.settings)
 
-        def run() -> dict:
-            return gap_attribution(
-                state.history, team, p, as_of=state.as_of, target=target, forecast_config=fc
-            ).to_dict()
+    def run() -> dict:
+        return gap_attribution(
+            state.history, team, p, as_of=state.as_of, target=target, forecast_config=fc
+        ).to_dict()
 
-        try:
-            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
-        except LookupError as exc:
-            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
-        except ValueError as exc:
-            raise ApiError(422, str(exc), code="bad_request") from None
-    return GapResponse(**state.cache[key])
+    out = await memo_limited(state.cache, key, holder.settings.serving_request_timeout_s, run)
+    return GapResponse(**out)

@@ -16,9 +16,9 @@ import pandas as pd
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from salespilot.serving.deps import Holder, LimitedUser, State, check_team_exists, scope_team
+from salespilot.serving.deps import Holder, LimitedUser, State, scope_team
 from salespilot.serving.errors import ApiError
-from salespilot.serving.limits import run_limited
+from salespilot.serving.limits import memo_limited
 from salespilot.serving.schemas import ErrorResponse
 
 _ERRORS = {
@@ -217,33 +217,27 @@ async def recommendations(
             code="period_in_the_past",
         )
     key = ("targets", body.model_dump_json(), team)
-    if key not in state.cache:
-        fc, tc, _ = configs_from_settings(holder.settings)
-        tc = dataclasses.replace(
-            tc, base_quantile=body.base_quantile, stretch_quantile=body.stretch_quantile
+    fc, tc, _ = configs_from_settings(holder.settings)
+    tc = dataclasses.replace(
+        tc, base_quantile=body.base_quantile, stretch_quantile=body.stretch_quantile
+    )
+
+    def run() -> dict:
+        rec = recommend(
+            state.history,
+            period,
+            by=body.unit,
+            as_of=state.as_of,
+            top_down=body.top_down,
+            team=team,
+            scorer=_state_scorer(state),
+            forecast_config=fc,
+            target_config=tc,
         )
+        return rec.to_dict()
 
-        def run() -> dict:
-            rec = recommend(
-                state.history,
-                period,
-                by=body.unit,
-                as_of=state.as_of,
-                top_down=body.top_down,
-                team=team,
-                scorer=_state_scorer(state),
-                forecast_config=fc,
-                target_config=tc,
-            )
-            return rec.to_dict()
-
-        try:
-            state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
-        except LookupError as exc:
-            raise ApiError(404, str(exc).strip("'\""), code="team_not_found") from None
-        except ValueError as exc:
-            raise ApiError(422, str(exc), code="bad_request") from None
-    return TargetsResponse(**state.cache[key], team=team)
+    out = await memo_limited(state.cache, key, holder.settings.serving_request_timeout_s, run)
+    return TargetsResponse(**out, team=team)
 
 
 @router.get(
@@ -260,27 +254,22 @@ async def team_health(
     from salespilot.targets.service import configs_from_settings
     from salespilot.targets.service import team_health as compute
 
-    if user.role == "rep":
-        raise ApiError(403, "Team health is for manager and admin tokens.", code="forbidden")
-    if user.role == "manager" and team != user.team:
-        raise ApiError(403, f"Team {team!r} is not your team ({user.team}).", code="forbidden")
-    check_team_exists(state, team)
+    scope_team(user, team, state, "Team health reports")
     key = ("health", team)
-    if key not in state.cache:
-        fc, tc, th = configs_from_settings(holder.settings)
+    fc, tc, th = configs_from_settings(holder.settings)
 
-        def run() -> dict:
-            report = compute(
-                state.history,
-                team,
-                as_of=state.as_of,
-                thresholds=th,
-                forecast_config=fc,
-                target_config=tc,
-                # The plan is set at the quarter's start, where the state's scores (as of
-                # now) do not apply: the empirical p_win is point-in-time.
-            )
-            return report.to_dict()
+    def run() -> dict:
+        report = compute(
+            state.history,
+            team,
+            as_of=state.as_of,
+            thresholds=th,
+            forecast_config=fc,
+            target_config=tc,
+            # The plan is set at the quarter's start, where the state's scores (as of
+            # now) do not apply: the empirical p_win is point-in-time.
+        )
+        return report.to_dict()
 
-        state.cache[key] = await run_limited(holder.settings.serving_request_timeout_s, run)
-    return HealthResponse(**state.cache[key])
+    out = await memo_limited(state.cache, key, holder.settings.serving_request_timeout_s, run)
+    return HealthResponse(**out)
