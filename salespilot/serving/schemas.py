@@ -195,9 +195,31 @@ class ExplanationResponse(_Out):
 # -- models --------------------------------------------------------------------------------
 
 
+class WonVsLost(_Out):
+    won: int = Field(description="Test rows of deals that closed won within the horizon.")
+    lost: int = Field(description="Test rows of deals that closed lost within the horizon.")
+    auc: float | None = Field(None, description="The model's ROC AUC of won against lost there.")
+    interval: list[float] | None = Field(
+        None, description="Its seeded bootstrap 90 % interval (None: too few rows to judge)."
+    )
+    age_baseline_auc: float | None = Field(
+        None, description="ROC AUC of the deal's age alone on the same rows."
+    )
+    gain_interval: list[float] | None = Field(
+        None,
+        description="90 % interval of the model's ROC AUC minus the deal-age baseline's; a "
+        "lower end at or below 0 makes the version not_ready.",
+    )
+
+
 class ModelReadiness(_Out):
     verdict: Literal["ready", "usable", "not_ready"]
     reasons: list[str]
+    won_vs_lost: WonVsLost | None = Field(
+        None,
+        description="Win model only: won against lost among the test deals that closed within "
+        "the horizon, beside the deal's age alone.",
+    )
 
 
 class ModelInfo(_Out):
