@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from salespilot.features.pit import observed_end
 from salespilot.models.spec import ModelSpec
 from salespilot.settings import Settings
 from salespilot.training import registry
@@ -130,7 +131,7 @@ def observed_horizon_rows(spec: ModelSpec, frame: pd.DataFrame, history: History
     """The rows whose whole label horizon lies inside the history (attempts: all rows)."""
     if spec.table == "attempts" or spec.time_column not in frame.columns:
         return frame.reset_index(drop=True)
-    end = history.end()
+    end = observed_end(history)
     keep = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) <= end
     return frame[keep].reset_index(drop=True)
 
