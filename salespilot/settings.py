@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     )
     webhook_url: str | None = Field(
         None, description="Where the morning lists are POSTed (JSON, one request per rep)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the X-SalesPilot-Signature header (HMAC-SHA256 of each POSTed body).",
     )
     webhook_retries: int = 2
     webhook_retry_delay_s: float = 10.0

@@ -7,6 +7,7 @@ challenger (:mod:`~salespilot.training.registry`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -76,6 +77,19 @@ def check_tables(spec: ModelSpec, history: History) -> None:
     gap = outcome_gap(history, spec.table, decision_rows=spec.rows == "decision")
     if gap is not None:
         raise MissingTablesError(f"{spec.name} cannot be trained: {gap}")
+
+
+def spec_for_history(spec: ModelSpec, history: History | None) -> ModelSpec:
+    """``spec`` on the rows the history's folder chose for it (``model_rows.json``, written
+    by ``salespilot import`` from the mapping's ``models:``): the grid or decision-time rows."""
+    from salespilot.features.model_rows import read_model_rows
+
+    choice = read_model_rows(history.source if history is not None else None).get(spec.name)
+    if choice is None:
+        return spec
+    return dataclasses.replace(
+        spec, rows=choice.rows, decision_at=choice.decision_at or spec.decision_at
+    )
 
 
 def declared_custom_features(spec: ModelSpec, history: History) -> dict[str, str]:
@@ -187,6 +201,7 @@ def train_model(
     or :class:`~salespilot.training.split.SplitError` (too little history) with readable messages.
     """
     say = progress or (lambda msg: log.info(msg))
+    spec = spec_for_history(spec, history)
     if params:
         from salespilot.training.fit import check_lightgbm_params
 
