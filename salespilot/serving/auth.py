@@ -80,6 +80,27 @@ class TokenRecord:
         return d
 
 
+def demo_token_name(role: str) -> str:
+    """The label the demo gives the tokens it prints in clear (and prod refuses)."""
+    return f"demo {role}"
+
+
+class DemoTokensActive(RuntimeError):
+    """``env=prod`` with tokens the demo printed (and kept in the state folder) still valid."""
+
+
+def refuse_demo_tokens(store: TokenStore) -> None:
+    """Refuse to serve while a token the demo created is still active (prod only)."""
+    names = {demo_token_name(role) for role in ROLES}
+    demo = [r.token_id for r in store.list() if r.name in names]
+    if demo:
+        raise DemoTokensActive(
+            "SALESPILOT_ENV=prod refuses to start: the demo's tokens still open the API "
+            f"(their secrets were printed and saved in clear); revoke {', '.join(demo)} with "
+            "`salespilot tokens revoke ID`"
+        )
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.pit import data_as_of
 from salespilot.serving import best_times as bt
 from salespilot.serving import rules
 from salespilot.serving.explanations import top_factors
@@ -239,13 +240,6 @@ def _stored_snapshots(settings: Settings, content_hash: str, as_of: pd.Timestamp
     return deals, accounts, snap_as_of
 
 
-def _data_as_of(history: History) -> pd.Timestamp:
-    """ "Now" for the data: just after its latest event, so every event counts as known."""
-    from salespilot.features.pit import observed_end
-
-    return (observed_end(history) + pd.Timedelta(seconds=1)).floor("s")
-
-
 def _primary_contacts(history: History, as_of: pd.Timestamp, key: str, ids) -> dict[str, str]:
     """Whom to call about each deal/account: the last contact who engaged, else the last one
     reached out to, else the account's decision maker, else any contact of the account."""
@@ -368,7 +362,7 @@ def build_state(
 
             history = load_history(settings.data_dir)
     now_of_data = as_of is None
-    as_of = _data_as_of(history) if as_of is None else pd.Timestamp(as_of)
+    as_of = data_as_of(history) if as_of is None else pd.Timestamp(as_of)
     if models is None:
         models = _load_models(settings, previous)
     problems = tuple(s.problem for s in models.values() if s.problem)

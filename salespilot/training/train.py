@@ -7,6 +7,7 @@ challenger (:mod:`~salespilot.training.registry`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from salespilot.features.pit import observed_end
 from salespilot.models.spec import ModelSpec
 from salespilot.settings import Settings
 from salespilot.training import registry
@@ -77,6 +79,19 @@ def check_tables(spec: ModelSpec, history: History) -> None:
         raise MissingTablesError(f"{spec.name} cannot be trained: {gap}")
 
 
+def spec_for_history(spec: ModelSpec, history: History | None) -> ModelSpec:
+    """``spec`` on the rows the history's folder chose for it (``model_rows.json``, written
+    by ``salespilot import`` from the mapping's ``models:``): the grid or decision-time rows."""
+    from salespilot.features.model_rows import read_model_rows
+
+    choice = read_model_rows(history.source if history is not None else None).get(spec.name)
+    if choice is None:
+        return spec
+    return dataclasses.replace(
+        spec, rows=choice.rows, decision_at=choice.decision_at or spec.decision_at
+    )
+
+
 def declared_custom_features(spec: ModelSpec, history: History) -> dict[str, str]:
     """A customer's own fields declared in the history's ``custom_fields.json`` (written by
     ``salespilot import``) that ``spec``'s feature table carries: column -> kind."""
@@ -130,7 +145,7 @@ def observed_horizon_rows(spec: ModelSpec, frame: pd.DataFrame, history: History
     """The rows whose whole label horizon lies inside the history (attempts: all rows)."""
     if spec.table == "attempts" or spec.time_column not in frame.columns:
         return frame.reset_index(drop=True)
-    end = history.end()
+    end = observed_end(history)
     keep = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) <= end
     return frame[keep].reset_index(drop=True)
 
@@ -186,6 +201,7 @@ def train_model(
     or :class:`~salespilot.training.split.SplitError` (too little history) with readable messages.
     """
     say = progress or (lambda msg: log.info(msg))
+    spec = spec_for_history(spec, history)
     if params:
         from salespilot.training.fit import check_lightgbm_params
 

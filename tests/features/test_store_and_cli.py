@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from salespilot.cli import app
 from salespilot.features.deals import deal_snapshot
+from salespilot.features.loader import load_history
+from salespilot.features.pit import data_as_of
 from salespilot.features.store import latest_snapshot, read_feature_table, write_feature_tables
 from salespilot.features.training_sets import FEATURE_SET_VERSION, as_of_grid, build_training_set
 from tests.features.factories import T0, random_history
@@ -91,12 +93,13 @@ def test_cli_builds_every_table_and_the_snapshots(demo_dir, tmp_path):
         "snapshots/deals",
         "snapshots/accounts",
     }
-    assert summary["snapshot_as_of"] == "2026-03-02 00:00:00"
+    now_of_data = data_as_of(load_history(demo_dir))  # the instant the API scores too
+    assert summary["snapshot_as_of"] == str(now_of_data)
     deals, meta = read_feature_table(out, "deals")
     assert len(deals) == summary["tables"]["deals"]["rows"] > 0
     assert meta["history_hash"] == summary["history_hash"]
     now, _ = latest_snapshot(out, "deals")
-    assert (now["as_of"] == pd.Timestamp("2026-03-02")).all()
+    assert (now["as_of"] == now_of_data).all()
 
     one = CliRunner().invoke(
         app,
