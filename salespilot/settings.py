@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         ),
     )
     dask_workers: int = Field(2, description="Workers of the local Dask cluster ('dask').")
+    training_cluster: str = Field(
+        "none",
+        description=(
+            "Where the win model's booster grows: 'none' (this machine), 'dask' (a local Dask "
+            "cluster of dask_workers processes) or 'dask://HOST:PORT' (an existing scheduler; "
+            "lightgbm.dask, one partition of the training rows per worker)."
+        ),
+    )
     prefect_api_url: str | None = Field(
         None,
         description=(
