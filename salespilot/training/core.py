@@ -92,8 +92,10 @@ def fit_and_evaluate(
     slots: SlotFn | None = None,
     test_fraction: float = 0.2,
     valid_fraction: float = 0.2,
+    client: Any = None,
 ) -> Evaluation:
     """Train ``spec`` on ``frame`` with a time split; metrics for model, baselines and oracle.
+    With a Dask ``client`` the boosters grow on its cluster (the rest runs here).
 
     Raises :class:`~salespilot.training.checks.NotEnoughDataError` (with the counts) when a
     period is short of examples, before any tree is grown.
@@ -134,6 +136,7 @@ def fit_and_evaluate(
         num_boost_round=spec.num_boost_round,
         early_stopping_rounds=spec.early_stopping_rounds,
         monotone=dict(spec.monotone),
+        client=client,
     )
     uncalibrated = SalesPilotModel(
         name=spec.name,
@@ -161,6 +164,7 @@ def fit_and_evaluate(
             params=dict(spec.params),
             num_boost_round=rounds,
             monotone=dict(spec.monotone),
+            client=client,
         )
     model = SalesPilotModel(
         name=spec.name,
