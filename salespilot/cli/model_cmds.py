@@ -176,6 +176,8 @@ def _print_train_table(results: dict[str, Any]) -> None:
         for metric in r["metrics"]:
             table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
         out.print(table)
+        for why in (r.get("baselines_left_out") or {}).values():
+            out.print(f"  {why}")
         ready = r.get("readiness") or {}
         if ready:
             out.print(f"  readiness: {ready['verdict']} - " + "; ".join(ready["reasons"]))

@@ -224,5 +224,7 @@ def _print_priorities(body: dict) -> None:
             it["next_step"],
         )
     c.print(t)
+    for code, why in (body["data"].get("rules_left_out") or {}).items():
+        c.print(f"Rule {code} left out: {why}.")
     if body["total"] > len(body["items"]):
         c.print(f"{len(body['items'])} of {body['total']} items; --limit for more.")

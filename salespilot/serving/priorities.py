@@ -255,6 +255,7 @@ def rep_priorities_json(state, rep_id: str, limit: int) -> bytes:
                 source=None if state.source is None else Path(state.source).name,
                 content_hash=state.content_hash,
                 as_of=state.as_of.to_pydatetime(),
+                rules_left_out=state.rules_left_out,
             ),
             model_versions=state.versions,
             total=len(state.rep_items.get(rep_id, ())),

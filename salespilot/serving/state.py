@@ -89,6 +89,8 @@ class ServingState:
     at_risk: tuple[AtRiskAccount, ...]
     problems: tuple[str, ...] = ()
     data_signature: tuple = ()
+    #: rules with no data to stand on in this history: warning code -> why (rules.rules_left_out)
+    rules_left_out: dict[str, str] = field(default_factory=dict)
     # per-state memo of answers (filled lazily, bounded; never shared across states); keys
     # starting with "_" hold the state's own indexes and are never evicted
     cache: BoundedCache = field(default_factory=lambda: BoundedCache(512), compare=False)
@@ -615,6 +617,7 @@ def build_state(
         history=history,
         source=None if history.source is None else str(history.source),
         content_hash=content_hash,
+        rules_left_out=rules.rules_left_out(history, cfg),
         models=models,
         reps=reps,
         rep_timezones=rep_zones,
