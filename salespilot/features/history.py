@@ -60,23 +60,5 @@ class History:
             h.update(pd.util.hash_pandas_object(ordered, index=False).values.tobytes())
         return h.hexdigest()[:16]
 
-    def end(self) -> pd.Timestamp:
-        """The latest event timestamp in the history: the data's "now".
-
-        Planned dates (an open deal's expected close, a target period) may lie after it, so
-        they are not events and do not count.
-        """
-        latest = []
-        for name in TABLES:
-            df = self.table(name)
-            if df is None or df.empty:
-                continue
-            for col in TABLES[name].event_timestamp_columns:
-                if col in df.columns:
-                    v = df[col].max()
-                    if pd.notna(v):
-                        latest.append(v)
-        return max(latest)
-
 
 TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name != "source")

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from salespilot.features.history import History
+from salespilot.features.pit import observed_end
 from salespilot.features.schema import (
     MODEL_TABLES,
     REQUIRED_TABLES,
@@ -169,7 +170,7 @@ def summarize_history(history: History) -> dict[str, Any]:
     """The numbers a user checks after loading: what is there, over which period, and
     which models can be trained (and what to add for the others). JSON-serialisable."""
     try:
-        end = history.end()
+        end = observed_end(history)
     except ValueError:  # no event at all (header-only files): nothing is "active"
         end = pd.NaT
     files: dict[str, tuple[Path, str]] = {}

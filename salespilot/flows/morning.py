@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE as NO_CACHE
 
 from salespilot.flows.outbox import DeliveryFailed, Outbox, post_json
-from salespilot.settings import Settings
+from salespilot.settings import WEBHOOK_SECRET_MISSING, Settings
 
 
 def lists_dir(settings: Settings) -> Path:
@@ -36,6 +36,8 @@ def deliver(url: str, delivery_id: str, payload: dict, secret: str | None = None
 
 def send_pending(outbox: Outbox, url: str, settings: Settings) -> dict[str, list[str]]:
     """Send every pending delivery (this run's, earlier runs' failures, interrupted sends)."""
+    if settings.env != "dev" and settings.webhook_secret is None:
+        raise ValueError(f"SALESPILOT_ENV=prod refuses {WEBHOOK_SECRET_MISSING}")
     with outbox.sending():
         return _send_claimed(outbox, url, settings)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from salespilot.features.pit import observed_end
 from salespilot.models.spec import ModelSpec
 from salespilot.settings import Settings
 from salespilot.training import registry
@@ -144,7 +145,7 @@ def observed_horizon_rows(spec: ModelSpec, frame: pd.DataFrame, history: History
     """The rows whose whole label horizon lies inside the history (attempts: all rows)."""
     if spec.table == "attempts" or spec.time_column not in frame.columns:
         return frame.reset_index(drop=True)
-    end = history.end()
+    end = observed_end(history)
     keep = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) <= end
     return frame[keep].reset_index(drop=True)
 
@@ -243,8 +244,12 @@ def train_model(
 
         slots = slot_evaluator(spec, truth, history)
 
-    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows")
-    ev = fit_and_evaluate(spec, frame, oracle=oracle, slots=slots)
+    from salespilot.training.distributed import training_client
+
+    where = "" if settings.training_cluster == "none" else f" on {settings.training_cluster}"
+    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows{where}")
+    with training_client(settings) as client:
+        ev = fit_and_evaluate(spec, frame, oracle=oracle, slots=slots, client=client)
 
     say(f"{spec.name}: logging the run and registering the model")
     history_hash = history_hash or _frame_hash(frame)
@@ -254,9 +259,10 @@ def train_model(
         history_hash=history_hash,
         feature_set_version=feature_set_version(),
         figures=figures,
-        extra_tags={"data_dir": str(history.source)}
-        if history is not None and history.source
-        else None,
+        extra_tags={
+            "training_cluster": settings.training_cluster,
+            **({"data_dir": str(history.source)} if history is not None and history.source else {}),
+        },
     )
     becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
     if becomes:
