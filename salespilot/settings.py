@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     # -- web pages (salespilot/serving/web) ---------------------------------------------------
     web_session_secret: str | None = Field(
         None,
-        description="Key signing the pages' session cookies; default a random key kept in "
-        "<state_dir>/web-session.key.",
+        description="Key signing the pages' session cookies and the calendar keys; default a "
+        "random key kept in <state_dir>/web-session.key.",
     )
     web_session_max_age_s: int = Field(
         8 * 3600, ge=60, description="A page session expires this long after sign-in."
@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         ),
     )
     dask_workers: int = Field(2, description="Workers of the local Dask cluster ('dask').")
+    training_cluster: str = Field(
+        "none",
+        description=(
+            "Where the win model's booster grows: 'none' (this machine), 'dask' (a local Dask "
+            "cluster of dask_workers processes) or 'dask://HOST:PORT' (an existing scheduler; "
+            "lightgbm.dask, one partition of the training rows per worker)."
+        ),
+    )
     prefect_api_url: str | None = Field(
         None,
         description=(

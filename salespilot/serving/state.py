@@ -343,6 +343,7 @@ def build_state(
         deal_rows=deal_rows,
         acc_rows=acc_rows,
         deal_ids_wanted=deal_ids_wanted,
+        only_reps=only_reps,
         win=win,
         churn=churn,
         contact_model=models["contact_time"].model,

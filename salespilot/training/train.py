@@ -244,8 +244,12 @@ def train_model(
 
         slots = slot_evaluator(spec, truth, history)
 
-    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows")
-    ev = fit_and_evaluate(spec, frame, oracle=oracle, slots=slots)
+    from salespilot.training.distributed import training_client
+
+    where = "" if settings.training_cluster == "none" else f" on {settings.training_cluster}"
+    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows{where}")
+    with training_client(settings) as client:
+        ev = fit_and_evaluate(spec, frame, oracle=oracle, slots=slots, client=client)
 
     say(f"{spec.name}: logging the run and registering the model")
     history_hash = history_hash or _frame_hash(frame)
@@ -255,9 +259,10 @@ def train_model(
         history_hash=history_hash,
         feature_set_version=feature_set_version(),
         figures=figures,
-        extra_tags={"data_dir": str(history.source)}
-        if history is not None and history.source
-        else None,
+        extra_tags={
+            "training_cluster": settings.training_cluster,
+            **({"data_dir": str(history.source)} if history is not None and history.source else {}),
+        },
     )
     becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
     if becomes:
