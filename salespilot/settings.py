@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     # -- web pages (salespilot/serving/web) ---------------------------------------------------
     web_session_secret: str | None = Field(
         None,
-        description="Key signing the pages' session cookies; default a random key kept in "
-        "<state_dir>/web-session.key.",
+        description="Key signing the pages' session cookies and the calendar keys; default a "
+        "random key kept in <state_dir>/web-session.key.",
     )
     web_session_max_age_s: int = Field(
         8 * 3600, ge=60, description="A page session expires this long after sign-in."

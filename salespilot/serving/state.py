@@ -29,7 +29,13 @@ from salespilot.serving import best_times as bt
 from salespilot.serving import rules
 from salespilot.serving.explanations import top_factors
 from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
-from salespilot.serving.priorities import Candidate, PreviousScores, PriorityConfig, rank
+from salespilot.serving.priorities import (
+    Candidate,
+    PreviousScores,
+    PriorityConfig,
+    handover_notes,
+    rank,
+)
 from salespilot.serving.schemas import (
     AtRiskAccount,
     BestTime,
@@ -439,13 +445,14 @@ def build_state(
     if rates is None and models["contact_time"].model is not None and contacts is not None:
         rates = bt.attempt_rates(history)
     # best times only for contacts an item on some list will show
+    handovers = handover_notes(history, as_of, only_reps)
     listed_accounts = (
         set()
         if churn is None
         else {
             a
             for a, p in zip(acc_ids, churn.proba, strict=True)
-            if p >= settings.priority_min_churn_risk
+            if p >= settings.priority_min_churn_risk or ("account", a) in handovers
         }
     )
     wanted = set(deal_contact.values()) if win is not None else set()
@@ -520,6 +527,7 @@ def build_state(
                     factors=top_factors(win, i, settings.serving_factors),
                     best_time=best_time(deal_contact.get(d), owner),
                     stage=stage,
+                    handover=handovers.get(("deal", d)),
                 )
             )
     at_risk_rows: list[tuple[float, dict]] = []
@@ -551,6 +559,7 @@ def build_state(
                         warnings=warns,
                         factors=factors,
                         best_time=best_time(acc_contact.get(acc), owner),
+                        handover=handovers.get(("account", acc)),
                     )
                 )
             at_risk_rows.append(
