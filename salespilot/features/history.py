@@ -28,6 +28,9 @@ class History:
     subscriptions: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
     source: Path | None = field(default=None, compare=False)
+    #: where the export ends when stated (mapping or settings: see features/export_end.py);
+    #: None: the latest event
+    observed_until: pd.Timestamp | None = field(default=None, compare=False)
 
     def table(self, name: str) -> pd.DataFrame | None:
         if name not in TABLES:
@@ -61,11 +64,17 @@ class History:
         return h.hexdigest()[:16]
 
     def end(self) -> pd.Timestamp:
-        """The latest event timestamp in the history: the data's "now".
+        """The data's "now": the stated ``observed_until``, else the latest event timestamp.
 
         Planned dates (an open deal's expected close, a target period) may lie after it, so
         they are not events and do not count.
         """
+        if self.observed_until is not None:
+            return self.observed_until
+        return self.last_event()
+
+    def last_event(self) -> pd.Timestamp:
+        """The latest event timestamp in the history (whatever end is stated)."""
         latest = []
         for name in TABLES:
             df = self.table(name)
@@ -76,7 +85,9 @@ class History:
                     v = df[col].max()
                     if pd.notna(v):
                         latest.append(v)
+        if not latest:
+            raise ValueError("the history holds no timestamped events")
         return max(latest)
 
 
-TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name != "source")
+TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name not in ("source", "observed_until"))

@@ -30,18 +30,9 @@ DAY = pd.Timedelta(days=1)
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_HOUR = 3_600 * 10**9
 
+
 # Tables whose timestamps are *events* (things that happened). expected_close_at and targets
 # are plans about the future, so they do not move the history's observed end.
-_EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "reps": ("hired_at", "left_at"),
-    "accounts": ("created_at",),
-    "opportunities": ("created_at", "closed_at"),
-    "stage_changes": ("changed_at",),
-    "activities": ("occurred_at",),
-    "subscriptions": ("started_at", "ended_at"),
-}
-
-
 # --------------------------------------------------------------------------------------------
 # time helpers
 # --------------------------------------------------------------------------------------------
@@ -68,23 +59,12 @@ def to_utc_naive(value: pd.Timestamp | str | np.datetime64) -> pd.Timestamp:
 
 
 def observed_end(history: History) -> pd.Timestamp:
-    """The latest *event* in the history (plans such as expected_close_at do not count).
+    """Where the history ends: its stated ``observed_until``, else its latest *event* (plans
+    such as expected_close_at do not count). See :meth:`History.end`.
 
     Labels are only defined where ``as_of + horizon`` is at or before this instant.
     """
-    latest: list[pd.Timestamp] = []
-    for table, cols in _EVENT_COLUMNS.items():
-        df = history.table(table)
-        if df is None or df.empty:
-            continue
-        for col in cols:
-            if col in df.columns:
-                v = df[col].max()
-                if pd.notna(v):
-                    latest.append(pd.Timestamp(v))
-    if not latest:
-        raise ValueError("the history holds no timestamped events")
-    return max(latest)
+    return history.end()
 
 
 def days_between(later_ns: np.ndarray, earlier_ns: np.ndarray) -> np.ndarray:
