@@ -196,6 +196,8 @@ def _print_train_table(results: dict[str, Any]) -> None:
         ready = r.get("readiness") or {}
         if ready:
             out.print(f"  readiness: {ready['verdict']} - " + "; ".join(ready["reasons"]))
+            if ready.get("won_vs_lost"):
+                out.print(f"  won vs lost (test deals that closed): {_won_vs_lost(ready)}")
             if ready.get("help"):
                 out.print(f"  what would help: {ready['help']}")
         out.print(f"  {r['reason']}")
@@ -216,6 +218,21 @@ def _row_lines(account: dict[str, Any] | None) -> list[str]:
         f"used: {used}",
         f"left out: {left or 'none'}",
     ]
+
+
+def _won_vs_lost(readiness: dict[str, Any] | None) -> str:
+    """``model 0.510 (0.496-0.525), deal age 0.507`` from a readiness's ``won_vs_lost``."""
+    w = (readiness or {}).get("won_vs_lost")
+    if not w:
+        return "-"
+    if w.get("auc") is None:
+        return f"{w['won']} won, {w['lost']} lost: not judged"
+    text = f"model {w['auc']:.3f}"
+    if w.get("interval"):
+        text += f" ({w['interval'][0]:.3f}-{w['interval'][1]:.3f})"
+    if w.get("age_baseline_auc") is not None:
+        text += f", deal age {w['age_baseline_auc']:.3f}"
+    return text + f" on {w['won']} won, {w['lost']} lost rows"
 
 
 def compare(
@@ -242,7 +259,10 @@ def compare(
     # the table shows every test metric but the capture (the lift says the same, scaled)
     metric_names = [m for m in METRIC_NAMES if m != "top_decile_capture"]
     table = Table(title=f"{model}: registered versions")
-    for col in ("version", "alias", "created", "data", *metric_names, "readiness", "reason"):
+    won_lost = any((v.get("readiness") or {}).get("won_vs_lost") for v in versions)
+    extra_cols = ("won vs lost",) if won_lost else ()
+    cols = ("version", "alias", "created", "data", *metric_names, "readiness", *extra_cols)
+    for col in (*cols, "reason"):
         table.add_column(col, overflow="fold")
     for v in versions:
         table.add_row(
@@ -252,6 +272,7 @@ def compare(
             v["history_hash"] or "-",
             *(_fmt(v["metrics"].get(m)) for m in metric_names),
             (v.get("readiness") or {}).get("verdict", "-"),
+            *((_won_vs_lost(v.get("readiness")),) if won_lost else ()),
             v["reason"] or "",
         )
     out.print(table)

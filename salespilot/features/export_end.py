@@ -17,15 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from salespilot.features.pit import to_utc_naive
+
 FILE_NAME = "export.json"
-
-
-def utc_naive(value: datetime | str | pd.Timestamp) -> pd.Timestamp:
-    """``value`` as a tz-naive UTC timestamp (naive input is taken as UTC)."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.as_unit("ns")
 
 
 def read_observed_until(data_dir: str | Path | None) -> pd.Timestamp | None:
@@ -36,7 +30,7 @@ def read_observed_until(data_dir: str | Path | None) -> pd.Timestamp | None:
     if not path.is_file():
         return None
     value = json.loads(path.read_text(encoding="utf-8")).get("observed_until")
-    return None if value is None else utc_naive(value)
+    return None if value is None else to_utc_naive(value).as_unit("ns")
 
 
 def write_observed_until(data_dir: str | Path, observed_until: datetime | str | None) -> None:
@@ -45,5 +39,5 @@ def write_observed_until(data_dir: str | Path, observed_until: datetime | str | 
     if observed_until is None:
         path.unlink(missing_ok=True)
         return
-    data = {"version": 1, "observed_until": utc_naive(observed_until).isoformat()}
+    data = {"version": 1, "observed_until": to_utc_naive(observed_until).isoformat()}
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -63,31 +63,5 @@ class History:
             h.update(pd.util.hash_pandas_object(ordered, index=False).values.tobytes())
         return h.hexdigest()[:16]
 
-    def end(self) -> pd.Timestamp:
-        """The data's "now": the stated ``observed_until``, else the latest event timestamp.
-
-        Planned dates (an open deal's expected close, a target period) may lie after it, so
-        they are not events and do not count.
-        """
-        if self.observed_until is not None:
-            return self.observed_until
-        return self.last_event()
-
-    def last_event(self) -> pd.Timestamp:
-        """The latest event timestamp in the history (whatever end is stated)."""
-        latest = []
-        for name in TABLES:
-            df = self.table(name)
-            if df is None or df.empty:
-                continue
-            for col in TABLES[name].event_timestamp_columns:
-                if col in df.columns:
-                    v = df[col].max()
-                    if pd.notna(v):
-                        latest.append(v)
-        if not latest:
-            raise ValueError("the history holds no timestamped events")
-        return max(latest)
-
 
 TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name not in ("source", "observed_until"))

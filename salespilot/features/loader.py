@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from salespilot.features.history import History
+from salespilot.features.pit import observed_end
 from salespilot.features.schema import (
     MODEL_TABLES,
     REQUIRED_TABLES,
@@ -113,19 +114,22 @@ def load_history(
 
 
 def _stated_end(folder: Path, observed_until: datetime | str | None) -> pd.Timestamp | None:
-    from salespilot.features.export_end import read_observed_until, utc_naive
+    from salespilot.features.export_end import read_observed_until
+    from salespilot.features.pit import to_utc_naive
 
     if observed_until is not None:
-        return utc_naive(observed_until)
+        return to_utc_naive(observed_until).as_unit("ns")
     return read_observed_until(folder)
 
 
 def _check_stated_end(history: History, folder: Path) -> None:
     """A stated end before the last event would label rows with events it says are unseen."""
+    from salespilot.features.pit import last_event
+
     if history.observed_until is None:
         return
     try:
-        last = history.last_event()
+        last = last_event(history)
     except ValueError:  # no event at all: any stated end will do
         return
     if last > history.observed_until:
@@ -209,7 +213,7 @@ def summarize_history(history: History) -> dict[str, Any]:
     """The numbers a user checks after loading: what is there, over which period, and
     which models can be trained (and what to add for the others). JSON-serialisable."""
     try:
-        end = history.end()
+        end = observed_end(history)
     except ValueError:  # no event at all (header-only files): nothing is "active"
         end = pd.NaT
     files: dict[str, tuple[Path, str]] = {}

@@ -49,7 +49,7 @@ def models_without_champion(settings: Settings) -> list[str]:
 
 def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
     """A rep, a manager and an admin token for the demo (kept in the state folder, dev only)."""
-    from salespilot.serving.auth import TokenStore
+    from salespilot.serving.auth import TokenStore, demo_token_name
 
     path = settings.state_dir / "demo-tokens.json"
     if path.exists():
@@ -64,7 +64,7 @@ def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
         ("manager", {"team": team}),
         ("admin", {}),
     ):
-        secret, _record = store.create(role=role, name=f"demo {role}", **kw)
+        secret, _record = store.create(role=role, name=demo_token_name(role), **kw)
         tokens[role] = {"token": secret, "scope": str(kw.get("rep_id") or kw.get("team") or "all")}
     path.write_text(json.dumps(tokens, indent=2))
     return tokens

@@ -86,12 +86,14 @@ class ModelSpec:
     grid_freq: str = "W-MON"
     #: ``grid``: each entity scored at every snapshot of the ``grid_freq`` grid while open (a
     #: pipeline with stage history); ``decision``: scored once, at its own decision time
-    #: (``decision_at``: a lead at its creation) - the shape of a flat lead or call list.
+    #: (``decision_at``; None: the table's own - a lead at its creation, a call at its start,
+    #: a customer at the snapshot date) - the shape of a flat lead list, call list or churn
+    #: snapshot. A history's ``model_rows.json`` (the mapping's ``models:``) may choose it.
     rows: Literal["grid", "decision"] = "grid"
     #: False when the label is the row's own immediate outcome (a call connected): no horizon
     #: to set, ``horizon_days`` is unused
     horizon_applies: bool = True
-    decision_at: str = "created_at"
+    decision_at: str | None = None
     slot_evaluation: SlotEvaluation | None = None
     #: feature -> +1 (never lowers the score when it grows) or -1 (never raises it): LightGBM
     #: monotone constraints, so behaviour a rep can check holds (a fresh reply never hurts)

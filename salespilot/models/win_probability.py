@@ -146,6 +146,11 @@ SPEC = ModelSpec(
     min_examples_per_class=30,
     positive_name="won",
     negative_name="not won",
-    # the deal's eventual outcome, for the leak check of fields fixed per deal (checks.py)
-    extra={"outcome_label": "label_outcome_won"},
+    # the eventual outcome, for the leak check of fields fixed per deal (checks.py); closed
+    # within the horizon and the deal's age, for the won-against-lost check (readiness.py)
+    extra={
+        "outcome_label": "label_outcome_won",
+        "closed_label": "label_closed",
+        "age_feature": "deal_age_days",
+    },
 )

@@ -6,7 +6,8 @@ Ranking key (documented, weights in settings):
 * account: ``priority_account_weight x churn risk      x annual value``
 
 so a 60 % deal of 10 000 (6 000 at stake) comes before a 40 % churn risk on 12 000 a year
-(4 800). Accounts enter the list only from ``priority_min_churn_risk`` up. Grades are
+(4 800). Accounts enter the list only from ``priority_min_churn_risk`` up, unless handed over
+to the rep with something missing (their hand-over note then comes with them). Grades are
 quartiles of the rep's list (A = top quarter); the trend compares each score with the rep's
 previous scoring (an earlier data ``as_of``) persisted under the state folder.
 """
@@ -24,7 +25,14 @@ from pathlib import Path
 import pandas as pd
 
 from salespilot.serving.rules import NO_REPLY_PREFIX, Warning
-from salespilot.serving.schemas import BestTime, Factors, PriorityItem, Trend, WarningOut
+from salespilot.serving.schemas import (
+    BestTime,
+    Factors,
+    HandoverNote,
+    PriorityItem,
+    Trend,
+    WarningOut,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,7 @@ class Candidate:
     factors: Factors
     best_time: BestTime | None
     stage: str | None = None
+    handover: HandoverNote | None = None
 
     @property
     def key(self) -> str:
@@ -112,6 +121,8 @@ def next_step(c: Candidate) -> str:
     when = ""
     if c.best_time is not None:
         when = f" at {c.best_time.contact_local_time:%a %H:%M} their time"
+    if c.handover is not None:
+        return f"Call{when} as the new owner and work through the hand-over note."
     if "owner_changed_without_handover" in codes:
         prev = codes["owner_changed_without_handover"].evidence.get("previous_owner_rep_id")
         return f"Introduce yourself as the new owner{when}; ask {prev} for a hand-over note."
@@ -183,7 +194,12 @@ def rank(
     previous_as_of: pd.Timestamp | None = None,
 ) -> list[PriorityItem]:
     """Rank one rep's candidates by value at stake (ties: higher score, then id)."""
-    keep = [c for c in candidates if c.kind == "deal" or c.score >= cfg.min_churn_risk]
+    # a handed-over account stays on the list whatever its risk: the successor must act on it
+    keep = [
+        c
+        for c in candidates
+        if c.kind == "deal" or c.score >= cfg.min_churn_risk or c.handover is not None
+    ]
     keyed = sorted(
         ((value_at_stake(c, cfg), c) for c in keep),
         key=lambda vc: (-vc[0], -vc[1].score, vc[1].key),
@@ -216,6 +232,7 @@ def rank(
             ],
             factors=c.factors,
             next_step=next_step(c),
+            handover=c.handover,
         )
         for pos, (v, c) in enumerate(keyed)
     ]
@@ -283,3 +300,30 @@ def state_as_of(state, settings, as_of: pd.Timestamp, rep_id: str):
         )
         memo[key] = past
     return past
+
+
+def handover_notes(
+    history, as_of: pd.Timestamp, only_reps: set[str] | None = None
+) -> dict[tuple[str, str], HandoverNote]:
+    """``(kind, entity_id) -> note`` of the open deals and paying accounts handed over to
+    their current owner with something missing (:mod:`salespilot.targets.handover`)."""
+    from salespilot.targets.handover import handover_note, handover_risk
+
+    rows = handover_risk(history, as_of=as_of)
+    if only_reps is not None:
+        rows = rows[rows["owner_rep_id"].isin(only_reps)]
+    return {
+        (str(r.kind), str(r.id)): HandoverNote(
+            previous_owner_rep_id=str(r.previous_owner),
+            previous_owner_left=bool(r.previous_owner_left),
+            handed_over_at=r.handed_over_at.to_pydatetime(),
+            missing=list(r.missing),
+            note=handover_note(
+                previous_owner=str(r.previous_owner),
+                previous_owner_left=bool(r.previous_owner_left),
+                handed_over_at=r.handed_over_at,
+                missing=r.missing,
+            ),
+        )
+        for r in rows.itertuples(index=False)
+    }

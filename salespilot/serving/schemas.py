@@ -89,6 +89,17 @@ class DataInfo(_Out):
 # -- priorities ----------------------------------------------------------------------------
 
 
+class HandoverNote(_Out):
+    previous_owner_rep_id: str
+    previous_owner_left: bool = Field(description="The previous owner has left the company.")
+    handed_over_at: datetime = Field(description="The previous owner's last outbound touch.")
+    missing: list[Literal["no_decision_maker", "no_contact_30d", "no_next_step"]] = Field(
+        description="What the successor lacks: no decision maker known, nothing logged in 30 "
+        "days, no touch of theirs since the hand-over."
+    )
+    note: str = Field(description="The hand-over note in plain words, with what to do.")
+
+
 class PriorityItem(_Out):
     rank: int
     kind: Literal["deal", "account"]
@@ -109,6 +120,9 @@ class PriorityItem(_Out):
     warnings: list[WarningOut]
     factors: Factors
     next_step: str
+    handover: HandoverNote | None = Field(
+        None, description="Set when the item was handed over to this rep and something is missing."
+    )
 
 
 class PrioritiesResponse(_Out):
@@ -120,6 +134,14 @@ class PrioritiesResponse(_Out):
     model_versions: dict[str, str | None]
     total: int = Field(description="Items before the limit was applied.")
     items: list[PriorityItem]
+
+
+class CalendarLink(_Out):
+    rep_id: str
+    url: str = Field(description="The rep's calendar feed; the key in it replaces the header.")
+    webcal_url: str = Field(description="The same address for calendar apps (webcal://).")
+    token_id: str = Field(description="The token the key was issued from.")
+    revoke: str = Field(description="The command that ends the subscription.")
 
 
 # -- best times ----------------------------------------------------------------------------
@@ -195,9 +217,31 @@ class ExplanationResponse(_Out):
 # -- models --------------------------------------------------------------------------------
 
 
+class WonVsLost(_Out):
+    won: int = Field(description="Test rows of deals that closed won within the horizon.")
+    lost: int = Field(description="Test rows of deals that closed lost within the horizon.")
+    auc: float | None = Field(None, description="The model's ROC AUC of won against lost there.")
+    interval: list[float] | None = Field(
+        None, description="Its seeded bootstrap 90 % interval (None: too few rows to judge)."
+    )
+    age_baseline_auc: float | None = Field(
+        None, description="ROC AUC of the deal's age alone on the same rows."
+    )
+    gain_interval: list[float] | None = Field(
+        None,
+        description="90 % interval of the model's ROC AUC minus the deal-age baseline's; a "
+        "lower end at or below 0 makes the version not_ready.",
+    )
+
+
 class ModelReadiness(_Out):
     verdict: Literal["ready", "usable", "not_ready"]
     reasons: list[str]
+    won_vs_lost: WonVsLost | None = Field(
+        None,
+        description="Win model only: won against lost among the test deals that closed within "
+        "the horizon, beside the deal's age alone.",
+    )
 
 
 class ModelInfo(_Out):

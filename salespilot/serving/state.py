@@ -24,11 +24,18 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.pit import data_as_of
 from salespilot.serving import best_times as bt
 from salespilot.serving import rules
 from salespilot.serving.explanations import top_factors
 from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
-from salespilot.serving.priorities import Candidate, PreviousScores, PriorityConfig, rank
+from salespilot.serving.priorities import (
+    Candidate,
+    PreviousScores,
+    PriorityConfig,
+    handover_notes,
+    rank,
+)
 from salespilot.serving.schemas import (
     AtRiskAccount,
     BestTime,
@@ -233,13 +240,6 @@ def _stored_snapshots(settings: Settings, content_hash: str, as_of: pd.Timestamp
     return deals, accounts, snap_as_of
 
 
-def _data_as_of(history: History) -> pd.Timestamp:
-    """ "Now" for the data: just after its latest event, so every event counts as known."""
-    from salespilot.features.pit import observed_end
-
-    return (observed_end(history) + pd.Timedelta(seconds=1)).floor("s")
-
-
 def _primary_contacts(history: History, as_of: pd.Timestamp, key: str, ids) -> dict[str, str]:
     """Whom to call about each deal/account: the last contact who engaged, else the last one
     reached out to, else the account's decision maker, else any contact of the account."""
@@ -362,7 +362,7 @@ def build_state(
 
             history = load_history(settings.data_dir, observed_until=settings.observed_until)
     now_of_data = as_of is None
-    as_of = _data_as_of(history) if as_of is None else pd.Timestamp(as_of)
+    as_of = data_as_of(history) if as_of is None else pd.Timestamp(as_of)
     if models is None:
         models = _load_models(settings, previous)
     problems = tuple(s.problem for s in models.values() if s.problem)
@@ -445,13 +445,14 @@ def build_state(
     if rates is None and models["contact_time"].model is not None and contacts is not None:
         rates = bt.attempt_rates(history)
     # best times only for contacts an item on some list will show
+    handovers = handover_notes(history, as_of, only_reps)
     listed_accounts = (
         set()
         if churn is None
         else {
             a
             for a, p in zip(acc_ids, churn.proba, strict=True)
-            if p >= settings.priority_min_churn_risk
+            if p >= settings.priority_min_churn_risk or ("account", a) in handovers
         }
     )
     wanted = set(deal_contact.values()) if win is not None else set()
@@ -526,6 +527,7 @@ def build_state(
                     factors=top_factors(win, i, settings.serving_factors),
                     best_time=best_time(deal_contact.get(d), owner),
                     stage=stage,
+                    handover=handovers.get(("deal", d)),
                 )
             )
     at_risk_rows: list[tuple[float, dict]] = []
@@ -557,6 +559,7 @@ def build_state(
                         warnings=warns,
                         factors=factors,
                         best_time=best_time(acc_contact.get(acc), owner),
+                        handover=handovers.get(("account", acc)),
                     )
                 )
             at_risk_rows.append(

@@ -14,16 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.pit import data_as_of
 from salespilot.targets.activity import activity_plan, funnel_rates
 from salespilot.targets.allocation import TargetConfig, TargetPlan, recommend_targets
 from salespilot.targets.forecast import Forecast, ForecastConfig, Scorer, forecast_with
 from salespilot.targets.health import HealthReport, HealthThresholds, process_health
 from salespilot.targets.periods import Period, period_containing
-from salespilot.targets.pipeline import (
-    data_as_of,
-    empirical_win_probability,
-    open_pipeline,
-)
+from salespilot.targets.pipeline import empirical_win_probability, open_pipeline
 
 log = logging.getLogger(__name__)
 

@@ -96,8 +96,10 @@ def fit_and_evaluate(
     test_fraction: float = 0.2,
     valid_fraction: float = 0.2,
     warm_up: pd.Series | None = None,
+    client: Any = None,
 ) -> Evaluation:
     """Train ``spec`` on ``frame`` with a time split; metrics for model, baselines and oracle.
+    With a Dask ``client`` the boosters grow on its cluster (the rest runs here).
 
     Rows of ``frame`` without a label are left out as the unlabelled end; ``warm_up`` holds
     the entity ids of candidate rows the grid's warm-up left out before ``frame`` was built
@@ -151,6 +153,7 @@ def fit_and_evaluate(
         num_boost_round=spec.num_boost_round,
         early_stopping_rounds=spec.early_stopping_rounds,
         monotone=dict(spec.monotone),
+        client=client,
     )
     uncalibrated = SalesPilotModel(
         name=spec.name,
@@ -178,6 +181,7 @@ def fit_and_evaluate(
             params=dict(spec.params),
             num_boost_round=rounds,
             monotone=dict(spec.monotone),
+            client=client,
         )
     model = SalesPilotModel(
         name=spec.name,
@@ -238,6 +242,8 @@ def fit_and_evaluate(
         error_leaks=error_leaks,
         positive_name=spec.positive_name,
         negative_name=spec.negative_name,
+        won_lost=won_against_lost(spec, fit_rows, y_fit, test, y_test, p_test),
+        horizon_days=spec.horizon_days,
     )
 
     return Evaluation(
@@ -262,6 +268,33 @@ def fit_and_evaluate(
         readiness=verdict,
         row_account=row_account,
     )
+
+
+def won_against_lost(
+    spec: ModelSpec,
+    fit_rows: pd.DataFrame,
+    y_fit: np.ndarray,
+    test: pd.DataFrame,
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+) -> readiness.WonVsLost | None:
+    """The win model's won-against-lost check on the test rows of deals that closed within the
+    horizon (``spec.extra["closed_label"]``), beside the deal's age alone fitted on the closed
+    rows of the model's own training rows. None for other models or a table without it."""
+    closed_col, age_col = spec.extra.get("closed_label"), spec.extra.get("age_feature")
+    if not closed_col or not age_col or closed_col not in test.columns:
+        return None
+    if age_col not in test.columns or closed_col not in fit_rows.columns:
+        return None
+    closed_test = (test[closed_col] == 1).to_numpy()
+    closed_fit = (fit_rows[closed_col] == 1).to_numpy()
+    y_closed_fit = y_fit[closed_fit]
+    p_age = None  # training rows without both won and lost closes: no age baseline to fit
+    if closed_fit.any() and y_closed_fit.min() != y_closed_fit.max():
+        p_age = baselines.deal_age_baseline(
+            spec, fit_rows[closed_fit], y_closed_fit, test[closed_test]
+        )
+    return readiness.won_vs_lost(y_test[closed_test], p_test[closed_test], p_age)
 
 
 def summary(evaluation: Evaluation) -> dict[str, Any]:

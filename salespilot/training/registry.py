@@ -206,16 +206,20 @@ def log_run(
 
 def readiness_tags(ev: Evaluation) -> dict[str, str]:
     """The version tags of the verdict: ``readiness``, ``readiness_reasons`` and ``leak_review``
-    (JSON lists; the features named for review as possible after-the-fact fields)."""
+    (JSON lists; the features named for review as possible after-the-fact fields), and for the
+    win model ``readiness_won_vs_lost`` (JSON: won against lost among the closed test deals)."""
     tags = {"leak_review": json.dumps(list(ev.leak_review))}
     if ev.readiness is not None:
         tags["readiness"] = ev.readiness.verdict
         tags["readiness_reasons"] = json.dumps(ev.readiness.reasons)
+        if ev.readiness.won_vs_lost is not None:
+            tags["readiness_won_vs_lost"] = json.dumps(ev.readiness.won_vs_lost.to_json())
     return tags
 
 
 def readiness_from_tags(tags: dict[str, str] | None) -> dict[str, Any] | None:
-    """``{"verdict", "reasons"}`` read back from a version's tags (None for older versions)."""
+    """``{"verdict", "reasons", "won_vs_lost"}`` read back from a version's tags (None for
+    older versions; ``won_vs_lost`` None for models other than the win model)."""
     tags = tags or {}
     if "readiness" not in tags:
         return None
@@ -223,7 +227,11 @@ def readiness_from_tags(tags: dict[str, str] | None) -> dict[str, Any] | None:
         reasons = json.loads(tags.get("readiness_reasons", "[]"))
     except json.JSONDecodeError:
         reasons = [tags["readiness_reasons"]]
-    return {"verdict": tags["readiness"], "reasons": reasons}
+    try:
+        won_lost = json.loads(tags.get("readiness_won_vs_lost", "null"))
+    except json.JSONDecodeError:
+        won_lost = None
+    return {"verdict": tags["readiness"], "reasons": reasons, "won_vs_lost": won_lost}
 
 
 # -- promotion -------------------------------------------------------------------------------

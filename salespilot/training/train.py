@@ -7,6 +7,7 @@ challenger (:mod:`~salespilot.training.registry`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from salespilot.features.pit import observed_end
 from salespilot.models.spec import ModelSpec
 from salespilot.settings import Settings
 from salespilot.training import registry
@@ -88,6 +90,19 @@ def check_tables(spec: ModelSpec, history: History) -> None:
         raise MissingTablesError(f"{spec.name} cannot be trained: {gap}")
 
 
+def spec_for_history(spec: ModelSpec, history: History | None) -> ModelSpec:
+    """``spec`` on the rows the history's folder chose for it (``model_rows.json``, written
+    by ``salespilot import`` from the mapping's ``models:``): the grid or decision-time rows."""
+    from salespilot.features.model_rows import read_model_rows
+
+    choice = read_model_rows(history.source if history is not None else None).get(spec.name)
+    if choice is None:
+        return spec
+    return dataclasses.replace(
+        spec, rows=choice.rows, decision_at=choice.decision_at or spec.decision_at
+    )
+
+
 def declared_custom_features(spec: ModelSpec, history: History) -> dict[str, str]:
     """A customer's own fields declared in the history's ``custom_fields.json`` (written by
     ``salespilot import``) that ``spec``'s feature table carries: column -> kind."""
@@ -111,7 +126,7 @@ def _cached_dataset(spec: ModelSpec, history: History, history_hash: str) -> pd.
     """``build_dataset`` memoised on the history's content hash: a retrain with other
     parameters in the same process (CLI tests, notebooks) reuses the feature table."""
     key = (history_hash, spec.table, spec.horizon_days, spec.grid_freq, spec.time_column)
-    key += (spec.rows, spec.decision_at, history.end())  # a stated end changes the labels
+    key += (spec.rows, spec.decision_at, observed_end(history))  # a stated end changes the labels
     if key not in _DATASETS:
         if len(_DATASETS) >= 4:
             _DATASETS.pop(next(iter(_DATASETS)))
@@ -145,7 +160,7 @@ def observed_horizon_rows(spec: ModelSpec, frame: pd.DataFrame, history: History
     frame = frame.reset_index(drop=True)
     if not spec.horizon_applies or spec.time_column not in frame.columns:
         return frame
-    past = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) > history.end()
+    past = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) > observed_end(history)
     if past.any() and spec.label in frame.columns:
         frame = frame.copy()
         frame.loc[past, spec.label] = np.nan
@@ -216,7 +231,7 @@ def train_model(
     or :class:`~salespilot.training.split.SplitError` (too little history) with readable messages.
     """
     say = progress or (lambda msg: log.info(msg))
-    spec = horizon_spec(spec, settings, horizon_days)
+    spec = spec_for_history(horizon_spec(spec, settings, horizon_days), history)
     if params:
         from salespilot.training.fit import check_lightgbm_params
 
@@ -259,10 +274,19 @@ def train_model(
 
         slots = slot_evaluator(spec, truth, history)
 
-    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows")
-    ev = fit_and_evaluate(
-        spec, frame, oracle=oracle, slots=slots, warm_up=warm_up_ids(spec, history)
-    )
+    from salespilot.training.distributed import training_client
+
+    where = "" if settings.training_cluster == "none" else f" on {settings.training_cluster}"
+    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows{where}")
+    with training_client(settings) as client:
+        ev = fit_and_evaluate(
+            spec,
+            frame,
+            oracle=oracle,
+            slots=slots,
+            client=client,
+            warm_up=warm_up_ids(spec, history),
+        )
 
     say(f"{spec.name}: logging the run and registering the model")
     history_hash = history_hash or _frame_hash(frame)
@@ -272,9 +296,10 @@ def train_model(
         history_hash=history_hash,
         feature_set_version=feature_set_version(),
         figures=figures,
-        extra_tags={"data_dir": str(history.source)}
-        if history is not None and history.source
-        else None,
+        extra_tags={
+            "training_cluster": settings.training_cluster,
+            **({"data_dir": str(history.source)} if history is not None and history.source else {}),
+        },
     )
     becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
     if becomes:

@@ -31,6 +31,7 @@ from salespilot.features.loader import find_all_problems
 from salespilot.features.mapping.model import Mapping, MappingError, load_mapping
 from salespilot.features.mapping.sources import Source, open_source
 from salespilot.features.mapping.transform import MappedTable, map_tables
+from salespilot.features.model_rows import RowChoice, write_model_rows
 from salespilot.features.schema import TABLES
 from salespilot.features.validation import MAX_EXAMPLES, HistoryValidationError, Problem
 
@@ -126,6 +127,9 @@ def import_history(
         _publish(staging, out)
         write_custom_fields(out, fields)
         write_observed_until(out, mapping.observed_until_utc)
+        write_model_rows(
+            out, {n: RowChoice(m.rows, m.decision_at) for n, m in mapping.models.items()}
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

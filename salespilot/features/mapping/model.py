@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from salespilot.features.schema import REQUIRED_TABLES, TABLES
+from salespilot.features.schema import MODEL_TABLES, REQUIRED_TABLES, TABLES
 
 FEATURE_TABLES = ("opportunities", "accounts", "contacts")
 """Tables whose extra columns may be declared as a customer's own features."""
@@ -279,6 +279,15 @@ class TableMapping(_Strict):
         return list(dict.fromkeys([*self.exclude, *after]))
 
 
+class ModelRows(_Strict):
+    """Which rows one model trains on (see :mod:`salespilot.features.model_rows`): ``grid``
+    (every weekly snapshot while open) or ``decision`` (each entity once, at ``decision_at``:
+    a deal's ``created_at`` by default, a call at its start, a customer at the snapshot date)."""
+
+    rows: Literal["grid", "decision"] = "grid"
+    decision_at: str | None = None
+
+
 class Mapping(_Strict):
     """A whole mapping file."""
 
@@ -295,6 +304,20 @@ class Mapping(_Strict):
         "past it are unlabelled.",
     )
     tables: dict[str, TableMapping]
+    models: dict[str, ModelRows] = Field(
+        default_factory=dict,
+        description="Per model: train on the weekly grid or on decision-time rows.",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, models: dict[str, ModelRows]) -> dict[str, ModelRows]:
+        for name in models:
+            if name not in MODEL_TABLES:
+                close = difflib.get_close_matches(name, list(MODEL_TABLES), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown model {name!r}{hint}")
+        return models
 
     @property
     def observed_until_utc(self) -> datetime | None:

@@ -145,9 +145,12 @@ async def morning(
     state: State,
     show: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> HTMLResponse:
+    from salespilot.serving.routes import calendar_url
+
     check_rep(user, state, rep_id)
     rep = state.reps.loc[rep_id]
     items = state.rep_items.get(rep_id, ())
+    feed = calendar_url(request, request.app.state.calendar_keys.key(user, rep_id), rep_id)
     return render(
         request,
         "rep.html",
@@ -160,6 +163,7 @@ async def morning(
         win_label=_win_label(state),
         items=items[:show],
         total=len(items),
+        calendar_feed=feed,
     )
 
 
@@ -284,8 +288,9 @@ async def dashboard(
     targets = (await recommendations(body, user, state, holder)).model_dump()
     health = (await team_health(team, user, state, holder)).model_dump()
     booked_by = None
-    if unit == "rep" and parse_period(period).start <= state.as_of:
-        got = booked(state.history, parse_period(period))
+    if parse_period(period).start <= state.as_of:
+        mates = state.reps.index[state.reps["team"].astype(str) == team]
+        got = booked(state.history, parse_period(period), by=unit, rep_ids=mates)
         booked_by = {str(k): float(v) for k, v in got.items()}
     fan = charts.to_div(charts.forecast_fan(targets["units"], booked=booked_by), "fan")
     accounts = (
