@@ -22,12 +22,12 @@ import pandas as pd
 
 from salespilot.settings import Settings
 from salespilot.training.evaluate import HIGHER_IS_BETTER, binary_metrics
-from salespilot.training.fit import SalesPilotModel
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from salespilot.training.core import Evaluation
+    from salespilot.training.fit import SalesPilotModel
 
 log = logging.getLogger(__name__)
 
