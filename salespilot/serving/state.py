@@ -274,7 +274,7 @@ def build_state(
         else:
             from salespilot.features.loader import load_history
 
-            history = load_history(settings.data_dir)
+            history = load_history(settings.data_dir, observed_until=settings.observed_until)
     now_of_data = as_of is None
     as_of = data_as_of(history) if as_of is None else pd.Timestamp(as_of)
     if models is None:
