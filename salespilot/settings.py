@@ -7,11 +7,12 @@ thing in production (a PostgreSQL replica, an MLflow server, a Prefect server, a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +33,20 @@ class Settings(BaseSettings):
     )
     features_dir: Path | None = Field(
         None, description="Where feature snapshots are written; default <state_dir>/features."
+    )
+
+    # -- training -----------------------------------------------------------------------------
+    horizon_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='Label horizon in days per model (JSON), e.g. {"churn_risk": 30}: labels '
+        "look this far ahead and the split's embargo is as long. Default: each model's own "
+        "(win_probability 60, churn_risk 90); `salespilot train --horizon-days N` overrides it.",
+    )
+    observed_until: datetime | None = Field(
+        None,
+        description="Where the export ends (ISO 8601, naive = UTC): rows whose label horizon "
+        "reaches past it are unlabelled. Default: the mapping's `observed_until`, else the "
+        "latest event of the history.",
     )
 
     # -- serving ----------------------------------------------------------------------------
@@ -178,6 +193,25 @@ class Settings(BaseSettings):
     health_response_hours_warning: float = 72.0
     health_alert_ratio: float = Field(0.70, description="Alert below this share of plan...")
     health_alert_weeks: int = Field(2, description="...this many weeks in a row.")
+
+    @field_validator("horizon_days")
+    @classmethod
+    def _known_horizons(cls, v: dict[str, int]) -> dict[str, int]:
+        from salespilot.models import SPECS
+
+        for name, days in v.items():
+            if name not in SPECS:
+                known = ", ".join(n for n, spec in SPECS.items() if spec.horizon_applies)
+                raise ValueError(f"unknown model {name!r}; choose one of {known}")
+            SPECS[name].with_horizon(days)  # refuses contact_time and non-positive days
+        return v
+
+    @field_validator("observed_until")
+    @classmethod
+    def _utc_naive(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
