@@ -52,7 +52,7 @@ def _load(data: Path | None, as_json: bool) -> tuple[Any, Any]:
         _fail(f"history folder {folder} does not exist (pass --data DIR)", as_json)
     try:
         with Console(stderr=True).status(f"loading {folder} ...") if not as_json else _null():
-            history = load_history(folder)
+            history = load_history(folder, observed_until=settings.observed_until)
     except HistoryValidationError as exc:
         _fail(str(exc), as_json)
     return history, settings

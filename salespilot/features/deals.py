@@ -148,15 +148,22 @@ def deal_snapshot(
     features still read the whole history (team records, stage norms), so each row is the
     same as in the full snapshot.
     """
-    grid = as_of_index(as_of)
     opps = history.opportunities
-    created_all, closed_all = _deal_times(history)
-    rows, t = rows_at(created_all, closed_all, grid)
+    rows, t = open_deal_rows(history, as_of)
     if opportunity_ids is not None:
         wanted = opps["opportunity_id"].to_numpy(dtype=object)[rows]
         keep = pd.Index(list(opportunity_ids), dtype=object).get_indexer(wanted) >= 0
         rows, t = rows[keep], t[keep]
     return _deal_rows(history, rows, t, stage_order)
+
+
+def open_deal_rows(
+    history: History, as_of: pd.Timestamp | str | Iterable
+) -> tuple[np.ndarray, np.ndarray]:
+    """(opportunity row, as_of ns) of every deal open at each ``as_of``: the rows of
+    :func:`deal_snapshot`, without their features."""
+    created_all, closed_all = _deal_times(history)
+    return rows_at(created_all, closed_all, as_of_index(as_of))
 
 
 def deal_decision_snapshot(

@@ -29,12 +29,17 @@ class ErrorResponse(_Out):
 
 
 class Health(_Out):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
+    degraded: bool = Field(
+        False, description="True while serving the last good models (see /ready's problems)."
+    )
 
 
 class Readiness(_Out):
     ready: bool
-    degraded: bool = Field(description="True when serving older models than the registry's.")
+    degraded: bool = Field(
+        description="True when a model could not be (re)loaded: the last good one serves."
+    )
     loaded_at: datetime | None
     data_as_of: datetime | None
     models: dict[str, str | None] = Field(description="Model name -> version serving (or null).")
@@ -114,8 +119,8 @@ class PriorityItem(_Out):
     title: str
     model: ModelName
     score: float = Field(
-        description=f"Deals: probability {WIN_LABEL} (not of winning eventually); "
-        "accounts: churn risk."
+        description=f"Deals: probability {WIN_LABEL} (not of winning eventually; N days: the "
+        "served model's horizon, GET /v1/models); accounts: churn risk."
     )
     value: float = Field(description="Deal amount or the account's annual value.")
     value_at_stake: float = Field(description="weight x score x value: the ranking key.")
@@ -260,6 +265,11 @@ class ModelInfo(_Out):
     problem: str | None = None
     readiness: ModelReadiness | None = Field(
         None, description="The version's readiness verdict from training (None for older versions)."
+    )
+    horizon_days: int | None = Field(
+        None,
+        description="How far ahead the version's label looks: 'won/churned within N days' "
+        "(None: no horizon, or no model loaded).",
     )
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from salespilot.models.spec import ModelSpec
 from salespilot.training import baselines, checks, readiness
+from salespilot.training.accounting import RowAccount, account_rows
 from salespilot.training.evaluate import binary_metrics
 from salespilot.training.fit import (
     Calibrator,
@@ -61,6 +62,8 @@ class Evaluation:
     readiness: readiness.Readiness | None = None
     #: baselines with no data to stand on (a stage rule without stages): name -> why
     baselines_left_out: dict[str, str] = field(default_factory=dict)
+    #: where every candidate row went (periods used, rows left out and why)
+    row_account: RowAccount | None = None
 
     @property
     def oracle_gap(self) -> float | None:
@@ -94,10 +97,15 @@ def fit_and_evaluate(
     slots: SlotFn | None = None,
     test_fraction: float = 0.2,
     valid_fraction: float = 0.2,
+    warm_up: pd.Series | None = None,
     client: Any = None,
 ) -> Evaluation:
     """Train ``spec`` on ``frame`` with a time split; metrics for model, baselines and oracle.
     With a Dask ``client`` the boosters grow on its cluster (the rest runs here).
+
+    Rows of ``frame`` without a label are left out as the unlabelled end; ``warm_up`` holds
+    the entity ids of candidate rows the grid's warm-up left out before ``frame`` was built
+    (for the run's row account, :mod:`~salespilot.training.accounting`).
 
     Raises :class:`~salespilot.training.checks.NotEnoughDataError` (with the counts) when a
     period is short of examples, before any tree is grown.
@@ -117,6 +125,15 @@ def fit_and_evaluate(
             horizon_days=spec.horizon_days,
             test_fraction=test_fraction,
             valid_fraction=valid_fraction,
+        )
+    row_account = None
+    if spec.entity in frame.columns:
+        row_account = account_rows(
+            spec.entity,
+            rows,
+            split,
+            unlabelled=frame.loc[frame[spec.label].isna(), spec.entity],
+            warm_up=warm_up,
         )
     y_train, y_valid, y_test = y[split.train], y[split.valid], y[split.test]
     checks.check_min_data(spec, train=y_train, valid=y_valid, test=y_test)
@@ -258,6 +275,7 @@ def fit_and_evaluate(
         leak_review=review_names,
         readiness=verdict,
         baselines_left_out=baselines_left_out,
+        row_account=row_account,
     )
 
 
@@ -317,6 +335,7 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in d.items()}
 
     return {
+        "horizon_days": evaluation.spec.horizon_days if evaluation.spec.horizon_applies else None,
         "metrics": clean(evaluation.metrics),
         "baselines": {k: clean(v) for k, v in evaluation.baselines.items()},
         "baselines_left_out": dict(evaluation.baselines_left_out),
@@ -325,6 +344,9 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "calibration": evaluation.calibration,
         "best_iteration": evaluation.best_iteration,
         "split": evaluation.split.describe(),
+        "row_accounting": None
+        if evaluation.row_account is None
+        else evaluation.row_account.to_json(),
         "warnings": list(evaluation.warnings),
         "readiness": None if evaluation.readiness is None else evaluation.readiness.to_json(),
         "calibration_curve": calibration_points(evaluation),
