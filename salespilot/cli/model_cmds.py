@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from salespilot.tables import print_table
+
 err = Console(stderr=True)
 out = Console()
 
@@ -175,7 +177,7 @@ def _print_train_table(results: dict[str, Any]) -> None:
             table.add_column(c, justify="right")
         for metric in r["metrics"]:
             table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
-        out.print(table)
+        print_table(out, table)
         ready = r.get("readiness") or {}
         if ready:
             out.print(f"  readiness: {ready['verdict']} - " + "; ".join(ready["reasons"]))
@@ -209,7 +211,7 @@ def compare(
     metric_names = [m for m in METRIC_NAMES if m != "top_decile_capture"]
     table = Table(title=f"{model}: registered versions")
     for col in ("version", "alias", "created", "data", *metric_names, "readiness", "reason"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col)
     for v in versions:
         table.add_row(
             v["version"],
@@ -220,7 +222,7 @@ def compare(
             (v.get("readiness") or {}).get("verdict", "-"),
             v["reason"] or "",
         )
-    out.print(table)
+    print_table(out, table)
 
 
 def promote(
