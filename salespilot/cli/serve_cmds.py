@@ -38,17 +38,29 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the API (OpenAPI docs at /docs). Loads data and champion models at start."""
+    """Serve the API (OpenAPI docs at /docs). Loads data and champion models at start.
+
+    With SALESPILOT_ENV=prod it refuses to start on a public interface without
+    SALESPILOT_ALLOW_PUBLIC_BIND, with a webhook but no secret, or with the demo's tokens.
+    """
     import uvicorn
+    from pydantic import ValidationError
 
     from salespilot.serving.app import create_app
+    from salespilot.serving.auth import DemoTokensActive
     from salespilot.settings import Settings
 
-    settings = Settings()
-    if reload_interval is not None:
-        settings = settings.model_copy(update={"serving_reload_interval_s": reload_interval})
-    app = create_app(settings)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level=log_level)
+    overrides = {"host": host, "port": port, "serving_reload_interval_s": reload_interval}
+    try:  # the options are validated with the rest (a --host is refused like SALESPILOT_HOST)
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        app = create_app(settings)
+    except ValidationError as exc:
+        _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+        return
+    except DemoTokensActive as exc:
+        _fail(str(exc))
+        return
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
 
 
 @tokens_app.command("create")

@@ -39,10 +39,14 @@ MODEL_FEATURE_TABLES: dict[str, str] = {
 
 def models_without_outcomes(history: History, models: list[str]) -> dict[str, str]:
     """For each of ``models`` (whose tables are present) that has no outcome to learn from:
-    the message ``validate`` and ``train`` both show."""
+    the message ``validate`` and ``train`` both show (on the rows the history chose for it)."""
+    from salespilot.features.model_rows import read_model_rows
+
+    chosen = read_model_rows(history.source)
     out = {}
     for model in models:
-        gap = outcome_gap(history, MODEL_FEATURE_TABLES[model])
+        decision = model in chosen and chosen[model].rows == "decision"
+        gap = outcome_gap(history, MODEL_FEATURE_TABLES[model], decision_rows=decision)
         if gap is not None:
             out[model] = f"{model} cannot be trained: {gap}"
     return out
@@ -153,6 +157,40 @@ def as_of_grid(
     return pd.date_range(start.normalize(), end, freq=freq).as_unit("ns")
 
 
+def warm_up_rows(
+    history: History,
+    table: TableName,
+    freq: str = "W-MON",
+    *,
+    warmup_days: int = DEFAULT_WARMUP_DAYS,
+) -> pd.DataFrame:
+    """The candidate rows (entity id, ``as_of``) the default grid's warm-up leaves out: the
+    entities a snapshot on the same ``freq`` anchor would hold from the history's start up to
+    the grid's first date (attempts: those made before it). No features are computed."""
+    grid = as_of_grid(history, freq=freq, warmup_days=warmup_days)
+    first = grid[0] if len(grid) else observed_end(history)
+    key = ENTITY_COLUMNS[table]
+    if table == "attempts":
+        from salespilot.features.contacts import contact_attempts
+
+        rows = contact_attempts(history, end=first - pd.Timedelta(1))
+        return rows[[key, "contact_id", "as_of"]].reset_index(drop=True)
+    dates = pd.date_range(
+        history_start(history).normalize(), first, freq=freq, inclusive="left"
+    ).as_unit("ns")
+    if table == "deals":
+        from salespilot.features.deals import open_deal_rows
+
+        idx, t = open_deal_rows(history, dates)
+        ids = history.opportunities[key].to_numpy(dtype=object)[idx]
+    else:
+        from salespilot.features.accounts import active_account_rows
+
+        idx, t = active_account_rows(history, dates)
+        ids = history.accounts[key].to_numpy(dtype=object)[idx]
+    return pd.DataFrame({key: ids, "as_of": t.astype("datetime64[ns]")})
+
+
 def snapshot(
     history: History,
     table: Literal["deals", "accounts"],
@@ -189,26 +227,93 @@ def build_training_set(
 
 
 def build_decision_set(
-    history: History, table: TableName = "deals", horizon_days: int = 90, *, at: str = "created_at"
+    history: History,
+    table: TableName = "deals",
+    horizon_days: int = 90,
+    *,
+    at: str | None = None,
 ) -> pd.DataFrame:
-    """One row per entity as of its own decision time (a lead at its creation), with its
-    ``label_*`` columns for ``horizon_days`` after that time and ``resolved_at``: when the
-    label became known (the deal's close, or the end of its horizon if still open then), so a
+    """One row per entity as of its own decision time, with its ``label_*`` columns for
+    ``horizon_days`` after that time and ``resolved_at``: when the label became known, so a
     split can embargo exactly the rows whose outcome was not yet known.
-    """
-    if table != "deals":
-        raise ValueError(f"decision-time rows are built for deals only, not {table!r}")
-    from salespilot.features.deals import add_deal_labels, deal_decision_snapshot
 
+    ``at`` (default :data:`~salespilot.features.model_rows.DEFAULT_DECISION_AT`): a deal at
+    its ``created_at`` (or another opportunities column), an attempt - a call - at its start
+    (``occurred_at``), an account at ``snapshot`` (the observed end minus the horizon: the
+    latest date whose outcome is fully known) or at an accounts column (each customer's own
+    snapshot date). Features are the same point-in-time features as on the grid.
+    """
+    from salespilot.features.model_rows import DEFAULT_DECISION_AT
+
+    if table not in DEFAULT_DECISION_AT:
+        raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLE_NAMES)}")
+    at = at or DEFAULT_DECISION_AT[table]
     with feature_cache(history):
-        frame = add_deal_labels(deal_decision_snapshot(history, at=at), history, horizon_days)
-    codes = pd.Index(history.opportunities["opportunity_id"]).get_indexer(frame["opportunity_id"])
-    closed = history.opportunities["closed_at"].to_numpy("datetime64[ns]")[codes]
-    horizon_end = frame["as_of"].to_numpy("datetime64[ns]") + np.timedelta64(horizon_days, "D")
-    frame["resolved_at"] = np.where(pd.isna(closed) | (closed > horizon_end), horizon_end, closed)
-    frame["resolved_at"] = frame["resolved_at"].astype("datetime64[ns]")
+        if table == "deals":
+            frame, resolved = _deal_decisions(history, horizon_days, at)
+        elif table == "attempts":
+            frame, resolved = _attempt_decisions(history, horizon_days, at)
+        else:
+            frame, resolved = _account_decisions(history, horizon_days, at)
+    frame["resolved_at"] = pd.Series(resolved, index=frame.index).astype("datetime64[ns]")
     log.info("%s: %d decision-time rows (at %s)", table, len(frame), at)
     return frame
+
+
+def _horizon_end(frame: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    return frame["as_of"].to_numpy("datetime64[ns]") + np.timedelta64(int(horizon_days), "D")
+
+
+def _deal_decisions(
+    history: History, horizon_days: int, at: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Deals at ``at``; a label is known at the deal's close, or at the end of its horizon."""
+    from salespilot.features.deals import add_deal_labels, deal_decision_snapshot
+
+    frame = add_deal_labels(deal_decision_snapshot(history, at=at), history, horizon_days)
+    codes = pd.Index(history.opportunities["opportunity_id"]).get_indexer(frame["opportunity_id"])
+    closed = history.opportunities["closed_at"].to_numpy("datetime64[ns]")[codes]
+    horizon_end = _horizon_end(frame, horizon_days)
+    return frame, np.where(pd.isna(closed) | (closed > horizon_end), horizon_end, closed)
+
+
+def _attempt_decisions(
+    history: History, horizon_days: int, at: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every outbound attempt at its start - no warm-up cut, as a flat call list has none;
+    its outcome is known within the attempt's own window (``horizon_days``)."""
+    from salespilot.features.contacts import contact_attempts
+
+    if at not in ("occurred_at", "as_of"):
+        raise ValueError(f"an attempt's decision time is its start (occurred_at), not {at!r}")
+    frame = contact_attempts(history)
+    return frame, _horizon_end(frame, horizon_days)
+
+
+def _account_decisions(
+    history: History, horizon_days: int, at: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Customers with an active subscription at the snapshot date (or each at its own date in
+    the accounts column ``at``), labelled churned within ``horizon_days`` after it."""
+    from salespilot.features.accounts import account_snapshot, add_account_labels
+
+    if at == "snapshot":
+        end = observed_end(history) - pd.Timedelta(days=int(horizon_days))
+        frame = account_snapshot(history, [end])
+    else:
+        accounts = history.accounts
+        if at not in accounts.columns:
+            raise ValueError(
+                f"an account's decision time is 'snapshot' or an accounts column, not {at!r}"
+            )
+        when = pd.to_datetime(accounts[at])
+        parts = [
+            account_snapshot(history, [t], account_ids=accounts.loc[when == t, "account_id"])
+            for t in sorted(when.dropna().unique())
+        ]
+        frame = _concat_keeping_categories(parts) if parts else account_snapshot(history, [])
+    frame = add_account_labels(frame.reset_index(drop=True), history, horizon_days)
+    return frame, _horizon_end(frame, horizon_days)
 
 
 def _build(

@@ -10,10 +10,13 @@ which is older than every test row, so no entity's future is ever in training.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 class SplitError(ValueError):
@@ -33,6 +36,8 @@ class TimeSplit:
     test_start: pd.Timestamp
     test_end: pd.Timestamp
     embargo_days: float
+    #: rows left out because their label window overlaps the next period (None: none are)
+    embargo: np.ndarray | None = None
 
     def describe(self) -> dict[str, str | int | float]:
         """The split as plain values, for MLflow params and the CLI."""
@@ -83,6 +88,7 @@ def time_split(
     test = (ts >= test_start).to_numpy()
     valid = ((ts >= valid_start) & (ts < valid_end_excl)).to_numpy()
     train = (ts < train_end_excl).to_numpy()
+    embargo = (ts < test_start).to_numpy() & ~valid & ~train
     return TimeSplit(
         train=train,
         valid=valid,
@@ -93,6 +99,7 @@ def time_split(
         test_start=test_start,
         test_end=t_max,
         embargo_days=float(horizon_days),
+        embargo=embargo,
     )
 
 
@@ -110,37 +117,43 @@ def decision_split(
     overlap: a training row stays when its label was known (``resolved``: the deal closed,
     or its horizon ended) before the validation period starts, a validation row when its label
     was known before the test period.
+
+    Decisions made at the same instant (a churn snapshot: every customer at one date) are
+    ordered by a seeded draw, so a cut through them is a cross-section: the rows at the cut's
+    own instant stay on their side, since none of them was decided after the other.
     """
-    t = pd.to_datetime(times).to_numpy()
-    r = pd.to_datetime(resolved).to_numpy()
-    if len(t) == 0:
-        raise SplitError("no labelled rows to split")
-    ordered = np.sort(t)
+    t = pd.to_datetime(times).to_numpy("datetime64[ns]")
+    r = pd.to_datetime(resolved).to_numpy("datetime64[ns]")
     n = len(t)
-    test_start = pd.Timestamp(ordered[min(n - 1, int(np.floor(n * (1 - test_fraction))))])
-    valid_start = pd.Timestamp(
-        ordered[min(n - 1, int(np.floor(n * (1 - test_fraction - valid_fraction))))]
-    )
-    if not (ordered[0] < valid_start.to_datetime64() < test_start.to_datetime64()):
+    if n == 0:
+        raise SplitError("no labelled rows to split")
+    order = np.lexsort((np.random.default_rng(0).permutation(n), t))
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    test_pos = int(np.floor(n * (1 - test_fraction)))
+    valid_pos = int(np.floor(n * (1 - test_fraction - valid_fraction)))
+    if not 0 < valid_pos < test_pos < n:
         raise SplitError(
-            f"{n} decisions between {pd.Timestamp(ordered[0]).date()} and "
-            f"{pd.Timestamp(ordered[-1]).date()} cannot be cut into train, validation and "
-            "test periods (too few distinct decision times)"
+            f"{n} decisions cannot be cut into train, validation and test periods (too few rows)"
         )
-    test = t >= test_start.to_datetime64()
-    valid = (t >= valid_start.to_datetime64()) & ~test & (r < test_start.to_datetime64())
-    train = (t < valid_start.to_datetime64()) & (r < valid_start.to_datetime64())
+    test_start, valid_start = t[order[test_pos]], t[order[valid_pos]]
+    test = position >= test_pos
+    valid = (position >= valid_pos) & ~test & ((r < test_start) | (t == test_start))
+    train = (position < valid_pos) & ((r < valid_start) | (t == valid_start))
     overlap = np.maximum(r[train | valid] - t[train | valid], np.timedelta64(0, "ns"))
     embargo = float(overlap.max() / np.timedelta64(1, "D")) if overlap.size else 0.0
+    if (t == test_start).all():
+        log.info("%d decisions at one instant (%s): a cross-sectional split", n, test_start)
     ts = pd.Series(t)
     return TimeSplit(
         train=train,
         valid=valid,
         test=test,
-        train_end=pd.Timestamp(ts[train].max()) if train.any() else valid_start,
-        valid_start=valid_start,
-        valid_end=pd.Timestamp(ts[valid].max()) if valid.any() else test_start,
-        test_start=test_start,
-        test_end=pd.Timestamp(ordered[-1]),
+        train_end=pd.Timestamp(ts[train].max()) if train.any() else pd.Timestamp(valid_start),
+        valid_start=pd.Timestamp(valid_start),
+        valid_end=pd.Timestamp(ts[valid].max()) if valid.any() else pd.Timestamp(test_start),
+        test_start=pd.Timestamp(test_start),
+        test_end=pd.Timestamp(t.max()),
         embargo_days=embargo,
+        embargo=~(train | valid | test),
     )

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from salespilot.cli import app
 from salespilot.features.history import History
 from salespilot.features.loader import load_history, summarize_history
+from salespilot.features.pit import observed_end
 from salespilot.features.schema import MODEL_TABLES, TABLES, models_skipped
 from salespilot.features.validation import HistoryValidationError
 
@@ -142,7 +143,7 @@ def test_summary_counts(valid_dir):
 def test_end_ignores_planned_dates(valid_dir):
     h = load_history(valid_dir, now=NOW)
     # expected_close_at 2026-08-31 and target periods lie after the last event
-    assert h.end() == pd.Timestamp("2026-06-01 12:00")
+    assert observed_end(h) == pd.Timestamp("2026-06-01 12:00")
 
 
 def test_now_defaults_to_the_clock_and_accepts_aware_times(valid_dir):

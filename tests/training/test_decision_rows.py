@@ -21,8 +21,18 @@ def test_decision_split_cuts_by_decision_order_and_embargoes_only_unresolved_row
     assert s.valid[60:79].all() and not s.valid[79]  # resolved on day 80: the test period
     assert s.train[:59].sum() == 58 and not s.train[55]  # only the unresolved row left out
     assert s.embargo_days == pytest.approx(1.0)
-    with pytest.raises(SplitError, match="too few distinct decision times"):
-        decision_split(pd.Series([t[0]] * 10), pd.Series([t[0]] * 10))
+    with pytest.raises(SplitError, match="too few rows"):
+        decision_split(t[:2], resolved[:2])
+
+
+def test_decisions_at_one_instant_are_split_as_a_cross_section():
+    """A churn snapshot: every customer at one date, each label known 30 days later."""
+    t = pd.Series([pd.Timestamp("2026-05-31")] * 100)
+    s = decision_split(t, t + pd.Timedelta(days=30))
+    assert (s.train.sum(), s.valid.sum(), s.test.sum()) == (60, 20, 20)
+    assert not (s.train & s.test).any() and not (s.valid & s.test).any()
+    again = decision_split(t, t + pd.Timedelta(days=30))
+    assert (again.test == s.test).all()  # seeded: identical runs cut identically
 
 
 def test_win_model_on_decision_rows_has_one_row_per_deal(demo_history):
@@ -59,3 +69,51 @@ def test_same_day_decisions_train_on_decision_rows(demo_history):
     frame = training_sets.build_decision_set(history, "deals", 30)
     labels = frame["label_won"].dropna()
     assert len(labels) > 0.8 * len(frame) and set(np.unique(labels)) == {0.0, 1.0}
+
+
+def test_calls_are_decision_rows_at_their_start_without_a_warm_up(demo_history):
+    grid = training_sets.build_training_set(demo_history, "attempts", horizon_days=1)
+    frame = training_sets.build_decision_set(demo_history, "attempts", 1)
+    assert frame["activity_id"].is_unique and len(frame) > len(grid)  # no 60-day warm-up cut
+    first = demo_history.opportunities["created_at"].min()
+    assert frame["as_of"].min() < first + pd.Timedelta(days=training_sets.DEFAULT_WARMUP_DAYS)
+    assert (frame["resolved_at"] == frame["as_of"] + pd.Timedelta(days=1)).all()
+
+
+def test_customers_at_the_snapshot_date(demo_history):
+    """A churn snapshot: each active customer once, as of the observed end minus the horizon."""
+    from salespilot.features.pit import observed_end
+
+    frame = training_sets.build_decision_set(demo_history, "accounts", 30)
+    snapshot = observed_end(demo_history) - pd.Timedelta(days=30)
+    assert frame["account_id"].is_unique and (frame["as_of"] == snapshot).all()
+    same = training_sets.build_training_set(demo_history, "accounts", [snapshot], 30)
+    assert frame["label_churned"].tolist() == same["label_churned"].tolist()
+    assert frame["label_churned"].notna().all() and frame["label_churned"].sum() > 0
+    # each customer at its own date (an accounts column)
+    accounts = demo_history.accounts.assign(snapshot_at=snapshot - pd.Timedelta(days=60))
+    history = dataclasses.replace(demo_history, accounts=accounts)
+    own = training_sets.build_decision_set(history, "accounts", 30, at="snapshot_at")
+    assert (own["as_of"] == snapshot - pd.Timedelta(days=60)).all() and len(own) > 0
+
+
+def test_the_mapping_chooses_decision_rows_for_training(tmp_path, demo_history_dir):
+    from salespilot.features.loader import load_history
+    from salespilot.features.mapping import MappingError, parse_mapping
+    from salespilot.features.model_rows import RowChoice, read_model_rows, write_model_rows
+    from salespilot.models import SPECS
+    from salespilot.training.train import spec_for_history
+
+    tables = {t: {"source": f"{t}.csv"} for t in ("reps", "accounts", "opportunities")}
+    mapping = parse_mapping({"tables": tables, "models": {"win_probability": {"rows": "decision"}}})
+    assert mapping.models["win_probability"].rows == "decision"
+    with pytest.raises(MappingError, match="did you mean 'churn_risk'"):
+        parse_mapping({"tables": tables, "models": {"churn": {"rows": "decision"}}})
+
+    write_model_rows(tmp_path, {"churn_risk": RowChoice("decision", "snapshot")})
+    assert read_model_rows(tmp_path) == {"churn_risk": RowChoice("decision", "snapshot")}
+    history = load_history(demo_history_dir)
+    history = dataclasses.replace(history, source=tmp_path)
+    spec = spec_for_history(SPECS["churn_risk"], history)
+    assert (spec.rows, spec.decision_at) == ("decision", "snapshot")
+    assert spec_for_history(SPECS["win_probability"], history).rows == "grid"

@@ -8,6 +8,7 @@ to keep, and how each output column is computed from a source row. See docs/impo
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from salespilot.features.schema import REQUIRED_TABLES, TABLES
+from salespilot.features.schema import MODEL_TABLES, REQUIRED_TABLES, TABLES
 
 FEATURE_TABLES = ("opportunities", "accounts", "contacts")
 """Tables whose extra columns may be declared as a customer's own features."""
@@ -278,6 +279,15 @@ class TableMapping(_Strict):
         return list(dict.fromkeys([*self.exclude, *after]))
 
 
+class ModelRows(_Strict):
+    """Which rows one model trains on (see :mod:`salespilot.features.model_rows`): ``grid``
+    (every weekly snapshot while open) or ``decision`` (each entity once, at ``decision_at``:
+    a deal's ``created_at`` by default, a call at its start, a customer at the snapshot date)."""
+
+    rows: Literal["grid", "decision"] = "grid"
+    decision_at: str | None = None
+
+
 class Mapping(_Strict):
     """A whole mapping file."""
 
@@ -287,7 +297,37 @@ class Mapping(_Strict):
     dayfirst: bool = Field(False, description="Read 03/01/2017 as 3 January.")
     delimiter: str | None = Field(None, description="Field separator of CSV sources (',').")
     id_style: IdStyle = Field("slug", description="How ids are built from names: slug or hash.")
+    observed_until: datetime | None = Field(
+        None,
+        description="Where the export ends (the instant it was taken; without an offset: in "
+        "the mapping's timezone). Default: the latest event. Rows whose label horizon reaches "
+        "past it are unlabelled.",
+    )
     tables: dict[str, TableMapping]
+    models: dict[str, ModelRows] = Field(
+        default_factory=dict,
+        description="Per model: train on the weekly grid or on decision-time rows.",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, models: dict[str, ModelRows]) -> dict[str, ModelRows]:
+        for name in models:
+            if name not in MODEL_TABLES:
+                close = difflib.get_close_matches(name, list(MODEL_TABLES), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown model {name!r}{hint}")
+        return models
+
+    @property
+    def observed_until_utc(self) -> datetime | None:
+        """``observed_until`` in UTC, naive (the history's convention)."""
+        v = self.observed_until
+        if v is None:
+            return None
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=ZoneInfo(self.timezone))
+        return v.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
     @field_validator("timezone")
     @classmethod

@@ -1,4 +1,5 @@
-"""The one-command demo: every step of the product on a generated history, then the API."""
+"""The one-command demo (`salespilot demo`): every step of the product on a generated history,
+then the API; what it prints is CLI presentation, the work is the flows' own."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def models_without_champion(settings: Settings) -> list[str]:
 
 def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
     """A rep, a manager and an admin token for the demo (kept in the state folder, dev only)."""
-    from salespilot.serving.auth import TokenStore
+    from salespilot.serving.auth import TokenStore, demo_token_name
 
     path = settings.state_dir / "demo-tokens.json"
     if path.exists():
@@ -66,7 +67,7 @@ def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
         ("manager", {"team": team}),
         ("admin", {}),
     ):
-        secret, _record = store.create(role=role, name=f"demo {role}", **kw)
+        secret, _record = store.create(role=role, name=demo_token_name(role), **kw)
         tokens[role] = {"token": secret, "scope": str(kw.get("rep_id") or kw.get("team") or "all")}
     path.write_text(json.dumps(tokens, indent=2))
     return tokens
