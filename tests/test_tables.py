@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from salespilot.flows.demo import model_table
+from salespilot.cli.demo import model_table
 from salespilot.tables import print_table
 from tests.terminal import assert_readable_at_80
 
