@@ -93,7 +93,7 @@ def features(
         _fail(console, as_json, f"history folder {data} does not exist")
     try:
         with console.status(f"Loading {data} ..."):
-            history = load_history(data)
+            history = load_history(data, observed_until=settings.observed_until)
     except HistoryValidationError as exc:
         _fail(console, as_json, f"{data} is not a valid history:\n{exc}")
 

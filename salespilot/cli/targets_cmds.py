@@ -52,7 +52,7 @@ def _load(data: Path | None, as_json: bool) -> tuple[Any, Any]:
         _fail(f"history folder {folder} does not exist (pass --data DIR)", as_json)
     try:
         with Console(stderr=True).status(f"loading {folder} ...") if not as_json else _null():
-            history = load_history(folder)
+            history = load_history(folder, observed_until=settings.observed_until)
     except HistoryValidationError as exc:
         _fail(str(exc), as_json)
     return history, settings
@@ -171,35 +171,15 @@ def targets(
 def _plots(rec, history, by: str, folder: Path) -> list[Path]:
     """Per unit: the last four periods' bookings, then this period's forecast bands."""
     from salespilot.targets.backtest import booked
-    from salespilot.targets.forecast import UNIT_COLUMNS
     from salespilot.targets.plots import fan_chart
 
     period = rec.forecast.period
     past = [period.shift(-k) for k in range(4, 0, -1)]
     labels, draws = rec.forecast.unit_draws(by)
-    reps = history.reps.set_index("rep_id")
-    opp_lines = None
+    actuals = [booked(history, q, by=by) for q in past]
     paths = []
     for i, unit in enumerate(labels):
-        actual = []
-        for q in past:
-            b = booked(history, q) if by != "product_line" else None
-            if by == "product_line":
-                if opp_lines is None:
-                    opp_lines = history.opportunities
-                o = opp_lines[
-                    (opp_lines["status"] == "won")
-                    & (opp_lines["closed_at"] >= q.start)
-                    & (opp_lines["closed_at"] < q.end)
-                    & (opp_lines["product_line"] == unit)
-                ]
-                actual.append(float(o["amount"].sum()))
-            elif by == "rep":
-                actual.append(float(b.get(unit, 0.0)))
-            else:
-                col = UNIT_COLUMNS[by]
-                members = reps.index[reps[col].astype(str) == unit]
-                actual.append(float(b.reindex(members, fill_value=0.0).sum()))
+        actual = [float(b.get(unit, 0.0)) for b in actuals]
         row = rec.plan.units.iloc[i]
         targets = {"base": [None] * 4 + [float(row["base"])]}
         if "allocated" in row:

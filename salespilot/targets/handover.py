@@ -140,6 +140,16 @@ _ACTIONS = {
 }
 
 
+def handover_note(
+    *, previous_owner: str, previous_owner_left: bool, handed_over_at: pd.Timestamp, missing
+) -> str:
+    """The hand-over note a successor reads in their morning list: where it came from, when,
+    and what to do about each thing missing."""
+    who = f"{previous_owner}, who has left" if previous_owner_left else previous_owner
+    todo = "; ".join(_ACTIONS[m] for m in missing)
+    return f"Taken over from {who} (last touch {handed_over_at:%d %b %Y}): {todo}."
+
+
 def _paying_accounts(history: History, as_of: pd.Timestamp) -> pd.Series:
     """Monthly value of the subscriptions active at ``as_of``, per account."""
     sub = history.subscriptions

@@ -215,10 +215,16 @@ def check_lightgbm_params(params: Mapping[str, Any]) -> None:
     known = set(aliases) | {a for names in aliases.values() for a in names}
     unknown = sorted(k for k in params if k not in known)
     if unknown:
+        hint = ""
+        if "horizon_days" in unknown:
+            hint = (
+                f" The label horizon is not a LightGBM parameter: use --horizon-days "
+                f"{params['horizon_days']} (or the horizon_days setting)."
+            )
         raise UnknownParamsError(
             f"unknown LightGBM parameter(s) {', '.join(map(repr, unknown))} in --params; "
             "give LightGBM parameters only (e.g. num_leaves=7, learning_rate=0.1), see "
-            "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
+            "https://lightgbm.readthedocs.io/en/latest/Parameters.html." + hint
         )
 
 
@@ -249,6 +255,12 @@ def _train_params(
     return params
 
 
+def _matrix(
+    frame: pd.DataFrame, features: list[str], categorical: list[str], categories: Mapping[str, list]
+) -> pd.DataFrame:
+    return prepare_features(frame.astype({c: "object" for c in categorical}), features, categories)
+
+
 def _dataset(
     frame: pd.DataFrame,
     y: np.ndarray,
@@ -259,7 +271,7 @@ def _dataset(
 ) -> Any:
     import lightgbm as lgb
 
-    x = prepare_features(frame.astype({c: "object" for c in categorical}), features, categories)
+    x = _matrix(frame, features, categorical, categories)
     if reference is not None:
         return lgb.Dataset(x, label=y, reference=reference)
     return lgb.Dataset(x, label=y, categorical_feature=categorical or "auto", free_raw_data=False)
@@ -277,16 +289,31 @@ def fit_lightgbm(
     num_boost_round: int,
     early_stopping_rounds: int,
     monotone: Mapping[str, int] | None = None,
+    client: Any = None,
 ) -> tuple[Any, dict[str, list]]:
     """Train a booster on ``train``, early-stopped on the validation log loss.
 
-    Returns the booster (trimmed to its best iteration) and the learned categories.
+    Returns the booster (trimmed to its best iteration) and the learned categories. With a
+    Dask ``client`` the trees grow on its cluster (:mod:`salespilot.training.distributed`).
     """
     import lightgbm as lgb
 
     categories = learn_categories(train, categorical)
     params = _train_params(params, features, monotone, y_train)
     rounds = int(params.pop("num_boost_round", num_boost_round))
+    if client is not None:
+        from salespilot.training.distributed import dask_train
+
+        booster = dask_train(
+            params,
+            _matrix(train, features, categorical, categories),
+            y_train,
+            client=client,
+            num_boost_round=rounds,
+            valid=(_matrix(valid, features, categorical, categories), y_valid),
+            early_stopping_rounds=early_stopping_rounds,
+        )
+        return booster, categories
     dtrain = _dataset(train, y_train, features, categorical, categories)
     dvalid = _dataset(valid, y_valid, features, categorical, categories, reference=dtrain)
     booster = lgb.train(
@@ -312,6 +339,7 @@ def refit_lightgbm(
     params: Mapping[str, Any],
     num_boost_round: int,
     monotone: Mapping[str, int] | None = None,
+    client: Any = None,
 ) -> tuple[Any, dict[str, list]]:
     """Train a booster on ``frame`` for exactly ``num_boost_round`` trees (no early stopping).
 
@@ -323,5 +351,11 @@ def refit_lightgbm(
     categories = learn_categories(frame, categorical)
     params = _train_params(params, features, monotone, y)
     params.pop("num_boost_round", None)
+    rounds = max(int(num_boost_round), 1)
+    if client is not None:
+        from salespilot.training.distributed import dask_train
+
+        x = _matrix(frame, features, categorical, categories)
+        return dask_train(params, x, y, client=client, num_boost_round=rounds), categories
     data = _dataset(frame, y, features, categorical, categories)
-    return lgb.train(params, data, num_boost_round=max(int(num_boost_round), 1)), categories
+    return lgb.train(params, data, num_boost_round=rounds), categories

@@ -60,7 +60,7 @@ def test_a_failing_model_leaves_its_champion_alone_and_the_others_train(trained_
     assert current_champion(settings, "win_probability") == before["win_probability"]
 
     # the demo's summary: the failure in its row; the rule column is the rule, not the regression
-    from salespilot.flows.demo import model_table_rows
+    from salespilot.cli.demo import model_table_rows
 
     failed, churn = model_table_rows(result)
     assert failed[0] == "win_probability" and failed[1:3] == ("-", "-") and failed[3]

@@ -39,6 +39,8 @@ def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_di
     assert set(r["baselines"]["stage_rule"]) >= METRICS
     assert set(r["oracle"]) >= METRICS
     assert r["version"] == "1" and r["champion"] is True
+    won_lost = r["readiness"]["won_vs_lost"]
+    assert set(won_lost) == {"won", "lost", "auc", "interval", "age_baseline_auc", "gain_interval"}
 
     worse = run(
         "train", "win_probability", "--data", str(demo_history_dir), "--json",
@@ -51,6 +53,7 @@ def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_di
     cmp = json.loads(run("compare", "win_probability", "--json").stdout)
     aliases = {v["version"]: v["aliases"] for v in cmp["versions"]}
     assert aliases == {"1": ["champion"], "2": ["challenger"]}
+    assert cmp["versions"][0]["readiness"]["won_vs_lost"] == won_lost
 
     assert run("promote", "win_probability", "2").exit_code == 0
     cmp = json.loads(run("compare", "win_probability", "--json").stdout)

@@ -1,4 +1,5 @@
-"""The one-command demo: every step of the product on a generated history, then the API."""
+"""The one-command demo (`salespilot demo`): every step of the product on a generated history,
+then the API; what it prints is CLI presentation, the work is the flows' own."""
 
 from __future__ import annotations
 
