@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     serving_as_of_entries: int = Field(
         8, ge=0, description="Rebuilt as_of lists kept per state (each holds one rep's scores)."
     )
+    serving_registry_timeout_s: float = Field(
+        5, gt=0, description="A reload's registry requests give up after this long (degraded)."
+    )
+    serving_registry_retries: int = Field(
+        1, ge=0, description="Retries of a registry request that got no answer, per reload."
+    )
     serving_max_body_bytes: int = Field(
         1_000_000, ge=1, description="Request bodies above this size are refused (413)."
     )

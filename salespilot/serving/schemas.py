@@ -29,12 +29,17 @@ class ErrorResponse(_Out):
 
 
 class Health(_Out):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
+    degraded: bool = Field(
+        False, description="True while serving the last good models (see /ready's problems)."
+    )
 
 
 class Readiness(_Out):
     ready: bool
-    degraded: bool = Field(description="True when serving older models than the registry's.")
+    degraded: bool = Field(
+        description="True when a model could not be (re)loaded: the last good one serves."
+    )
     loaded_at: datetime | None
     data_as_of: datetime | None
     models: dict[str, str | None] = Field(description="Model name -> version serving (or null).")

@@ -153,12 +153,21 @@ class StateHolder:
 
 
 def _load_models(settings: Settings, previous: ServingState | None) -> dict[str, ModelSlot]:
+    from salespilot.serving.registry_probe import (
+        bound_mlflow_requests,
+        forget_registry_connections,
+        registry_problem,
+    )
     from salespilot.training import load_model
     from salespilot.training.registry import readiness_from_tags
 
+    bound_mlflow_requests(settings)
+    unreachable = registry_problem(settings)  # one bounded question before any MLflow call
     slots: dict[str, ModelSlot] = {}
     for name in MODEL_NAMES:
         try:
+            if unreachable:
+                raise ConnectionError(unreachable)
             m = load_model(name, alias=settings.serving_model_alias, settings=settings)
             slots[name] = ModelSlot(
                 name=name,
@@ -169,7 +178,8 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
                 readiness=readiness_from_tags(getattr(m, "tags", None)),
             )
         except Exception as exc:
-            problem = f"{name}: could not load @{settings.serving_model_alias}: {type(exc).__name__}: {exc}"
+            what = str(exc) if unreachable else f"{type(exc).__name__}: {exc}"
+            problem = f"{name}: could not load @{settings.serving_model_alias}: {what}"
             log.warning(problem)
             old = None if previous is None else previous.models.get(name)
             if old is not None and old.model is not None:
@@ -185,6 +195,8 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
                 )
             else:
                 slots[name] = ModelSlot(name, None, problem=problem)
+    if any(s.problem for s in slots.values()):
+        forget_registry_connections()  # the next reload opens the store afresh
     return slots
 
 

@@ -514,7 +514,12 @@ def load_model(
             if version
             else c.get_model_version_by_alias(name, alias)
         )
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            # the registry did not answer (server down, store unreadable): not a missing alias
+            raise RegistryError(
+                f"model registry {settings.mlflow_tracking_uri} could not be read: {exc.message}"
+            ) from None
         what = f"version {version}" if version else f"alias {alias!r}"
         raise RegistryError(
             f"model {name!r} has no {what} in {settings.mlflow_tracking_uri}; "
