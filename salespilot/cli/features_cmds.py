@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from salespilot.tables import print_table
+
 TABLES = ("deals", "accounts", "attempts")
 
 
@@ -169,7 +171,7 @@ def features(
         table.add_column(col)
     for name, r in results.items():
         table.add_row(name, f"{r['rows']:,}", r["as_of_min"] or "-", r["as_of_max"] or "-")
-    console.print(table)
+    print_table(console, table)
     for name, why in skipped.items():
         console.print(f"[yellow]skipped {name}[/]: {why}")
 

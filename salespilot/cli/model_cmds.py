@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from salespilot.tables import print_table
+
 err = Console(stderr=True)
 out = Console()
 
@@ -190,7 +192,7 @@ def _print_train_table(results: dict[str, Any]) -> None:
             table.add_column(c, justify="right")
         for metric in r["metrics"]:
             table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
-        out.print(table)
+        print_table(out, table)
         for line in _row_lines(r.get("row_accounting")):
             out.print(f"  {line}")
         ready = r.get("readiness") or {}
@@ -263,7 +265,7 @@ def compare(
     extra_cols = ("won vs lost",) if won_lost else ()
     cols = ("version", "alias", "created", "data", *metric_names, "readiness", *extra_cols)
     for col in (*cols, "reason"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col)
     for v in versions:
         table.add_row(
             v["version"],
@@ -275,7 +277,7 @@ def compare(
             *((_won_vs_lost(v.get("readiness")),) if won_lost else ()),
             v["reason"] or "",
         )
-    out.print(table)
+    print_table(out, table)
 
 
 def promote(
