@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from salespilot.cli import app
 from salespilot.settings import get_settings
+from tests.terminal import assert_readable_at_80
 
 METRICS = {"roc_auc", "average_precision", "log_loss", "brier_score", "ece", "top_decile_lift"}
 
@@ -25,7 +26,8 @@ def cli_state(tmp_path_factory):
 
 
 def run(*args: str):
-    return CliRunner().invoke(app, list(args))
+    # a normal terminal, a pipe or a log: every table must read at 80 columns
+    return CliRunner(env={"COLUMNS": "80"}).invoke(app, list(args))
 
 
 def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_dir):
@@ -62,6 +64,7 @@ def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_di
     assert back.exit_code == 0 and "v1" in back.stdout
     table = run("compare", "win_probability")
     assert table.exit_code == 0 and "registered versions" in table.stdout
+    assert_readable_at_80(table.stdout, ("champion", "restored by rollback", "brier_score"))
 
 
 def test_model_without_its_tables_is_skipped_with_what_to_add(
