@@ -92,13 +92,15 @@ def test_maven_win_model_trains_and_ranks_open_deals(maven_history_dir):
     assert ev.metrics["roc_auc"] > 0.6
     assert not [w for w in ev.warnings if "likely leak" in w]
     # the placeholder accounts (only never-closed deals lack an account) are named: the
-    # account's fields are missing on exactly those deals; without them the AUC is ~0.6
+    # account's fields are missing on exactly those deals; on the deals with a real account
+    # the model's test ROC AUC is far below its overall one (about 0.5 today)
     assert {"custom_revenue", "custom_year_established"} <= set(ev.leak_review)
     (placeholder,) = [w for w in ev.warnings if "'custom_revenue'" in w]
     assert "never closed" in placeholder and "placeholder" in placeholder
     real = ~ev.test["account_id"].astype(str).str.startswith("unknown-").to_numpy()
     real_auc = roc_auc_score(ev.y_test[real], ev.p_test[real])
-    assert 0.55 < real_auc < 0.7 and f"{real_auc:.3f}" in placeholder
+    assert real_auc < min(0.65, ev.metrics["roc_auc"] - 0.1)
+    assert f"{real_auc:.3f}" in placeholder
     # won against lost is a coin flip here, no better than the deal's age: not_ready
     wl = ev.readiness.won_vs_lost
     assert 0.45 < wl.auc < 0.55 and wl.within_noise
