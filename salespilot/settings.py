@@ -7,11 +7,12 @@ thing in production (a PostgreSQL replica, an MLflow server, a Prefect server, a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +33,20 @@ class Settings(BaseSettings):
     )
     features_dir: Path | None = Field(
         None, description="Where feature snapshots are written; default <state_dir>/features."
+    )
+
+    # -- training -----------------------------------------------------------------------------
+    horizon_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='Label horizon in days per model (JSON), e.g. {"churn_risk": 30}: labels '
+        "look this far ahead and the split's embargo is as long. Default: each model's own "
+        "(win_probability 60, churn_risk 90); `salespilot train --horizon-days N` overrides it.",
+    )
+    observed_until: datetime | None = Field(
+        None,
+        description="Where the export ends (ISO 8601, naive = UTC): rows whose label horizon "
+        "reaches past it are unlabelled. Default: the mapping's `observed_until`, else the "
+        "latest event of the history.",
     )
 
     # -- serving ----------------------------------------------------------------------------
@@ -71,6 +86,12 @@ class Settings(BaseSettings):
     )
     serving_as_of_entries: int = Field(
         8, ge=0, description="Rebuilt as_of lists kept per state (each holds one rep's scores)."
+    )
+    serving_registry_timeout_s: float = Field(
+        5, gt=0, description="A reload's registry requests give up after this long (degraded)."
+    )
+    serving_registry_retries: int = Field(
+        1, ge=0, description="Retries of a registry request that got no answer, per reload."
     )
     serving_max_body_bytes: int = Field(
         1_000_000, ge=1, description="Request bodies above this size are refused (413)."
@@ -172,6 +193,25 @@ class Settings(BaseSettings):
     health_response_hours_warning: float = 72.0
     health_alert_ratio: float = Field(0.70, description="Alert below this share of plan...")
     health_alert_weeks: int = Field(2, description="...this many weeks in a row.")
+
+    @field_validator("horizon_days")
+    @classmethod
+    def _known_horizons(cls, v: dict[str, int]) -> dict[str, int]:
+        from salespilot.models import SPECS
+
+        for name, days in v.items():
+            if name not in SPECS:
+                known = ", ".join(n for n, spec in SPECS.items() if spec.horizon_applies)
+                raise ValueError(f"unknown model {name!r}; choose one of {known}")
+            SPECS[name].with_horizon(days)  # refuses contact_time and non-positive days
+        return v
+
+    @field_validator("observed_until")
+    @classmethod
+    def _utc_naive(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from salespilot.tables import print_table
+
 TABLES = ("deals", "accounts", "attempts")
 
 
@@ -93,7 +95,7 @@ def features(
         _fail(console, as_json, f"history folder {data} does not exist")
     try:
         with console.status(f"Loading {data} ..."):
-            history = load_history(data)
+            history = load_history(data, observed_until=settings.observed_until)
     except HistoryValidationError as exc:
         _fail(console, as_json, f"{data} is not a valid history:\n{exc}")
 
@@ -169,7 +171,7 @@ def features(
         table.add_column(col)
     for name, r in results.items():
         table.add_row(name, f"{r['rows']:,}", r["as_of_min"] or "-", r["as_of_max"] or "-")
-    console.print(table)
+    print_table(console, table)
     for name, why in skipped.items():
         console.print(f"[yellow]skipped {name}[/]: {why}")
 

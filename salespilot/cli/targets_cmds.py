@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from salespilot.tables import print_table
+
 UNITS = ("rep", "team", "region", "product_line")
 
 
@@ -52,7 +54,7 @@ def _load(data: Path | None, as_json: bool) -> tuple[Any, Any]:
         _fail(f"history folder {folder} does not exist (pass --data DIR)", as_json)
     try:
         with Console(stderr=True).status(f"loading {folder} ...") if not as_json else _null():
-            history = load_history(folder)
+            history = load_history(folder, observed_until=settings.observed_until)
     except HistoryValidationError as exc:
         _fail(str(exc), as_json)
     return history, settings
@@ -221,7 +223,7 @@ def _print_targets(out: dict) -> None:
     if out["by"] == "rep":
         cols += ["ramp", "lead/wk", "demo/mo"]
     for c in cols:
-        t.add_column(c, justify="left" if c == "unit" else "right", no_wrap=True)
+        t.add_column(c, justify="left" if c == "unit" else "right")
     for u in out["units"]:
         name = u["unit"]
         row = [name] + [
@@ -238,7 +240,7 @@ def _print_targets(out: dict) -> None:
                 f"{plan.get('demos_per_month', 0):.1f}",
             ]
         t.add_row(*row)
-    console.print(t)
+    print_table(console, t)
     tot = out["total"]
     console.print(
         f"total: P10 {_money(tot['p10'])}  P50 {_money(tot['p50'])}  P90 {_money(tot['p90'])}"
@@ -334,7 +336,7 @@ def _print_health(out: dict) -> None:
             cell(last("response_hours"), "response_hours", ".0f"),
             "[red]![/red]" if rep_id in flagged else "",
         )
-    console.print(t)
+    print_table(console, t)
     w = Table(title="team by week")
     for c in ("week", "leads", "lead->meeting", "days in stage", "reply h"):
         w.add_column(c, justify="right")
@@ -346,7 +348,7 @@ def _print_health(out: dict) -> None:
             cell(row, "avg_days_in_stage", ".1f"),
             cell(row, "response_hours", ".0f"),
         )
-    console.print(w)
+    print_table(console, w)
     for a in out["alerts"]:
         console.print(f"[red]alert[/red] {a['rep_id']}: {a['message']}")
         for i, item in enumerate(a["look_first"], 1):
@@ -418,7 +420,7 @@ def backtest_targets(
         r = out[m]
         t.add_row(m, f"{r['coverage']:.1%}", f"{r['mape']:.3f}", f"{r['attainment_spread']:.3f}",
                   f"{r['wape']:.3f}")  # fmt: skip
-    console.print(t)
+    print_table(console, t)
     console.print(
         f"p_win: {out['p_win_source']}. "
         f"coverage: share of reps reaching the base (aim {settings.targets_base_quantile:.0%}); mape: error of"

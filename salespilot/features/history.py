@@ -28,6 +28,9 @@ class History:
     subscriptions: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
     source: Path | None = field(default=None, compare=False)
+    #: where the export ends when stated (mapping or settings: see features/export_end.py);
+    #: None: the latest event
+    observed_until: pd.Timestamp | None = field(default=None, compare=False)
 
     def table(self, name: str) -> pd.DataFrame | None:
         if name not in TABLES:
@@ -61,4 +64,4 @@ class History:
         return h.hexdigest()[:16]
 
 
-TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name != "source")
+TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name not in ("source", "observed_until"))

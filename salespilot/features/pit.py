@@ -58,10 +58,18 @@ def to_utc_naive(value: pd.Timestamp | str | np.datetime64) -> pd.Timestamp:
 
 
 def observed_end(history: History) -> pd.Timestamp:
-    """The latest *event* in the history (plans such as expected_close_at do not count).
+    """Where the history ends: its stated ``observed_until``, else its latest *event* (plans
+    such as expected_close_at do not count): the data's "now".
 
     Labels are only defined where ``as_of + horizon`` is at or before this instant.
     """
+    if history.observed_until is not None:
+        return history.observed_until
+    return last_event(history)
+
+
+def last_event(history: History) -> pd.Timestamp:
+    """The latest event timestamp in the history, whatever end is stated."""
     latest: list[pd.Timestamp] = []
     for name, schema in TABLES.items():
         df = history.table(name)

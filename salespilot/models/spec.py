@@ -90,6 +90,9 @@ class ModelSpec:
     #: a customer at the snapshot date) - the shape of a flat lead list, call list or churn
     #: snapshot. A history's ``model_rows.json`` (the mapping's ``models:``) may choose it.
     rows: Literal["grid", "decision"] = "grid"
+    #: False when the label is the row's own immediate outcome (a call connected): no horizon
+    #: to set, ``horizon_days`` is unused
+    horizon_applies: bool = True
     decision_at: str | None = None
     slot_evaluation: SlotEvaluation | None = None
     #: feature -> +1 (never lowers the score when it grows) or -1 (never raises it): LightGBM
@@ -122,6 +125,27 @@ class ModelSpec:
     def with_params(self, **overrides: Any) -> ModelSpec:
         """The same spec with some LightGBM parameters replaced (``--params k=v``)."""
         return dataclasses.replace(self, params={**self.params, **overrides})
+
+    def with_horizon(self, days: int) -> ModelSpec:
+        """The same spec with another label horizon (``train --horizon-days``, the
+        ``horizon_days`` setting): labels look ``days`` ahead of each row's time and the time
+        split's embargo is as long."""
+        if not self.horizon_applies:
+            raise ValueError(
+                f"{self.name} has no label horizon (its label is the row's own outcome)"
+            )
+        if int(days) != days or days < 1:
+            raise ValueError(f"{self.name}: a horizon is a whole number of days >= 1, got {days}")
+        return dataclasses.replace(self, horizon_days=int(days))
+
+    def horizon_of(self, model: Any | None) -> int | None:
+        """The horizon a trained version of this model looks ahead: recorded in its metadata
+        at training time (the spec's own for a version from before horizons could be set);
+        None when the model has no horizon."""
+        if not self.horizon_applies:
+            return None
+        metadata = getattr(model, "metadata", None) or {}
+        return int(metadata.get("horizon_days", self.horizon_days))
 
     def with_features(
         self,

@@ -85,7 +85,9 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Alive")
     async def health() -> Health:
-        return Health()
+        # always 200 (alive); degraded: serving, but the last good models (not "still loading")
+        degraded = holder.state is not None and mi.readiness(holder).degraded
+        return Health(status="degraded" if degraded else "ok", degraded=degraded)
 
     @app.get(
         "/ready",

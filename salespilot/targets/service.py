@@ -52,14 +52,16 @@ def champion_scorer(settings=None) -> Scorer | None:
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 
     score.source = f"champion v{model.version}"  # type: ignore[attr-defined]
-    score.horizon_days = win_horizon_days()  # type: ignore[attr-defined]
+    score.horizon_days = win_horizon_days(model)  # type: ignore[attr-defined]
     return score
 
 
-def win_horizon_days() -> float:
+def win_horizon_days(model: object | None = None) -> float:
+    """The horizon of ``model``'s "won within N days" (a loaded win model; the spec's default
+    without one)."""
     from salespilot.models.win_probability import SPEC
 
-    return float(SPEC.horizon_days)
+    return float(SPEC.horizon_of(model))
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pandas as pd
 
 from salespilot.models.spec import ModelSpec
 from salespilot.training import baselines, checks, readiness
+from salespilot.training.accounting import RowAccount, account_rows
 from salespilot.training.evaluate import binary_metrics
 from salespilot.training.fit import (
     Calibrator,
@@ -59,6 +60,8 @@ class Evaluation:
     #: features named for review (possible after-the-fact fields), see checks.review_warnings
     leak_review: list[str] = field(default_factory=list)
     readiness: readiness.Readiness | None = None
+    #: where every candidate row went (periods used, rows left out and why)
+    row_account: RowAccount | None = None
 
     @property
     def oracle_gap(self) -> float | None:
@@ -92,10 +95,15 @@ def fit_and_evaluate(
     slots: SlotFn | None = None,
     test_fraction: float = 0.2,
     valid_fraction: float = 0.2,
+    warm_up: pd.Series | None = None,
     client: Any = None,
 ) -> Evaluation:
     """Train ``spec`` on ``frame`` with a time split; metrics for model, baselines and oracle.
     With a Dask ``client`` the boosters grow on its cluster (the rest runs here).
+
+    Rows of ``frame`` without a label are left out as the unlabelled end; ``warm_up`` holds
+    the entity ids of candidate rows the grid's warm-up left out before ``frame`` was built
+    (for the run's row account, :mod:`~salespilot.training.accounting`).
 
     Raises :class:`~salespilot.training.checks.NotEnoughDataError` (with the counts) when a
     period is short of examples, before any tree is grown.
@@ -115,6 +123,15 @@ def fit_and_evaluate(
             horizon_days=spec.horizon_days,
             test_fraction=test_fraction,
             valid_fraction=valid_fraction,
+        )
+    row_account = None
+    if spec.entity in frame.columns:
+        row_account = account_rows(
+            spec.entity,
+            rows,
+            split,
+            unlabelled=frame.loc[frame[spec.label].isna(), spec.entity],
+            warm_up=warm_up,
         )
     y_train, y_valid, y_test = y[split.train], y[split.valid], y[split.test]
     checks.check_min_data(spec, train=y_train, valid=y_valid, test=y_test)
@@ -225,6 +242,8 @@ def fit_and_evaluate(
         error_leaks=error_leaks,
         positive_name=spec.positive_name,
         negative_name=spec.negative_name,
+        won_lost=won_against_lost(spec, fit_rows, y_fit, test, y_test, p_test),
+        horizon_days=spec.horizon_days,
     )
 
     return Evaluation(
@@ -247,7 +266,35 @@ def fit_and_evaluate(
         error_leaks=error_leaks,
         leak_review=review_names,
         readiness=verdict,
+        row_account=row_account,
     )
+
+
+def won_against_lost(
+    spec: ModelSpec,
+    fit_rows: pd.DataFrame,
+    y_fit: np.ndarray,
+    test: pd.DataFrame,
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+) -> readiness.WonVsLost | None:
+    """The win model's won-against-lost check on the test rows of deals that closed within the
+    horizon (``spec.extra["closed_label"]``), beside the deal's age alone fitted on the closed
+    rows of the model's own training rows. None for other models or a table without it."""
+    closed_col, age_col = spec.extra.get("closed_label"), spec.extra.get("age_feature")
+    if not closed_col or not age_col or closed_col not in test.columns:
+        return None
+    if age_col not in test.columns or closed_col not in fit_rows.columns:
+        return None
+    closed_test = (test[closed_col] == 1).to_numpy()
+    closed_fit = (fit_rows[closed_col] == 1).to_numpy()
+    y_closed_fit = y_fit[closed_fit]
+    p_age = None  # training rows without both won and lost closes: no age baseline to fit
+    if closed_fit.any() and y_closed_fit.min() != y_closed_fit.max():
+        p_age = baselines.deal_age_baseline(
+            spec, fit_rows[closed_fit], y_closed_fit, test[closed_test]
+        )
+    return readiness.won_vs_lost(y_test[closed_test], p_test[closed_test], p_age)
 
 
 def summary(evaluation: Evaluation) -> dict[str, Any]:
@@ -259,6 +306,7 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in d.items()}
 
     return {
+        "horizon_days": evaluation.spec.horizon_days if evaluation.spec.horizon_applies else None,
         "metrics": clean(evaluation.metrics),
         "baselines": {k: clean(v) for k, v in evaluation.baselines.items()},
         "oracle": clean(evaluation.oracle),
@@ -266,6 +314,9 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "calibration": evaluation.calibration,
         "best_iteration": evaluation.best_iteration,
         "split": evaluation.split.describe(),
+        "row_accounting": None
+        if evaluation.row_account is None
+        else evaluation.row_account.to_json(),
         "warnings": list(evaluation.warnings),
         "readiness": None if evaluation.readiness is None else evaluation.readiness.to_json(),
         "calibration_curve": calibration_points(evaluation),

@@ -194,10 +194,16 @@ def check_lightgbm_params(params: Mapping[str, Any]) -> None:
     known = set(aliases) | {a for names in aliases.values() for a in names}
     unknown = sorted(k for k in params if k not in known)
     if unknown:
+        hint = ""
+        if "horizon_days" in unknown:
+            hint = (
+                f" The label horizon is not a LightGBM parameter: use --horizon-days "
+                f"{params['horizon_days']} (or the horizon_days setting)."
+            )
         raise UnknownParamsError(
             f"unknown LightGBM parameter(s) {', '.join(map(repr, unknown))} in --params; "
             "give LightGBM parameters only (e.g. num_leaves=7, learning_rate=0.1), see "
-            "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
+            "https://lightgbm.readthedocs.io/en/latest/Parameters.html." + hint
         )
 
 

@@ -29,9 +29,9 @@ def test_chunked_training_set_equals_one_pass_and_keeps_categories():
     whole = deal_snapshot(h, grid)
     assert len(chunked) == len(whole)
     assert isinstance(chunked["stage"].dtype, pd.CategoricalDtype)
-    assert {"label_won", "label_outcome_won"} <= set(chunked.columns)
+    assert {"label_won", "label_outcome_won", "label_closed"} <= set(chunked.columns)
     pd.testing.assert_frame_equal(
-        chunked.drop(columns=["label_won", "label_outcome_won"]).astype(
+        chunked.drop(columns=["label_won", "label_outcome_won", "label_closed"]).astype(
             {c: object for c in ("stage", "product_line", "lead_source")}
         ),
         whole.astype({c: object for c in ("stage", "product_line", "lead_source")}),
@@ -62,7 +62,7 @@ def test_parquet_round_trip_with_metadata(tmp_path):
     assert meta["history_hash"] == h.content_hash() and meta["horizon_days"] == 30
     assert meta["as_of_min"] == deals["as_of"].min().isoformat()
     assert meta["as_of_count"] == deals["as_of"].nunique()
-    assert meta["label_columns"] == ["label_won", "label_outcome_won"]
+    assert meta["label_columns"] == ["label_won", "label_outcome_won", "label_closed"]
     assert json.loads((tmp_path / "deals.json").read_text()) == meta
     latest, _ = latest_snapshot(tmp_path, "deals")
     assert (latest["as_of"] == grid[-1]).all() and not any(c.startswith("label_") for c in latest)

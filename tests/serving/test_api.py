@@ -272,6 +272,10 @@ def test_models_endpoint_is_admin_only(client, people):
         assert m["readiness"]["reasons"]
     verdicts = {m["name"]: m["readiness"]["verdict"] for m in body["models"]}
     assert verdicts["win_probability"] == "ready"
+    won_lost = {m["name"]: m["readiness"]["won_vs_lost"] for m in body["models"]}
+    assert won_lost["churn_risk"] is None and won_lost["contact_time"] is None
+    win = won_lost["win_probability"]  # won against lost among the closed test deals
+    assert win["auc"] > win["age_baseline_auc"] and win["gain_interval"][0] > 0
     assert body["degraded"] is False
     _err(client.get("/v1/models", headers=people.h("rep")), 403, "admin_only")
     _err(client.get("/v1/models", headers=people.h("manager")), 403, "admin_only")

@@ -83,7 +83,7 @@ def test_session_cookie_is_signed_expires_and_ends_with_the_token(settings, monk
 
 
 def test_demo_prints_the_sign_in_address():
-    from salespilot.flows import demo
+    from salespilot.cli import demo
 
     tokens = {r: {"token": f"sp_{r}", "scope": s} for r, s in
               (("rep", "R1"), ("manager", "T 1"), ("admin", "all"))}  # fmt: skip

@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from salespilot.models.win_probability import SCORE_LABEL as WIN_LABEL
+from salespilot.models.win_probability import SPEC as WIN_SPEC
+from salespilot.models.win_probability import score_label
 from salespilot.serving.auth import Principal
 from salespilot.serving.best_times import contact_best_times
 from salespilot.serving.deps import Holder, State, check_rep
@@ -158,10 +160,16 @@ async def morning(
         team=state.rep_team(rep_id),
         rep_zone=state.rep_timezones.get(rep_id, "UTC"),
         as_of=state.as_of,
+        win_label=_win_label(state),
         items=items[:show],
         total=len(items),
         calendar_feed=feed,
     )
+
+
+def _win_label(state) -> str:
+    """ "won within N days", N the served win model's own horizon."""
+    return score_label(WIN_SPEC.horizon_of(state.model("win_probability")))
 
 
 def _item_or_404(state, rep_id: str, entity_id: str):
@@ -199,6 +207,7 @@ async def item_page(
         stages=views.stage_path(state.history, entity_id) if item.kind == "deal" else [],
         timeline=views.timeline(state.history, item),
         as_of=state.as_of,
+        win_label=_win_label(state),
     )
 
 
