@@ -20,8 +20,13 @@ generator's own terms, raising what the opportunity names to the team's norm:
 * ``handover``: the hand-over repaired (no penalty, no silence from that Monday on).
 
 The actions draw from a random stream of their own, so the replay's own draws stay the same
-until the acted-on state makes them differ. Prints, per seed, the top opportunity's uplift and
-that of ``--random`` other opportunities of the same list drawn at random (seeded), and
+until the acted-on state makes them differ; each opportunity is replayed ``--replays`` times
+(replay r draws the same future for every opportunity). Two measures per replay: the team's
+bookings (won amount) of 2026-Q2, and - far less noisy, as no coin is tossed for each deal's
+outcome - the expected value (amount x the generator's exact win probability) of the team's
+deals open on the brief's Monday (after the action) or created from then to the end of Q2.
+Prints, per seed, the uplift against no action (mean ± standard error over the replays) of
+the top opportunity and of ``--random`` others of the same list drawn at random (seeded), and
 overall the mean uplift of the top one against the mean of a random one.
 """
 
@@ -62,6 +67,7 @@ def _simulation_class():
             self.team_ix = team
             self.act_rng = np.random.default_rng(20260105)
             self.acted = False
+            self.expected = 0.0
             self.only_rep: int | None = None
             self.lead_multiplier = 1.0
 
@@ -71,15 +77,28 @@ def _simulation_class():
             return reps if self.only_rep is None else reps[reps == self.only_rep]
 
         def _deal_transitions(self, t0: int) -> None:
-            if self.action is not None and not self.acted and t0 >= self.act_s:
-                self._act_once(t0)
+            if not self.acted and t0 >= self.act_s:
+                if self.action is not None:
+                    self._act_once(t0)
+                D = self.deal
+                n = D.n
+                open_ = np.flatnonzero((D.status[:n] == 0) & (D.team[:n] == self.team_ix))
+                self._expect(open_)
                 self.acted = True
             super()._deal_transitions(t0)
+
+        def _expect(self, deals: np.ndarray) -> None:
+            """Add the deals' amount x exact win probability now (the oracle's view)."""
+            if len(deals):
+                self.expected += float((self.deal.amount[deals] * self.p_win(deals)).sum())
 
         def _new_deals(self, t0: int) -> None:
             before = self.deal.n
             super()._new_deals(t0)
-            if self.action is None or t0 < self.act_s:
+            if t0 < self.act_s:
+                return
+            if self.action is None:
+                self._expect_new(before)
                 return
             self._shape_new(np.arange(before, self.deal.n))
             if self.lead_multiplier > 1.0 and self.rep_ix is not None:
@@ -97,6 +116,11 @@ def _simulation_class():
                 finally:
                     self.rng, self.k, self.only_rep = main, knobs, None
                 self._shape_new(np.arange(start, self.deal.n))
+            self._expect_new(before)
+
+        def _expect_new(self, before: int) -> None:
+            new = np.arange(before, self.deal.n)
+            self._expect(new[self.deal.team[new] == self.team_ix])
 
         # -- what each opportunity changes ------------------------------------------------------
         @property
@@ -178,9 +202,13 @@ def replay_start(*, seed: int, reps: int, team: int):
     return sim, act_day
 
 
-def team_bookings(start, act_day: int, opportunity: dict | None, *, seed: int, rep: int) -> float:
-    """The team's won amount in the next quarter, replaying from ``start`` with
-    ``opportunity`` acted on; replay ``rep`` draws the same future for every opportunity."""
+def team_bookings(
+    start, act_day: int, opportunity: dict | None, *, seed: int, rep: int
+) -> tuple[float, float]:
+    """The team's won amount in the next quarter, and the expected value (amount x exact win
+    probability) of the team's deals open on the brief's Monday or created from then to the
+    quarter's end, replaying from ``start`` with ``opportunity`` acted on; replay ``rep`` draws
+    the same future for every opportunity."""
     sim = copy.deepcopy(start)
     sim.action = opportunity
     sim.rng = np.random.default_rng([seed, rep])
@@ -189,7 +217,7 @@ def team_bookings(start, act_day: int, opportunity: dict | None, *, seed: int, r
     D, n, team = sim.deal, sim.deal.n, sim.team_ix
     lo, hi = (int(t.value // 10**9) for t in NEXT_QUARTER)
     won = (D.status[:n] == 1) & (D.closed[:n] >= lo) & (D.closed[:n] < hi) & (D.team[:n] == team)
-    return float(D.amount[:n][won].sum())
+    return float(D.amount[:n][won].sum()), sim.expected
 
 
 def main() -> None:
@@ -208,25 +236,26 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sp-bench-insights-"))
     print(f"workdir {work}; brief as of {ACT_AT:%Y-%m-%d}, bookings of 2026-Q2", flush=True)
     names = [t.name for t in TEAMS]
-    top_uplifts, random_uplifts, wins = [], [], []
+    metrics = ("booked", "expected")
+    top = {m: [] for m in metrics}
+    rand = {m: [] for m in metrics}
+    beats = {m: [] for m in metrics}
     for seed in args.seeds:
         t = time.perf_counter()
         data = work / f"seed{seed}"
         generate_history(data, reps=args.reps, months=MONTHS, seed=seed, end=END)
         history = load_history(data, now=END)
-        reps = history.reps
-        team = reps["team"].value_counts().sort_index().idxmax()
+        team = history.reps["team"].value_counts().sort_index().idxmax()
         candidates, notes = improvement_opportunities(history, str(team), as_of=ACT_AT)
         if len(candidates) < 2:
             print(f"seed {seed}: {len(candidates)} opportunities for {team}; skipped ({notes})")
             continue
-        team_ix = names.index(str(team))
-        start, act_day = replay_start(seed=seed, reps=args.reps, team=team_ix)
+        start, act_day = replay_start(seed=seed, reps=args.reps, team=names.index(str(team)))
         rng = np.random.default_rng(seed)
         others = rng.choice(np.arange(1, len(candidates)), min(args.random, len(candidates) - 1),
                             replace=False)  # fmt: skip
         picked = [0, *sorted(int(i) for i in others)]
-        runs = {
+        runs = {  # (replays, 2): booked, expected
             i: np.array(
                 [
                     team_bookings(
@@ -237,28 +266,31 @@ def main() -> None:
             )
             for i in [None, *picked]
         }
-        base = float(runs[None].mean())
-        uplift = {i: runs[i] - runs[None] for i in picked}
-        print(f"seed {seed}: team {team}, {len(candidates)} opportunities, next-quarter "
-              f"bookings without action {base:,.0f} ({time.perf_counter() - t:.0f} s)")  # fmt: skip
+        base = runs[None].mean(axis=0)
+        print(f"seed {seed}: team {team}, {len(candidates)} opportunities; without action: "
+              f"2026-Q2 booked {base[0]:,.0f}, expected value {base[1]:,.0f} "
+              f"({args.replays} replays, {time.perf_counter() - t:.0f} s)")  # fmt: skip
+        print(f"  {'':6}{'source':<20}{'brief':>11}{'uplift booked':>24}{'uplift expected':>24}")
+        mean = {}
         for i in picked:
-            c = candidates[i]
+            c, u = candidates[i], runs[i] - runs[None]
+            se = u.std(axis=0, ddof=1) / np.sqrt(len(u)) if len(u) > 1 else np.full(2, np.nan)
+            mean[i] = u.mean(axis=0)
             mark = "top   " if i == 0 else f"#{i + 1:<5}"
-            u = uplift[i]
-            se = u.std(ddof=1) / np.sqrt(len(u)) if len(u) > 1 else float("nan")
-            print(f"  {mark}{c['source']:<20} expected {c['expected_value']:>10,.0f}"
-                  f"  simulated uplift {u.mean():>+11,.0f} ± {se:>9,.0f}  {c['title'][:50]}")  # fmt: skip
-        rand = [float(uplift[i].mean()) for i in picked[1:]]
-        top_uplifts.append(float(uplift[0].mean()))
-        random_uplifts.append(float(np.mean(rand)))
-        wins.append(float(np.mean([top_uplifts[-1] > r for r in rand])))
-    if top_uplifts:
-        print(
-            f"overall ({len(top_uplifts)} seeds): top opportunity's uplift "
-            f"{np.mean(top_uplifts):+,.0f} a quarter against {np.mean(random_uplifts):+,.0f} for "
-            f"a random one of the same list; the top one beats {np.mean(wins):.0%} of the "
-            "random ones"
-        )
+            print(f"  {mark}{c['source']:<20}{c['expected_value']:>11,.0f}"
+                  f"{mean[i][0]:>+14,.0f} ± {se[0]:>7,.0f}{mean[i][1]:>+14,.0f} ± {se[1]:>7,.0f}"
+                  f"  {c['title'][:44]}")  # fmt: skip
+        for k, m in enumerate(metrics):
+            others_m = [mean[i][k] for i in picked[1:]]
+            top[m].append(mean[0][k])
+            rand[m].append(float(np.mean(others_m)))
+            beats[m].append(float(np.mean([mean[0][k] > x for x in others_m])))
+    if top["booked"]:
+        n = len(top["booked"])
+        for m, what in (("booked", "2026-Q2 bookings"), ("expected", "expected value")):
+            print(f"overall ({n} seeds), {what}: top opportunity {np.mean(top[m]):+,.0f}, a random"
+                  f" one of the same list {np.mean(rand[m]):+,.0f}; the top one beats"
+                  f" {np.mean(beats[m]):.0%} of the random ones")  # fmt: skip
 
 
 if __name__ == "__main__":
