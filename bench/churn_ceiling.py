@@ -108,6 +108,7 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     from salespilot.features.demo.truth import read_meta, read_truth
+    from salespilot.features.pit import observed_end
     from salespilot.models import SPECS
     from salespilot.training.core import fit_and_evaluate
     from salespilot.training.oracle import oracle_for
@@ -119,7 +120,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     start = pd.Timestamp(read_meta(data)["start"]).tz_localize(None)
-    weeks = int((history.end() - start) / pd.Timedelta(days=7)) + 1
+    weeks = int((observed_end(history) - start) / pd.Timedelta(days=7)) + 1
     accounts = pd.Index(frame["account_id"].astype(str).unique())
     counts = weekly_counts(history.activities, accounts, start, weeks)
     subs = history.subscriptions

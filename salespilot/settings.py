@@ -7,11 +7,12 @@ thing in production (a PostgreSQL replica, an MLflow server, a Prefect server, a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,11 +35,32 @@ class Settings(BaseSettings):
         None, description="Where feature snapshots are written; default <state_dir>/features."
     )
 
+    # -- training -----------------------------------------------------------------------------
+    horizon_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='Label horizon in days per model (JSON), e.g. {"churn_risk": 30}: labels '
+        "look this far ahead and the split's embargo is as long. Default: each model's own "
+        "(win_probability 60, churn_risk 90); `salespilot train --horizon-days N` overrides it.",
+    )
+    observed_until: datetime | None = Field(
+        None,
+        description="Where the export ends (ISO 8601, naive = UTC): rows whose label horizon "
+        "reaches past it are unlabelled. Default: the mapping's `observed_until`, else the "
+        "latest event of the history.",
+    )
+
     # -- serving ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
     env: Literal["dev", "prod"] = Field(
-        "dev", description="dev or prod; prod refuses insecure defaults."
+        "dev",
+        description="dev or prod. prod refuses to start on a public interface without "
+        "allow_public_bind, with a webhook but no webhook_secret, or with the demo's tokens.",
+    )
+    allow_public_bind: bool = Field(
+        False,
+        description="In prod, let the API listen on a non-loopback interface (set it once TLS "
+        "is in place: a proxy terminating HTTPS in front, or the server's own certificate).",
     )
     serving_model_alias: str = Field("champion", description="Registry alias the API serves.")
     serving_reload_interval_s: float = Field(
@@ -65,14 +87,20 @@ class Settings(BaseSettings):
     serving_as_of_entries: int = Field(
         8, ge=0, description="Rebuilt as_of lists kept per state (each holds one rep's scores)."
     )
+    serving_registry_timeout_s: float = Field(
+        5, gt=0, description="A reload's registry requests give up after this long (degraded)."
+    )
+    serving_registry_retries: int = Field(
+        1, ge=0, description="Retries of a registry request that got no answer, per reload."
+    )
     serving_max_body_bytes: int = Field(
         1_000_000, ge=1, description="Request bodies above this size are refused (413)."
     )
     # -- web pages (salespilot/serving/web) ---------------------------------------------------
     web_session_secret: str | None = Field(
         None,
-        description="Key signing the pages' session cookies; default a random key kept in "
-        "<state_dir>/web-session.key.",
+        description="Key signing the pages' session cookies and the calendar keys; default a "
+        "random key kept in <state_dir>/web-session.key.",
     )
     web_session_max_age_s: int = Field(
         8 * 3600, ge=60, description="A page session expires this long after sign-in."
@@ -112,6 +140,14 @@ class Settings(BaseSettings):
         ),
     )
     dask_workers: int = Field(2, description="Workers of the local Dask cluster ('dask').")
+    training_cluster: str = Field(
+        "none",
+        description=(
+            "Where the win model's booster grows: 'none' (this machine), 'dask' (a local Dask "
+            "cluster of dask_workers processes) or 'dask://HOST:PORT' (an existing scheduler; "
+            "lightgbm.dask, one partition of the training rows per worker)."
+        ),
+    )
     prefect_api_url: str | None = Field(
         None,
         description=(
@@ -120,6 +156,10 @@ class Settings(BaseSettings):
     )
     webhook_url: str | None = Field(
         None, description="Where the morning lists are POSTed (JSON, one request per rep)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the X-SalesPilot-Signature header (HMAC-SHA256 of each POSTed body).",
     )
     webhook_retries: int = 2
     webhook_retry_delay_s: float = 10.0
@@ -154,6 +194,25 @@ class Settings(BaseSettings):
     health_alert_ratio: float = Field(0.70, description="Alert below this share of plan...")
     health_alert_weeks: int = Field(2, description="...this many weeks in a row.")
 
+    @field_validator("horizon_days")
+    @classmethod
+    def _known_horizons(cls, v: dict[str, int]) -> dict[str, int]:
+        from salespilot.models import SPECS
+
+        for name, days in v.items():
+            if name not in SPECS:
+                known = ", ".join(n for n, spec in SPECS.items() if spec.horizon_applies)
+                raise ValueError(f"unknown model {name!r}; choose one of {known}")
+            SPECS[name].with_horizon(days)  # refuses contact_time and non-positive days
+        return v
+
+    @field_validator("observed_until")
+    @classmethod
+    def _utc_naive(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if self.mlflow_tracking_uri is None:
@@ -163,9 +222,55 @@ class Settings(BaseSettings):
             self.features_dir = self.state_dir / "features"
         return self
 
+    @model_validator(mode="after")
+    def _refuse_insecure_prod(self) -> Settings:
+        problems = insecure_for_prod(self)
+        if problems:
+            raise ValueError("SALESPILOT_ENV=prod refuses to start: " + "; ".join(problems))
+        return self
+
     @property
     def mlflow_artifacts_dir(self) -> Path:
         return (self.state_dir / "mlartifacts").resolve()
+
+
+def is_loopback(host: str) -> bool:
+    """True for an interface only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name (or 0.0.0.0's spelling of "every interface")
+
+
+def insecure_for_prod(settings: Settings) -> list[str]:
+    """What ``env=prod`` refuses in these settings (empty in dev, or when all is well).
+
+    The demo's tokens are refused where the token store is read, when the service starts
+    (:func:`salespilot.serving.auth.refuse_demo_tokens`).
+    """
+    if settings.env == "dev":
+        return []
+    problems = []
+    if not is_loopback(settings.host) and not settings.allow_public_bind:
+        problems.append(
+            f"the API would listen on {settings.host} without TLS in front; bind 127.0.0.1 "
+            "behind a proxy that terminates HTTPS, or set SALESPILOT_ALLOW_PUBLIC_BIND=true "
+            "once TLS is in place"
+        )
+    if settings.webhook_url and settings.webhook_secret is None:
+        problems.append(WEBHOOK_SECRET_MISSING)
+    return problems
+
+
+#: why prod will not POST lists unsigned (settings at start, the delivery flows at send time)
+WEBHOOK_SECRET_MISSING = (
+    "a webhook without SALESPILOT_WEBHOOK_SECRET: the receiver could not tell the lists from "
+    "forged ones; set the secret it checks the X-SalesPilot-Signature header with"
+)
 
 
 @lru_cache(maxsize=1)

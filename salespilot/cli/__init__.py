@@ -1,7 +1,8 @@
 """The ``salespilot`` command line: one typer app, one module per area.
 
-Each module in this package exposes ``register(app)`` and adds its commands; heavy libraries
-(mlflow, lightgbm, shap, prefect) are imported inside the commands so ``--help`` stays instant.
+Each ``*_cmds`` module in this package exposes ``register(app)`` and adds its commands (``demo``
+is the demo command's presentation); heavy libraries (mlflow, lightgbm, shap, prefect) are
+imported inside the commands so ``--help`` stays instant.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from salespilot.tables import print_table
+
 
 def register(app: typer.Typer) -> None:
     app.command(name="generate")(generate)
@@ -78,5 +80,5 @@ def generate(
     table.add_column("rows", justify="right")
     for name, n in summary["rows"].items():
         table.add_row(name, f"{n:,}")
-    Console().print(table)
+    print_table(Console(), table)
     Console().print(f"{sum(summary['rows'].values()):,} rows in {summary['seconds']} s")

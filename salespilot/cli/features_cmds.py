@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from salespilot.tables import print_table
+
 TABLES = ("deals", "accounts", "attempts")
 
 
@@ -52,7 +54,7 @@ def features(
 
     Without --as-of: labelled training sets on a weekly grid (deals.parquet, accounts.parquet,
     attempts.parquet) plus the snapshot to score now (snapshots/deals.parquet,
-    snapshots/accounts.parquet, as of the day after the last event). With --as-of: only the
+    snapshots/accounts.parquet, as of the data's now: just after the last event). With --as-of: only the
     snapshots, as of that date.
     """
     import pandas as pd
@@ -60,7 +62,7 @@ def features(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from salespilot.features.loader import load_history
-    from salespilot.features.pit import feature_cache, observed_end, to_utc_naive
+    from salespilot.features.pit import data_as_of, feature_cache, to_utc_naive
     from salespilot.features.store import SNAPSHOTS_DIR, write_feature_tables
     from salespilot.features.training_sets import (
         FEATURE_SET_VERSION,
@@ -93,12 +95,12 @@ def features(
         _fail(console, as_json, f"history folder {data} does not exist")
     try:
         with console.status(f"Loading {data} ..."):
-            history = load_history(data)
+            history = load_history(data, observed_until=settings.observed_until)
     except HistoryValidationError as exc:
         _fail(console, as_json, f"{data} is not a valid history:\n{exc}")
 
     history_hash = history.content_hash()
-    now = when if when is not None else observed_end(history).floor("D") + pd.Timedelta(days=1)
+    now = when if when is not None else data_as_of(history)
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     built: dict[str, pd.DataFrame] = {}
@@ -169,7 +171,7 @@ def features(
         table.add_column(col)
     for name, r in results.items():
         table.add_row(name, f"{r['rows']:,}", r["as_of_min"] or "-", r["as_of_max"] or "-")
-    console.print(table)
+    print_table(console, table)
     for name, why in skipped.items():
         console.print(f"[yellow]skipped {name}[/]: {why}")
 

@@ -162,7 +162,7 @@ def demo(
     A second run reuses what is already built (the history, the features, the champions).
     """
     _quiet_libraries()
-    from salespilot.flows.demo import run_demo
+    from salespilot.cli.demo import run_demo
 
     try:
         run_demo(port=port, reps=reps, months=months, seed=seed, serve=serve)

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from salespilot.tables import print_table
+
 
 def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
@@ -127,7 +129,7 @@ def _print_summary(console: Any, summary: dict) -> None:
                 _day(info["first"]),
                 _day(info["last"]),
             )
-    console.print(table)
+    print_table(console, table)
     deals = summary["deals"]
     console.print(
         f"Deals: {deals['open']:,} open ({deals['open_amount']:,.0f}), "

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from salespilot.cli.targets_cmds import AsOfOpt, DataOpt, JsonOpt, _as_of, _fail, _load, _short
+from salespilot.tables import print_table
 
 
 def register(app: typer.Typer) -> None:
@@ -77,7 +78,7 @@ def _print_channels(out: dict) -> None:
                 _pct(r.get("value_share")),
                 r.get("flag") or "",
             )
-        console.print(t)
+        print_table(console, t)
     for message in out["flagged"]:
         console.print(f"[yellow]![/yellow] {message}")
 
@@ -144,7 +145,7 @@ def _print_gap(out: dict) -> None:
         t.add_column("action")
         for c in sorted(rows, key=lambda c: -c["amount"]):
             t.add_row(c["key"], _short(c["amount"]), c["action"])
-        console.print(t)
+        print_table(console, t)
 
 
 def brief(

@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from salespilot.tables import print_table
+
 err = Console(stderr=True)
 out = Console()
 
@@ -82,6 +84,16 @@ def train(
         list[str] | None,
         typer.Option("--params", help="LightGBM parameter override key=value (repeatable)."),
     ] = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon-days",
+            min=1,
+            help="Label horizon in days: 'won/churned within N days' (default: the "
+            "horizon_days setting, else the model's own: 60 win, 90 churn). With `all` it applies "
+            "to every model with a horizon (win_probability, churn_risk); contact_time has none.",
+        ),
+    ] = None,
 ) -> None:
     """Train, evaluate, log to MLflow and register models; promote a version only if it wins."""
     from salespilot.models import SPECS
@@ -93,6 +105,8 @@ def train(
     unknown = [n for n in names if n not in SPECS]
     if unknown:
         _fail(f"unknown model {unknown[0]!r}; choose one of: {', '.join(SPECS)}, all")
+    if horizon_days is not None and model != "all" and not SPECS[model].horizon_applies:
+        _fail(f"{model} has no label horizon (its label is the attempt's own outcome)")
     overrides = _parse_params(params)
     from salespilot.training.fit import UnknownParamsError, check_lightgbm_params
 
@@ -122,7 +136,7 @@ def train(
         try:
             from salespilot.features.loader import load_history
 
-            history = load_history(data_dir)
+            history = load_history(data_dir, observed_until=settings.observed_until)
         except Exception as exc:  # the loader's message names file/column/rule
             bar.stop()
             _fail(str(exc))
@@ -135,6 +149,7 @@ def train(
                     history,
                     settings,
                     params=overrides or None,
+                    horizon_days=horizon_days if spec.horizon_applies else None,
                     progress=lambda msg: bar.update(task, description=msg),
                 )
             except MissingTablesError as exc:
@@ -164,8 +179,10 @@ def _print_train_table(results: dict[str, Any]) -> None:
     for name, r in results.items():
         if "metrics" not in r:
             continue
+        horizon = f", {r['horizon_days']}-day horizon" if r.get("horizon_days") else ""
         table = Table(
             title=f"{name} v{r['version']} - {'champion' if r['champion'] else 'challenger'}"
+            + horizon
         )
         cols = {"model": r["metrics"], **r["baselines"]}
         if r.get("oracle"):
@@ -175,13 +192,49 @@ def _print_train_table(results: dict[str, Any]) -> None:
             table.add_column(c, justify="right")
         for metric in r["metrics"]:
             table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
-        out.print(table)
+        print_table(out, table)
+        for line in _row_lines(r.get("row_accounting")):
+            out.print(f"  {line}")
         ready = r.get("readiness") or {}
         if ready:
             out.print(f"  readiness: {ready['verdict']} - " + "; ".join(ready["reasons"]))
+            if ready.get("won_vs_lost"):
+                out.print(f"  won vs lost (test deals that closed): {_won_vs_lost(ready)}")
             if ready.get("help"):
                 out.print(f"  what would help: {ready['help']}")
         out.print(f"  {r['reason']}")
+
+
+def _row_lines(account: dict[str, Any] | None) -> list[str]:
+    """The run's row account in three short lines (see salespilot/training/accounting.py)."""
+    if not account:
+        return []
+    noun = account["entity"].removesuffix("_id")
+    total = account["candidates"]
+    used = ", ".join(f"{k} {v['rows']:,}" for k, v in account["used"].items())
+    left = ", ".join(
+        f"{k.replace('_', ' ')} {v['rows']:,}" for k, v in account["left_out"].items() if v["rows"]
+    )
+    return [
+        f"rows: {total['rows']:,} candidates ({total['entities']:,} {noun}s)",
+        f"used: {used}",
+        f"left out: {left or 'none'}",
+    ]
+
+
+def _won_vs_lost(readiness: dict[str, Any] | None) -> str:
+    """``model 0.510 (0.496-0.525), deal age 0.507`` from a readiness's ``won_vs_lost``."""
+    w = (readiness or {}).get("won_vs_lost")
+    if not w:
+        return "-"
+    if w.get("auc") is None:
+        return f"{w['won']} won, {w['lost']} lost: not judged"
+    text = f"model {w['auc']:.3f}"
+    if w.get("interval"):
+        text += f" ({w['interval'][0]:.3f}-{w['interval'][1]:.3f})"
+    if w.get("age_baseline_auc") is not None:
+        text += f", deal age {w['age_baseline_auc']:.3f}"
+    return text + f" on {w['won']} won, {w['lost']} lost rows"
 
 
 def compare(
@@ -208,8 +261,11 @@ def compare(
     # the table shows every test metric but the capture (the lift says the same, scaled)
     metric_names = [m for m in METRIC_NAMES if m != "top_decile_capture"]
     table = Table(title=f"{model}: registered versions")
-    for col in ("version", "alias", "created", "data", *metric_names, "readiness", "reason"):
-        table.add_column(col, overflow="fold")
+    won_lost = any((v.get("readiness") or {}).get("won_vs_lost") for v in versions)
+    extra_cols = ("won vs lost",) if won_lost else ()
+    cols = ("version", "alias", "created", "data", *metric_names, "readiness", *extra_cols)
+    for col in (*cols, "reason"):
+        table.add_column(col)
     for v in versions:
         table.add_row(
             v["version"],
@@ -218,9 +274,10 @@ def compare(
             v["history_hash"] or "-",
             *(_fmt(v["metrics"].get(m)) for m in metric_names),
             (v.get("readiness") or {}).get("verdict", "-"),
+            *((_won_vs_lost(v.get("readiness")),) if won_lost else ()),
             v["reason"] or "",
         )
-    out.print(table)
+    print_table(out, table)
 
 
 def promote(

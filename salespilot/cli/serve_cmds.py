@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from salespilot.tables import print_table
+
 tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
 
@@ -36,17 +38,29 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the API (OpenAPI docs at /docs). Loads data and champion models at start."""
+    """Serve the API (OpenAPI docs at /docs). Loads data and champion models at start.
+
+    With SALESPILOT_ENV=prod it refuses to start on a public interface without
+    SALESPILOT_ALLOW_PUBLIC_BIND, with a webhook but no secret, or with the demo's tokens.
+    """
     import uvicorn
+    from pydantic import ValidationError
 
     from salespilot.serving.app import create_app
+    from salespilot.serving.auth import DemoTokensActive
     from salespilot.settings import Settings
 
-    settings = Settings()
-    if reload_interval is not None:
-        settings = settings.model_copy(update={"serving_reload_interval_s": reload_interval})
-    app = create_app(settings)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level=log_level)
+    overrides = {"host": host, "port": port, "serving_reload_interval_s": reload_interval}
+    try:  # the options are validated with the rest (a --host is refused like SALESPILOT_HOST)
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        app = create_app(settings)
+    except ValidationError as exc:
+        _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+        return
+    except DemoTokensActive as exc:
+        _fail(str(exc))
+        return
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
 
 
 @tokens_app.command("create")
@@ -109,7 +123,7 @@ def tokens_list(
         t.add_row(
             r.token_id, r.role, r.rep_id or r.team or "*", r.name, r.created_at, r.revoked_at or ""
         )
-    Console().print(t)
+    print_table(Console(), t)
 
 
 @tokens_app.command("revoke")
@@ -176,41 +190,39 @@ def priorities(
     _print_priorities(body)
 
 
+def _best_time_text(bt: dict | None) -> str:
+    """The slot in the contact's time and the rep's, each with its zone."""
+    if not bt:
+        return "no best time yet (no contact with a time zone)"
+    theirs = f"{bt['contact_local_time'][:16].replace('T', ' ')} {bt['contact_timezone']}"
+    yours = f"{bt['rep_local_time'][11:16]} {bt['rep_timezone']}"
+    return f"{theirs} theirs, {yours} yours ({bt['connect_probability']:.0%} connect)"
+
+
 def _print_priorities(body: dict) -> None:
+    """One block per item, wrapped at the words: readable at 80 columns and in a pipe."""
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
+    from rich.table import Column, Table
+
+    from salespilot.models.win_probability import SCORE_LABEL
 
     c = Console()
-    title = f"{body['rep_id']} {body.get('rep_name') or ''} - as of {body['as_of'][:16]}"
-    t = Table(title=title, show_lines=True)
-    for col in (
-        "#",
-        "grade",
-        "item",
-        "score",
-        "at stake",
-        "trend",
-        "best time",
-        "warnings",
-        "next step",
-    ):
-        t.add_column(col, overflow="fold")
+    who = f"{body['rep_id']} {body.get('rep_name') or ''}".strip()
+    c.print(f"[bold]{escape(who)}[/bold] - as of {body['as_of'][:16].replace('T', ' ')}")
+    grid = Table.grid(Column(justify="right", no_wrap=True), Column(), padding=(0, 1))
     for it in body["items"]:
-        bt = it.get("best_time")
-        when = (
-            "" if not bt else f"{bt['contact_local_time'][5:16]} ({bt['connect_probability']:.0%})"
-        )
-        t.add_row(
-            str(it["rank"]),
-            it["grade"],
-            it["title"],
-            f"{it['score']:.0%}",
-            f"{it['value_at_stake']:,.0f}",
-            it["trend"]["direction"],
-            when,
-            "\n".join(w["message"] for w in it["warnings"]),
-            it["next_step"],
-        )
-    c.print(t)
+        what = SCORE_LABEL if it["kind"] == "deal" else "churn risk"
+        lines = [
+            f"[bold]{escape(it['title'])}[/bold]",
+            f"{it['score']:.0%} {what} · {it['value_at_stake']:,.0f} at stake · "
+            f"grade {it['grade']} · {it['trend']['direction']}",
+            f"best time: {escape(_best_time_text(it.get('best_time')))}",
+            *(f"[yellow]! {escape(w['message'])}[/yellow]" for w in it["warnings"]),
+            f"next: {escape(it['next_step'])}",
+        ]
+        grid.add_row(f"{it['rank']}.", "\n".join(lines))
+        grid.add_row("", "")
+    c.print(grid)
     if body["total"] > len(body["items"]):
         c.print(f"{len(body['items'])} of {body['total']} items; --limit for more.")

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from salespilot.tables import print_table
+
 UNITS = ("rep", "team", "region", "product_line")
 
 
@@ -52,7 +54,7 @@ def _load(data: Path | None, as_json: bool) -> tuple[Any, Any]:
         _fail(f"history folder {folder} does not exist (pass --data DIR)", as_json)
     try:
         with Console(stderr=True).status(f"loading {folder} ...") if not as_json else _null():
-            history = load_history(folder)
+            history = load_history(folder, observed_until=settings.observed_until)
     except HistoryValidationError as exc:
         _fail(str(exc), as_json)
     return history, settings
@@ -171,35 +173,15 @@ def targets(
 def _plots(rec, history, by: str, folder: Path) -> list[Path]:
     """Per unit: the last four periods' bookings, then this period's forecast bands."""
     from salespilot.targets.backtest import booked
-    from salespilot.targets.forecast import UNIT_COLUMNS
     from salespilot.targets.plots import fan_chart
 
     period = rec.forecast.period
     past = [period.shift(-k) for k in range(4, 0, -1)]
     labels, draws = rec.forecast.unit_draws(by)
-    reps = history.reps.set_index("rep_id")
-    opp_lines = None
+    actuals = [booked(history, q, by=by) for q in past]
     paths = []
     for i, unit in enumerate(labels):
-        actual = []
-        for q in past:
-            b = booked(history, q) if by != "product_line" else None
-            if by == "product_line":
-                if opp_lines is None:
-                    opp_lines = history.opportunities
-                o = opp_lines[
-                    (opp_lines["status"] == "won")
-                    & (opp_lines["closed_at"] >= q.start)
-                    & (opp_lines["closed_at"] < q.end)
-                    & (opp_lines["product_line"] == unit)
-                ]
-                actual.append(float(o["amount"].sum()))
-            elif by == "rep":
-                actual.append(float(b.get(unit, 0.0)))
-            else:
-                col = UNIT_COLUMNS[by]
-                members = reps.index[reps[col].astype(str) == unit]
-                actual.append(float(b.reindex(members, fill_value=0.0).sum()))
+        actual = [float(b.get(unit, 0.0)) for b in actuals]
         row = rec.plan.units.iloc[i]
         targets = {"base": [None] * 4 + [float(row["base"])]}
         if "allocated" in row:
@@ -241,7 +223,7 @@ def _print_targets(out: dict) -> None:
     if out["by"] == "rep":
         cols += ["ramp", "lead/wk", "demo/mo"]
     for c in cols:
-        t.add_column(c, justify="left" if c == "unit" else "right", no_wrap=True)
+        t.add_column(c, justify="left" if c == "unit" else "right")
     for u in out["units"]:
         name = u["unit"]
         row = [name] + [
@@ -258,7 +240,7 @@ def _print_targets(out: dict) -> None:
                 f"{plan.get('demos_per_month', 0):.1f}",
             ]
         t.add_row(*row)
-    console.print(t)
+    print_table(console, t)
     tot = out["total"]
     console.print(
         f"total: P10 {_money(tot['p10'])}  P50 {_money(tot['p50'])}  P90 {_money(tot['p90'])}"
@@ -354,7 +336,7 @@ def _print_health(out: dict) -> None:
             cell(last("response_hours"), "response_hours", ".0f"),
             "[red]![/red]" if rep_id in flagged else "",
         )
-    console.print(t)
+    print_table(console, t)
     w = Table(title="team by week")
     for c in ("week", "leads", "lead->meeting", "days in stage", "reply h"):
         w.add_column(c, justify="right")
@@ -366,7 +348,7 @@ def _print_health(out: dict) -> None:
             cell(row, "avg_days_in_stage", ".1f"),
             cell(row, "response_hours", ".0f"),
         )
-    console.print(w)
+    print_table(console, w)
     for a in out["alerts"]:
         console.print(f"[red]alert[/red] {a['rep_id']}: {a['message']}")
         for i, item in enumerate(a["look_first"], 1):
@@ -438,7 +420,7 @@ def backtest_targets(
         r = out[m]
         t.add_row(m, f"{r['coverage']:.1%}", f"{r['mape']:.3f}", f"{r['attainment_spread']:.3f}",
                   f"{r['wape']:.3f}")  # fmt: skip
-    console.print(t)
+    print_table(console, t)
     console.print(
         f"p_win: {out['p_win_source']}. "
         f"coverage: share of reps reaching the base (aim {settings.targets_base_quantile:.0%}); mape: error of"

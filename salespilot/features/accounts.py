@@ -190,6 +190,26 @@ def account_snapshot(
     return add_custom_features(out, history, "accounts")
 
 
+def active_account_rows(
+    history: History, as_of: pd.Timestamp | str | Iterable
+) -> tuple[np.ndarray, np.ndarray]:
+    """(account row, as_of ns) of every account with an active subscription at each ``as_of``:
+    the rows of :func:`account_snapshot`, without their features."""
+    _subscriptions(history)
+    started, ended, _, acc_code, _, _ = cached(
+        history, "accounts.sub_arrays", lambda: _subscription_arrays(history)
+    )
+    codes, times = [], []
+    for t in as_of_index(as_of).asi8:
+        now = is_active_at(started, ended, t)
+        ids = np.flatnonzero(np.bincount(acc_code[now], minlength=len(history.accounts)))
+        codes.append(ids)
+        times.append(np.full(ids.size, t, dtype=np.int64))
+    if not codes:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(codes), np.concatenate(times)
+
+
 def add_account_labels(snapshot: pd.DataFrame, history: History, horizon_days: int) -> pd.DataFrame:
     """Add ``label_churned``: the active monthly value drops to zero within the horizon.
 

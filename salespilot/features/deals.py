@@ -148,15 +148,22 @@ def deal_snapshot(
     features still read the whole history (team records, stage norms), so each row is the
     same as in the full snapshot.
     """
-    grid = as_of_index(as_of)
     opps = history.opportunities
-    created_all, closed_all = _deal_times(history)
-    rows, t = rows_at(created_all, closed_all, grid)
+    rows, t = open_deal_rows(history, as_of)
     if opportunity_ids is not None:
         wanted = opps["opportunity_id"].to_numpy(dtype=object)[rows]
         keep = pd.Index(list(opportunity_ids), dtype=object).get_indexer(wanted) >= 0
         rows, t = rows[keep], t[keep]
     return _deal_rows(history, rows, t, stage_order)
+
+
+def open_deal_rows(
+    history: History, as_of: pd.Timestamp | str | Iterable
+) -> tuple[np.ndarray, np.ndarray]:
+    """(opportunity row, as_of ns) of every deal open at each ``as_of``: the rows of
+    :func:`deal_snapshot`, without their features."""
+    created_all, closed_all = _deal_times(history)
+    return rows_at(created_all, closed_all, as_of_index(as_of))
 
 
 def deal_decision_snapshot(
@@ -223,11 +230,15 @@ def _deal_rows(
 
 
 def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int) -> pd.DataFrame:
-    """Add ``label_won`` (won within ``horizon_days`` after as_of) and ``label_outcome_won``.
+    """Add ``label_won`` (won within ``horizon_days`` after as_of), ``label_closed`` and
+    ``label_outcome_won``.
 
     ``label_won`` is 1 if the deal closed won in ``[as_of, as_of + horizon)``, 0 if it closed
     lost there or was still open at the horizon, and NaN where the horizon reaches past the
     history's observed end (the outcome within the horizon is not fully observed).
+    ``label_closed`` is 1 if the deal closed (won or lost) within the horizon, 0 if it was
+    still open at its end (NaN where ``label_won`` is): among its 1s, ``label_won`` tells won
+    from lost, apart from when deals close.
     ``label_outcome_won`` is the eventual outcome (1 won, 0 lost, NaN still open).
     """
     rows = _opportunity_codes(history, snapshot["opportunity_id"])
@@ -248,6 +259,8 @@ def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int)
     out["label_outcome_won"] = np.where(
         status == "won", 1.0, np.where(status == "lost", 0.0, np.nan)
     )
+    decided = closed_in & np.isin(status, ["won", "lost"])
+    out["label_closed"] = np.where(known, decided.astype(np.float64), np.nan)
     return out
 
 

@@ -28,6 +28,9 @@ class History:
     subscriptions: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
     source: Path | None = field(default=None, compare=False)
+    #: where the export ends when stated (mapping or settings: see features/export_end.py);
+    #: None: the latest event
+    observed_until: pd.Timestamp | None = field(default=None, compare=False)
 
     def table(self, name: str) -> pd.DataFrame | None:
         if name not in TABLES:
@@ -60,23 +63,5 @@ class History:
             h.update(pd.util.hash_pandas_object(ordered, index=False).values.tobytes())
         return h.hexdigest()[:16]
 
-    def end(self) -> pd.Timestamp:
-        """The latest event timestamp in the history: the data's "now".
 
-        Planned dates (an open deal's expected close, a target period) may lie after it, so
-        they are not events and do not count.
-        """
-        latest = []
-        for name in TABLES:
-            df = self.table(name)
-            if df is None or df.empty:
-                continue
-            for col in TABLES[name].event_timestamp_columns:
-                if col in df.columns:
-                    v = df[col].max()
-                    if pd.notna(v):
-                        latest.append(v)
-        return max(latest)
-
-
-TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name != "source")
+TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name not in ("source", "observed_until"))

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from salespilot.features.history import History
+from salespilot.features.pit import observed_end
 from salespilot.features.schema import (
     MODEL_TABLES,
     REQUIRED_TABLES,
@@ -58,16 +59,27 @@ _FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parq
 # Timestamps outside what datetime64[ns] can hold are reported, not silently wrapped.
 _TS_MIN = pd.Timestamp("1678-01-01")
 _TS_MAX = pd.Timestamp("2262-01-01")
+# Whole numbers are read through float64: beyond 2**53 they are no longer exact (and beyond
+# 2**63 they do not fit the integer column), so they are reported as too large.
+MAX_WHOLE_NUMBER = 2**53
 
 
 # -- public -------------------------------------------------------------------------------------
 
 
-def load_history(path: str | Path, *, now: datetime | str | None = None) -> History:
+def load_history(
+    path: str | Path,
+    *,
+    now: datetime | str | None = None,
+    observed_until: datetime | str | None = None,
+) -> History:
     """Read and validate a folder of CSV or Parquet files, one per contract table.
 
     ``now`` bounds event timestamps ("nothing happened in the future"); it defaults to the
     current UTC time - the only clock this module reads - and tests pass it explicitly.
+    ``observed_until`` states where the export ends (the ``observed_until`` setting); without
+    it, the folder's ``export.json`` (written by ``salespilot import``) may state it, else the
+    end is the latest event. No event may lie after a stated end.
     Raises :class:`HistoryValidationError` listing every problem found; returns a
     :class:`History` with ids as ``str``, timestamps as tz-naive UTC ``datetime64[ns]``,
     numbers as float64 / Int64 and extra columns kept as read.
@@ -94,12 +106,47 @@ def load_history(path: str | Path, *, now: datetime | str | None = None) -> Hist
     if problems:
         raise HistoryValidationError(problems, source=str(folder))
     tables = {name: frame.result() for name, frame in frames.items()}
+    history = History(**tables, source=folder, observed_until=_stated_end(folder, observed_until))
+    _check_stated_end(history, folder)
     logger.info(
         "loaded history %s: %s",
         folder,
         ", ".join(f"{n}={len(df)}" for n, df in tables.items()),
     )
-    return History(**tables, source=folder)
+    return history
+
+
+def _stated_end(folder: Path, observed_until: datetime | str | None) -> pd.Timestamp | None:
+    from salespilot.features.export_end import read_observed_until
+    from salespilot.features.pit import to_utc_naive
+
+    if observed_until is not None:
+        return to_utc_naive(observed_until).as_unit("ns")
+    return read_observed_until(folder)
+
+
+def _check_stated_end(history: History, folder: Path) -> None:
+    """A stated end before the last event would label rows with events it says are unseen."""
+    from salespilot.features.pit import last_event
+
+    if history.observed_until is None:
+        return
+    try:
+        last = last_event(history)
+    except ValueError:  # no event at all: any stated end will do
+        return
+    if last > history.observed_until:
+        raise HistoryValidationError(
+            [
+                Problem(
+                    "events_after_observed_until",
+                    f"the export is stated to end at {history.observed_until.isoformat()} "
+                    f"(observed_until), but its latest event is at {last.isoformat()}: state "
+                    "an end at or after the last event, or leave it out to infer it",
+                )
+            ],
+            source=str(folder),
+        )
 
 
 def read_ids(path: str | Path, table: str) -> list[str] | None:
@@ -169,7 +216,7 @@ def summarize_history(history: History) -> dict[str, Any]:
     """The numbers a user checks after loading: what is there, over which period, and
     which models can be trained (and what to add for the others). JSON-serialisable."""
     try:
-        end = history.end()
+        end = observed_end(history)
     except ValueError:  # no event at all (header-only files): nothing is "active"
         end = pd.NaT
     files: dict[str, tuple[Path, str]] = {}
@@ -523,7 +570,8 @@ def _convert(values: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
         typed = _to_number(values)
         ok = np.isfinite(typed.to_numpy(dtype="float64", na_value=np.nan))
         if col.kind == "int":
-            ok &= np.mod(np.where(ok, typed.to_numpy(dtype="float64", na_value=0.0), 0.0), 1) == 0
+            v = np.where(ok, typed.to_numpy(dtype="float64", na_value=0.0), 0.0)
+            ok &= (np.mod(v, 1) == 0) & (np.abs(v) <= MAX_WHOLE_NUMBER)
         typed = typed.where(ok)
     elif col.kind == "timestamp":
         typed = _to_timestamp(values)
@@ -596,7 +644,20 @@ def _check_rows(frame: _Frame, now: pd.Timestamp, problems: list[Problem]) -> No
             )
         elif col.kind in ("float", "int"):
             what = "a whole number" if col.kind == "int" else "a number"
-            add(frame.problem("wrong_type", bad, f"{name} is not {what}", name, [name]))
+            big = np.zeros(len(bad), dtype=bool)
+            if col.kind == "int" and bad.any():
+                number = _to_number(frame.raw[col.name]).abs().to_numpy(na_value=np.nan)
+                big = bad & np.isfinite(number) & (number > MAX_WHOLE_NUMBER)
+                add(
+                    frame.problem(
+                        "too_large",
+                        big,
+                        f"{name} is too large (a whole number up to {MAX_WHOLE_NUMBER:,})",
+                        name,
+                        [name],
+                    )
+                )
+            add(frame.problem("wrong_type", bad & ~big, f"{name} is not {what}", name, [name]))
         if not col.nullable:
             empty = typed.isna().to_numpy() & ~bad
             add(frame.problem("empty_required", empty, f"{name} is empty", name, [name]))

@@ -23,23 +23,13 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import TABLE_FIELDS, History
+from salespilot.features.schema import TABLES
 
 T = TypeVar("T")
 
 DAY = pd.Timedelta(days=1)
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_HOUR = 3_600 * 10**9
-
-# Tables whose timestamps are *events* (things that happened). expected_close_at and targets
-# are plans about the future, so they do not move the history's observed end.
-_EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "reps": ("hired_at", "left_at"),
-    "accounts": ("created_at",),
-    "opportunities": ("created_at", "closed_at"),
-    "stage_changes": ("changed_at",),
-    "activities": ("occurred_at",),
-    "subscriptions": ("started_at", "ended_at"),
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,16 +58,24 @@ def to_utc_naive(value: pd.Timestamp | str | np.datetime64) -> pd.Timestamp:
 
 
 def observed_end(history: History) -> pd.Timestamp:
-    """The latest *event* in the history (plans such as expected_close_at do not count).
+    """Where the history ends: its stated ``observed_until``, else its latest *event* (plans
+    such as expected_close_at do not count): the data's "now".
 
     Labels are only defined where ``as_of + horizon`` is at or before this instant.
     """
+    if history.observed_until is not None:
+        return history.observed_until
+    return last_event(history)
+
+
+def last_event(history: History) -> pd.Timestamp:
+    """The latest event timestamp in the history, whatever end is stated."""
     latest: list[pd.Timestamp] = []
-    for table, cols in _EVENT_COLUMNS.items():
-        df = history.table(table)
+    for name, schema in TABLES.items():
+        df = history.table(name)
         if df is None or df.empty:
             continue
-        for col in cols:
+        for col in schema.event_timestamp_columns:
             if col in df.columns:
                 v = df[col].max()
                 if pd.notna(v):
@@ -85,6 +83,12 @@ def observed_end(history: History) -> pd.Timestamp:
     if not latest:
         raise ValueError("the history holds no timestamped events")
     return max(latest)
+
+
+def data_as_of(history: History) -> pd.Timestamp:
+    """The data's "now": the first whole second after its latest event, so every event is
+    known. The API, the CLI, the flows and the targets all score "now" as of this instant."""
+    return (observed_end(history) + pd.Timedelta(seconds=1)).floor("s")
 
 
 def days_between(later_ns: np.ndarray, earlier_ns: np.ndarray) -> np.ndarray:

@@ -157,6 +157,40 @@ def as_of_grid(
     return pd.date_range(start.normalize(), end, freq=freq).as_unit("ns")
 
 
+def warm_up_rows(
+    history: History,
+    table: TableName,
+    freq: str = "W-MON",
+    *,
+    warmup_days: int = DEFAULT_WARMUP_DAYS,
+) -> pd.DataFrame:
+    """The candidate rows (entity id, ``as_of``) the default grid's warm-up leaves out: the
+    entities a snapshot on the same ``freq`` anchor would hold from the history's start up to
+    the grid's first date (attempts: those made before it). No features are computed."""
+    grid = as_of_grid(history, freq=freq, warmup_days=warmup_days)
+    first = grid[0] if len(grid) else observed_end(history)
+    key = ENTITY_COLUMNS[table]
+    if table == "attempts":
+        from salespilot.features.contacts import contact_attempts
+
+        rows = contact_attempts(history, end=first - pd.Timedelta(1))
+        return rows[[key, "contact_id", "as_of"]].reset_index(drop=True)
+    dates = pd.date_range(
+        history_start(history).normalize(), first, freq=freq, inclusive="left"
+    ).as_unit("ns")
+    if table == "deals":
+        from salespilot.features.deals import open_deal_rows
+
+        idx, t = open_deal_rows(history, dates)
+        ids = history.opportunities[key].to_numpy(dtype=object)[idx]
+    else:
+        from salespilot.features.accounts import active_account_rows
+
+        idx, t = active_account_rows(history, dates)
+        ids = history.accounts[key].to_numpy(dtype=object)[idx]
+    return pd.DataFrame({key: ids, "as_of": t.astype("datetime64[ns]")})
+
+
 def snapshot(
     history: History,
     table: Literal["deals", "accounts"],

@@ -48,7 +48,7 @@ def load_and_validate(data_dir: str) -> History:
     """Load the history; a bad file fails the flow with the validation report (no retry)."""
     from salespilot.features.loader import load_history
 
-    return load_history(data_dir)
+    return load_history(data_dir, observed_until=Settings().observed_until)
 
 
 @task(cache_key_fn=_partition_key, persist_result=True)
@@ -140,7 +140,9 @@ def build_features(
     history_hash = history.content_hash()
     grid = as_of_grid(history) if as_of is None else pd.DatetimeIndex([pd.Timestamp(as_of)])
     dates = [d.isoformat() for d in grid]
-    specs = list(SPECS.values())
+    from salespilot.training.train import horizon_spec
+
+    specs = [horizon_spec(spec, settings) for spec in SPECS.values()]
     wanted = tables or list(dict.fromkeys(spec.table for spec in specs))
     parts_dir = str(Path(out_dir) / "_parts")
     fan_out = build_partitions.with_options(task_runner=task_runner(settings))

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE as NO_CACHE
 
 from salespilot.flows.outbox import DeliveryFailed, Outbox, post_json
-from salespilot.settings import Settings
+from salespilot.settings import WEBHOOK_SECRET_MISSING, Settings
 
 
 def lists_dir(settings: Settings) -> Path:
@@ -29,20 +29,29 @@ def write_list(settings: Settings, rep_id: str, payload: dict, day: str) -> Path
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=0)
-def deliver(url: str, delivery_id: str, payload: dict) -> int:
-    """POST one list to the webhook; Prefect retries a failed POST."""
-    return post_json(url, payload, delivery_id=delivery_id)
+def deliver(url: str, delivery_id: str, payload: dict, secret: str | None = None) -> int:
+    """POST one list to the webhook (signed when a secret is set); Prefect retries a failure."""
+    return post_json(url, payload, delivery_id=delivery_id, secret=secret)
 
 
 def send_pending(outbox: Outbox, url: str, settings: Settings) -> dict[str, list[str]]:
-    """Send every pending delivery (this run's and earlier runs' failures)."""
+    """Send every pending delivery (this run's, earlier runs' failures, interrupted sends)."""
+    if settings.env != "dev" and settings.webhook_secret is None:
+        raise ValueError(f"SALESPILOT_ENV=prod refuses {WEBHOOK_SECRET_MISSING}")
+    with outbox.sending():
+        return _send_claimed(outbox, url, settings)
+
+
+def _send_claimed(outbox: Outbox, url: str, settings: Settings) -> dict[str, list[str]]:
     logger = get_run_logger()
     sent, failed = [], []
     attempt = deliver.with_options(
         retries=settings.webhook_retries, retry_delay_seconds=settings.webhook_retry_delay_s
     )
-    for item in outbox.pending():
-        state = attempt(url, item.delivery_id, item.payload(), return_state=True)
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    for pending in outbox.pending():
+        item = outbox.claim(pending)
+        state = attempt(url, item.delivery_id, item.payload(), secret, return_state=True)
         if state.is_completed():
             outbox.record_attempt(item, ok=True, detail=f"HTTP {state.result()}")
             sent.append(item.delivery_id)

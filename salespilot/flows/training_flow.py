@@ -36,11 +36,11 @@ def train_one(
     """Train one model (reusing the stored feature table when it matches the history)."""
     from salespilot.features.loader import load_history
     from salespilot.models import get_spec
-    from salespilot.training.train import train_model
+    from salespilot.training.train import horizon_spec, train_model
 
     settings = Settings()
-    spec = get_spec(name)
-    history = load_history(data_dir)
+    spec = horizon_spec(get_spec(name), settings)
+    history = load_history(data_dir, observed_until=settings.observed_until)
     frame = stored_frame(spec.table, features_dir, history.content_hash(), spec.horizon_days)
     result = train_model(spec, history, settings, params=params, frame=frame)
     return result.to_json()

@@ -40,6 +40,7 @@ SPEC = ModelSpec(
     table="attempts",
     label="label_success",
     horizon_days=1,
+    horizon_applies=False,
     features=tuple(READABLE_NAMES),
     categorical=("channel", "role"),
     readable_names=READABLE_NAMES,

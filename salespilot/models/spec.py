@@ -79,10 +79,13 @@ class ModelSpec:
     leak_auc: float = 0.95
     num_boost_round: int = 400
     early_stopping_rounds: int = 30
-    #: After the validation period has chosen the number of trees (and the calibration), refit
-    #: on training + validation with that many trees scaled to the rows: the newest labelled
-    #: weeks are the most like the future. The test period stays untouched either way.
-    refit_on_validation: bool = True
+    #: ``False``: the early-stopped booster (trained on the training period) is served, with
+    #: the calibrator fitted on its own scores of the validation period. ``True``: after the
+    #: validation period has chosen the number of trees, refit on training + validation with
+    #: that many trees scaled to the rows (the newest labelled weeks in the trees too); its
+    #: calibrator then learns from validation scores of boosters of the same configuration that
+    #: did not see those rows (four more fits). The test period stays untouched either way.
+    refit_on_validation: bool = False
     grid_freq: str = "W-MON"
     #: ``grid``: each entity scored at every snapshot of the ``grid_freq`` grid while open (a
     #: pipeline with stage history); ``decision``: scored once, at its own decision time
@@ -90,6 +93,9 @@ class ModelSpec:
     #: a customer at the snapshot date) - the shape of a flat lead list, call list or churn
     #: snapshot. A history's ``model_rows.json`` (the mapping's ``models:``) may choose it.
     rows: Literal["grid", "decision"] = "grid"
+    #: False when the label is the row's own immediate outcome (a call connected): no horizon
+    #: to set, ``horizon_days`` is unused
+    horizon_applies: bool = True
     decision_at: str | None = None
     slot_evaluation: SlotEvaluation | None = None
     #: feature -> +1 (never lowers the score when it grows) or -1 (never raises it): LightGBM
@@ -122,6 +128,27 @@ class ModelSpec:
     def with_params(self, **overrides: Any) -> ModelSpec:
         """The same spec with some LightGBM parameters replaced (``--params k=v``)."""
         return dataclasses.replace(self, params={**self.params, **overrides})
+
+    def with_horizon(self, days: int) -> ModelSpec:
+        """The same spec with another label horizon (``train --horizon-days``, the
+        ``horizon_days`` setting): labels look ``days`` ahead of each row's time and the time
+        split's embargo is as long."""
+        if not self.horizon_applies:
+            raise ValueError(
+                f"{self.name} has no label horizon (its label is the row's own outcome)"
+            )
+        if int(days) != days or days < 1:
+            raise ValueError(f"{self.name}: a horizon is a whole number of days >= 1, got {days}")
+        return dataclasses.replace(self, horizon_days=int(days))
+
+    def horizon_of(self, model: Any | None) -> int | None:
+        """The horizon a trained version of this model looks ahead: recorded in its metadata
+        at training time (the spec's own for a version from before horizons could be set);
+        None when the model has no horizon."""
+        if not self.horizon_applies:
+            return None
+        metadata = getattr(model, "metadata", None) or {}
+        return int(metadata.get("horizon_days", self.horizon_days))
 
     def with_features(
         self,

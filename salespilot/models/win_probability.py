@@ -113,12 +113,18 @@ MONOTONE: dict[str, int] = {
 }
 
 HORIZON_DAYS = 60
-# What the score means, wherever it is shown: won within the horizon, not won eventually.
-SCORE_LABEL = f"won within {HORIZON_DAYS} days"
+
+
+def score_label(horizon_days: float = HORIZON_DAYS) -> str:
+    """What the score means, wherever it is shown: won within the horizon, not won eventually."""
+    return f"won within {horizon_days:g} days"
+
+
+SCORE_LABEL = score_label()
 
 SPEC = ModelSpec(
     name="win_probability",
-    description=f"Probability that an open deal closes won within {HORIZON_DAYS} days.",
+    description="Probability that an open deal closes won within the horizon.",
     entity="opportunity_id",
     table="deals",
     label="label_won",
@@ -144,6 +150,11 @@ SPEC = ModelSpec(
     min_examples_per_class=30,
     positive_name="won",
     negative_name="not won",
-    # the deal's eventual outcome, for the leak check of fields fixed per deal (checks.py)
-    extra={"outcome_label": "label_outcome_won"},
+    # the eventual outcome, for the leak check of fields fixed per deal (checks.py); closed
+    # within the horizon and the deal's age, for the won-against-lost check (readiness.py)
+    extra={
+        "outcome_label": "label_outcome_won",
+        "closed_label": "label_closed",
+        "age_feature": "deal_age_days",
+    },
 )

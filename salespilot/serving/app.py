@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from salespilot.serving import models_info as mi
-from salespilot.serving.auth import TokenStore
+from salespilot.serving.auth import CalendarKeys, TokenStore, refuse_demo_tokens, signing_key
 from salespilot.serving.body_guard import BodyGuard
 from salespilot.serving.deps import bearer
 from salespilot.serving.errors import error_body, install_error_handlers, redact
@@ -69,6 +69,11 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
     )
     app.state.holder = holder
     app.state.tokens = TokenStore.for_state_dir(settings.state_dir)
+    if settings.env != "dev":
+        refuse_demo_tokens(app.state.tokens)
+    app.state.calendar_keys = CalendarKeys(
+        signing_key(settings.state_dir, settings.web_session_secret), app.state.tokens
+    )
     install_error_handlers(app)
     app.add_middleware(
         BodyGuard, tokens=app.state.tokens, max_bytes=settings.serving_max_body_bytes
@@ -80,7 +85,9 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Alive")
     async def health() -> Health:
-        return Health()
+        # always 200 (alive); degraded: serving, but the last good models (not "still loading")
+        degraded = holder.state is not None and mi.readiness(holder).degraded
+        return Health(status="degraded" if degraded else "ok", degraded=degraded)
 
     @app.get(
         "/ready",

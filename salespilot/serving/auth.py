@@ -8,6 +8,10 @@ verification a dictionary lookup. Roles:
 * ``rep``     - scope ``rep_id``: their own list, deals, accounts and contacts;
 * ``manager`` - scope ``team``: every rep, account and contact of that team;
 * ``admin``   - everything, plus the model endpoints.
+
+A calendar app cannot send a bearer header, so a rep's calendar feed also opens with a
+*calendar key* (:class:`CalendarKeys`): the rep's id and the issuing token's id, signed with
+the service's key. It reads that one feed only, and stops working when the token is revoked.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+from itsdangerous import BadSignature, URLSafeSerializer
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,27 @@ class TokenRecord:
         d = asdict(self)
         d.pop("token_hash")
         return d
+
+
+def demo_token_name(role: str) -> str:
+    """The label the demo gives the tokens it prints in clear (and prod refuses)."""
+    return f"demo {role}"
+
+
+class DemoTokensActive(RuntimeError):
+    """``env=prod`` with tokens the demo printed (and kept in the state folder) still valid."""
+
+
+def refuse_demo_tokens(store: TokenStore) -> None:
+    """Refuse to serve while a token the demo created is still active (prod only)."""
+    names = {demo_token_name(role) for role in ROLES}
+    demo = [r.token_id for r in store.list() if r.name in names]
+    if demo:
+        raise DemoTokensActive(
+            "SALESPILOT_ENV=prod refuses to start: the demo's tokens still open the API "
+            f"(their secrets were printed and saved in clear); revoke {', '.join(demo)} with "
+            "`salespilot tokens revoke ID`"
+        )
 
 
 def hash_token(token: str) -> str:
@@ -176,6 +203,15 @@ class TokenStore:
         """The principal of an active token, or None for unknown/revoked ones."""
         return self.verify_hash(hash_token(secret))
 
+    def verify_id(self, token_id: str) -> Principal | None:
+        """The principal of the active token with this id (what a calendar key names)."""
+        with self._lock:
+            self._refresh()
+            record = next((r for r in self._by_hash.values() if r.token_id == token_id), None)
+        if record is None or not record.active:
+            return None
+        return record.principal()
+
     def verify_hash(self, token_hash: str) -> Principal | None:
         """:meth:`verify` from the token's hash (what a page session holds, never the token)."""
         with self._lock:
@@ -184,3 +220,44 @@ class TokenStore:
         if record is None or not record.active:
             return None
         return record.principal()
+
+
+def signing_key(state_dir: Path, configured: str | None = None) -> str:
+    """The service's signing key (page sessions, calendar keys): ``configured``, else a random
+    key created once in ``<state_dir>/web-session.key``."""
+    if configured:
+        return configured
+    path = Path(state_dir) / "web-session.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    return path.read_text(encoding="utf-8").strip()
+
+
+class CalendarKeys:
+    """Keys for subscribing to ``/v1/reps/{rep_id}/calendar.ics?key=...`` without a header.
+
+    A key is ``{rep_id, token_id}`` signed with itsdangerous: it cannot be forged or moved to
+    another rep, carries no secret, and lives as long as the token it was issued from (revoke
+    that token with ``salespilot tokens revoke`` to end the subscription). The scope is checked
+    again on each read, so it never grants more than the token would."""
+
+    def __init__(self, secret: str, tokens: TokenStore) -> None:
+        self.tokens = tokens
+        self._signer = URLSafeSerializer(secret, salt="salespilot-calendar")
+
+    def key(self, principal: Principal, rep_id: str) -> str:
+        return self._signer.dumps({"r": rep_id, "t": principal.token_id})
+
+    def principal(self, key: str, rep_id: str) -> Principal | None:
+        """Who issued ``key`` for ``rep_id``; None when forged, for another rep, or revoked."""
+        try:
+            data = self._signer.loads(key)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or data.get("r") != rep_id:
+            return None
+        return self.tokens.verify_id(str(data.get("t", "")))

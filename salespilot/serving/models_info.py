@@ -36,6 +36,7 @@ def models_info(state: ServingState, *, alias: str) -> ModelsResponse:
                 stale=s.stale,
                 problem=s.problem,
                 readiness=s.readiness,
+                horizon_days=_horizon(s),
             )
             for s in state.models.values()
         ],
@@ -70,3 +71,11 @@ def readiness(holder: StateHolder) -> Readiness:
         models=state.versions,
         problems=problems,
     )
+
+
+def _horizon(slot) -> int | None:
+    """The loaded version's label horizon (recorded at training), None without one."""
+    from salespilot.models import SPECS
+
+    spec = SPECS.get(slot.name)
+    return None if slot.model is None or spec is None else spec.horizon_of(slot.model)

@@ -6,7 +6,8 @@ Ranking key (documented, weights in settings):
 * account: ``priority_account_weight x churn risk      x annual value``
 
 so a 60 % deal of 10 000 (6 000 at stake) comes before a 40 % churn risk on 12 000 a year
-(4 800). Accounts enter the list only from ``priority_min_churn_risk`` up. Grades are
+(4 800). Accounts enter the list only from ``priority_min_churn_risk`` up, unless handed over
+to the rep with something missing (their hand-over note then comes with them). Grades are
 quartiles of the rep's list (A = top quarter); the trend compares each score with the rep's
 previous scoring (an earlier data ``as_of``) persisted under the state folder.
 """
@@ -20,11 +21,27 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from salespilot.features.history import History
+from salespilot.serving import best_times as bt
+from salespilot.serving import rules
+from salespilot.serving.explanations import top_factors
 from salespilot.serving.rules import NO_REPLY_PREFIX, Warning
-from salespilot.serving.schemas import BestTime, Factors, PriorityItem, Trend, WarningOut
+from salespilot.serving.schemas import (
+    AtRiskAccount,
+    BestTime,
+    Factors,
+    HandoverNote,
+    PriorityItem,
+    Trend,
+    WarningOut,
+)
+from salespilot.serving.scoring import Scored, ServingModel
+from salespilot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +73,7 @@ class Candidate:
     factors: Factors
     best_time: BestTime | None
     stage: str | None = None
+    handover: HandoverNote | None = None
 
     @property
     def key(self) -> str:
@@ -112,6 +130,8 @@ def next_step(c: Candidate) -> str:
     when = ""
     if c.best_time is not None:
         when = f" at {c.best_time.contact_local_time:%a %H:%M} their time"
+    if c.handover is not None:
+        return f"Call{when} as the new owner and work through the hand-over note."
     if "owner_changed_without_handover" in codes:
         prev = codes["owner_changed_without_handover"].evidence.get("previous_owner_rep_id")
         return f"Introduce yourself as the new owner{when}; ask {prev} for a hand-over note."
@@ -183,7 +203,12 @@ def rank(
     previous_as_of: pd.Timestamp | None = None,
 ) -> list[PriorityItem]:
     """Rank one rep's candidates by value at stake (ties: higher score, then id)."""
-    keep = [c for c in candidates if c.kind == "deal" or c.score >= cfg.min_churn_risk]
+    # a handed-over account stays on the list whatever its risk: the successor must act on it
+    keep = [
+        c
+        for c in candidates
+        if c.kind == "deal" or c.score >= cfg.min_churn_risk or c.handover is not None
+    ]
     keyed = sorted(
         ((value_at_stake(c, cfg), c) for c in keep),
         key=lambda vc: (-vc[0], -vc[1].score, vc[1].key),
@@ -216,6 +241,7 @@ def rank(
             ],
             factors=c.factors,
             next_step=next_step(c),
+            handover=c.handover,
         )
         for pos, (v, c) in enumerate(keyed)
     ]
@@ -283,3 +309,347 @@ def state_as_of(state, settings, as_of: pd.Timestamp, rep_id: str):
         )
         memo[key] = past
     return past
+
+
+def handover_notes(
+    history, as_of: pd.Timestamp, only_reps: set[str] | None = None
+) -> dict[tuple[str, str], HandoverNote]:
+    """``(kind, entity_id) -> note`` of the open deals and paying accounts handed over to
+    their current owner with something missing (:mod:`salespilot.targets.handover`)."""
+    from salespilot.targets.handover import handover_note, handover_risk
+
+    rows = handover_risk(history, as_of=as_of)
+    if only_reps is not None:
+        rows = rows[rows["owner_rep_id"].isin(only_reps)]
+    return {
+        (str(r.kind), str(r.id)): HandoverNote(
+            previous_owner_rep_id=str(r.previous_owner),
+            previous_owner_left=bool(r.previous_owner_left),
+            handed_over_at=r.handed_over_at.to_pydatetime(),
+            missing=list(r.missing),
+            note=handover_note(
+                previous_owner=str(r.previous_owner),
+                previous_owner_left=bool(r.previous_owner_left),
+                handed_over_at=r.handed_over_at,
+                missing=r.missing,
+            ),
+        )
+        for r in rows.itertuples(index=False)
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# assembling every rep's list (the serving state calls this once per load)
+# ------------------------------------------------------------------------------------------
+_ENGAGED = ("connected", "replied", "held")
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Who owns what and how to reach them, read once from the history by the state."""
+
+    reps: pd.DataFrame  # index rep_id: name, team, region
+    account_owner: pd.Series  # account_id -> owner_rep_id
+    account_names: dict[str, str]
+    contact_account: dict[str, str]
+    contact_zone: dict[str, str]
+    contact_role: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Lists:
+    """Every rep's ranked list and the at-risk accounts, with what the routes look up later."""
+
+    rep_items: dict[str, tuple[PriorityItem, ...]]
+    #: each rep's scores of this ``as_of`` (``{candidate key: score}``), for the next trend
+    scores: dict[str, dict[str, float]]
+    at_risk: tuple[AtRiskAccount, ...]
+    rep_zones: dict[str, str]
+    deal_owner: dict[str, str]
+    account_deal_reps: dict[str, set[str]]
+    rates: Any
+
+
+def assemble_lists(
+    history: History,
+    as_of: pd.Timestamp,
+    *,
+    deal_rows: pd.DataFrame,
+    acc_rows: pd.DataFrame,
+    deal_ids_wanted: pd.Series | None,
+    only_reps: set[str] | None,
+    win: Scored | None,
+    churn: Scored | None,
+    contact_model: ServingModel | None,
+    lookups: Lookups,
+    settings: Settings,
+    previous: PreviousScores,
+    rates: Any = None,
+) -> Lists:
+    """Turn the scored deals and accounts into every rep's ranked list: the rules each item
+    trips, whom to call and when, its top factors, its trend against ``previous``."""
+    reps, account_owner = lookups.reps, lookups.account_owner
+    account_names, contact_account = lookups.account_names, lookups.contact_account
+    contact_zone, contact_role = lookups.contact_zone, lookups.contact_role
+    cfg = rules.RuleConfig(
+        no_reply_hours=settings.warn_no_reply_hours,
+        stall_min_days=settings.warn_stall_min_days,
+        postponed_min=settings.warn_postponed_min,
+    )
+    dfacts = rules.deal_facts(history, as_of, deal_ids_wanted)
+    afacts = rules.account_facts(history, as_of, acc_rows["account_id"])
+
+    deal_ids = deal_rows["opportunity_id"].astype(str).tolist()
+    acc_ids = acc_rows["account_id"].astype(str).tolist()
+    fallback = _account_fallback_contacts(history)
+    deal_contact = _primary_contacts(history, as_of, "opportunity_id", deal_ids)
+    acc_contact = _primary_contacts(history, as_of, "account_id", acc_ids)
+    for d, acc in zip(deal_ids, deal_rows["account_id"].astype(str), strict=True):
+        if d not in deal_contact and acc in fallback:
+            deal_contact[d] = fallback[acc]
+    for acc in acc_ids:
+        if acc not in acc_contact and acc in fallback:
+            acc_contact[acc] = fallback[acc]
+
+    if rates is None and contact_model is not None and history.contacts is not None:
+        rates = bt.attempt_rates(history)
+    # best times only for contacts an item on some list will show
+    handovers = handover_notes(history, as_of, only_reps)
+    listed_accounts = (
+        set()
+        if churn is None
+        else {
+            a
+            for a, p in zip(acc_ids, churn.proba, strict=True)
+            if p >= settings.priority_min_churn_risk or ("account", a) in handovers
+        }
+    )
+    wanted = set(deal_contact.values()) if win is not None else set()
+    wanted |= {c for a, c in acc_contact.items() if a in listed_accounts}
+    best = _best_times(
+        history,
+        as_of,
+        wanted,
+        contact_model,
+        settings,
+        rates,
+    )
+
+    # the rep's zone: the settings map by region, else the usual zone of their contacts
+    rep_zones: dict[str, str] = {}
+    contact_acc = pd.Series(contact_account, dtype=object)
+    zone_by_contact = pd.Series(contact_zone, dtype=object)
+    for rep_id, rep in reps.iterrows():
+        owned = account_owner[account_owner == rep_id].index
+        cz = zone_by_contact[contact_acc.reindex(zone_by_contact.index).isin(owned)]
+        rep_zones[str(rep_id)] = bt.rep_timezone(
+            region=None if pd.isna(rep.get("region")) else str(rep.get("region")),
+            region_map=settings.rep_timezones,
+            contact_zones=cz,
+        )
+
+    def best_time(contact: str | None, rep_id: str) -> BestTime | None:
+        if contact is None or contact not in best:
+            return None
+        start, p = best[contact]
+        return BestTime(
+            contact_id=contact,
+            contact_role=contact_role.get(contact),
+            contact_timezone=contact_zone.get(contact, "UTC"),
+            contact_local_time=bt.local(start, contact_zone.get(contact)),
+            rep_timezone=rep_zones.get(rep_id, "UTC"),
+            rep_local_time=bt.local(start, rep_zones.get(rep_id)),
+            connect_probability=round(p, 4),
+        )
+
+    # -- candidates per rep ------------------------------------------------------------------
+    per_rep: dict[str, list[Candidate]] = {str(r): [] for r in reps.index}
+    deal_owner: dict[str, str] = {}
+    account_deal_reps: dict[str, set[str]] = {}
+    if win is not None:
+        ctx_cols = [
+            c
+            for c in ("owner_rep_id", "account_id", "stage", "product_line", "amount")
+            if c in deal_rows.columns
+        ]
+        dctx = deal_rows[ctx_cols].reset_index(drop=True).to_dict("records")
+        dfacts_by_id = dfacts.to_dict("index")
+        for i, d in enumerate(deal_ids):
+            row = dctx[i]
+            owner = str(row["owner_rep_id"])
+            acc = str(row["account_id"])
+            deal_owner[d] = owner
+            account_deal_reps.setdefault(acc, set()).add(owner)
+            facts = dfacts_by_id.get(d, {"as_of": as_of})
+            stage = None if pd.isna(row.get("stage")) else str(row.get("stage"))
+            per_rep.setdefault(owner, []).append(
+                Candidate(
+                    kind="deal",
+                    entity_id=d,
+                    account_id=acc,
+                    account_name=account_names.get(acc),
+                    title=f"{account_names.get(acc, acc)} - {row.get('product_line')} ({stage or 'open'})",
+                    model="win_probability",
+                    score=float(win.proba[i]),
+                    value=float(row["amount"]),
+                    warnings=tuple(rules.evaluate(facts, rules.DEAL_RULES, cfg)),
+                    factors=top_factors(win, i, settings.serving_factors),
+                    best_time=best_time(deal_contact.get(d), owner),
+                    stage=stage,
+                    handover=handovers.get(("deal", d)),
+                )
+            )
+    at_risk_rows: list[tuple[float, dict]] = []
+    if churn is not None:
+        actx = acc_rows.reset_index(drop=True)
+        annual = _annual_values(history, as_of, actx)
+        owners = (
+            actx["owner_rep_id"].tolist() if "owner_rep_id" in actx.columns else [None] * len(actx)
+        )
+        afacts_by_id = afacts.to_dict("index")
+        for i, acc in enumerate(acc_ids):
+            owner = owners[i]
+            owner = None if owner is None or pd.isna(owner) else str(owner)
+            facts = afacts_by_id.get(acc, {"as_of": as_of})
+            warns = tuple(rules.evaluate(facts, rules.ACCOUNT_RULES, cfg))
+            factors = top_factors(churn, i, settings.serving_factors)
+            risk = float(churn.proba[i])
+            if owner is not None:
+                per_rep.setdefault(owner, []).append(
+                    Candidate(
+                        kind="account",
+                        entity_id=acc,
+                        account_id=acc,
+                        account_name=account_names.get(acc),
+                        title=f"{account_names.get(acc, acc)} - renewal at risk",
+                        model="churn_risk",
+                        score=risk,
+                        value=float(annual[i]),
+                        warnings=warns,
+                        factors=factors,
+                        best_time=best_time(acc_contact.get(acc), owner),
+                        handover=handovers.get(("account", acc)),
+                    )
+                )
+            at_risk_rows.append(
+                (
+                    risk * float(annual[i]) * settings.priority_account_weight,
+                    dict(
+                        account_id=acc,
+                        account_name=account_names.get(acc),
+                        owner_rep_id=owner,
+                        team=None
+                        if owner is None or owner not in reps.index
+                        else reps.at[owner, "team"],
+                        churn_risk=round(risk, 6),
+                        annual_value=round(float(annual[i]), 2),
+                        warnings=[
+                            WarningOut(code=w.code, message=w.message, evidence=w.evidence)
+                            for w in warns
+                        ],
+                        factors=factors,
+                    ),
+                )
+            )
+
+    pcfg = PriorityConfig(
+        deal_weight=settings.priority_deal_weight,
+        account_weight=settings.priority_account_weight,
+        min_churn_risk=settings.priority_min_churn_risk,
+    )
+    rep_items: dict[str, tuple[PriorityItem, ...]] = {}
+    scores: dict[str, dict[str, float]] = {}
+    for rep_id, cands in per_rep.items():
+        prev_as_of, prev = previous.before(rep_id, as_of)
+        rep_items[rep_id] = tuple(rank(cands, cfg=pcfg, previous=prev, previous_as_of=prev_as_of))
+        if cands:
+            scores[rep_id] = {c.key: round(c.score, 6) for c in cands}
+
+    at_risk_rows.sort(key=lambda r: (-r[0], r[1]["account_id"]))
+    n = len(at_risk_rows)
+    at_risk = tuple(
+        AtRiskAccount(rank=k + 1, value_at_stake=round(v, 2), grade=grade(k, n), **d)  # type: ignore[arg-type]
+        for k, (v, d) in enumerate(at_risk_rows)
+    )
+    return Lists(
+        rep_items=rep_items,
+        scores=scores,
+        at_risk=at_risk,
+        rep_zones=rep_zones,
+        deal_owner=deal_owner,
+        account_deal_reps=account_deal_reps,
+        rates=rates,
+    )
+
+
+def _primary_contacts(history: History, as_of: pd.Timestamp, key: str, ids) -> dict[str, str]:
+    """Whom to call about each deal/account: the last contact who engaged, else the last one
+    reached out to, else the account's decision maker, else any contact of the account."""
+    out: dict[str, str] = {}
+    acts = history.activities
+    if acts is not None and not acts.empty:
+        a = acts[(acts["occurred_at"] < as_of) & acts["contact_id"].notna() & acts[key].isin(ids)]
+        a = a.sort_values("occurred_at", kind="stable")
+        any_last = a.groupby(key, sort=False)["contact_id"].last()
+        out.update(any_last.astype(str).to_dict())
+        eng = a[(a["direction"] == "inbound") | a["outcome"].isin(_ENGAGED)]
+        out.update(eng.groupby(key, sort=False)["contact_id"].last().astype(str).to_dict())
+    return out
+
+
+def _account_fallback_contacts(history: History) -> dict[str, str]:
+    c = history.contacts
+    if c is None or c.empty:
+        return {}
+    order = c.assign(_dm=(c["role"] != "decision_maker")).sort_values(["_dm", "contact_id"])
+    return order.groupby("account_id", sort=False)["contact_id"].first().astype(str).to_dict()
+
+
+def _best_times(
+    history: History,
+    as_of: pd.Timestamp,
+    contacts: set[str],
+    model: ServingModel | None,
+    settings: Settings,
+    rates: Any,
+) -> dict[str, tuple[pd.Timestamp, float]]:
+    """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``.
+
+    One batch of candidate slots (3 days ahead, working hours) for every contact on any list,
+    one model call.
+    """
+    if model is None or not contacts or history.contacts is None:
+        return {}
+    zones = history.contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
+    try:
+        slots = bt.candidate_slots_for(
+            history, sorted(contacts), as_of, 3, settings.serving_working_hours, rates=rates
+        )
+    except (KeyError, ValueError) as exc:
+        log.warning("no candidate slots: %s", exc)
+        return {}
+    if slots.empty:
+        return {}
+    slots = slots.reset_index(drop=True)
+    proba = bt.score_slots(model, slots)
+    contact = slots["contact_id"].astype(str)
+    return bt.best_soon(
+        contact,
+        bt.slot_times(slots),
+        contact.map(zones).fillna("UTC"),
+        proba,
+        as_of=as_of,
+    )
+
+
+def _annual_values(history: History, as_of: pd.Timestamp, rows: pd.DataFrame) -> np.ndarray:
+    if "annual_value" in rows.columns:
+        return rows["annual_value"].fillna(0).to_numpy(float)
+    subs = history.subscriptions
+    if subs is None:
+        return np.zeros(len(rows))
+    active = subs[
+        (subs["started_at"] < as_of) & (subs["ended_at"].isna() | (subs["ended_at"] >= as_of))
+    ]
+    monthly = active.groupby("account_id")["monthly_value"].sum()
+    return rows["account_id"].map(monthly).fillna(0).to_numpy(float) * 12

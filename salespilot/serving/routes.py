@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials
 
 from salespilot.serving import models_info as mi
 from salespilot.serving.at_risk import at_risk_accounts
@@ -18,6 +19,8 @@ from salespilot.serving.deps import (
     Holder,
     LimitedUser,
     State,
+    authenticate,
+    bearer,
     check_owned,
     check_rep,
     check_team_exists,
@@ -29,6 +32,7 @@ from salespilot.serving.priorities import rep_priorities_json
 from salespilot.serving.schemas import (
     AtRiskResponse,
     BestTimesResponse,
+    CalendarLink,
     ErrorResponse,
     ExplanationResponse,
     ModelName,
@@ -113,20 +117,49 @@ async def priorities(
     return Response(content=body, media_type="application/json")
 
 
+calendar_key = APIKeyQuery(
+    name="key",
+    auto_error=False,
+    description="A calendar key from `/v1/reps/{rep_id}/calendar-link` (instead of a header).",
+)
+
+
+def calendar_url(request: Request, key: str, rep_id: str) -> str:
+    """The absolute address of ``rep_id``'s calendar feed opened by ``key``."""
+    url = request.url_for("rep_calendar_ics", rep_id=rep_id)
+    return str(url.include_query_params(key=key))
+
+
 @router.get(
     "/reps/{rep_id}/calendar.ics",
     summary="A rep's list as calendar events (one call per item at its best time)",
+    description="Authenticate with the bearer header, or with `?key=` from "
+    "`/v1/reps/{rep_id}/calendar-link` so that a calendar app can subscribe.",
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}}},
 )
 async def rep_calendar_ics(
+    request: Request,
     rep_id: Id,
-    user: CurrentUser,
     state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    key: Annotated[str | None, Depends(calendar_key)],
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> Response:
     from salespilot.serving.calendar import rep_calendar
 
+    if key:
+        user = request.app.state.calendar_keys.principal(key, rep_id)
+        if user is None:
+            raise ApiError(
+                401,
+                f"Unknown or revoked calendar key: get a new link from /v1/reps/{rep_id}/"
+                "calendar-link or the morning page.",
+                code="invalid_calendar_key",
+            )
+    else:
+        header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+        user = authenticate(request.app.state.tokens, header)
     check_rep(user, state, rep_id)
     body = rep_calendar(
         state.rep_items.get(rep_id, ()), rep_id=rep_id, stamp=state.loaded_at, limit=limit
@@ -135,6 +168,25 @@ async def rep_calendar_ics(
         content=body,
         media_type="text/calendar; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="salespilot-{rep_id}.ics"'},
+    )
+
+
+@router.get(
+    "/reps/{rep_id}/calendar-link",
+    response_model=CalendarLink,
+    summary="A subscription address for the rep's calendar feed (no header needed)",
+)
+async def rep_calendar_link(
+    request: Request, rep_id: Id, user: CurrentUser, state: State
+) -> CalendarLink:
+    check_rep(user, state, rep_id)
+    url = calendar_url(request, request.app.state.calendar_keys.key(user, rep_id), rep_id)
+    return CalendarLink(
+        rep_id=rep_id,
+        url=url,
+        webcal_url="webcal://" + url.split("://", 1)[1],
+        token_id=user.token_id,
+        revoke=f"salespilot tokens revoke {user.token_id}",
     )
 
 

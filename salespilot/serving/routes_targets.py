@@ -189,7 +189,7 @@ def _state_scorer(state):
     from salespilot.targets.service import win_horizon_days
 
     score.source = f"champion v{win.version}" if win.version else "champion"
-    score.horizon_days = win_horizon_days()
+    score.horizon_days = win_horizon_days(state.model("win_probability"))
     return score
 
 

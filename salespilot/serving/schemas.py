@@ -29,12 +29,17 @@ class ErrorResponse(_Out):
 
 
 class Health(_Out):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
+    degraded: bool = Field(
+        False, description="True while serving the last good models (see /ready's problems)."
+    )
 
 
 class Readiness(_Out):
     ready: bool
-    degraded: bool = Field(description="True when serving older models than the registry's.")
+    degraded: bool = Field(
+        description="True when a model could not be (re)loaded: the last good one serves."
+    )
     loaded_at: datetime | None
     data_as_of: datetime | None
     models: dict[str, str | None] = Field(description="Model name -> version serving (or null).")
@@ -89,6 +94,17 @@ class DataInfo(_Out):
 # -- priorities ----------------------------------------------------------------------------
 
 
+class HandoverNote(_Out):
+    previous_owner_rep_id: str
+    previous_owner_left: bool = Field(description="The previous owner has left the company.")
+    handed_over_at: datetime = Field(description="The previous owner's last outbound touch.")
+    missing: list[Literal["no_decision_maker", "no_contact_30d", "no_next_step"]] = Field(
+        description="What the successor lacks: no decision maker known, nothing logged in 30 "
+        "days, no touch of theirs since the hand-over."
+    )
+    note: str = Field(description="The hand-over note in plain words, with what to do.")
+
+
 class PriorityItem(_Out):
     rank: int
     kind: Literal["deal", "account"]
@@ -98,8 +114,8 @@ class PriorityItem(_Out):
     title: str
     model: ModelName
     score: float = Field(
-        description=f"Deals: probability {WIN_LABEL} (not of winning eventually); "
-        "accounts: churn risk."
+        description=f"Deals: probability {WIN_LABEL} (not of winning eventually; N days: the "
+        "served model's horizon, GET /v1/models); accounts: churn risk."
     )
     value: float = Field(description="Deal amount or the account's annual value.")
     value_at_stake: float = Field(description="weight x score x value: the ranking key.")
@@ -109,6 +125,9 @@ class PriorityItem(_Out):
     warnings: list[WarningOut]
     factors: Factors
     next_step: str
+    handover: HandoverNote | None = Field(
+        None, description="Set when the item was handed over to this rep and something is missing."
+    )
 
 
 class PrioritiesResponse(_Out):
@@ -120,6 +139,14 @@ class PrioritiesResponse(_Out):
     model_versions: dict[str, str | None]
     total: int = Field(description="Items before the limit was applied.")
     items: list[PriorityItem]
+
+
+class CalendarLink(_Out):
+    rep_id: str
+    url: str = Field(description="The rep's calendar feed; the key in it replaces the header.")
+    webcal_url: str = Field(description="The same address for calendar apps (webcal://).")
+    token_id: str = Field(description="The token the key was issued from.")
+    revoke: str = Field(description="The command that ends the subscription.")
 
 
 # -- best times ----------------------------------------------------------------------------
@@ -195,9 +222,31 @@ class ExplanationResponse(_Out):
 # -- models --------------------------------------------------------------------------------
 
 
+class WonVsLost(_Out):
+    won: int = Field(description="Test rows of deals that closed won within the horizon.")
+    lost: int = Field(description="Test rows of deals that closed lost within the horizon.")
+    auc: float | None = Field(None, description="The model's ROC AUC of won against lost there.")
+    interval: list[float] | None = Field(
+        None, description="Its seeded bootstrap 90 % interval (None: too few rows to judge)."
+    )
+    age_baseline_auc: float | None = Field(
+        None, description="ROC AUC of the deal's age alone on the same rows."
+    )
+    gain_interval: list[float] | None = Field(
+        None,
+        description="90 % interval of the model's ROC AUC minus the deal-age baseline's; a "
+        "lower end at or below 0 makes the version not_ready.",
+    )
+
+
 class ModelReadiness(_Out):
     verdict: Literal["ready", "usable", "not_ready"]
     reasons: list[str]
+    won_vs_lost: WonVsLost | None = Field(
+        None,
+        description="Win model only: won against lost among the test deals that closed within "
+        "the horizon, beside the deal's age alone.",
+    )
 
 
 class ModelInfo(_Out):
@@ -211,6 +260,11 @@ class ModelInfo(_Out):
     problem: str | None = None
     readiness: ModelReadiness | None = Field(
         None, description="The version's readiness verdict from training (None for older versions)."
+    )
+    horizon_days: int | None = Field(
+        None,
+        description="How far ahead the version's label looks: 'won/churned within N days' "
+        "(None: no horizon, or no model loaded).",
     )
 
 

@@ -1,5 +1,8 @@
 """The serving state: everything a request reads, built once per (re)load and swapped atomically.
 
+Loading and swapping live here; the lists' assembly (rules, contacts, best times, ranking) is
+:func:`salespilot.serving.priorities.assemble_lists`.
+
 :class:`ServingState` is immutable once built: the history, the data ``as_of``, the loaded
 models and their versions, every rep's ranked list (already serialised) and the at-risk
 accounts. Requests read whatever state :class:`StateHolder` points at when they start; a reload
@@ -20,28 +23,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.serving import best_times as bt
-from salespilot.serving import rules
-from salespilot.serving.explanations import top_factors
+from salespilot.features.pit import data_as_of
 from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
-from salespilot.serving.priorities import Candidate, PreviousScores, PriorityConfig, rank
-from salespilot.serving.schemas import (
-    AtRiskAccount,
-    BestTime,
-    PriorityItem,
-    WarningOut,
-)
+from salespilot.serving.priorities import Lookups, PreviousScores, assemble_lists
+from salespilot.serving.schemas import AtRiskAccount, PriorityItem
 from salespilot.serving.scoring import Scored, ServingModel, score
 from salespilot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MODEL_NAMES = ("win_probability", "churn_risk", "contact_time")
-_ENGAGED = ("connected", "replied", "held")
 
 
 @dataclass(frozen=True)
@@ -159,12 +153,21 @@ class StateHolder:
 
 
 def _load_models(settings: Settings, previous: ServingState | None) -> dict[str, ModelSlot]:
+    from salespilot.serving.registry_probe import (
+        bound_mlflow_requests,
+        forget_registry_connections,
+        registry_problem,
+    )
     from salespilot.training import load_model
     from salespilot.training.registry import readiness_from_tags
 
+    bound_mlflow_requests(settings)
+    unreachable = registry_problem(settings)  # one bounded question before any MLflow call
     slots: dict[str, ModelSlot] = {}
     for name in MODEL_NAMES:
         try:
+            if unreachable:
+                raise ConnectionError(unreachable)
             m = load_model(name, alias=settings.serving_model_alias, settings=settings)
             slots[name] = ModelSlot(
                 name=name,
@@ -175,7 +178,8 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
                 readiness=readiness_from_tags(getattr(m, "tags", None)),
             )
         except Exception as exc:
-            problem = f"{name}: could not load @{settings.serving_model_alias}: {type(exc).__name__}: {exc}"
+            what = str(exc) if unreachable else f"{type(exc).__name__}: {exc}"
+            problem = f"{name}: could not load @{settings.serving_model_alias}: {what}"
             log.warning(problem)
             old = None if previous is None else previous.models.get(name)
             if old is not None and old.model is not None:
@@ -191,6 +195,8 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
                 )
             else:
                 slots[name] = ModelSlot(name, None, problem=problem)
+    if any(s.problem for s in slots.values()):
+        forget_registry_connections()  # the next reload opens the store afresh
     return slots
 
 
@@ -231,86 +237,6 @@ def _stored_snapshots(settings: Settings, content_hash: str, as_of: pd.Timestamp
     snap_as_of = pd.Timestamp(dmeta["as_of_max"])
     log.info("scoring the stored feature snapshots as of %s", snap_as_of)
     return deals, accounts, snap_as_of
-
-
-def _data_as_of(history: History) -> pd.Timestamp:
-    """ "Now" for the data: just after its latest event, so every event counts as known."""
-    from salespilot.features.pit import observed_end
-
-    return (observed_end(history) + pd.Timedelta(seconds=1)).floor("s")
-
-
-def _primary_contacts(history: History, as_of: pd.Timestamp, key: str, ids) -> dict[str, str]:
-    """Whom to call about each deal/account: the last contact who engaged, else the last one
-    reached out to, else the account's decision maker, else any contact of the account."""
-    out: dict[str, str] = {}
-    acts = history.activities
-    if acts is not None and not acts.empty:
-        a = acts[(acts["occurred_at"] < as_of) & acts["contact_id"].notna() & acts[key].isin(ids)]
-        a = a.sort_values("occurred_at", kind="stable")
-        any_last = a.groupby(key, sort=False)["contact_id"].last()
-        out.update(any_last.astype(str).to_dict())
-        eng = a[(a["direction"] == "inbound") | a["outcome"].isin(_ENGAGED)]
-        out.update(eng.groupby(key, sort=False)["contact_id"].last().astype(str).to_dict())
-    return out
-
-
-def _account_fallback_contacts(history: History) -> dict[str, str]:
-    c = history.contacts
-    if c is None or c.empty:
-        return {}
-    order = c.assign(_dm=(c["role"] != "decision_maker")).sort_values(["_dm", "contact_id"])
-    return order.groupby("account_id", sort=False)["contact_id"].first().astype(str).to_dict()
-
-
-def _best_times(
-    history: History,
-    as_of: pd.Timestamp,
-    contacts: set[str],
-    model: ServingModel | None,
-    settings: Settings,
-    rates: Any,
-) -> dict[str, tuple[pd.Timestamp, float]]:
-    """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``.
-
-    One batch of candidate slots (3 days ahead, working hours) for every contact on any list,
-    one model call.
-    """
-    if model is None or not contacts or history.contacts is None:
-        return {}
-    zones = history.contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
-    try:
-        slots = bt.candidate_slots_for(
-            history, sorted(contacts), as_of, 3, settings.serving_working_hours, rates=rates
-        )
-    except (KeyError, ValueError) as exc:
-        log.warning("no candidate slots: %s", exc)
-        return {}
-    if slots.empty:
-        return {}
-    slots = slots.reset_index(drop=True)
-    proba = bt.score_slots(model, slots)
-    contact = slots["contact_id"].astype(str)
-    return bt.best_soon(
-        contact,
-        bt.slot_times(slots),
-        contact.map(zones).fillna("UTC"),
-        proba,
-        as_of=as_of,
-    )
-
-
-def _annual_values(history: History, as_of: pd.Timestamp, rows: pd.DataFrame) -> np.ndarray:
-    if "annual_value" in rows.columns:
-        return rows["annual_value"].fillna(0).to_numpy(float)
-    subs = history.subscriptions
-    if subs is None:
-        return np.zeros(len(rows))
-    active = subs[
-        (subs["started_at"] < as_of) & (subs["ended_at"].isna() | (subs["ended_at"] >= as_of))
-    ]
-    monthly = active.groupby("account_id")["monthly_value"].sum()
-    return rows["account_id"].map(monthly).fillna(0).to_numpy(float) * 12
 
 
 def _with_subscriptions(history: History) -> History:
@@ -360,9 +286,9 @@ def build_state(
         else:
             from salespilot.features.loader import load_history
 
-            history = load_history(settings.data_dir)
+            history = load_history(settings.data_dir, observed_until=settings.observed_until)
     now_of_data = as_of is None
-    as_of = _data_as_of(history) if as_of is None else pd.Timestamp(as_of)
+    as_of = data_as_of(history) if as_of is None else pd.Timestamp(as_of)
     if models is None:
         models = _load_models(settings, previous)
     problems = tuple(s.problem for s in models.values() if s.problem)
@@ -422,189 +348,36 @@ def build_state(
     win = score(win_m, deal_rows.reset_index(drop=True), "opportunity_id") if win_m else None
     churn = score(churn_m, acc_rows.reset_index(drop=True), "account_id") if churn_m else None
 
-    cfg = rules.RuleConfig(
-        no_reply_hours=settings.warn_no_reply_hours,
-        stall_min_days=settings.warn_stall_min_days,
-        postponed_min=settings.warn_postponed_min,
-    )
-    dfacts = rules.deal_facts(history, as_of, deal_ids_wanted)
-    afacts = rules.account_facts(history, as_of, acc_rows["account_id"])
-
-    deal_ids = deal_rows["opportunity_id"].astype(str).tolist()
-    acc_ids = acc_rows["account_id"].astype(str).tolist()
-    fallback = _account_fallback_contacts(history)
-    deal_contact = _primary_contacts(history, as_of, "opportunity_id", deal_ids)
-    acc_contact = _primary_contacts(history, as_of, "account_id", acc_ids)
-    for d, acc in zip(deal_ids, deal_rows["account_id"].astype(str), strict=True):
-        if d not in deal_contact and acc in fallback:
-            deal_contact[d] = fallback[acc]
-    for acc in acc_ids:
-        if acc not in acc_contact and acc in fallback:
-            acc_contact[acc] = fallback[acc]
-
-    if rates is None and models["contact_time"].model is not None and contacts is not None:
-        rates = bt.attempt_rates(history)
-    # best times only for contacts an item on some list will show
-    listed_accounts = (
-        set()
-        if churn is None
-        else {
-            a
-            for a, p in zip(acc_ids, churn.proba, strict=True)
-            if p >= settings.priority_min_churn_risk
-        }
-    )
-    wanted = set(deal_contact.values()) if win is not None else set()
-    wanted |= {c for a, c in acc_contact.items() if a in listed_accounts}
-    best = _best_times(
+    store = PreviousScores(settings.state_dir / "serving" / "previous")
+    lists = assemble_lists(
         history,
         as_of,
-        wanted,
-        models["contact_time"].model,
-        settings,
-        rates,
+        deal_rows=deal_rows,
+        acc_rows=acc_rows,
+        deal_ids_wanted=deal_ids_wanted,
+        only_reps=only_reps,
+        win=win,
+        churn=churn,
+        contact_model=models["contact_time"].model,
+        lookups=Lookups(
+            reps=reps,
+            account_owner=account_owner,
+            account_names=account_names,
+            contact_account=contact_account,
+            contact_zone=contact_zone,
+            contact_role=contact_role,
+        ),
+        settings=settings,
+        previous=store,
+        rates=rates,
     )
-
-    # the rep's zone: the settings map by region, else the usual zone of their contacts
-    rep_zones: dict[str, str] = {}
-    contact_acc = pd.Series(contact_account, dtype=object)
-    zone_by_contact = pd.Series(contact_zone, dtype=object)
-    for rep_id, rep in reps.iterrows():
-        owned = account_owner[account_owner == rep_id].index
-        cz = zone_by_contact[contact_acc.reindex(zone_by_contact.index).isin(owned)]
-        rep_zones[str(rep_id)] = bt.rep_timezone(
-            region=None if pd.isna(rep.get("region")) else str(rep.get("region")),
-            region_map=settings.rep_timezones,
-            contact_zones=cz,
-        )
-
-    def best_time(contact: str | None, rep_id: str) -> BestTime | None:
-        if contact is None or contact not in best:
-            return None
-        start, p = best[contact]
-        return BestTime(
-            contact_id=contact,
-            contact_role=contact_role.get(contact),
-            contact_timezone=contact_zone.get(contact, "UTC"),
-            contact_local_time=bt.local(start, contact_zone.get(contact)),
-            rep_timezone=rep_zones.get(rep_id, "UTC"),
-            rep_local_time=bt.local(start, rep_zones.get(rep_id)),
-            connect_probability=round(p, 4),
-        )
-
-    # -- candidates per rep ------------------------------------------------------------------
-    per_rep: dict[str, list[Candidate]] = {str(r): [] for r in reps.index}
-    deal_owner: dict[str, str] = {}
-    account_deal_reps: dict[str, set[str]] = {}
-    if win is not None:
-        ctx_cols = [
-            c
-            for c in ("owner_rep_id", "account_id", "stage", "product_line", "amount")
-            if c in deal_rows.columns
-        ]
-        dctx = deal_rows[ctx_cols].reset_index(drop=True).to_dict("records")
-        dfacts_by_id = dfacts.to_dict("index")
-        for i, d in enumerate(deal_ids):
-            row = dctx[i]
-            owner = str(row["owner_rep_id"])
-            acc = str(row["account_id"])
-            deal_owner[d] = owner
-            account_deal_reps.setdefault(acc, set()).add(owner)
-            facts = dfacts_by_id.get(d, {"as_of": as_of})
-            stage = None if pd.isna(row.get("stage")) else str(row.get("stage"))
-            per_rep.setdefault(owner, []).append(
-                Candidate(
-                    kind="deal",
-                    entity_id=d,
-                    account_id=acc,
-                    account_name=account_names.get(acc),
-                    title=f"{account_names.get(acc, acc)} - {row.get('product_line')} ({stage or 'open'})",
-                    model="win_probability",
-                    score=float(win.proba[i]),
-                    value=float(row["amount"]),
-                    warnings=tuple(rules.evaluate(facts, rules.DEAL_RULES, cfg)),
-                    factors=top_factors(win, i, settings.serving_factors),
-                    best_time=best_time(deal_contact.get(d), owner),
-                    stage=stage,
-                )
-            )
-    at_risk_rows: list[tuple[float, dict]] = []
-    if churn is not None:
-        actx = acc_rows.reset_index(drop=True)
-        annual = _annual_values(history, as_of, actx)
-        owners = (
-            actx["owner_rep_id"].tolist() if "owner_rep_id" in actx.columns else [None] * len(actx)
-        )
-        afacts_by_id = afacts.to_dict("index")
-        for i, acc in enumerate(acc_ids):
-            owner = owners[i]
-            owner = None if owner is None or pd.isna(owner) else str(owner)
-            facts = afacts_by_id.get(acc, {"as_of": as_of})
-            warns = tuple(rules.evaluate(facts, rules.ACCOUNT_RULES, cfg))
-            factors = top_factors(churn, i, settings.serving_factors)
-            risk = float(churn.proba[i])
-            if owner is not None:
-                per_rep.setdefault(owner, []).append(
-                    Candidate(
-                        kind="account",
-                        entity_id=acc,
-                        account_id=acc,
-                        account_name=account_names.get(acc),
-                        title=f"{account_names.get(acc, acc)} - renewal at risk",
-                        model="churn_risk",
-                        score=risk,
-                        value=float(annual[i]),
-                        warnings=warns,
-                        factors=factors,
-                        best_time=best_time(acc_contact.get(acc), owner),
-                    )
-                )
-            at_risk_rows.append(
-                (
-                    risk * float(annual[i]) * settings.priority_account_weight,
-                    dict(
-                        account_id=acc,
-                        account_name=account_names.get(acc),
-                        owner_rep_id=owner,
-                        team=None
-                        if owner is None or owner not in reps.index
-                        else reps.at[owner, "team"],
-                        churn_risk=round(risk, 6),
-                        annual_value=round(float(annual[i]), 2),
-                        warnings=[
-                            WarningOut(code=w.code, message=w.message, evidence=w.evidence)
-                            for w in warns
-                        ],
-                        factors=factors,
-                    ),
-                )
-            )
-
-    pcfg = PriorityConfig(
-        deal_weight=settings.priority_deal_weight,
-        account_weight=settings.priority_account_weight,
-        min_churn_risk=settings.priority_min_churn_risk,
-    )
-    store = PreviousScores(settings.state_dir / "serving" / "previous")
-    rep_items: dict[str, tuple[PriorityItem, ...]] = {}
-    for rep_id, cands in per_rep.items():
-        prev_as_of, prev = store.before(rep_id, as_of)
-        items = rank(cands, cfg=pcfg, previous=prev, previous_as_of=prev_as_of)
-        rep_items[rep_id] = tuple(items)
-        if persist_scores and cands:
+    if persist_scores:
+        for rep_id, scores in lists.scores.items():
             try:
-                store.save(rep_id, as_of, {c.key: round(c.score, 6) for c in cands})
+                store.save(rep_id, as_of, scores)
             except OSError as exc:
                 log.warning("could not persist scores of %s: %s", rep_id, exc)
-
-    at_risk_rows.sort(key=lambda r: (-r[0], r[1]["account_id"]))
-    n = len(at_risk_rows)
-    from salespilot.serving.priorities import grade
-
-    at_risk = tuple(
-        AtRiskAccount(rank=k + 1, value_at_stake=round(v, 2), grade=grade(k, n), **d)  # type: ignore[arg-type]
-        for k, (v, d) in enumerate(at_risk_rows)
-    )
+    rep_items = lists.rep_items
 
     state = ServingState(
         loaded_at=datetime.now(UTC),
@@ -614,24 +387,24 @@ def build_state(
         content_hash=content_hash,
         models=models,
         reps=reps,
-        rep_timezones=rep_zones,
+        rep_timezones=lists.rep_zones,
         account_owner={str(k): str(v) for k, v in account_owner.items()},
         account_names=account_names,
         contact_account={str(k): str(v) for k, v in contact_account.items()},
         contact_zone=contact_zone,
         contact_role=contact_role,
-        deal_owner=deal_owner,
+        deal_owner=lists.deal_owner,
         win=win,
         churn=churn,
         rep_items=rep_items,
         rep_items_json={
             r: tuple(i.model_dump_json().encode() for i in its) for r, its in rep_items.items()
         },
-        at_risk=at_risk,
+        at_risk=lists.at_risk,
         problems=problems,
         data_signature=signature,
         cache=BoundedCache(settings.serving_cache_entries),
     )
-    state.cache["_account_deal_reps"] = account_deal_reps
-    state.cache["_rates"] = rates
+    state.cache["_account_deal_reps"] = lists.account_deal_reps
+    state.cache["_rates"] = lists.rates
     return state

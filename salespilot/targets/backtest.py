@@ -27,11 +27,11 @@ import pandas as pd
 from sklearn.metrics import mean_absolute_percentage_error
 
 from salespilot.features.history import History
+from salespilot.features.pit import data_as_of
 from salespilot.targets.allocation import TargetConfig, recommend_targets
 from salespilot.targets.forecast import ForecastConfig, Scorer, forecast_with, ramp_factor
 from salespilot.targets.forecast import tenure_months as _tenure
 from salespilot.targets.periods import Period, period_containing
-from salespilot.targets.pipeline import data_as_of
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,27 @@ def replay_periods(history: History, n: int, kind: str = "quarter") -> list[Peri
     return [last.shift(-k) for k in range(n - 1, -1, -1)]
 
 
-def booked(history: History, period: Period) -> pd.Series:
-    """Won amount closed inside ``period``, per owner rep."""
+def booked(history: History, period: Period, *, by: str = "rep", rep_ids=None) -> pd.Series:
+    """Won amount closed inside ``period``, per ``by`` unit (rep, team, region, product line
+    or company; a deal's team and region are its owner's), optionally of ``rep_ids``' deals."""
     opp = history.opportunities
     won = opp[
         (opp["status"] == "won")
         & (opp["closed_at"] >= period.start)
         & (opp["closed_at"] < period.end)
     ]
-    return won.groupby("owner_rep_id")["amount"].sum()
+    if rep_ids is not None:
+        won = won[won["owner_rep_id"].isin(list(rep_ids))]
+    if by == "rep":
+        return won.groupby("owner_rep_id")["amount"].sum()
+    if by == "product_line":
+        return won.groupby(won["product_line"].astype(str))["amount"].sum()
+    if by == "company":
+        return pd.Series({"company": float(won["amount"].sum())})
+    if by not in ("team", "region"):
+        raise ValueError(f"booked by rep, team, region, product_line or company, not {by!r}")
+    unit = history.reps.set_index("rep_id")[by].astype(str).reindex(won["owner_rep_id"])
+    return won["amount"].groupby(unit.to_numpy()).sum()
 
 
 def _last_year_plus_20(history: History, period: Period, reps: pd.DataFrame, ramp: float):

@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.pit import data_as_of
 from salespilot.targets.channels import channel_insights
 from salespilot.targets.forecast import ForecastConfig, Scorer
 from salespilot.targets.gap import FUNNEL, _factor_text, gap_attribution
 from salespilot.targets.handover import _paying_accounts, handover_risk
 from salespilot.targets.health import HealthThresholds
 from salespilot.targets.periods import period_containing
-from salespilot.targets.pipeline import data_as_of
 
 log = logging.getLogger(__name__)
 

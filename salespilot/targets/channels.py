@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.features.pit import observed_end
+from salespilot.features.pit import data_as_of
 
 DIMENSIONS = ("lead_source", "product_line", "region")  # region: the owner rep's
 
@@ -102,12 +102,7 @@ def channel_insights(
     c = config or ChannelConfig()
     if by not in DIMENSIONS:
         raise ValueError(f"channels by {by!r}: must be one of {', '.join(DIMENSIONS)}")
-    # The data's "now": just after its latest event, so that event counts.
-    as_of = (
-        pd.Timestamp(as_of)
-        if as_of is not None
-        else observed_end(history) + pd.Timedelta(seconds=1)
-    )
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     opp = history.opportunities
     if team is not None:
         teams = history.reps.set_index("rep_id")["team"].astype(str)

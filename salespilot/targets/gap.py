@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.features.pit import smoothed_rate
+from salespilot.features.pit import data_as_of, smoothed_rate
 from salespilot.targets.activity import funnel_rates
 from salespilot.targets.forecast import (
     ForecastConfig,
@@ -42,7 +42,7 @@ from salespilot.targets.forecast import (
     tenure_months,
 )
 from salespilot.targets.periods import Period
-from salespilot.targets.pipeline import data_as_of, open_pipeline
+from salespilot.targets.pipeline import open_pipeline
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
-from salespilot.features.pit import observed_end
+from salespilot.features.pit import data_as_of
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,7 @@ def handover_risk(
     with what the successor is missing. Columns: kind, id, account_id, owner_rep_id,
     previous_owner, previous_owner_left, handed_over_at, amount, missing (list), action."""
     c = config or HandoverConfig()
-    as_of = (
-        pd.Timestamp(as_of)
-        if as_of is not None
-        else observed_end(history) + pd.Timedelta(seconds=1)
-    )
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     reps = history.reps.set_index("rep_id")
     mine = reps.index
     if team is not None:
@@ -144,6 +140,16 @@ _ACTIONS = {
 }
 
 
+def handover_note(
+    *, previous_owner: str, previous_owner_left: bool, handed_over_at: pd.Timestamp, missing
+) -> str:
+    """The hand-over note a successor reads in their morning list: where it came from, when,
+    and what to do about each thing missing."""
+    who = f"{previous_owner}, who has left" if previous_owner_left else previous_owner
+    todo = "; ".join(_ACTIONS[m] for m in missing)
+    return f"Taken over from {who} (last touch {handed_over_at:%d %b %Y}): {todo}."
+
+
 def _paying_accounts(history: History, as_of: pd.Timestamp) -> pd.Series:
     """Monthly value of the subscriptions active at ``as_of``, per account."""
     sub = history.subscriptions
@@ -190,11 +196,7 @@ def handover_kinds(
     """Per deal closed before ``as_of``: ``none``, ``introduced`` (the new owner touched it
     within ``intro_days`` of the hand-over) or ``cold`` (no such touch)."""
     c = config or HandoverConfig()
-    as_of = (
-        pd.Timestamp(as_of)
-        if as_of is not None
-        else observed_end(history) + pd.Timedelta(seconds=1)
-    )
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     opp = history.opportunities
     closed = opp[opp["closed_at"].notna() & (opp["closed_at"] < as_of)]
     owners = closed.set_index("opportunity_id")["owner_rep_id"]

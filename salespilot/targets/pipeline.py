@@ -252,15 +252,3 @@ def close_within_window(
     p = cell_rate.reindex(key).to_numpy()
     p = np.where(np.isnan(p), stage_rate.reindex(deals["stage"]).to_numpy(), p)
     return np.where(np.isnan(p), overall, p)
-
-
-def data_as_of(history: History) -> pd.Timestamp:
-    """Just after the latest *event* in the history (creations, closes, stage moves,
-    activities) - the data's "now". Unlike ``History.end`` it ignores planned dates such as
-    ``expected_close_at``, which may lie in the future."""
-    latest = [history.opportunities["created_at"].max(), history.opportunities["closed_at"].max()]
-    if history.stage_changes is not None and not history.stage_changes.empty:
-        latest.append(history.stage_changes["changed_at"].max())
-    if history.activities is not None and not history.activities.empty:
-        latest.append(history.activities["occurred_at"].max())
-    return max(t for t in latest if pd.notna(t)) + pd.Timedelta(seconds=1)

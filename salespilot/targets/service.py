@@ -14,16 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.pit import data_as_of
 from salespilot.targets.activity import activity_plan, funnel_rates
 from salespilot.targets.allocation import TargetConfig, TargetPlan, recommend_targets
 from salespilot.targets.forecast import Forecast, ForecastConfig, Scorer, forecast_with
 from salespilot.targets.health import HealthReport, HealthThresholds, process_health
 from salespilot.targets.periods import Period, period_containing
-from salespilot.targets.pipeline import (
-    data_as_of,
-    empirical_win_probability,
-    open_pipeline,
-)
+from salespilot.targets.pipeline import empirical_win_probability, open_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +52,16 @@ def champion_scorer(settings=None) -> Scorer | None:
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 
     score.source = f"champion v{model.version}"  # type: ignore[attr-defined]
-    score.horizon_days = win_horizon_days()  # type: ignore[attr-defined]
+    score.horizon_days = win_horizon_days(model)  # type: ignore[attr-defined]
     return score
 
 
-def win_horizon_days() -> float:
+def win_horizon_days(model: object | None = None) -> float:
+    """The horizon of ``model``'s "won within N days" (a loaded win model; the spec's default
+    without one)."""
     from salespilot.models.win_probability import SPEC
 
-    return float(SPEC.horizon_days)
+    return float(SPEC.horizon_of(model))
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 * ``logistic_regression``: a scikit-learn pipeline on the same features (imputation with
   missing-value indicators, scaling, one-hot categoricals).
+* ``deal_age_baseline`` (win model): the deal's age alone, for the won-against-lost check of
+  :mod:`~salespilot.training.readiness`.
 * the no-model rule of the spec (:class:`~salespilot.models.spec.BaselineRule`): what a sales
   team does today - the CRM's probability per stage, days since the last contact, the rep's
   usual calling hour - turned into a probability on the training period so that calibration
@@ -91,9 +93,11 @@ def _per_category_rate(
     return key_test.map(rates).fillna(prior).to_numpy(dtype=float)
 
 
-def _monotone_score(
+def monotone_score(
     column: str, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
 ) -> np.ndarray:
+    """One numeric column alone, turned into a probability by isotonic regression (direction
+    learned on ``train``; missing values count as the largest seen)."""
     x_train = pd.to_numeric(train[column], errors="coerce").astype(float)
     fill = float(x_train.max()) if x_train.notna().any() else 0.0  # never contacted = longest ago
     iso = IsotonicRegression(out_of_bounds="clip", increasing="auto")
@@ -139,7 +143,15 @@ def rule_baseline(
     if rule.kind == "per_category_rate":
         return _per_category_rate(rule.column, train, y_train, test)
     if rule.kind == "monotone_score":
-        return _monotone_score(rule.column, train, y_train, test)
+        return monotone_score(rule.column, train, y_train, test)
     if rule.kind == "usual_hour":
         return _usual_hour(spec, train, y_train, test)
     raise ValueError(f"unknown rule kind {rule.kind!r}")
+
+
+def deal_age_baseline(
+    spec: ModelSpec, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
+) -> np.ndarray:
+    """The deal's age as of the decision time (``spec.extra["age_feature"]``) alone, fitted on
+    ``train`` and scored on ``test``: what timing alone tells."""
+    return monotone_score(spec.extra["age_feature"], train, y_train, test)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from salespilot.models.spec import ModelSpec
 from salespilot.training import baselines, checks, readiness
+from salespilot.training.accounting import RowAccount, account_rows
 from salespilot.training.evaluate import binary_metrics
 from salespilot.training.fit import (
     Calibrator,
@@ -59,6 +60,8 @@ class Evaluation:
     #: features named for review (possible after-the-fact fields), see checks.review_warnings
     leak_review: list[str] = field(default_factory=list)
     readiness: readiness.Readiness | None = None
+    #: where every candidate row went (periods used, rows left out and why)
+    row_account: RowAccount | None = None
 
     @property
     def oracle_gap(self) -> float | None:
@@ -92,8 +95,15 @@ def fit_and_evaluate(
     slots: SlotFn | None = None,
     test_fraction: float = 0.2,
     valid_fraction: float = 0.2,
+    warm_up: pd.Series | None = None,
+    client: Any = None,
 ) -> Evaluation:
     """Train ``spec`` on ``frame`` with a time split; metrics for model, baselines and oracle.
+    With a Dask ``client`` the boosters grow on its cluster (the rest runs here).
+
+    Rows of ``frame`` without a label are left out as the unlabelled end; ``warm_up`` holds
+    the entity ids of candidate rows the grid's warm-up left out before ``frame`` was built
+    (for the run's row account, :mod:`~salespilot.training.accounting`).
 
     Raises :class:`~salespilot.training.checks.NotEnoughDataError` (with the counts) when a
     period is short of examples, before any tree is grown.
@@ -115,6 +125,15 @@ def fit_and_evaluate(
             test_fraction=test_fraction,
             valid_fraction=valid_fraction,
         )
+    row_account = None
+    if spec.entity in frame.columns:
+        row_account = account_rows(
+            spec.entity,
+            rows,
+            split,
+            unlabelled=frame.loc[frame[spec.label].isna(), spec.entity],
+            warm_up=warm_up,
+        )
     y_train, y_valid, y_test = y[split.train], y[split.valid], y[split.test]
     checks.check_min_data(spec, train=y_train, valid=y_valid, test=y_test)
     train, valid, test = rows[split.train], rows[split.valid], rows[split.test]
@@ -135,42 +154,26 @@ def fit_and_evaluate(
         num_boost_round=spec.num_boost_round,
         early_stopping_rounds=spec.early_stopping_rounds,
         monotone=dict(spec.monotone),
+        client=client,
     )
-    uncalibrated = SalesPilotModel(
-        name=spec.name,
-        booster=booster,
-        calibrator=Calibrator("none").fit(np.zeros(1), np.zeros(1)),
-        features=list(spec.features),
-        categorical=list(spec.categorical),
-        categories=categories,
-        readable_names={f: spec.readable_names[f] for f in spec.features},
-    )
-    raw_valid = uncalibrated.raw_score(valid)
+    best_iteration = int(booster.current_iteration())
+    if spec.refit_on_validation:
+        booster, categories, raw_valid = _refit_with_held_out_scores(
+            spec, rows, y, split, best_iteration, client=client
+        )
+    else:
+        raw_valid = _model(spec, booster, categories).raw_score(valid)
+    # the calibrator maps the scores of the booster it is served with: learned on the latest
+    # labelled period (validation), from scores of rows that booster (or, refitted, boosters
+    # of its configuration) never saw; the test period checks it
     method, losses = choose_calibration(raw_valid, y_valid)
     calibrator = Calibrator(method).fit(raw_valid, y_valid)
-    best_iteration = int(booster.current_iteration())
     both = split.train | split.valid
-    if spec.refit_on_validation:
-        # same trees per row as early stopping chose; the calibrator learned on the validation
-        # period's out-of-sample scores carries over (the test metrics check that it does)
-        rounds = round(best_iteration * both.sum() / max(int(split.train.sum()), 1))
-        booster, categories = refit_lightgbm(
-            rows[both],
-            y[both],
-            features=list(spec.features),
-            categorical=list(spec.categorical),
-            params=dict(spec.params),
-            num_boost_round=rounds,
-            monotone=dict(spec.monotone),
-        )
-    model = SalesPilotModel(
-        name=spec.name,
-        booster=booster,
-        calibrator=calibrator,
-        features=list(spec.features),
-        categorical=list(spec.categorical),
-        categories=categories,
-        readable_names=uncalibrated.readable_names,
+    model = _model(
+        spec,
+        booster,
+        categories,
+        calibrator,
         metadata={
             "label": spec.label,
             "entity": spec.entity,
@@ -222,6 +225,8 @@ def fit_and_evaluate(
         error_leaks=error_leaks,
         positive_name=spec.positive_name,
         negative_name=spec.negative_name,
+        won_lost=won_against_lost(spec, fit_rows, y_fit, test, y_test, p_test),
+        horizon_days=spec.horizon_days,
     )
 
     return Evaluation(
@@ -244,7 +249,106 @@ def fit_and_evaluate(
         error_leaks=error_leaks,
         leak_review=review_names,
         readiness=verdict,
+        row_account=row_account,
     )
+
+
+def _model(
+    spec: ModelSpec,
+    booster: Any,
+    categories: dict[str, list],
+    calibrator: Calibrator | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> SalesPilotModel:
+    """``spec``'s model around ``booster`` (uncalibrated: the booster's own sigmoid)."""
+    return SalesPilotModel(
+        name=spec.name,
+        booster=booster,
+        calibrator=calibrator or Calibrator("none").fit(np.zeros(1), np.zeros(1)),
+        features=list(spec.features),
+        categorical=list(spec.categorical),
+        categories=categories,
+        readable_names={f: spec.readable_names[f] for f in spec.features},
+        metadata=metadata,
+    )
+
+
+def _refit_with_held_out_scores(
+    spec: ModelSpec,
+    rows: pd.DataFrame,
+    y: np.ndarray,
+    split: TimeSplit,
+    best_iteration: int,
+    *,
+    folds: int = 4,
+    client: Any = None,
+) -> tuple[Any, dict[str, list], np.ndarray]:
+    """The booster refitted on training + validation, the categories it learned, and scores
+    of the validation rows from boosters of the same configuration that did not see them.
+
+    Each of ``folds`` boosters learns from the training rows and the other folds of the
+    validation period (folds by entity: a deal's weekly snapshots stay together), with the
+    trees early stopping chose scaled to its rows, and scores its own fold: what the refitted
+    booster's scores on new rows look like, for its calibrator (scikit-learn's
+    ``CalibratedClassifierCV(ensemble=False)`` does the same over all rows; here only the
+    latest labelled period calibrates). The validation period's scores of the booster that
+    learned without it would not do: more trees and more rows move the scores.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    n_train = max(int(split.train.sum()), 1)
+
+    def refit(mask: np.ndarray) -> tuple[Any, dict[str, list]]:
+        return refit_lightgbm(
+            rows[mask],
+            y[mask],
+            features=list(spec.features),
+            categorical=list(spec.categorical),
+            params=dict(spec.params),
+            num_boost_round=round(best_iteration * mask.sum() / n_train),
+            monotone=dict(spec.monotone),
+            client=client,
+        )
+
+    valid_at = np.flatnonzero(split.valid)
+    groups = rows[spec.entity].to_numpy() if spec.entity in rows.columns else np.arange(len(rows))
+    groups = groups[valid_at]
+    held_out = np.empty(len(valid_at))
+    n_folds = min(folds, len(pd.unique(groups)))
+    for _, out in GroupKFold(n_splits=n_folds).split(valid_at, groups=groups):
+        mask = split.train | split.valid
+        mask[valid_at[out]] = False
+        booster, categories = refit(mask)
+        held_out[out] = _model(spec, booster, categories).raw_score(rows.iloc[valid_at[out]])
+    booster, categories = refit(split.train | split.valid)
+    return booster, categories, held_out
+
+
+def won_against_lost(
+    spec: ModelSpec,
+    fit_rows: pd.DataFrame,
+    y_fit: np.ndarray,
+    test: pd.DataFrame,
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+) -> readiness.WonVsLost | None:
+    """The win model's won-against-lost check on the test rows of deals that closed within the
+    horizon (``spec.extra["closed_label"]``), beside the deal's age alone fitted on the closed
+    rows of the model's own training rows. None for other models or a table without it."""
+    closed_col, age_col = spec.extra.get("closed_label"), spec.extra.get("age_feature")
+    if not closed_col or not age_col or closed_col not in test.columns:
+        return None
+    if age_col not in test.columns or closed_col not in fit_rows.columns:
+        return None
+    closed_test = (test[closed_col] == 1).to_numpy()
+    closed_fit = (fit_rows[closed_col] == 1).to_numpy()
+    y_closed_fit = y_fit[closed_fit]
+    p_age = None  # training rows without both won and lost closes: no age baseline to fit
+    if closed_fit.any() and y_closed_fit.min() != y_closed_fit.max():
+        p_age = baselines.deal_age_baseline(
+            spec, fit_rows[closed_fit], y_closed_fit, test[closed_test]
+        )
+    return readiness.won_vs_lost(y_test[closed_test], p_test[closed_test], p_age)
 
 
 def summary(evaluation: Evaluation) -> dict[str, Any]:
@@ -256,6 +360,7 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in d.items()}
 
     return {
+        "horizon_days": evaluation.spec.horizon_days if evaluation.spec.horizon_applies else None,
         "metrics": clean(evaluation.metrics),
         "baselines": {k: clean(v) for k, v in evaluation.baselines.items()},
         "oracle": clean(evaluation.oracle),
@@ -263,6 +368,9 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "calibration": evaluation.calibration,
         "best_iteration": evaluation.best_iteration,
         "split": evaluation.split.describe(),
+        "row_accounting": None
+        if evaluation.row_account is None
+        else evaluation.row_account.to_json(),
         "warnings": list(evaluation.warnings),
         "readiness": None if evaluation.readiness is None else evaluation.readiness.to_json(),
         "calibration_curve": calibration_points(evaluation),

@@ -4,8 +4,11 @@ Judged on the test period only, against the logistic regression scored on the sa
 
 * ``not_ready`` when the test period has too few examples of a class to judge
   (:data:`MIN_TEST_PER_CLASS`), when the test ROC AUC's seeded bootstrap 90 % interval includes
-  0.5, when the model does not beat the logistic regression's ROC AUC, or when a leak check fired
-  at error level;
+  0.5, when the model does not beat the logistic regression's ROC AUC, when a leak check fired
+  at error level, or (win model) when among the test deals that closed within the horizon it
+  tells won from lost no better than the deal's age alone (:class:`WonVsLost`: the seeded
+  bootstrap interval of the paired ROC AUC difference includes 0) - a model that learned *when*
+  deals close, not *which* win;
 * ``usable`` when the model ranks better than chance and than the logistic regression, but the
   interval's lower bound stays below :data:`READY_AUC_LOW` (a narrow gain);
 * ``ready`` otherwise.
@@ -33,22 +36,88 @@ INTERVAL = 0.90
 READY_AUC_LOW = 0.60
 
 
+def _pair(values: tuple[float, float] | None) -> list[float] | None:
+    return None if values is None else [float(v) for v in values]
+
+
+@dataclass
+class WonVsLost:
+    """Won against lost among the test rows of deals that closed within the horizon: the
+    model's ROC AUC there beside a one-feature baseline of the deal's age on the same rows.
+
+    A model that only learned timing (young deals close soon, old ones rarely) ranks "won
+    within the horizon" well and won against lost no better than the deal's age does.
+    """
+
+    won: int
+    lost: int
+    auc: float | None = None
+    interval: tuple[float, float] | None = None
+    age_baseline_auc: float | None = None
+    #: the seeded bootstrap interval of (model ROC AUC - age baseline ROC AUC), paired rows
+    gain_interval: tuple[float, float] | None = None
+
+    @property
+    def judged(self) -> bool:
+        return self.won >= MIN_TEST_PER_CLASS and self.lost >= MIN_TEST_PER_CLASS
+
+    @property
+    def within_noise(self) -> bool:
+        """True when the gain over the deal-age baseline is not distinguishable from 0."""
+        return self.judged and self.gain_interval is not None and not self.gain_interval[0] > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "won": self.won,
+            "lost": self.lost,
+            "auc": self.auc,
+            "interval": _pair(self.interval),
+            "age_baseline_auc": self.age_baseline_auc,
+            "gain_interval": _pair(self.gain_interval),
+        }
+
+
 @dataclass
 class Readiness:
     verdict: str
     reasons: list[str] = field(default_factory=list)
     roc_auc_interval: tuple[float, float] | None = None
     help: str | None = None
+    won_vs_lost: WonVsLost | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
             "reasons": list(self.reasons),
-            "roc_auc_interval": None
-            if self.roc_auc_interval is None
-            else [float(v) for v in self.roc_auc_interval],
+            "roc_auc_interval": _pair(self.roc_auc_interval),
             "help": self.help,
+            "won_vs_lost": None if self.won_vs_lost is None else self.won_vs_lost.to_json(),
         }
+
+
+def _bootstrap_interval(
+    y: np.ndarray,
+    statistic: Any,
+    *,
+    resamples: int,
+    seed: int,
+    level: float,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(idx)`` over rows resampled with
+    replacement (seeded); resamples holding a single class are skipped."""
+    y = np.asarray(y, dtype=int)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        values.append(statistic(idx))
+    if not values:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def bootstrap_auc_interval(
@@ -62,18 +131,78 @@ def bootstrap_auc_interval(
     """Percentile bootstrap interval of ROC AUC (rows resampled with replacement, seeded)."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
-    rng = np.random.default_rng(seed)
-    aucs = []
-    for _ in range(resamples):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
-            continue
-        aucs.append(roc_auc_score(y[idx], p[idx]))
-    if not aucs:
-        return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(aucs, [tail, 100 - tail])
-    return float(low), float(high)
+    return _bootstrap_interval(
+        y, lambda idx: roc_auc_score(y[idx], p[idx]), resamples=resamples, seed=seed, level=level
+    )
+
+
+def bootstrap_auc_difference_interval(
+    y: np.ndarray,
+    p: np.ndarray,
+    p_other: np.ndarray,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = INTERVAL,
+) -> tuple[float, float]:
+    """Interval of ROC AUC(``p``) - ROC AUC(``p_other``), both scored on each same resample
+    (the same resamples as :func:`bootstrap_auc_interval` with the same seed)."""
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    p_other = np.asarray(p_other, dtype=float)
+    return _bootstrap_interval(
+        y,
+        lambda idx: roc_auc_score(y[idx], p[idx]) - roc_auc_score(y[idx], p_other[idx]),
+        resamples=resamples,
+        seed=seed,
+        level=level,
+    )
+
+
+def won_vs_lost(y_won: np.ndarray, p: np.ndarray, p_age: np.ndarray | None) -> WonVsLost:
+    """:class:`WonVsLost` of test rows whose deal closed (``y_won``: 1 won, 0 lost), the
+    model's scores ``p`` and the deal-age baseline's ``p_age`` on the same rows (None: no
+    baseline could be fitted, nothing to compare with)."""
+    y = np.asarray(y_won, dtype=int)
+    won, lost = int(y.sum()), int(len(y) - y.sum())
+    if not won or not lost:
+        return WonVsLost(won, lost)
+    out = WonVsLost(won, lost, auc=float(roc_auc_score(y, p)))
+    if out.judged:
+        out.interval = bootstrap_auc_interval(y, p)
+    if p_age is not None:
+        out.age_baseline_auc = float(roc_auc_score(y, p_age))
+        if out.judged:
+            out.gain_interval = bootstrap_auc_difference_interval(y, p, p_age)
+    return out
+
+
+def _won_vs_lost_reason(w: WonVsLost, horizon_days: int | None) -> str:
+    within = f" within {horizon_days} days" if horizon_days else ""
+    if not w.judged:
+        return (
+            f"won against lost not judged: the test deals that closed{within} give {w.won} won "
+            f"and {w.lost} lost rows (needs at least {MIN_TEST_PER_CLASS} of each)"
+        )
+    low, high = w.interval or (float("nan"), float("nan"))
+    text = (
+        f"won against lost among the test deals that closed{within} ({w.won} won, {w.lost} lost "
+        f"rows): ROC AUC {w.auc:.3f} (90 % interval {low:.3f}-{high:.3f})"
+    )
+    if w.age_baseline_auc is None or w.gain_interval is None:
+        return text + ", no deal-age baseline (the training rows hold no won and lost closes)"
+    g_low, g_high = w.gain_interval
+    gain = w.auc - w.age_baseline_auc
+    text += (
+        f", the deal's age alone {w.age_baseline_auc:.3f} (gain {gain:+.3f}, 90 % interval "
+        f"{g_low:+.3f} to {g_high:+.3f})"
+    )
+    if w.within_noise:
+        text += (
+            ": the model tells won from lost no better than the deal's age - it learned when "
+            "deals close, not which ones win"
+        )
+    return text
 
 
 def judge(
@@ -84,8 +213,11 @@ def judge(
     error_leaks: list[str],
     positive_name: str = "positive",
     negative_name: str = "negative",
+    won_lost: WonVsLost | None = None,
+    horizon_days: int | None = None,
 ) -> Readiness:
-    """The verdict for one model's test scores (``baseline_auc``: the logistic regression's)."""
+    """The verdict for one model's test scores (``baseline_auc``: the logistic regression's;
+    ``won_lost``: the win model's won-against-lost check, see :func:`won_vs_lost`)."""
     y = np.asarray(y_test, dtype=int)
     pos, neg = int(y.sum()), int(len(y) - y.sum())
     reasons: list[str] = []
@@ -96,7 +228,7 @@ def judge(
             f"judge (needs at least {MIN_TEST_PER_CLASS} of each)"
         )
         helps.append("a longer history or one with more recorded outcomes in its latest months")
-        return Readiness(NOT_READY, reasons, None, "; ".join(helps))
+        return Readiness(NOT_READY, reasons, None, "; ".join(helps), won_lost)
     auc = float(roc_auc_score(y, p_test))
     low, high = bootstrap_auc_interval(y, p_test)
     interval = (low, high)
@@ -117,16 +249,24 @@ def judge(
     if error_leaks:
         reasons.append("a leak check fired: " + "; ".join(error_leaks))
         helps.append("exclude the named fields (or mark them known: after_outcome in the mapping)")
+    if won_lost is not None and won_lost.within_noise:
+        reasons.append(_won_vs_lost_reason(won_lost, horizon_days))
+        helps.append(
+            "the outcomes of more closed deals, won and lost, and fields that tell them apart "
+            "before the close (activities with replies and meetings, stage changes, contacts)"
+        )
     if reasons:
-        return Readiness(NOT_READY, reasons, interval, "; ".join(helps))
+        return Readiness(NOT_READY, reasons, interval, "; ".join(helps), won_lost)
     gain = "" if baseline_auc is None else f", logistic regression {baseline_auc:.3f}"
     if low < READY_AUC_LOW:
         reasons.append(
             f"test ROC AUC {auc:.3f} (90 % interval {low:.3f}-{high:.3f}{gain}): better than "
             f"chance, but the interval's lower end is below {READY_AUC_LOW}"
         )
-        return Readiness(
-            USABLE, reasons, interval, "more history or more informative fields would firm it up"
-        )
-    reasons.append(f"test ROC AUC {auc:.3f} (90 % interval {low:.3f}-{high:.3f}{gain})")
-    return Readiness(READY, reasons, interval, None)
+        verdict, help_ = USABLE, "more history or more informative fields would firm it up"
+    else:
+        reasons.append(f"test ROC AUC {auc:.3f} (90 % interval {low:.3f}-{high:.3f}{gain})")
+        verdict, help_ = READY, None
+    if won_lost is not None:
+        reasons.append(_won_vs_lost_reason(won_lost, horizon_days))
+    return Readiness(verdict, reasons, interval, help_, won_lost)

@@ -22,12 +22,12 @@ import pandas as pd
 
 from salespilot.settings import Settings
 from salespilot.training.evaluate import HIGHER_IS_BETTER, binary_metrics
-from salespilot.training.fit import SalesPilotModel
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from salespilot.training.core import Evaluation
+    from salespilot.training.fit import SalesPilotModel
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,7 @@ def log_run(
     c = client(settings)
     c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
     c.set_model_version_tag(spec.name, version, "feature_set_version", feature_set_version)
+    c.set_model_version_tag(spec.name, version, "horizon_days", str(spec.horizon_days))
     for key, value in readiness_tags(ev).items():
         c.set_model_version_tag(spec.name, version, key, value)
     return run.info.run_id, version
@@ -205,16 +206,20 @@ def log_run(
 
 def readiness_tags(ev: Evaluation) -> dict[str, str]:
     """The version tags of the verdict: ``readiness``, ``readiness_reasons`` and ``leak_review``
-    (JSON lists; the features named for review as possible after-the-fact fields)."""
+    (JSON lists; the features named for review as possible after-the-fact fields), and for the
+    win model ``readiness_won_vs_lost`` (JSON: won against lost among the closed test deals)."""
     tags = {"leak_review": json.dumps(list(ev.leak_review))}
     if ev.readiness is not None:
         tags["readiness"] = ev.readiness.verdict
         tags["readiness_reasons"] = json.dumps(ev.readiness.reasons)
+        if ev.readiness.won_vs_lost is not None:
+            tags["readiness_won_vs_lost"] = json.dumps(ev.readiness.won_vs_lost.to_json())
     return tags
 
 
 def readiness_from_tags(tags: dict[str, str] | None) -> dict[str, Any] | None:
-    """``{"verdict", "reasons"}`` read back from a version's tags (None for older versions)."""
+    """``{"verdict", "reasons", "won_vs_lost"}`` read back from a version's tags (None for
+    older versions; ``won_vs_lost`` None for models other than the win model)."""
     tags = tags or {}
     if "readiness" not in tags:
         return None
@@ -222,7 +227,11 @@ def readiness_from_tags(tags: dict[str, str] | None) -> dict[str, Any] | None:
         reasons = json.loads(tags.get("readiness_reasons", "[]"))
     except json.JSONDecodeError:
         reasons = [tags["readiness_reasons"]]
-    return {"verdict": tags["readiness"], "reasons": reasons}
+    try:
+        won_lost = json.loads(tags.get("readiness_won_vs_lost", "null"))
+    except json.JSONDecodeError:
+        won_lost = None
+    return {"verdict": tags["readiness"], "reasons": reasons, "won_vs_lost": won_lost}
 
 
 # -- promotion -------------------------------------------------------------------------------
@@ -269,6 +278,15 @@ def decide_promotion(ev: Evaluation, settings: Settings, version: str) -> tuple[
         return True, "first version: no champion yet", {}
     try:
         champ = load_model(spec.name, alias=CHAMPION, settings=settings)
+        champ_horizon = getattr(champ, "metadata", {}).get("horizon_days", spec.horizon_days)
+        if spec.horizon_applies and int(champ_horizon) != spec.horizon_days:
+            return (
+                False,
+                f"the champion v{champ_version} predicts {champ_horizon} days ahead, this version "
+                f"{spec.horizon_days}: a different question, so neither beats the other; make it "
+                f"the champion by hand (salespilot promote {spec.name} {version})",
+                {},
+            )
         champ_metrics = binary_metrics(ev.y_test, champ.predict_proba(ev.test))
     except KeyError as exc:
         return True, f"champion v{champ_version} cannot score the new feature table ({exc})", {}
@@ -394,6 +412,7 @@ def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
                 "aliases": sorted(mv.aliases or []),
                 "created_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(),
                 "history_hash": (mv.tags or {}).get("history_hash"),
+                "horizon_days": (mv.tags or {}).get("horizon_days"),
                 "feature_set_version": (mv.tags or {}).get("feature_set_version"),
                 "promotion": (mv.tags or {}).get("promotion"),
                 "reason": (mv.tags or {}).get("reason"),
@@ -495,7 +514,12 @@ def load_model(
             if version
             else c.get_model_version_by_alias(name, alias)
         )
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            # the registry did not answer (server down, store unreadable): not a missing alias
+            raise RegistryError(
+                f"model registry {settings.mlflow_tracking_uri} could not be read: {exc.message}"
+            ) from None
         what = f"version {version}" if version else f"alias {alias!r}"
         raise RegistryError(
             f"model {name!r} has no {what} in {settings.mlflow_tracking_uri}; "

@@ -36,6 +36,8 @@ class TimeSplit:
     test_start: pd.Timestamp
     test_end: pd.Timestamp
     embargo_days: float
+    #: rows left out because their label window overlaps the next period (None: none are)
+    embargo: np.ndarray | None = None
 
     def describe(self) -> dict[str, str | int | float]:
         """The split as plain values, for MLflow params and the CLI."""
@@ -86,6 +88,7 @@ def time_split(
     test = (ts >= test_start).to_numpy()
     valid = ((ts >= valid_start) & (ts < valid_end_excl)).to_numpy()
     train = (ts < train_end_excl).to_numpy()
+    embargo = (ts < test_start).to_numpy() & ~valid & ~train
     return TimeSplit(
         train=train,
         valid=valid,
@@ -96,6 +99,7 @@ def time_split(
         test_start=test_start,
         test_end=t_max,
         embargo_days=float(horizon_days),
+        embargo=embargo,
     )
 
 
@@ -167,4 +171,5 @@ def decision_split(
         test_start=pd.Timestamp(test_start),
         test_end=pd.Timestamp(t.max()),
         embargo_days=embargo,
+        embargo=~(train | valid | test),
     )

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+from salespilot.features.pit import observed_end
 from salespilot.models.spec import ModelSpec
 from salespilot.settings import Settings
 from salespilot.training import registry
@@ -58,6 +60,16 @@ class TrainResult:
             }
         )
         return out
+
+
+def horizon_spec(spec: ModelSpec, settings: Settings, horizon_days: int | None = None) -> ModelSpec:
+    """``spec`` with the label horizon the user set: ``horizon_days`` (``train --horizon-days``),
+    else the settings' ``horizon_days[spec.name]``, else the spec's own. A model without a
+    horizon (contact time) is returned as it is unless one is asked of it explicitly."""
+    days = horizon_days if horizon_days is not None else settings.horizon_days.get(spec.name)
+    if days is None or (horizon_days is None and not spec.horizon_applies):
+        return spec
+    return spec.with_horizon(days)
 
 
 def check_tables(spec: ModelSpec, history: History) -> None:
@@ -114,7 +126,7 @@ def _cached_dataset(spec: ModelSpec, history: History, history_hash: str) -> pd.
     """``build_dataset`` memoised on the history's content hash: a retrain with other
     parameters in the same process (CLI tests, notebooks) reuses the feature table."""
     key = (history_hash, spec.table, spec.horizon_days, spec.grid_freq, spec.time_column)
-    key += (spec.rows, spec.decision_at)
+    key += (spec.rows, spec.decision_at, observed_end(history))  # a stated end changes the labels
     if key not in _DATASETS:
         if len(_DATASETS) >= 4:
             _DATASETS.pop(next(iter(_DATASETS)))
@@ -123,10 +135,12 @@ def _cached_dataset(spec: ModelSpec, history: History, history_hash: str) -> pd.
 
 
 def build_dataset(spec: ModelSpec, history: History) -> pd.DataFrame:
-    """The labelled feature table of ``spec`` built from ``history`` (weekly ``as_of`` grid).
+    """The feature table of ``spec`` built from ``history`` (weekly ``as_of`` grid), with its
+    labels: NaN where the label is unknown (training leaves those rows out as the unlabelled
+    end).
 
-    Snapshot rows whose horizon reaches past the end of the history are dropped even when
-    their label happens to be known (the deal closed early): keeping only those would bias
+    Snapshot rows whose horizon reaches past the end of the history are unlabelled even when
+    their outcome happens to be known (the deal closed early): keeping only those would bias
     the latest period towards quick outcomes.
     """
     from salespilot.features import training_sets
@@ -141,12 +155,27 @@ def build_dataset(spec: ModelSpec, history: History) -> pd.DataFrame:
 
 
 def observed_horizon_rows(spec: ModelSpec, frame: pd.DataFrame, history: History) -> pd.DataFrame:
-    """The rows whose whole label horizon lies inside the history (attempts: all rows)."""
-    if spec.table == "attempts" or spec.time_column not in frame.columns:
-        return frame.reset_index(drop=True)
-    end = history.end()
-    keep = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) <= end
-    return frame[keep].reset_index(drop=True)
+    """``frame`` with the label unknown (NaN) where the label horizon reaches past the
+    history's end (``observed_until``, else the last event); attempts: as they are."""
+    frame = frame.reset_index(drop=True)
+    if not spec.horizon_applies or spec.time_column not in frame.columns:
+        return frame
+    past = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) > observed_end(history)
+    if past.any() and spec.label in frame.columns:
+        frame = frame.copy()
+        frame.loc[past, spec.label] = np.nan
+    return frame
+
+
+def warm_up_ids(spec: ModelSpec, history: History | None) -> pd.Series | None:
+    """The entity ids of the candidate rows the grid's warm-up left out (decision rows: none)."""
+    from salespilot.features import training_sets
+
+    if history is None or spec.rows == "decision":
+        return None
+    rows = training_sets.warm_up_rows(history, spec.table, spec.grid_freq)
+    column = training_sets.ENTITY_COLUMNS[spec.table]
+    return rows[spec.entity if spec.entity in rows.columns else column]
 
 
 def custom_features(spec: ModelSpec, frame: pd.DataFrame) -> dict[str, str]:
@@ -186,6 +215,7 @@ def train_model(
     exclude_features: tuple[str, ...] | list[str] = (),
     figures: bool = True,
     progress: Progress | None = None,
+    horizon_days: int | None = None,
 ) -> TrainResult:
     """Train, evaluate, log, register and judge one model.
 
@@ -193,6 +223,7 @@ def train_model(
     is an already built labelled feature table to use instead of building one. ``params``
     overrides LightGBM parameters; ``extra_features`` adds a customer's own columns
     (name -> ``"categorical"`` / ``"numeric"``), ``exclude_features`` drops some.
+    ``horizon_days`` sets the label horizon (see :func:`horizon_spec`).
     The oracle and the contact-time slot evaluation come from the history's ``truth/`` folder
     when there is one (or from ``oracle``/``slots`` when given).
 
@@ -200,7 +231,7 @@ def train_model(
     or :class:`~salespilot.training.split.SplitError` (too little history) with readable messages.
     """
     say = progress or (lambda msg: log.info(msg))
-    spec = spec_for_history(spec, history)
+    spec = spec_for_history(horizon_spec(spec, settings, horizon_days), history)
     if params:
         from salespilot.training.fit import check_lightgbm_params
 
@@ -243,8 +274,19 @@ def train_model(
 
         slots = slot_evaluator(spec, truth, history)
 
-    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows")
-    ev = fit_and_evaluate(spec, frame, oracle=oracle, slots=slots)
+    from salespilot.training.distributed import training_client
+
+    where = "" if settings.training_cluster == "none" else f" on {settings.training_cluster}"
+    say(f"{spec.name}: fitting LightGBM on {len(frame):,} rows{where}")
+    with training_client(settings) as client:
+        ev = fit_and_evaluate(
+            spec,
+            frame,
+            oracle=oracle,
+            slots=slots,
+            client=client,
+            warm_up=warm_up_ids(spec, history),
+        )
 
     say(f"{spec.name}: logging the run and registering the model")
     history_hash = history_hash or _frame_hash(frame)
@@ -254,9 +296,10 @@ def train_model(
         history_hash=history_hash,
         feature_set_version=feature_set_version(),
         figures=figures,
-        extra_tags={"data_dir": str(history.source)}
-        if history is not None and history.source
-        else None,
+        extra_tags={
+            "training_cluster": settings.training_cluster,
+            **({"data_dir": str(history.source)} if history is not None and history.source else {}),
+        },
     )
     becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
     if becomes:

@@ -142,6 +142,11 @@ def test_labels_only_where_the_horizon_was_observed():
     # in it (labelling only the early closers would bias the latest rows towards them)
     assert math.isnan(lab[("LATE", late)][0]) and lab[("LATE", late)][1] == 1.0
     assert math.isnan(lab[("OPEN", late)][0])
+    # closed (won or lost) within the horizon: the rows the won-against-lost check uses
+    closed = {(r.opportunity_id, r.as_of): r.label_closed for r in snap.itertuples()}
+    assert closed[("W", early)] == closed[("L", early)] == 1.0
+    assert closed[("LATE", early)] == closed[("OPEN", early)] == 0.0
+    assert math.isnan(closed[("LATE", late)])
 
 
 COMPARED = [

@@ -21,6 +21,7 @@ from salespilot.features.demo.truth import (
     read_truth,
 )
 from salespilot.features.loader import load_history
+from salespilot.features.pit import observed_end
 from salespilot.features.schema import TABLES
 
 END = pd.Timestamp("2026-06-30")
@@ -116,7 +117,7 @@ def test_csv_and_parquet_load_to_the_same_history(tmp_path):
 
 def test_loads_and_validates(demo_history):
     assert len(demo_history.opportunities) > 1000
-    assert demo_history.end() < END
+    assert observed_end(demo_history) < END
     for name in TABLES:
         assert demo_history.table(name) is not None, name
 

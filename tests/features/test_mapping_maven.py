@@ -11,6 +11,7 @@ import pytest
 from salespilot.features.custom_fields import read_custom_fields
 from salespilot.features.loader import load_history
 from salespilot.features.mapping import import_history
+from salespilot.features.pit import observed_end
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "examples" / "maven_crm" / "mapping.yaml"
@@ -42,7 +43,7 @@ def test_maven_imports_and_validates(maven_history_dir):
     opps = history.opportunities
     assert len(opps) == 8_800
     assert opps["status"].value_counts().to_dict() == {"won": 4238, "lost": 2473, "open": 2089}
-    assert history.end() == pd.Timestamp("2017-12-31")
+    assert observed_end(history) == pd.Timestamp("2017-12-31")
     # 1,425 open deals without an account each got a placeholder account
     placeholders = history.accounts["account_id"].str.startswith("unknown-")
     assert placeholders.sum() == 1_425 == len(history.accounts) - 85
@@ -87,5 +88,5 @@ def test_maven_win_model_trains_and_ranks_open_deals(maven_history_dir):
     assert ev.baselines["stage_rule"]["roc_auc"] == pytest.approx(0.5)
     assert ev.metrics["roc_auc"] > 0.6
     assert not [w for w in ev.warnings if "likely leak" in w]
-    accounts = account_snapshot(_with_subscriptions(history), history.end())
+    accounts = account_snapshot(_with_subscriptions(history), observed_end(history))
     assert accounts.empty and "account_id" in accounts.columns

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from salespilot.cli import app
 from salespilot.features.deals import deal_snapshot
+from salespilot.features.loader import load_history
+from salespilot.features.pit import data_as_of
 from salespilot.features.store import latest_snapshot, read_feature_table, write_feature_tables
 from salespilot.features.training_sets import FEATURE_SET_VERSION, as_of_grid, build_training_set
 from tests.features.factories import T0, random_history
@@ -27,9 +29,9 @@ def test_chunked_training_set_equals_one_pass_and_keeps_categories():
     whole = deal_snapshot(h, grid)
     assert len(chunked) == len(whole)
     assert isinstance(chunked["stage"].dtype, pd.CategoricalDtype)
-    assert {"label_won", "label_outcome_won"} <= set(chunked.columns)
+    assert {"label_won", "label_outcome_won", "label_closed"} <= set(chunked.columns)
     pd.testing.assert_frame_equal(
-        chunked.drop(columns=["label_won", "label_outcome_won"]).astype(
+        chunked.drop(columns=["label_won", "label_outcome_won", "label_closed"]).astype(
             {c: object for c in ("stage", "product_line", "lead_source")}
         ),
         whole.astype({c: object for c in ("stage", "product_line", "lead_source")}),
@@ -60,7 +62,7 @@ def test_parquet_round_trip_with_metadata(tmp_path):
     assert meta["history_hash"] == h.content_hash() and meta["horizon_days"] == 30
     assert meta["as_of_min"] == deals["as_of"].min().isoformat()
     assert meta["as_of_count"] == deals["as_of"].nunique()
-    assert meta["label_columns"] == ["label_won", "label_outcome_won"]
+    assert meta["label_columns"] == ["label_won", "label_outcome_won", "label_closed"]
     assert json.loads((tmp_path / "deals.json").read_text()) == meta
     latest, _ = latest_snapshot(tmp_path, "deals")
     assert (latest["as_of"] == grid[-1]).all() and not any(c.startswith("label_") for c in latest)
@@ -91,12 +93,13 @@ def test_cli_builds_every_table_and_the_snapshots(demo_dir, tmp_path):
         "snapshots/deals",
         "snapshots/accounts",
     }
-    assert summary["snapshot_as_of"] == "2026-03-02 00:00:00"
+    now_of_data = data_as_of(load_history(demo_dir))  # the instant the API scores too
+    assert summary["snapshot_as_of"] == str(now_of_data)
     deals, meta = read_feature_table(out, "deals")
     assert len(deals) == summary["tables"]["deals"]["rows"] > 0
     assert meta["history_hash"] == summary["history_hash"]
     now, _ = latest_snapshot(out, "deals")
-    assert (now["as_of"] == pd.Timestamp("2026-03-02")).all()
+    assert (now["as_of"] == now_of_data).all()
 
     one = CliRunner().invoke(
         app,

@@ -29,12 +29,15 @@ class Receiver:
         self.fail_first = fail_first
         self.requests: list[dict] = []
         self.accepted: list[dict] = []
+        self.raw: list[tuple[dict, bytes]] = []  # (headers, body bytes) of every request
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.loads(raw)
                 receiver.requests.append(body)
+                receiver.raw.append((dict(self.headers), raw))
                 if len(receiver.requests) <= receiver.fail_first:
                     self.send_response(500)
                     self.end_headers()

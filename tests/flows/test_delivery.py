@@ -61,3 +61,70 @@ def test_failed_delivery_is_kept_and_sent_by_the_next_run(tmp_path, quick_retrie
     assert second == {"delivered": ["R002-2026-06-29"], "failed": []}
     assert [a["body"] for a in up.accepted] == [{"rep_id": "R002"}]
     assert outbox.pending() == []
+
+
+def test_a_rerun_for_the_same_day_sends_nothing_already_delivered(tmp_path, quick_retries):
+    outbox = Outbox(tmp_path / "outbox")
+    receiver = Receiver(fail_first=0)
+    try:
+        outbox.put("R001-2026-06-29", {"rep_id": "R001"})
+        first = push(str(outbox.root), receiver.url, quick_retries)
+        # the rerun queues the same lists again (same data day): nothing is pending, nothing sent
+        assert outbox.put("R001-2026-06-29", {"rep_id": "R001"}) is None
+        outbox.put("R002-2026-06-29", {"rep_id": "R002"})  # one new list
+        second = push(str(outbox.root), receiver.url, quick_retries)
+    finally:
+        receiver.close()
+    assert first == {"delivered": ["R001-2026-06-29"], "failed": []}
+    assert second == {"delivered": ["R002-2026-06-29"], "failed": []}
+    assert [a["key"] for a in receiver.accepted] == ["R001-2026-06-29", "R002-2026-06-29"]
+
+
+def test_a_send_interrupted_by_a_kill_is_sent_by_the_next_run_once(tmp_path, quick_retries):
+    """A sender killed after claiming a delivery (before any answer) leaves it in sending/."""
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.put("R003-2026-06-29", {"rep_id": "R003"})
+    with outbox.sending():
+        outbox.claim(outbox.pending()[0])  # ...and the process dies here
+    (outbox.root / "pending" / "R004-2026-06-29.tmp").write_text('{"half')  # a cut write
+    assert outbox.pending() == []
+    assert outbox.put("R003-2026-06-29", {"rep_id": "R003"}) is None  # not queued twice
+    receiver = Receiver(fail_first=0)
+    try:
+        result = push(str(outbox.root), receiver.url, quick_retries)
+        again = push(str(outbox.root), receiver.url, quick_retries)
+    finally:
+        receiver.close()
+    assert result == {"delivered": ["R003-2026-06-29"], "failed": []}
+    assert again == {"delivered": [], "failed": []}
+    assert [a["key"] for a in receiver.accepted] == ["R003-2026-06-29"]
+    record = json.loads((outbox.root / "delivered" / "R003-2026-06-29.json").read_text())
+    assert [a["ok"] for a in record["attempts"]] == [False, True]
+    assert record["attempts"][0]["detail"].startswith("interrupted")
+    assert not list(outbox.root.glob("*/*.tmp"))
+
+
+def test_each_body_is_signed_with_the_webhook_secret(tmp_path, quick_retries):
+    from pydantic import SecretStr
+
+    from salespilot.flows.outbox import SIGNATURE_HEADER, verify_signature
+
+    signed = quick_retries.model_copy(update={"webhook_secret": SecretStr("k3y")})
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.put("R005-2026-06-29", {"rep_id": "R005", "items": [{"score": 0.5}]})
+    receiver = Receiver(fail_first=0)
+    try:
+        push(str(outbox.root), receiver.url, signed)
+    finally:
+        receiver.close()
+    ((headers, raw),) = receiver.raw
+    header = headers[SIGNATURE_HEADER]
+    # what a receiver does, with only the standard library: HMAC-SHA256 of the raw body
+    import hashlib
+    import hmac
+
+    assert header == "sha256=" + hmac.new(b"k3y", raw, hashlib.sha256).hexdigest()
+    assert verify_signature("k3y", raw, header)
+    assert not verify_signature("other", raw, header)
+    assert not verify_signature("k3y", raw.replace(b"0.5", b"0.9"), header)
+    assert json.loads(raw) == {"rep_id": "R005", "items": [{"score": 0.5}]}

@@ -57,6 +57,40 @@ def test_rep_gets_ranked_list_with_reasons(client, state, people):
     assert "deal" in kinds
 
 
+def test_handed_over_items_carry_the_hand_over_note_in_the_new_owners_list(client, state, people):
+    from salespilot.targets.handover import handover_risk
+
+    risk = handover_risk(state.history, as_of=state.as_of)
+    assert len(risk) > 0  # the demo's leavers hand deals and customers over
+    lists = {}
+    for r in risk.itertuples():
+        if r.owner_rep_id not in lists:
+            got = client.get(
+                f"/v1/reps/{r.owner_rep_id}/priorities?limit=500", headers=people.h("admin")
+            )
+            assert got.status_code == 200, got.text
+            lists[r.owner_rep_id] = {it["entity_id"]: it for it in got.json()["items"]}
+        item = lists[r.owner_rep_id].get(r.id)
+        assert item is not None, (r.kind, r.id)  # whatever its score or churn risk
+        h = item["handover"]
+        assert h["previous_owner_rep_id"] == r.previous_owner
+        assert h["missing"] == list(r.missing) and h["previous_owner_left"] == r.previous_owner_left
+        assert f"Taken over from {r.previous_owner}" in h["note"]
+        assert "hand-over note" in item["next_step"]
+    noted = {
+        (it["kind"], e) for items in lists.values() for e, it in items.items() if it["handover"]
+    }
+    assert noted == set(zip(risk["kind"], risk["id"], strict=True))
+    # the rest of the list has no note
+    assert all(
+        it["handover"] is None
+        for it in client.get(
+            f"/v1/reps/{people.rep}/priorities?limit=500", headers=people.h("admin")
+        ).json()["items"]
+        if (it["kind"], it["entity_id"]) not in noted
+    )
+
+
 def test_best_time_is_in_contact_and_rep_zones(client, state, people):
     items = client.get(
         f"/v1/reps/{people.rep}/priorities?limit=50", headers=people.h("rep")
@@ -238,6 +272,10 @@ def test_models_endpoint_is_admin_only(client, people):
         assert m["readiness"]["reasons"]
     verdicts = {m["name"]: m["readiness"]["verdict"] for m in body["models"]}
     assert verdicts["win_probability"] == "ready"
+    won_lost = {m["name"]: m["readiness"]["won_vs_lost"] for m in body["models"]}
+    assert won_lost["churn_risk"] is None and won_lost["contact_time"] is None
+    win = won_lost["win_probability"]  # won against lost among the closed test deals
+    assert win["auc"] > win["age_baseline_auc"] and win["gain_interval"][0] > 0
     assert body["degraded"] is False
     _err(client.get("/v1/models", headers=people.h("rep")), 403, "admin_only")
     _err(client.get("/v1/models", headers=people.h("manager")), 403, "admin_only")

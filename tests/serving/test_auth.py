@@ -70,7 +70,7 @@ def test_missing_and_wrong_tokens_get_401_json(bare_client):
 def test_not_loaded_is_503_json_and_health_is_alive(bare_client):
     c, store = bare_client
     secret, _ = store.create(role="admin")
-    assert c.get("/health").json() == {"status": "ok"}
+    assert c.get("/health").json() == {"status": "ok", "degraded": False}
     r = c.get("/ready")
     assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
     r = c.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})

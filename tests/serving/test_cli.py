@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from salespilot.cli import app
 from salespilot.serving.auth import TokenStore
+from tests.terminal import assert_readable_at_80
 
 runner = CliRunner()
 
@@ -52,8 +53,14 @@ def test_priorities_json_matches_the_api(serving_settings, client, people, monke
     cli = json.loads(r.stdout)
     api = client.get(f"/v1/reps/{people.rep}/priorities?limit=5", headers=people.h("rep")).json()
     assert [i["entity_id"] for i in cli["items"]] == [i["entity_id"] for i in api["items"]]
+    monkeypatch.setenv("COLUMNS", "80")
     r = runner.invoke(app, ["priorities", people.rep, "--limit", "3"])
     assert r.exit_code == 0 and people.rep in r.stdout
+    items = api["items"][:3]
+    assert_readable_at_80(r.stdout, tuple(f"{i['value_at_stake']:,.0f}" for i in items))
+    assert "won within 60 days" in r.stdout
+    if any(i["best_time"] for i in items):
+        assert "theirs" in r.stdout and "yours" in r.stdout
     r = runner.invoke(app, ["priorities", "R_NOBODY"])
     assert r.exit_code == 1 and "no rep" in r.output
     # the id matched regardless of case and zero padding, before any model loads

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from salespilot.features.pit import data_as_of
 from salespilot.targets.activity import activity_plan, funnel_rates
-from salespilot.targets.pipeline import data_as_of
 
 
 def test_activity_plan_arithmetic():

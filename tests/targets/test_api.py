@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from salespilot.features.pit import data_as_of
 from salespilot.serving.app import create_app
 from salespilot.serving.state import MODEL_NAMES, ModelSlot, ServingState
-from salespilot.targets.pipeline import data_as_of
 
 
 def _state(history, slots) -> ServingState:

@@ -59,3 +59,25 @@ def test_backtest_logs_to_mlflow_with_fan_charts(result, tmp_path):
     assert charts == ["fan_charts/company/company.png"]
     assert "backtest_rows.csv" in [a.path for a in client.list_artifacts(run_id)]
     assert client.get_experiment(run.info.experiment_id).name == "targets_backtest"
+
+
+def test_booked_by_every_dimension_sums_the_same_won_deals():
+    from salespilot.targets.backtest import booked
+    from salespilot.targets.periods import parse_period
+    from targets.factories import make_history
+
+    h = make_history(reps=4, months=6, seed=3)
+    q = parse_period("2025-Q4")
+    opp = h.opportunities
+    won = opp[(opp["status"] == "won") & (opp["closed_at"] >= q.start) & (opp["closed_at"] < q.end)]
+    assert len(won) > 0
+    total = float(won["amount"].sum())
+    for by in ("rep", "team", "region", "product_line", "company"):
+        assert booked(h, q, by=by).sum() == pytest.approx(total), by
+    team = booked(h, q, by="team")
+    north = h.reps.loc[h.reps["team"] == "north", "rep_id"]
+    assert team["north"] == pytest.approx(won.loc[won["owner_rep_id"].isin(north), "amount"].sum())
+    only = booked(h, q, by="region", rep_ids=north)  # the north team's deals, per region
+    assert only.sum() == pytest.approx(team["north"])
+    with pytest.raises(ValueError, match="booked by"):
+        booked(h, q, by="industry")

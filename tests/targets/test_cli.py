@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from salespilot.cli import app
+from tests.terminal import assert_readable_at_80
 
 
 @pytest.fixture
@@ -69,6 +70,24 @@ def test_targets_table_plots_and_user_errors(cli, demo_history_dir, tmp_path):
     assert r.exit_code == 1 and "error" in json.loads(r.stdout)
     r = cli.invoke(app, ["targets", "--period", "2026-Q3", "--data", "/nonexistent/folder"])
     assert r.exit_code == 1 and "does not exist" in r.output
+
+
+def test_targets_and_health_tables_read_at_80_columns(
+    cli, targets_demo_history, demo_history_dir, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ["--period", "2026-Q3", "--by", "rep", "--data", str(demo_history_dir)]
+    out = _json(cli.invoke(app, ["targets", *args, "--company-target", "1000000", "--json"]))
+    r = cli.invoke(app, ["targets", *args, "--company-target", "1000000"])
+    assert r.exit_code == 0, r.output
+    ids = tuple(u["unit"].split()[0] for u in out["units"])
+    assert_readable_at_80(r.stdout, (*ids, "stretch", "demo/mo", "P(≥)"))
+    team = sorted(targets_demo_history.reps["team"].unique())[0]
+    r = cli.invoke(app, ["health", team, "--data", str(demo_history_dir)])
+    assert r.exit_code == 0, r.output
+    reps = targets_demo_history.reps
+    members = tuple(reps.loc[reps["team"] == team, "rep_id"])
+    assert_readable_at_80(r.stdout, (*members, "lead->meeting"))
 
 
 def test_health_json_and_unknown_team(cli, targets_demo_history, demo_history_dir):

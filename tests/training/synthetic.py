@@ -49,6 +49,30 @@ def synthetic_frame(
     return frame.sort_values("as_of", kind="stable").reset_index(drop=True)
 
 
+def timing_only_frame(n: int = 4000, *, seed: int = 0) -> pd.DataFrame:
+    """:func:`synthetic_frame` rows where ``x1`` and the deal's age tell only *whether a deal
+    closes within the horizon*; among the deals that close, won or lost is a coin flip."""
+    frame = synthetic_frame(n, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    frame["deal_age_days"] = rng.exponential(40, n)
+    logit = -0.3 + 1.5 * frame["x1"] - 0.02 * frame["deal_age_days"]
+    closed = rng.random(n) < 1 / (1 + np.exp(-logit))
+    frame["label_closed"] = closed.astype(float)
+    frame["label_won"] = (closed & (rng.random(n) < 0.5)).astype(int)
+    return frame.drop(columns="p_true")
+
+
+def timing_spec() -> ModelSpec:
+    """:func:`synthetic_spec` with the deal's age and the won-against-lost check of the win
+    model (``closed_label``, ``age_feature``)."""
+    base = synthetic_spec()
+    return synthetic_spec(
+        features=(*base.features, "deal_age_days"),
+        readable_names={**base.readable_names, "deal_age_days": "Days since the deal was created"},
+        extra={"closed_label": "label_closed", "age_feature": "deal_age_days"},
+    )
+
+
 def synthetic_spec(**overrides) -> ModelSpec:
     features = ("stage", "days_since_last_touch", "x1", "x2", "noise")
     names = {

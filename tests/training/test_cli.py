@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from salespilot.cli import app
 from salespilot.settings import get_settings
+from tests.terminal import assert_readable_at_80
 
 METRICS = {"roc_auc", "average_precision", "log_loss", "brier_score", "ece", "top_decile_lift"}
 
@@ -25,7 +26,8 @@ def cli_state(tmp_path_factory):
 
 
 def run(*args: str):
-    return CliRunner().invoke(app, list(args))
+    # a normal terminal, a pipe or a log: every table must read at 80 columns
+    return CliRunner(env={"COLUMNS": "80"}).invoke(app, list(args))
 
 
 def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_dir):
@@ -39,6 +41,8 @@ def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_di
     assert set(r["baselines"]["stage_rule"]) >= METRICS
     assert set(r["oracle"]) >= METRICS
     assert r["version"] == "1" and r["champion"] is True
+    won_lost = r["readiness"]["won_vs_lost"]
+    assert set(won_lost) == {"won", "lost", "auc", "interval", "age_baseline_auc", "gain_interval"}
 
     worse = run(
         "train", "win_probability", "--data", str(demo_history_dir), "--json",
@@ -51,6 +55,7 @@ def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_di
     cmp = json.loads(run("compare", "win_probability", "--json").stdout)
     aliases = {v["version"]: v["aliases"] for v in cmp["versions"]}
     assert aliases == {"1": ["champion"], "2": ["challenger"]}
+    assert cmp["versions"][0]["readiness"]["won_vs_lost"] == won_lost
 
     assert run("promote", "win_probability", "2").exit_code == 0
     cmp = json.loads(run("compare", "win_probability", "--json").stdout)
@@ -59,6 +64,7 @@ def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_di
     assert back.exit_code == 0 and "v1" in back.stdout
     table = run("compare", "win_probability")
     assert table.exit_code == 0 and "registered versions" in table.stdout
+    assert_readable_at_80(table.stdout, ("champion", "restored by rollback", "brier_score"))
 
 
 def test_model_without_its_tables_is_skipped_with_what_to_add(

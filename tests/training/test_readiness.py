@@ -6,8 +6,13 @@ import numpy as np
 
 from salespilot.settings import Settings
 from salespilot.training import compare, train_model
-from salespilot.training.readiness import bootstrap_auc_interval, judge
-from tests.training.synthetic import synthetic_frame, synthetic_spec
+from salespilot.training.readiness import bootstrap_auc_interval, judge, won_vs_lost
+from tests.training.synthetic import (
+    synthetic_frame,
+    synthetic_spec,
+    timing_only_frame,
+    timing_spec,
+)
 
 
 def test_no_signal_is_not_ready_and_not_promoted(tmp_path):
@@ -23,7 +28,11 @@ def test_no_signal_is_not_ready_and_not_promoted(tmp_path):
     assert "not ready" in result.reason and "What would help" in result.reason
     (v,) = compare("synthetic_win", settings=settings)
     assert v["aliases"] == ["challenger"]
-    assert v["readiness"] == {"verdict": "not_ready", "reasons": ready["reasons"]}
+    assert v["readiness"] == {
+        "verdict": "not_ready",
+        "reasons": ready["reasons"],
+        "won_vs_lost": None,  # the synthetic spec has no won-against-lost check
+    }
     assert v["leak_review"] == result.evaluation.leak_review
 
 
@@ -43,3 +52,38 @@ def test_judge_rules():
     assert few.verdict == "not_ready" and "too few" in few.reasons[0]
     # seeded: the same interval every time
     assert bootstrap_auc_interval(y, weak) == bootstrap_auc_interval(y, weak)
+
+
+def test_a_model_that_learns_only_timing_is_not_ready(tmp_path):
+    """It ranks "won within the horizon" well (it knows which deals close soon), but among the
+    deals that closed it tells won from lost no better than the deal's age: not_ready."""
+    settings = Settings(state_dir=tmp_path)
+    result = train_model(timing_spec(), None, settings, frame=timing_only_frame(), figures=False)
+    ready = result.to_json()["readiness"]
+    assert result.evaluation.metrics["roc_auc"] > 0.65  # timing alone looks like a good model
+    assert ready["verdict"] == "not_ready"
+    w = ready["won_vs_lost"]
+    assert w["won"] >= 20 and w["lost"] >= 20
+    assert abs(w["auc"] - 0.5) < 0.1 and abs(w["age_baseline_auc"] - 0.5) < 0.1
+    assert w["gain_interval"][0] <= 0 <= w["gain_interval"][1]
+    assert any("no better than the deal's age" in r for r in ready["reasons"]), ready
+    assert "closed deals, won and lost" in ready["help"]
+    assert not result.champion
+    (v,) = compare("synthetic_win", settings=settings)
+    assert v["readiness"]["won_vs_lost"] == w  # on the version's tags, read back by compare
+
+
+def test_won_vs_lost_check_rules():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 600)
+    signal = y + rng.normal(scale=0.7, size=len(y))
+    age = rng.normal(size=len(y))
+    w = won_vs_lost(y, signal, age)
+    assert w.judged and not w.within_noise and w.gain_interval[0] > 0
+    # the same interval as the AUC's own bootstrap: one definition, same resamples
+    assert w.interval == bootstrap_auc_interval(y, signal)
+    assert won_vs_lost(y, age, age).within_noise
+    few = won_vs_lost(y[:30], signal[:30], age[:30])
+    assert not few.judged and not few.within_noise and few.gain_interval is None
+    ok = judge(y_test=y, p_test=signal, baseline_auc=0.6, error_leaks=[], won_lost=few)
+    assert ok.verdict == "ready" and "not judged" in ok.reasons[-1]

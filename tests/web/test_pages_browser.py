@@ -76,8 +76,16 @@ def served(trained_state, tmp_path_factory):
         "manager": store.create(role="manager", team=team)[0],
         "admin": store.create(role="admin")[0],
     }
+    from salespilot.targets.backtest import booked
+    from salespilot.targets.periods import period_containing
+
+    quarter = period_containing(state.as_of)
+    mates = state.reps.index[state.reps["team"].astype(str) == team]
+    by_region = booked(state.history, quarter, by="region", rep_ids=mates)
     yield {
         "base": f"http://127.0.0.1:{port}",
+        "current_quarter": str(quarter),
+        "booked_region": {str(k): float(v) for k, v in by_region.items()},
         "app": app,
         "rep": rep,
         "team": team,
@@ -90,18 +98,22 @@ def served(trained_state, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def page(served):
+    """One browser, one context and one page for the module: each test signs in as its role
+    (the sign-in replaces the session cookie), and Plotly's script stays in the page cache."""
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        ctx = browser.new_context(
+            base_url=served["base"], viewport={"width": 1280, "height": 900}, accept_downloads=True
+        )
+        yield ctx.new_page()
+        ctx.close()
+        browser.close()
 
 
-def _page(browser, served, who: str, width: int = 1280):
-    ctx = browser.new_context(
-        base_url=served["base"], viewport={"width": width, "height": 900}, accept_downloads=True
-    )
-    page = ctx.new_page()
+def _sign_in(page, served, who: str, width: int = 1280):
+    page.set_viewport_size({"width": width, "height": 900})
+    page.context.clear_cookies()
     page.goto("/app/")
     assert "/app/login" in page.url
     page.fill("#token", served["tokens"][who])
@@ -121,11 +133,11 @@ def _axe(page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-def test_rep_morning_item_calendar_and_refusals(browser, served):
+def test_rep_morning_item_calendar_and_refusals(page, served):
     from icalendar import Calendar
 
     rep = served["rep"]
-    page = _page(browser, served, "rep", width=390)
+    _sign_in(page, served, "rep", width=390)
     assert page.url.endswith(f"/app/reps/{rep}")
     items = page.locator("ol.list > li")
     assert items.count() > 0
@@ -158,26 +170,45 @@ def test_rep_morning_item_calendar_and_refusals(browser, served):
     h = {"Authorization": f"Bearer {served['tokens']['rep']}"}
     r = httpx.get(f"{served['base']}/v1/reps/{rep}/calendar.ics", headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
-    assert len(Calendar.from_ical(r.content).walk("VEVENT")) > 0
+    events = Calendar.from_ical(r.content).walk("VEVENT")
+    assert len(events) > 0
     r = httpx.get(f"{served['base']}/v1/reps/{served['outsider']}/calendar.ics", headers=h)
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    # ... and from the morning page's feed address, with no header (what a calendar app does)
+    assert page.goto(f"/app/reps/{rep}").status == 200
+    feed = page.get_attribute("#calendar-feed", "href")
+    r = httpx.get(feed)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
+    assert len(Calendar.from_ical(r.content).walk("VEVENT")) == len(events)
 
     page.click("text=Sign out")
     assert "/app/login" in page.url
     assert "/app/login" in page.goto(f"/app/reps/{rep}").url  # the session is gone
-    page.context.close()
 
 
-def test_manager_dashboard_switches_dimension(browser, served):
-    page = _page(browser, served, "manager")
+def test_manager_dashboard_switches_dimension(page, served):
+    _sign_in(page, served, "manager")
     assert unquote(page.url).endswith(f"/app/teams/{served['team']}")
     page.wait_for_selector("#fan .main-svg")
     assert "Targets per rep" in page.inner_text("#units caption")
     assert page.locator("#health-table tbody tr").count() > 0
     _axe(page, "team-dashboard")
+    # the quarter under way (booked so far shows once a period has started), per region
+    page.fill("#period", served["current_quarter"])
     page.select_option("#unit", "region")
     page.wait_for_url("**unit=region**")
     assert "Targets per region" in page.inner_text("#units caption")
+    assert "Booked so far" in page.inner_text("dl.facts")
+    col = page.locator("#units thead th").all_inner_texts().index("Booked")
+    shown = {
+        row.locator("th").inner_text(): float(
+            row.locator("td").nth(col - 1).inner_text().replace(",", "")
+        )
+        for row in page.locator("#units tbody tr").all()
+    }
+    want = served["booked_region"]
+    assert sum(want.values()) > 0
+    assert shown == {k: pytest.approx(want.get(k, 0.0), abs=1) for k in shown}
     page.fill("#top_down", "500000")
     page.click("form.controls button[type=submit]")
     page.wait_for_url("**top_down=500000**")
@@ -185,12 +216,11 @@ def test_manager_dashboard_switches_dimension(browser, served):
     assert page.goto(f"/app/teams/{served['other_team']}").status == 403
     assert page.goto(f"/app/reps/{served['rep']}").status == 200  # their team's rep
     assert page.goto(f"/app/reps/{served['outsider']}").status == 403
-    page.context.close()
 
 
-def test_admin_promotes_and_rolls_back(browser, served):
+def test_admin_promotes_and_rolls_back(page, served):
     holder = served["app"].state.holder
-    page = _page(browser, served, "admin")
+    _sign_in(page, served, "admin")
     assert page.url.endswith("/app/models")
     assert page.locator("table.versions").count() == 3, page.inner_text("main")
     _axe(page, "models")
@@ -208,7 +238,6 @@ def test_admin_promotes_and_rolls_back(browser, served):
     page.click("form button[type=submit] >> text=Rollback")
     assert "rolled back to v1" in page.inner_text("[role=status]")
     assert holder.state.versions["win_probability"] == "1"
-    page.context.close()
 
 
 def test_forms_need_csrf_and_a_valid_token(served):
@@ -229,3 +258,33 @@ def test_forms_need_csrf_and_a_valid_token(served):
         assert served["app"].state.holder.state.versions["win_probability"] == "1"
         c.cookies.set("sp_session", "tampered")
         assert c.get("/app/models").status_code == 303
+
+
+def test_calendar_link_opens_the_feed_without_a_header_until_revoked(served):
+    base, rep, outsider = served["base"], served["rep"], served["outsider"]
+    store = served["app"].state.tokens
+    secret, record = store.create(role="rep", rep_id=rep, name="calendar")
+    h = {"Authorization": f"Bearer {secret}"}
+    r = httpx.get(f"{base}/v1/reps/{rep}/calendar-link", headers=h)
+    assert r.status_code == 200, r.text
+    link = r.json()
+    assert link["token_id"] == record.token_id and record.token_id in link["revoke"]
+    assert link["webcal_url"].startswith("webcal://") and secret not in link["url"]
+    r = httpx.get(link["url"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
+    moved = httpx.get(link["url"].replace(f"/reps/{rep}/", f"/reps/{outsider}/"))
+    assert moved.status_code == 401 and moved.json()["error"]["code"] == "invalid_calendar_key"
+    assert httpx.get(link["url"][:-4] + "AAAA").status_code == 401  # tampered
+    assert httpx.get(f"{base}/v1/reps/{outsider}/calendar-link", headers=h).status_code == 403
+    assert httpx.get(f"{base}/v1/reps/{rep}/calendar.ics").status_code == 401  # no key, no header
+    store.revoke(record.token_id)
+    assert httpx.get(link["url"]).status_code == 401  # revoking the token ends the feed
+
+
+def test_pages_go_out_gzip_compressed_and_the_api_as_it_was(served):
+    gz = {"Accept-Encoding": "gzip"}
+    r = httpx.get(f"{served['base']}/app/login", headers=gz)
+    assert r.headers["content-encoding"] == "gzip" and "Sign in" in r.text
+    assert int(r.headers["content-length"]) < len(r.content)
+    r = httpx.get(f"{served['base']}/openapi.json", headers=gz)
+    assert "content-encoding" not in r.headers and r.json()["openapi"]

@@ -83,7 +83,7 @@ def test_session_cookie_is_signed_expires_and_ends_with_the_token(settings, monk
 
 
 def test_demo_prints_the_sign_in_address():
-    from salespilot.flows import demo
+    from salespilot.cli import demo
 
     tokens = {r: {"token": f"sp_{r}", "scope": s} for r, s in
               (("rep", "R1"), ("manager", "T 1"), ("admin", "all"))}  # fmt: skip
@@ -91,3 +91,18 @@ def test_demo_prints_the_sign_in_address():
         demo._print_examples(8123, tokens)
     text = out.get()
     assert "sign in at http://127.0.0.1:8123/app/login" in text
+
+
+def test_calendar_keys_name_one_rep_and_end_with_their_token(settings):
+    from salespilot.serving.auth import CalendarKeys
+
+    store = TokenStore.for_state_dir(settings.state_dir)
+    _, record = store.create(role="rep", rep_id="R1")
+    keys = CalendarKeys("a signing key", store)
+    key = keys.key(record.principal(), "R1")
+    assert keys.principal(key, "R1").token_id == record.token_id
+    assert keys.principal(key, "R2") is None  # bound to its rep
+    assert keys.principal(key[:-2] + "xx", "R1") is None  # tampered
+    assert CalendarKeys("another key", store).principal(key, "R1") is None
+    store.revoke(record.token_id)
+    assert keys.principal(key, "R1") is None

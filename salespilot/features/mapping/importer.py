@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.custom_fields import CustomFields, write_custom_fields
+from salespilot.features.export_end import write_observed_until
 from salespilot.features.loader import find_all_problems
 from salespilot.features.mapping.model import Mapping, MappingError, load_mapping
 from salespilot.features.mapping.sources import Source, open_source
@@ -100,13 +101,16 @@ def import_history(
     :class:`ImportValidationError` (a :class:`HistoryValidationError`) when rows break the
     contract and no ``rejects`` file was given, or when a problem is not about rows (a missing
     column) and no row can be rejected to fix it. ``now`` bounds event timestamps as in
-    :func:`~salespilot.features.loader.load_history`.
+    :func:`~salespilot.features.loader.load_history`; it defaults to the mapping's
+    ``observed_until`` when one is stated.
     """
     if not isinstance(mapping, Mapping):
         mapping = load_mapping(mapping)
     own_source = not isinstance(source, Source)
     src = open_source(source) if own_source else source
     out = Path(out_dir)
+    if now is None and mapping.observed_until_utc is not None:
+        now = mapping.observed_until_utc  # nothing recorded after the export was taken
     try:
         tables, notes = map_tables(mapping, src)
     finally:
@@ -122,6 +126,7 @@ def import_history(
         fields = _custom_fields(mapping, tables)
         _publish(staging, out)
         write_custom_fields(out, fields)
+        write_observed_until(out, mapping.observed_until_utc)
         write_model_rows(
             out, {n: RowChoice(m.rows, m.decision_at) for n, m in mapping.models.items()}
         )

@@ -8,6 +8,7 @@ to keep, and how each output column is computed from a source row. See docs/impo
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -296,6 +297,12 @@ class Mapping(_Strict):
     dayfirst: bool = Field(False, description="Read 03/01/2017 as 3 January.")
     delimiter: str | None = Field(None, description="Field separator of CSV sources (',').")
     id_style: IdStyle = Field("slug", description="How ids are built from names: slug or hash.")
+    observed_until: datetime | None = Field(
+        None,
+        description="Where the export ends (the instant it was taken; without an offset: in "
+        "the mapping's timezone). Default: the latest event. Rows whose label horizon reaches "
+        "past it are unlabelled.",
+    )
     tables: dict[str, TableMapping]
     models: dict[str, ModelRows] = Field(
         default_factory=dict,
@@ -311,6 +318,16 @@ class Mapping(_Strict):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(f"unknown model {name!r}{hint}")
         return models
+
+    @property
+    def observed_until_utc(self) -> datetime | None:
+        """``observed_until`` in UTC, naive (the history's convention)."""
+        v = self.observed_until
+        if v is None:
+            return None
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=ZoneInfo(self.timezone))
+        return v.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
     @field_validator("timezone")
     @classmethod

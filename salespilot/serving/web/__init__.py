@@ -3,6 +3,7 @@
 ``install_web(app)`` adds the routes, the assets shipped with the package (Plotly's
 JavaScript comes from the ``plotly`` package itself, never a CDN) and error pages: under
 /app an error is a readable HTML page with the right status, elsewhere the API's JSON.
+Pages go out gzip-compressed (Starlette's ``GZipMiddleware``) to browsers that accept it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salespilot.serving.errors import ApiError
 
@@ -31,6 +34,22 @@ def _asset(name: str) -> tuple[bytes, bytes]:
     else:
         raw = (STATIC / name).read_bytes()
     return raw, gzip.compress(raw, 6)
+
+
+class PagesGZip:
+    """Starlette's ``GZipMiddleware`` for the pages only: the /v1 JSON hot path stays as it is.
+    An asset already compressed (``Content-Encoding`` set) passes through untouched."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 500, compresslevel: int = 6) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=compresslevel)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == "/app" or path.startswith("/app/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def _page_error(request: Request, status: int, message: str) -> HTMLResponse:
@@ -51,6 +70,7 @@ def install_web(app: FastAPI) -> None:
 
     app.state.web_sessions = WebSessions(app.state.holder.settings, app.state.tokens)
     app.include_router(router)
+    app.add_middleware(PagesGZip)
 
     @app.get("/app/static/{name}", include_in_schema=False)
     async def asset(name: str, request: Request) -> Response:

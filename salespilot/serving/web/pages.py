@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from salespilot.models.win_probability import SCORE_LABEL as WIN_LABEL
+from salespilot.models.win_probability import SPEC as WIN_SPEC
+from salespilot.models.win_probability import score_label
 from salespilot.serving.auth import Principal
 from salespilot.serving.best_times import contact_best_times
 from salespilot.serving.deps import Holder, State, check_rep
@@ -143,9 +145,12 @@ async def morning(
     state: State,
     show: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> HTMLResponse:
+    from salespilot.serving.routes import calendar_url
+
     check_rep(user, state, rep_id)
     rep = state.reps.loc[rep_id]
     items = state.rep_items.get(rep_id, ())
+    feed = calendar_url(request, request.app.state.calendar_keys.key(user, rep_id), rep_id)
     return render(
         request,
         "rep.html",
@@ -155,9 +160,16 @@ async def morning(
         team=state.rep_team(rep_id),
         rep_zone=state.rep_timezones.get(rep_id, "UTC"),
         as_of=state.as_of,
+        win_label=_win_label(state),
         items=items[:show],
         total=len(items),
+        calendar_feed=feed,
     )
+
+
+def _win_label(state) -> str:
+    """ "won within N days", N the served win model's own horizon."""
+    return score_label(WIN_SPEC.horizon_of(state.model("win_probability")))
 
 
 def _item_or_404(state, rep_id: str, entity_id: str):
@@ -195,6 +207,7 @@ async def item_page(
         stages=views.stage_path(state.history, entity_id) if item.kind == "deal" else [],
         timeline=views.timeline(state.history, item),
         as_of=state.as_of,
+        win_label=_win_label(state),
     )
 
 
@@ -275,8 +288,9 @@ async def dashboard(
     targets = (await recommendations(body, user, state, holder)).model_dump()
     health = (await team_health(team, user, state, holder)).model_dump()
     booked_by = None
-    if unit == "rep" and parse_period(period).start <= state.as_of:
-        got = booked(state.history, parse_period(period))
+    if parse_period(period).start <= state.as_of:
+        mates = state.reps.index[state.reps["team"].astype(str) == team]
+        got = booked(state.history, parse_period(period), by=unit, rep_ids=mates)
         booked_by = {str(k): float(v) for k, v in got.items()}
     fan = charts.to_div(charts.forecast_fan(targets["units"], booked=booked_by), "fan")
     accounts = (

@@ -10,34 +10,18 @@ browser by SameSite).
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
-from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from salespilot.serving.auth import Principal, TokenStore, hash_token
+from salespilot.serving.auth import Principal, TokenStore, hash_token, signing_key
 from salespilot.settings import Settings
 
 SESSION_COOKIE = "sp_session"
 CSRF_COOKIE = "sp_csrf"
 CSRF_FIELD = "csrf"
-
-
-def session_secret(settings: Settings) -> str:
-    """The signing key: the setting, else a random key created once in the state folder."""
-    if settings.web_session_secret:
-        return settings.web_session_secret
-    path = Path(settings.state_dir) / "web-session.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
-    return path.read_text(encoding="utf-8").strip()
 
 
 class WebSessions:
@@ -47,7 +31,7 @@ class WebSessions:
         self.tokens = tokens
         self.max_age = settings.web_session_max_age_s
         self.secure = settings.web_cookie_secure
-        key = session_secret(settings)
+        key = signing_key(settings.state_dir, settings.web_session_secret)
         self._session = URLSafeTimedSerializer(key, salt="salespilot-web-session")
         self._csrf = URLSafeTimedSerializer(key, salt="salespilot-web-csrf")
 

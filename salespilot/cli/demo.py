@@ -1,4 +1,5 @@
-"""The one-command demo: every step of the product on a generated history, then the API."""
+"""The one-command demo (`salespilot demo`): every step of the product on a generated history,
+then the API; what it prints is CLI presentation, the work is the flows' own."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from salespilot.settings import Settings
+from salespilot.tables import print_table
 
 console = Console(highlight=False)
 
@@ -49,7 +52,7 @@ def models_without_champion(settings: Settings) -> list[str]:
 
 def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
     """A rep, a manager and an admin token for the demo (kept in the state folder, dev only)."""
-    from salespilot.serving.auth import TokenStore
+    from salespilot.serving.auth import TokenStore, demo_token_name
 
     path = settings.state_dir / "demo-tokens.json"
     if path.exists():
@@ -64,31 +67,40 @@ def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
         ("manager", {"team": team}),
         ("admin", {}),
     ):
-        secret, _record = store.create(role=role, name=f"demo {role}", **kw)
+        secret, _record = store.create(role=role, name=demo_token_name(role), **kw)
         tokens[role] = {"token": secret, "scope": str(kw.get("rep_id") or kw.get("team") or "all")}
     path.write_text(json.dumps(tokens, indent=2))
     return tokens
 
 
-MODEL_TABLE_COLUMNS = (
-    "model",
-    "version",
-    "champion",
-    "test ROC AUC",
-    "logistic regression",
-    "no-model rule",
-)
+MODEL_TABLE_COLUMNS = ("model", "version", "test ROC AUC", "logistic regression", "no-model rule")
+
+
+def model_table(results: dict[str, dict]) -> Table:
+    """The demo's summary of ``train_models``' results, compact enough for 80 columns."""
+    table = Table(*MODEL_TABLE_COLUMNS, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    failures = []
+    for (name, res), row in zip(results.items(), model_table_rows(results), strict=True):
+        if "error" in res:
+            # a sentence in a narrow column would be a word per line: it goes under the table
+            failures.append(f"{name} failed: {res['error']}")
+            row = (name, "-", "failed", "", "")
+        table.add_row(*row)
+    if failures:
+        table.caption = "\n".join(failures)
+        table.caption_justify = "left"
+    return table
 
 
 def model_table_rows(results: dict[str, dict]) -> list[tuple[str, ...]]:
-    """One row per trained model: test ROC AUC of the model, its logistic regression and its
-    named no-model rule (from ``train_models``' results)."""
+    """One row per trained model: its version and alias, test ROC AUC of the model, its
+    logistic regression and its named no-model rule (from ``train_models``' results)."""
     from salespilot.models import SPECS
 
     rows = []
     for name, res in results.items():
         if "error" in res:
-            rows.append((name, "-", "-", res["error"][:60], "", ""))
+            rows.append((name, "-", res["error"], "", ""))
             continue
         rule = SPECS[name].baseline_rule.name
         auc = {
@@ -98,8 +110,7 @@ def model_table_rows(results: dict[str, dict]) -> list[tuple[str, ...]]:
         rows.append(
             (
                 name,
-                str(res.get("version")),
-                "yes" if res.get("champion") else "no",
+                f"{res.get('version')} {'champion' if res.get('champion') else 'challenger'}",
                 auc["model"],
                 auc.get("logistic_regression", "-"),
                 f"{auc.get(rule, '-')} ({rule})",
@@ -144,10 +155,7 @@ def run_demo(*, port: int, reps: int, months: int, seed: int, serve: bool = True
     if todo:
         with console.status(f"  training {', '.join(todo)} ..."):
             results = train_models(models=todo, data_dir=str(data_dir))
-        table = Table(*MODEL_TABLE_COLUMNS)
-        for row in model_table_rows(results):
-            table.add_row(*row)
-        console.print(table)
+        print_table(console, model_table(results))
     else:
         console.print("  every model has a champion already; reusing them")
 
