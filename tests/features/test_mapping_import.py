@@ -204,6 +204,27 @@ def test_a_source_query_is_one_select_and_cannot_write(tmp_path):
         assert con.execute("SELECT id FROM deals").fetchall() == [("D1",)]
 
 
+def test_observed_until_in_the_mapping_states_the_exports_end(tmp_path):
+    from salespilot.features.export_end import read_observed_until
+    from salespilot.features.pit import last_event, observed_end
+
+    src = _export(tmp_path)
+    # naive: in the mapping's time zone (01:00 in Berlin in winter is midnight UTC)
+    mapping = {**EXPORT_MAPPING, "timezone": "Europe/Berlin", "observed_until": "2017-12-31T01:00"}
+    import_history(parse_mapping(mapping), src, tmp_path / "h")
+    assert read_observed_until(tmp_path / "h") == pd.Timestamp("2017-12-31T00:00")
+    history = load_history(tmp_path / "h")
+    assert observed_end(history) == pd.Timestamp("2017-12-31") > last_event(history)
+    # without it the end is the last event again (a re-import removes the file)
+    import_history(parse_mapping(EXPORT_MAPPING), src, tmp_path / "h")
+    again = load_history(tmp_path / "h")
+    assert again.observed_until is None and observed_end(again) == last_event(again)
+    # an event after the stated end is refused like one in the future
+    early = {**EXPORT_MAPPING, "observed_until": "2017-01-01"}
+    with pytest.raises(ImportValidationError, match="future"):
+        import_history(parse_mapping(early), src, tmp_path / "h2")
+
+
 _PARQUET = "id,agent,product,stage,engaged,closed,client\nD1,Ann Lee,GTXPro,Won,01/02/2017,,Acme\n"
 
 
