@@ -350,9 +350,7 @@ class Lookups:
     """Who owns what and how to reach them, read once from the history by the state."""
 
     reps: pd.DataFrame  # index rep_id: name, team, region
-    account_owner: pd.Series  # account_id -> owner_rep_id
     account_names: dict[str, str]
-    contact_account: dict[str, str]
     contact_zone: dict[str, str]
     contact_role: dict[str, str]
 
@@ -398,8 +396,7 @@ def assemble_lists(
 ) -> Lists:
     """Turn the scored deals and accounts into every rep's ranked list: the rules each item
     trips, whom to call and when, its top factors, its trend against ``previous``."""
-    reps, account_owner = lookups.reps, lookups.account_owner
-    account_names, contact_account = lookups.account_names, lookups.contact_account
+    reps, account_names = lookups.reps, lookups.account_names
     contact_zone, contact_role = lookups.contact_zone, lookups.contact_role
     cfg = rule_config(settings)
     dfacts = rules.deal_facts(history, as_of, deal_ids_wanted)
@@ -441,18 +438,8 @@ def assemble_lists(
         rates,
     )
 
-    # the rep's zone: the settings map by region, else the usual zone of their contacts
-    rep_zones: dict[str, str] = {}
-    contact_acc = pd.Series(contact_account, dtype=object)
-    zone_by_contact = pd.Series(contact_zone, dtype=object)
-    for rep_id, rep in reps.iterrows():
-        owned = account_owner[account_owner == rep_id].index
-        cz = zone_by_contact[contact_acc.reindex(zone_by_contact.index).isin(owned)]
-        rep_zones[str(rep_id)] = bt.rep_timezone(
-            region=None if pd.isna(rep.get("region")) else str(rep.get("region")),
-            region_map=settings.rep_timezones,
-            contact_zones=cz,
-        )
+    # the rep's zone: the settings map by team or region, else the usual zone of their contacts
+    rep_zones = bt.rep_timezones(history, settings.rep_timezones)
 
     def best_time(contact: str | None, rep_id: str) -> BestTime | None:
         if contact is None or contact not in best:

@@ -364,9 +364,7 @@ def build_state(
         contact_model=models["contact_time"].model,
         lookups=Lookups(
             reps=reps,
-            account_owner=account_owner,
             account_names=account_names,
-            contact_account=contact_account,
             contact_zone=contact_zone,
             contact_role=contact_role,
         ),

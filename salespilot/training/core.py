@@ -116,6 +116,7 @@ def fit_and_evaluate(
         split = decision_split(
             rows[spec.time_column],
             rows["resolved_at"],
+            groups=rows["account_id"] if "account_id" in rows.columns else None,
             test_fraction=test_fraction,
             valid_fraction=valid_fraction,
         )
