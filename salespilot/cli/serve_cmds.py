@@ -73,6 +73,7 @@ def tokens_create(
 ) -> None:
     """Create a token and print it ONCE (only its hash is stored)."""
     from salespilot.features.loader import match_id, read_ids
+    from salespilot.features.names import unknown_name
     from salespilot.serving.auth import TokenError, TokenStore
     from salespilot.settings import Settings
 
@@ -85,6 +86,10 @@ def tokens_create(
             _fail(f"no rep with id {rep!r} in {settings.data_dir}{hint}")
             return
         rep = found
+    teams = read_ids(settings.data_dir, "reps", "team") if team is not None else None
+    if team is not None and teams is not None and team not in teams:
+        _fail(f"{unknown_name('team', team, teams)} in {settings.data_dir}")
+        return
     store = TokenStore.for_state_dir(settings.state_dir)
     try:
         secret, record = store.create(role=role, rep_id=rep, team=team, name=name)
