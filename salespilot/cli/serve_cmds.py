@@ -163,9 +163,16 @@ def priorities(
     from salespilot.serving.state import StateHolder, build_state
     from salespilot.settings import Settings
 
-    logging.getLogger("salespilot").setLevel(logging.ERROR)
+    # the command says what went wrong in one line of its own (below): no log lines before it
+    logging.getLogger("salespilot").setLevel(logging.CRITICAL)
     console = Console(stderr=True)
     settings = Settings()
+    if not settings.data_dir.is_dir():
+        _fail(
+            f"no history folder at {settings.data_dir}: run `salespilot demo` first, "
+            "or set SALESPILOT_DATA_DIR"
+        )
+        return
     # a mistyped id answers at once, before the models load
     known = read_ids(settings.data_dir, "reps")
     if known is not None:
