@@ -56,7 +56,7 @@ def main() -> None:
         return int(r.evaluation.model.metadata["trees"])
 
     trees = full()  # creates the MLflow store: not counted
-    params = _train_params(dict(spec.params), features, None, len(labelled))
+    params = _train_params(dict(spec.params), features, None, y)
     params.pop("num_boost_round", None)
     params.pop("early_stopping_rounds", None)
     params["verbose"] = -1

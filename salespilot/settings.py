@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     serving_registry_retries: int = Field(
         1, ge=0, description="Retries of a registry request that got no answer, per reload."
     )
+    serving_max_header_bytes: int = Field(
+        16_384, ge=1024, description="Request line and headers above this size are refused (431)."
+    )
     serving_max_body_bytes: int = Field(
         1_000_000, ge=1, description="Request bodies above this size are refused (413)."
     )

@@ -33,8 +33,14 @@ def features(
         Path | None, typer.Option("--out", help="Output folder (default: settings.features_dir).")
     ] = None,
     horizon_days: Annotated[
-        int, typer.Option("--horizon-days", min=1, help="Label horizon of deals and accounts.")
-    ] = 90,
+        int | None,
+        typer.Option(
+            "--horizon-days",
+            min=1,
+            help="Label horizon of deals and accounts (default: each model's own, as `train` "
+            "uses it: the horizon_days setting, else 60 days win, 90 days churn).",
+        ),
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="First as_of of the grid (default: 60 days in).")
     ] = None,
@@ -54,8 +60,9 @@ def features(
 
     Without --as-of: labelled training sets on a weekly grid (deals.parquet, accounts.parquet,
     attempts.parquet) plus the snapshot to score now (snapshots/deals.parquet,
-    snapshots/accounts.parquet, as of the data's now: just after the last event). With --as-of: only the
-    snapshots, as of that date.
+    snapshots/accounts.parquet, as of the data's now: just after the last event). With
+    --as-of: only the snapshots, as of that date. The tables are the build_features flow's:
+    each labelled with its model's horizon, so `train` reuses them.
     """
     import pandas as pd
     from rich.console import Console
@@ -72,6 +79,7 @@ def features(
     )
     from salespilot.features.validation import HistoryValidationError
     from salespilot.settings import get_settings
+    from salespilot.training.runs import feature_table_plans
 
     console = Console(stderr=as_json, highlight=False)
     settings = get_settings()
@@ -79,7 +87,7 @@ def features(
     out = out or settings.features_dir
     wanted = [t.strip() for t in tables.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in TABLES]
-    if unknown:
+    if unknown:  # before the history loads: a typo answers at once
         _fail(
             console,
             as_json,
@@ -104,11 +112,9 @@ def features(
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     built: dict[str, pd.DataFrame] = {}
-    needs = {"accounts": "subscriptions", "attempts": "contacts"}
-    for name in wanted:
-        if name in needs and history.table(needs[name]) is None:
-            skipped[name] = f"needs the {needs[name]} table: add {needs[name]}.csv to {data}"
-    todo = [t for t in wanted if t not in skipped]
+    plans = feature_table_plans(history, settings, wanted, horizon_days=horizon_days)
+    skipped = {p.table: p.skipped for p in plans if p.skipped}
+    todo = [p for p in plans if not p.skipped]
 
     progress = Progress(
         TextColumn("[bold]{task.description:<22}"),
@@ -122,27 +128,29 @@ def features(
     with feature_cache(history), progress:
         if when is None:
             grid = as_of_grid(history, grid_start, grid_end, freq)
-            for name in todo:
+            for plan in todo:
+                name = plan.table
                 task = progress.add_task(f"{name} (training set)", total=max(len(grid), 1))
                 built[name] = build_training_set(
                     history,
                     name,
                     grid,
-                    horizon_days,
+                    plan.horizon_days,
                     progress=lambda done, total, task=task: progress.update(task, completed=done),
                 )
-        for name in (t for t in todo if t != "attempts"):
+        for name in (p.table for p in todo if p.table != "attempts"):
             task = progress.add_task(f"{name} (snapshot)", total=1)
             built[f"{SNAPSHOTS_DIR}/{name}"] = snapshot(history, name, now)
             progress.update(task, completed=1)
 
-    written = write_feature_tables(
-        built,
-        out,
-        history_hash=history_hash,
-        horizon_days=horizon_days,
-        history_source=str(data),
-    )
+    # each training table with its model's horizon (what `train` checks before reusing it)
+    horizons = {p.table: p.horizon_days for p in todo if p.table in built}
+    written = {}
+    for name, df in built.items():
+        extra = {"horizon_days": horizons[name]} if name in horizons else {}
+        written |= write_feature_tables(
+            {name: df}, out, history_hash=history_hash, history_source=str(data), **extra
+        )
     for name, path in written.items():
         df = built[name]
         results[name] = {

@@ -46,6 +46,7 @@ def import_(
     --rejects any broken row stops the import (exit 1) and nothing is written.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from salespilot.features.mapping import (
         ImportValidationError,
@@ -79,7 +80,7 @@ def import_(
         if json_out:
             typer.echo(json.dumps({"valid": False, "error": str(e)}))
         else:
-            err.print(f"[red]error:[/red] {e}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(1) from None
 
     if json_out:

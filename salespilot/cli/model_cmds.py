@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from salespilot.tables import print_table
@@ -129,7 +130,7 @@ def train(
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from salespilot.training import MissingTablesError, NotEnoughDataError, SplitError, train_model
+    from salespilot.training.runs import failure_report, train_named
 
     results: dict[str, Any] = {}
     failed = False
@@ -148,25 +149,24 @@ def train(
             bar.stop()
             _fail(str(exc))
         for name in names:
-            spec = SPECS[name]
             bar.update(task, description=f"{name}: starting")
-            try:
-                result = train_model(
-                    spec,
+            try:  # the train_models flow's own path: same reuse of stored features, same reports
+                result = train_named(
+                    name,
                     history,
                     settings,
-                    params=overrides or None,
-                    horizon_days=horizon_days if spec.horizon_applies else None,
+                    params=overrides,
+                    horizon_days=horizon_days,
+                    features_dir=settings.features_dir,
                     progress=lambda msg: bar.update(task, description=msg),
                 )
-            except MissingTablesError as exc:
-                results[name] = {"skipped": str(exc)}
-                err.print(f"[yellow]{exc}[/]")
-            except (NotEnoughDataError, SplitError, KeyError) as exc:
-                failed = True
-                msg = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-                results[name] = {"error": msg}
-                err.print(f"[bold red]{name}:[/] {msg}")
+            except Exception as exc:
+                results[name] = failure_report(exc)
+                if "skipped" in results[name]:
+                    err.print(f"[yellow]{escape(results[name]['skipped'])}[/]")
+                else:
+                    failed = True
+                    err.print(f"[bold red]{name}:[/] {escape(results[name]['error'])}")
             else:
                 results[name] = result.to_json()
                 for w in result.evaluation.warnings:

@@ -48,6 +48,7 @@ def serve(
 
     from salespilot.serving.app import create_app
     from salespilot.serving.auth import DemoTokensActive
+    from salespilot.serving.http_protocol import uvicorn_options
     from salespilot.settings import Settings
 
     overrides = {"host": host, "port": port, "serving_reload_interval_s": reload_interval}
@@ -60,7 +61,7 @@ def serve(
     except DemoTokensActive as exc:
         _fail(str(exc))
         return
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(app, **uvicorn_options(settings), log_level=log_level)
 
 
 @tokens_app.command("create")

@@ -59,6 +59,9 @@ _FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parq
 # Timestamps outside what datetime64[ns] can hold are reported, not silently wrapped.
 _TS_MIN = pd.Timestamp("1678-01-01")
 _TS_MAX = pd.Timestamp("2262-01-01")
+# Whole numbers are read through float64: beyond 2**53 they are no longer exact (and beyond
+# 2**63 they do not fit the integer column), so they are reported as too large.
+MAX_WHOLE_NUMBER = 2**53
 
 
 # -- public -------------------------------------------------------------------------------------
@@ -568,7 +571,8 @@ def _convert(values: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
         typed = _to_number(values)
         ok = np.isfinite(typed.to_numpy(dtype="float64", na_value=np.nan))
         if col.kind == "int":
-            ok &= np.mod(np.where(ok, typed.to_numpy(dtype="float64", na_value=0.0), 0.0), 1) == 0
+            v = np.where(ok, typed.to_numpy(dtype="float64", na_value=0.0), 0.0)
+            ok &= (np.mod(v, 1) == 0) & (np.abs(v) <= MAX_WHOLE_NUMBER)
         typed = typed.where(ok)
     elif col.kind == "timestamp":
         typed = _to_timestamp(values)
@@ -641,7 +645,20 @@ def _check_rows(frame: _Frame, now: pd.Timestamp, problems: list[Problem]) -> No
             )
         elif col.kind in ("float", "int"):
             what = "a whole number" if col.kind == "int" else "a number"
-            add(frame.problem("wrong_type", bad, f"{name} is not {what}", name, [name]))
+            big = np.zeros(len(bad), dtype=bool)
+            if col.kind == "int" and bad.any():
+                number = _to_number(frame.raw[col.name]).abs().to_numpy(na_value=np.nan)
+                big = bad & np.isfinite(number) & (number > MAX_WHOLE_NUMBER)
+                add(
+                    frame.problem(
+                        "too_large",
+                        big,
+                        f"{name} is too large (a whole number up to {MAX_WHOLE_NUMBER:,})",
+                        name,
+                        [name],
+                    )
+                )
+            add(frame.problem("wrong_type", bad & ~big, f"{name} is not {what}", name, [name]))
         if not col.nullable:
             empty = typed.isna().to_numpy() & ~bad
             add(frame.problem("empty_required", empty, f"{name} is empty", name, [name]))

@@ -19,6 +19,7 @@ bad_row                    a CSV line has more or fewer fields than the header
 missing_column             a contract column is absent (a close match is suggested)
 empty_required             a value is empty in a column that must always be filled
 wrong_type                 a value is not a number / not a whole number
+too_large                  a whole number beyond 2**53 (no longer exact, e.g. ``employees``)
 unparseable_timestamp      a timestamp is not ISO 8601 (or out of range)
 not_allowed                an enum value is outside the allowed set
 negative                   a count or amount is below zero

@@ -130,7 +130,7 @@ def build_features(
     """Validate the history and build the deals, accounts and attempts feature tables."""
     from salespilot.features.training_sets import as_of_grid
     from salespilot.flows.runtime import task_runner
-    from salespilot.models import SPECS
+    from salespilot.training.runs import feature_table_plans
 
     logger = get_run_logger()
     settings = Settings()
@@ -140,23 +140,19 @@ def build_features(
     history_hash = history.content_hash()
     grid = as_of_grid(history) if as_of is None else pd.DatetimeIndex([pd.Timestamp(as_of)])
     dates = [d.isoformat() for d in grid]
-    from salespilot.training.train import horizon_spec
-
-    specs = [horizon_spec(spec, settings) for spec in SPECS.values()]
-    wanted = tables or list(dict.fromkeys(spec.table for spec in specs))
     parts_dir = str(Path(out_dir) / "_parts")
     fan_out = build_partitions.with_options(task_runner=task_runner(settings))
     summary: dict[str, Any] = {"history_hash": history_hash, "data_dir": data_dir, "tables": {}}
-    for table in wanted:
-        spec = next(s for s in specs if s.table == table)
-        missing = history.missing_tables(spec.required_tables)
-        if missing:
-            logger.warning("%s skipped: the history has no %s table", table, ", ".join(missing))
-            summary["tables"][table] = {"skipped": f"add {', '.join(missing)}"}
+    # the same plan as `salespilot features`: each table with its model's horizon and tables
+    for plan in feature_table_plans(history, settings, tables):
+        table = plan.table
+        if plan.skipped:
+            logger.warning("%s skipped: %s", table, plan.skipped)
+            summary["tables"][table] = {"skipped": plan.skipped}
             continue
         # attempts are one row per call/email, not per as_of: one partition covers them all
         step = len(dates) if table == "attempts" else PARTITION_WEEKS
-        paths = fan_out(history, history_hash, table, dates, spec.horizon_days, parts_dir, step)
-        summary["tables"][table] = assemble(table, paths, out_dir, history_hash, spec.horizon_days)
+        paths = fan_out(history, history_hash, table, dates, plan.horizon_days, parts_dir, step)
+        summary["tables"][table] = assemble(table, paths, out_dir, history_hash, plan.horizon_days)
         logger.info("%s: %s rows", table, summary["tables"][table]["rows"])
     return summary

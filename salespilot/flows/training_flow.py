@@ -35,30 +35,11 @@ def train_one(
 ) -> dict[str, Any]:
     """Train one model (reusing the stored feature table when it matches the history)."""
     from salespilot.features.loader import load_history
-    from salespilot.models import get_spec
-    from salespilot.training.train import horizon_spec, train_model
+    from salespilot.training.runs import train_named
 
     settings = Settings()
-    spec = horizon_spec(get_spec(name), settings)
     history = load_history(data_dir, observed_until=settings.observed_until)
-    frame = stored_frame(spec.table, features_dir, history.content_hash(), spec.horizon_days)
-    result = train_model(spec, history, settings, params=params, frame=frame)
-    return result.to_json()
-
-
-def stored_frame(table: str, features_dir: str | None, history_hash: str, horizon_days: int) -> Any:
-    """The persisted feature table when it was built from this very history with labels of
-    this horizon, else None (the model then builds its own)."""
-    if not features_dir:
-        return None
-    from salespilot.features.store import read_feature_table
-
-    try:
-        frame, meta = read_feature_table(features_dir, table)
-    except FileNotFoundError:
-        return None
-    same = meta.get("history_hash") == history_hash and meta.get("horizon_days") == horizon_days
-    return frame if same else None
+    return train_named(name, history, settings, params=params, features_dir=features_dir).to_json()
 
 
 @flow(name="train_models")
@@ -69,6 +50,7 @@ def train_models(
 ) -> dict[str, Any]:
     """Train the named models (default all); report each one's result or its error."""
     from salespilot.models import SPECS
+    from salespilot.training.runs import failure_report
 
     logger = get_run_logger()
     settings = Settings()
@@ -84,6 +66,9 @@ def train_models(
             try:
                 state.result()
             except Exception as exc:
-                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-                logger.error("%s failed; its champion is untouched: %s", name, exc)
+                results[name] = failure_report(exc)
+                if "skipped" in results[name]:
+                    logger.warning(results[name]["skipped"])
+                else:
+                    logger.error("%s failed; its champion is untouched: %s", name, exc)
     return results

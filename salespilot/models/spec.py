@@ -79,10 +79,13 @@ class ModelSpec:
     leak_auc: float = 0.95
     num_boost_round: int = 400
     early_stopping_rounds: int = 30
-    #: After the validation period has chosen the number of trees (and the calibration), refit
-    #: on training + validation with that many trees scaled to the rows: the newest labelled
-    #: weeks are the most like the future. The test period stays untouched either way.
-    refit_on_validation: bool = True
+    #: ``False``: the early-stopped booster (trained on the training period) is served, with
+    #: the calibrator fitted on its own scores of the validation period. ``True``: after the
+    #: validation period has chosen the number of trees, refit on training + validation with
+    #: that many trees scaled to the rows (the newest labelled weeks in the trees too); its
+    #: calibrator then learns from validation scores of boosters of the same configuration that
+    #: did not see those rows (four more fits). The test period stays untouched either way.
+    refit_on_validation: bool = False
     grid_freq: str = "W-MON"
     #: ``grid``: each entity scored at every snapshot of the ``grid_freq`` grid while open (a
     #: pipeline with stage history); ``decision``: scored once, at its own decision time

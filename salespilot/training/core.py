@@ -114,6 +114,7 @@ def fit_and_evaluate(
         split = decision_split(
             rows[spec.time_column],
             rows["resolved_at"],
+            groups=rows["account_id"] if "account_id" in rows.columns else None,
             test_fraction=test_fraction,
             valid_fraction=valid_fraction,
         )
@@ -155,42 +156,24 @@ def fit_and_evaluate(
         monotone=dict(spec.monotone),
         client=client,
     )
-    uncalibrated = SalesPilotModel(
-        name=spec.name,
-        booster=booster,
-        calibrator=Calibrator("none").fit(np.zeros(1), np.zeros(1)),
-        features=list(spec.features),
-        categorical=list(spec.categorical),
-        categories=categories,
-        readable_names={f: spec.readable_names[f] for f in spec.features},
-    )
-    raw_valid = uncalibrated.raw_score(valid)
+    best_iteration = int(booster.current_iteration())
+    if spec.refit_on_validation:
+        booster, categories, raw_valid = _refit_with_held_out_scores(
+            spec, rows, y, split, best_iteration, client=client
+        )
+    else:
+        raw_valid = _model(spec, booster, categories).raw_score(valid)
+    # the calibrator maps the scores of the booster it is served with: learned on the latest
+    # labelled period (validation), from scores of rows that booster (or, refitted, boosters
+    # of its configuration) never saw; the test period checks it
     method, losses = choose_calibration(raw_valid, y_valid)
     calibrator = Calibrator(method).fit(raw_valid, y_valid)
-    best_iteration = int(booster.current_iteration())
     both = split.train | split.valid
-    if spec.refit_on_validation:
-        # same trees per row as early stopping chose; the calibrator learned on the validation
-        # period's out-of-sample scores carries over (the test metrics check that it does)
-        rounds = round(best_iteration * both.sum() / max(int(split.train.sum()), 1))
-        booster, categories = refit_lightgbm(
-            rows[both],
-            y[both],
-            features=list(spec.features),
-            categorical=list(spec.categorical),
-            params=dict(spec.params),
-            num_boost_round=rounds,
-            monotone=dict(spec.monotone),
-            client=client,
-        )
-    model = SalesPilotModel(
-        name=spec.name,
-        booster=booster,
-        calibrator=calibrator,
-        features=list(spec.features),
-        categorical=list(spec.categorical),
-        categories=categories,
-        readable_names=uncalibrated.readable_names,
+    model = _model(
+        spec,
+        booster,
+        categories,
+        calibrator,
         metadata={
             "label": spec.label,
             "entity": spec.entity,
@@ -268,6 +251,77 @@ def fit_and_evaluate(
         readiness=verdict,
         row_account=row_account,
     )
+
+
+def _model(
+    spec: ModelSpec,
+    booster: Any,
+    categories: dict[str, list],
+    calibrator: Calibrator | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> SalesPilotModel:
+    """``spec``'s model around ``booster`` (uncalibrated: the booster's own sigmoid)."""
+    return SalesPilotModel(
+        name=spec.name,
+        booster=booster,
+        calibrator=calibrator or Calibrator("none").fit(np.zeros(1), np.zeros(1)),
+        features=list(spec.features),
+        categorical=list(spec.categorical),
+        categories=categories,
+        readable_names={f: spec.readable_names[f] for f in spec.features},
+        metadata=metadata,
+    )
+
+
+def _refit_with_held_out_scores(
+    spec: ModelSpec,
+    rows: pd.DataFrame,
+    y: np.ndarray,
+    split: TimeSplit,
+    best_iteration: int,
+    *,
+    folds: int = 4,
+    client: Any = None,
+) -> tuple[Any, dict[str, list], np.ndarray]:
+    """The booster refitted on training + validation, the categories it learned, and scores
+    of the validation rows from boosters of the same configuration that did not see them.
+
+    Each of ``folds`` boosters learns from the training rows and the other folds of the
+    validation period (folds by entity: a deal's weekly snapshots stay together), with the
+    trees early stopping chose scaled to its rows, and scores its own fold: what the refitted
+    booster's scores on new rows look like, for its calibrator (scikit-learn's
+    ``CalibratedClassifierCV(ensemble=False)`` does the same over all rows; here only the
+    latest labelled period calibrates). The validation period's scores of the booster that
+    learned without it would not do: more trees and more rows move the scores.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    n_train = max(int(split.train.sum()), 1)
+
+    def refit(mask: np.ndarray) -> tuple[Any, dict[str, list]]:
+        return refit_lightgbm(
+            rows[mask],
+            y[mask],
+            features=list(spec.features),
+            categorical=list(spec.categorical),
+            params=dict(spec.params),
+            num_boost_round=round(best_iteration * mask.sum() / n_train),
+            monotone=dict(spec.monotone),
+            client=client,
+        )
+
+    valid_at = np.flatnonzero(split.valid)
+    groups = rows[spec.entity].to_numpy() if spec.entity in rows.columns else np.arange(len(rows))
+    groups = groups[valid_at]
+    held_out = np.empty(len(valid_at))
+    n_folds = min(folds, len(pd.unique(groups)))
+    for _, out in GroupKFold(n_splits=n_folds).split(valid_at, groups=groups):
+        mask = split.train | split.valid
+        mask[valid_at[out]] = False
+        booster, categories = refit(mask)
+        held_out[out] = _model(spec, booster, categories).raw_score(rows.iloc[valid_at[out]])
+    booster, categories = refit(split.train | split.valid)
+    return booster, categories, held_out
 
 
 def won_against_lost(

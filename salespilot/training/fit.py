@@ -10,6 +10,7 @@ stores (wrapped as a pyfunc) and what :func:`salespilot.training.load_model` ret
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -179,6 +180,26 @@ def learn_categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, l
 #: A leaf never needs more than this share of the training rows: a ``min_data_in_leaf`` tuned
 #: on a large history (hundreds of rows a leaf) would forbid every split on a small one.
 MAX_LEAF_SHARE = 0.1
+#: ... and always holds about this many examples of the rarer class (at its training rate): a
+#: leaf's value is a rate, and one estimated from two or three positives is noise that
+#: calibration cannot undo. Rare positives mean fewer, larger leaves.
+MIN_LEAF_MINORITY = 10
+_LIGHTGBM_MIN_DATA_IN_LEAF = 20  # LightGBM's own default
+
+
+def leaf_size(requested: int, *, n_rows: int, n_minority: int) -> int:
+    """``min_data_in_leaf`` for a training set of ``n_rows`` with ``n_minority`` examples of
+    its rarer class (the positives, mostly): the spec's ``requested`` size, capped at
+    :data:`MAX_LEAF_SHARE` of the rows, raised to the rows that hold :data:`MIN_LEAF_MINORITY`
+    examples of the rarer class, and never above half the rows (one split stays possible).
+
+    40 positives in 400 rows: leaves of 100 rows (about 10 positives each), not the 40 the
+    row cap alone would give; 10,000 positives in 40,000 rows: the spec's own size.
+    """
+    n_rows = max(int(n_rows), 1)
+    capped = min(int(requested), max(1, int(n_rows * MAX_LEAF_SHARE)))
+    holds_minority = math.ceil(MIN_LEAF_MINORITY * n_rows / max(int(n_minority), 1))
+    return max(1, min(max(capped, holds_minority), n_rows // 2))
 
 
 class UnknownParamsError(ValueError):
@@ -211,12 +232,24 @@ def _train_params(
     params: Mapping[str, Any],
     features: list[str],
     monotone: Mapping[str, int] | None,
-    n_rows: int,
+    y: np.ndarray,
 ) -> dict[str, Any]:
+    """LightGBM parameters for training on labels ``y``: the leaf size from :func:`leaf_size`
+    (whichever alias of ``min_data_in_leaf`` the parameters use), the monotone constraints
+    in feature order."""
+    from lightgbm.basic import _ConfigAliases
+
     params = {"metric": "binary_logloss", **params}
-    if "min_data_in_leaf" in params:
-        cap = max(1, int(n_rows * MAX_LEAF_SHARE))
-        params["min_data_in_leaf"] = min(int(params["min_data_in_leaf"]), cap)
+    # in the parameters' order: a later ``--params min_child_samples=...`` overrides the spec
+    names = _ConfigAliases.get("min_data_in_leaf")
+    requested = [params.pop(k) for k in [k for k in params if k in names]]
+    y = np.asarray(y)
+    positives = int((y == 1).sum())
+    params["min_data_in_leaf"] = leaf_size(
+        int(requested[-1]) if requested else _LIGHTGBM_MIN_DATA_IN_LEAF,
+        n_rows=len(y),
+        n_minority=min(positives, len(y) - positives),
+    )
     if monotone and "monotone_constraints" not in params:
         params["monotone_constraints"] = [int(monotone.get(f, 0)) for f in features]
     return params
@@ -266,7 +299,7 @@ def fit_lightgbm(
     import lightgbm as lgb
 
     categories = learn_categories(train, categorical)
-    params = _train_params(params, features, monotone, len(train))
+    params = _train_params(params, features, monotone, y_train)
     rounds = int(params.pop("num_boost_round", num_boost_round))
     if client is not None:
         from salespilot.training.distributed import dask_train
@@ -316,7 +349,7 @@ def refit_lightgbm(
     import lightgbm as lgb
 
     categories = learn_categories(frame, categorical)
-    params = _train_params(params, features, monotone, len(frame))
+    params = _train_params(params, features, monotone, y)
     params.pop("num_boost_round", None)
     rounds = max(int(num_boost_round), 1)
     if client is not None:

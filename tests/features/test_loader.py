@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from salespilot.cli import app
 from salespilot.features.history import History
-from salespilot.features.loader import load_history, summarize_history
+from salespilot.features.loader import find_all_problems, load_history, summarize_history
 from salespilot.features.pit import observed_end
 from salespilot.features.schema import MODEL_TABLES, TABLES, models_skipped
 from salespilot.features.validation import HistoryValidationError
@@ -238,3 +238,18 @@ def test_formats_can_be_mixed_and_numeric_parquet_ids_become_text(tmp_path):
     h = load_history(d, now=NOW)
     assert h.reps["rep_id"].tolist() == ["1", "2", "3"]
     assert pd.api.types.is_string_dtype(h.reps["rep_id"])
+
+
+def test_a_whole_number_beyond_2_to_the_53_is_too_large_not_a_crash(tmp_path):
+    folder = write_history(
+        tmp_path / "h",
+        accounts=edit("accounts", "EMEA,250,", "EMEA,99999999999999999999999,"),
+    )
+    (problem,) = find_all_problems(folder, now=NOW)
+    assert (problem.rule, problem.column, problem.rows) == ("too_large", "employees", (2,))
+    assert problem.examples == ({"account_id": "a1", "employees": "99999999999999999999999"},)
+    # 2**53 itself is still a whole number read exactly
+    ok = write_history(
+        tmp_path / "ok", accounts=edit("accounts", "EMEA,250,", "EMEA,9007199254740992,")
+    )
+    assert find_all_problems(ok, now=NOW) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 
 import pandas as pd
@@ -201,3 +202,88 @@ def test_a_source_query_is_one_select_and_cannot_write(tmp_path):
         src.close()
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT id FROM deals").fetchall() == [("D1",)]
+
+
+def test_observed_until_in_the_mapping_states_the_exports_end(tmp_path):
+    from salespilot.features.export_end import read_observed_until
+    from salespilot.features.pit import last_event, observed_end
+
+    src = _export(tmp_path)
+    # naive: in the mapping's time zone (01:00 in Berlin in winter is midnight UTC)
+    mapping = {**EXPORT_MAPPING, "timezone": "Europe/Berlin", "observed_until": "2017-12-31T01:00"}
+    import_history(parse_mapping(mapping), src, tmp_path / "h")
+    assert read_observed_until(tmp_path / "h") == pd.Timestamp("2017-12-31T00:00")
+    history = load_history(tmp_path / "h")
+    assert observed_end(history) == pd.Timestamp("2017-12-31") > last_event(history)
+    # without it the end is the last event again (a re-import removes the file)
+    import_history(parse_mapping(EXPORT_MAPPING), src, tmp_path / "h")
+    again = load_history(tmp_path / "h")
+    assert again.observed_until is None and observed_end(again) == last_event(again)
+    # an event after the stated end is refused like one in the future
+    early = {**EXPORT_MAPPING, "observed_until": "2017-01-01"}
+    with pytest.raises(ImportValidationError, match="future"):
+        import_history(parse_mapping(early), src, tmp_path / "h2")
+
+
+_PARQUET = "id,agent,product,stage,engaged,closed,client\nD1,Ann Lee,GTXPro,Won,01/02/2017,,Acme\n"
+
+
+def _truncated_parquet(path):
+    pd.read_csv(io.StringIO(_PARQUET), dtype=str).to_parquet(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (
+            b"id,agent,product,stage,engaged,closed,client\nD1,Ann Lee,GTXPro,Won,,,Acme\n"
+            b'D2,"Cid Roe,MG Special,Won,,,Acme\n',
+            "a quote opened on line 3 is never closed",
+        ),
+        (
+            "id,agent,product,stage,engaged,closed,client\nD1,Ann Lée,GTXPro,Won,,,Acme\n".encode(
+                "latin-1"
+            ),
+            "line 2 is not UTF-8 text (byte 0xe9)",
+        ),
+        (b"", "the file is empty (0 bytes)"),
+        (bytes(range(128, 256)) * 8, "line 1 is not UTF-8 text (byte 0x80)"),
+        ("parquet", "not a readable Parquet file"),
+    ],
+    ids=["unclosed-quote", "latin-1", "zero-bytes", "binary", "truncated-parquet"],
+)
+def test_an_unreadable_export_file_is_named_without_a_traceback(tmp_path, content, says):
+    src = _export(tmp_path)
+    mapping = copy.deepcopy(EXPORT_MAPPING)
+    if content == "parquet":
+        (src / "deals.csv").unlink()
+        _truncated_parquet(src / "deals.parquet")
+        mapping = json.loads(json.dumps(mapping).replace("deals.csv", "deals.parquet"))
+    else:
+        (src / "deals.csv").write_bytes(content)
+    import yaml
+
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump(mapping))
+    args = ["-m", str(tmp_path / "map.yaml"), "-s", str(src), "-o", str(tmp_path / "h")]
+    result = CliRunner().invoke(app, ["import", *args])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    name = "deals.parquet" if content == "parquet" else "deals.csv"
+    assert f"{name} [unreadable_file]" in " ".join(result.output.split())
+    assert says in " ".join(result.output.split()), result.output
+    as_json = CliRunner().invoke(app, ["import", *args, "--json"])
+    assert as_json.exit_code == 1 and says in json.loads(as_json.stdout)["error"]
+    assert not (tmp_path / "h").exists()
+
+
+def test_a_huge_whole_number_is_refused_by_its_own_rule(tmp_path):
+    mapping = copy.deepcopy(EXPORT_MAPPING)
+    part = mapping["tables"]["accounts"]["parts"][0]
+    part["columns"]["employees"] = {"constant": 99999999999999999999999}
+    with pytest.raises(ImportValidationError) as info:
+        import_history(parse_mapping(mapping), _export(tmp_path), tmp_path / "h")
+    (problem,) = info.value.problems
+    assert (problem.rule, problem.column, problem.count) == ("too_large", "employees", 1)
+    assert "employees is too large (a whole number up to 9,007,199,254,740,992)" in str(info.value)

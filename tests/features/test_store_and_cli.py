@@ -98,6 +98,15 @@ def test_cli_builds_every_table_and_the_snapshots(demo_dir, tmp_path):
     deals, meta = read_feature_table(out, "deals")
     assert len(deals) == summary["tables"]["deals"]["rows"] > 0
     assert meta["history_hash"] == summary["history_hash"]
+    # labelled with each model's own horizon, as the build_features flow does: train reuses them
+    from salespilot.models import SPECS
+    from salespilot.training.runs import stored_frame
+
+    assert meta["horizon_days"] == SPECS["win_probability"].horizon_days
+    assert (
+        read_feature_table(out, "accounts")[1]["horizon_days"] == SPECS["churn_risk"].horizon_days
+    )
+    assert stored_frame("deals", out, summary["history_hash"], 60) is not None
     now, _ = latest_snapshot(out, "deals")
     assert (now["as_of"] == now_of_data).all()
 

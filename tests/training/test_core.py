@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from salespilot.training.checks import NotEnoughDataError, single_feature_aucs
@@ -102,7 +103,7 @@ def test_monotone_constraint_holds_for_every_row():
 
 def test_refit_learns_from_training_and_validation_but_never_the_test_period():
     frame = synthetic_frame(3000, seed=3)
-    spec = synthetic_spec()
+    spec = synthetic_spec(refit_on_validation=True)
     ev = fit_and_evaluate(spec, frame)
     split = ev.split
     rows_fit = int(split.train.sum() + split.valid.sum())
@@ -116,9 +117,37 @@ def test_refit_learns_from_training_and_validation_but_never_the_test_period():
     flipped.loc[in_test, "label_won"] = 1 - flipped.loc[in_test, "label_won"]
     again = fit_and_evaluate(spec, flipped)
     np.testing.assert_allclose(again.model.raw_score(ev.test), ev.model.raw_score(ev.test))
-    # without the refit the model has exactly the early-stopped trees
-    plain = fit_and_evaluate(synthetic_spec(refit_on_validation=False), frame)
+    # without the refit (the default) the model has exactly the early-stopped trees
+    plain = fit_and_evaluate(synthetic_spec(), frame)
+    assert plain.model.metadata["refit_on_validation"] is False
     assert plain.model.metadata["trees"] == plain.model.metadata["best_iteration"]
+
+
+def _drifting_frame() -> pd.DataFrame:
+    """Deals whose win rate falls from about 50 % to 20 % after the first 200 days: the
+    training period is of the old rate, validation and test of the new."""
+    frame = synthetic_frame(3000, seed=3)
+    late = (frame["as_of"] - frame["as_of"].min()).dt.days > 200
+    logit = np.log(frame["p_true"] / (1 - frame["p_true"])) + np.where(late, -1.0, 1.0)
+    frame["p_true"] = 1 / (1 + np.exp(-logit))
+    draw = np.random.default_rng(103).random(len(frame))
+    frame["label_won"] = (draw < frame["p_true"]).astype(int)
+    return frame
+
+
+def test_the_calibrator_maps_the_scores_of_the_booster_it_is_served_with():
+    frame = _drifting_frame()
+    served = fit_and_evaluate(synthetic_spec(), frame)
+    refit = fit_and_evaluate(synthetic_spec(refit_on_validation=True), frame)
+    rate = served.y_test.mean()
+    assert frame["label_won"][served.split.train].mean() > 0.45 and 0.15 < rate < 0.25
+    for ev in (served, refit):  # the test period's mean prediction is its win rate
+        assert abs(ev.p_test.mean() - rate) < 0.015
+        assert ev.metrics["ece"] < 0.03
+    # the calibrator of the training-period booster, reused on the refitted booster (whose
+    # scores sit lower: it has learned the new rate), undershoots the rate
+    reused = served.model.calibrator.predict(refit.model.raw_score(served.test))
+    assert rate - reused.mean() > 0.04
 
 
 def test_a_leaf_size_tuned_for_big_histories_still_learns_on_a_small_one():

@@ -174,3 +174,37 @@ def test_the_pages_say_the_served_models_horizon():
     served = SimpleNamespace(metadata={"horizon_days": 30})
     assert score_label(SPEC.horizon_of(served)) == "won within 30 days"
     assert score_label(SPEC.horizon_of(None)) == f"won within {SPEC.horizon_days} days"
+
+
+def test_a_left_within_the_last_month_table_trains_with_a_30_day_horizon(trained, tmp_path):
+    """A churn table taken on END: customers who left did so in the month before it. Scored
+    once, at the snapshot date END - 30 days, with "churned within 30 days" as the label."""
+    from salespilot.features.model_rows import FILE_NAME
+
+    folder = write_churn_export(
+        tmp_path / "snapshot", accounts=900, seed=5, quiet_days=1, snapshot=True
+    )
+    write_observed_until(folder, END)
+    rows = {"churn_risk": {"rows": "decision", "decision_at": "snapshot"}}
+    (folder / FILE_NAME).write_text(json.dumps({"version": 1, "models": rows}), encoding="utf-8")
+    args = ["train", "churn_risk", "--data", str(folder), "--horizon-days", "30", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)["churn_risk"]
+    assert out["horizon_days"] == 30
+    snapshot = END - pd.Timedelta(days=30)
+    assert pd.Timestamp(out["split"]["test_start"]) == snapshot
+    assert pd.Timestamp(out["split"]["test_end"]) == snapshot
+
+    history = load_history(folder, now=NOW)
+    subs = history.subscriptions
+    active = (subs["started_at"] < snapshot) & (
+        subs["ended_at"].isna() | (subs["ended_at"] >= snapshot)
+    )
+    acc = out["row_accounting"]
+    assert acc["candidates"]["rows"] == acc["candidates"]["entities"] == active.sum()
+    used = sum(v["rows"] for v in acc["used"].values())
+    left = sum(v["rows"] for v in acc["left_out"].values())
+    assert used + left == active.sum() and acc["left_out"]["warm_up"]["rows"] == 0
+    churned = (active & subs["ended_at"].notna()).sum()  # every leaver left in the last month
+    assert churned >= 60 and out["metrics"]["roc_auc"] is not None

@@ -8,7 +8,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from salespilot.training.evaluate import binary_metrics, expected_calibration_error, top_decile
-from salespilot.training.fit import Calibrator, choose_calibration
+from salespilot.training.fit import Calibrator, _train_params, choose_calibration, leaf_size
 from salespilot.training.split import SplitError, time_split
 from tests.training.synthetic import synthetic_frame
 
@@ -109,3 +109,28 @@ def test_logistic_regression_baseline_is_seeded():
     first = logistic_regression(spec, frame, y, frame.head(500))
     again = logistic_regression(spec, frame, y, frame.head(500))
     np.testing.assert_array_equal(first, again)
+
+
+def test_leaf_sizes_scale_with_the_positives():
+    # plenty of both classes: the spec's own leaf size
+    assert leaf_size(100, n_rows=40_000, n_minority=10_000) == 100
+    # 40 positives in 400 rows: about 10 positives a leaf, not the 40 rows of the row cap
+    assert leaf_size(100, n_rows=400, n_minority=40) == 100
+    assert leaf_size(20, n_rows=400, n_minority=40) == 100
+    # 40 positives in 4,000 rows: leaves of 1,000 rows, at most four of them
+    assert leaf_size(20, n_rows=4_000, n_minority=40) == 1_000
+    # a large leaf size on a small set is capped at 10 % of the rows, one split always possible
+    assert leaf_size(300, n_rows=500, n_minority=200) == 50
+    assert leaf_size(100, n_rows=100, n_minority=2) == 50
+
+
+def test_training_params_derive_the_leaf_size_from_the_training_labels():
+    y = np.r_[np.ones(40), np.zeros(360)]
+    params = _train_params({"min_data_in_leaf": 20}, ["x"], None, y)
+    assert params["min_data_in_leaf"] == 100
+    # an alias given later (``--params min_child_samples=...``) is the one used, once
+    params = _train_params({"min_data_in_leaf": 20, "min_child_samples": 300}, ["x"], None, y)
+    assert params["min_data_in_leaf"] == 100 and "min_child_samples" not in params
+    y = np.r_[np.ones(4000), np.zeros(6000)]
+    params = _train_params({"min_data_in_leaf": 20, "min_child_samples": 300}, ["x"], None, y)
+    assert params["min_data_in_leaf"] == 300

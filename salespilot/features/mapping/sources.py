@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +68,44 @@ class FolderSource(Source):
 
     def _read(self, name: str, delimiter: str | None) -> pd.DataFrame:
         path = self._path(name)
+        where = f"{path.name} [unreadable_file]"  # the file and the rule, as validate says them
         if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        # Text as text: the mapping decides types, so "007" stays "007" and ids stay ids.
-        return pd.read_csv(path, dtype=str, encoding="utf-8-sig", sep=delimiter or ",")
+            try:
+                return pd.read_parquet(path)
+            except (OSError, ValueError, pa.ArrowException) as e:
+                raise SourceError(
+                    f"{where}: not a readable Parquet file (truncated, or not Parquet?): "
+                    f"{_first_line(e)}"
+                ) from None
+        if path.stat().st_size == 0:
+            raise SourceError(f"{where}: the file is empty (0 bytes); a CSV needs a header line")
+        try:
+            # Text as text: the mapping decides types, so "007" stays "007" and ids stay ids.
+            return pd.read_csv(path, dtype=str, encoding="utf-8-sig", sep=delimiter or ",")
+        except UnicodeDecodeError as e:
+            line = path.read_bytes()[: e.start].count(b"\n") + 1
+            raise SourceError(
+                f"{where}: line {line} is not UTF-8 text (byte 0x{e.object[e.start]:02x}); "
+                "export the file as UTF-8 CSV (re-save a Latin-1/Windows-1252 export as UTF-8), "
+                "or it is not a CSV file at all"
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise SourceError(f"{where}: no header line, nothing to import") from None
+        except (pd.errors.ParserError, ValueError) as e:
+            raise SourceError(f"{where}: not valid CSV: {_csv_problem(e)}") from None
+
+
+def _csv_problem(exc: Exception) -> str:
+    """pandas' tokenizer message in the user's terms (file lines, the header is line 1)."""
+    text = _first_line(exc)
+    quote = re.search(r"EOF inside string starting at row (\d+)", text)
+    if quote:
+        return f"a quote opened on line {int(quote.group(1)) + 1} is never closed"
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if fields:
+        want, line, saw = fields.groups()
+        return f"line {line} has {saw} fields, the header {want} (a stray separator or quote?)"
+    return text
 
 
 @dataclass
@@ -138,6 +174,11 @@ def _check_single_select(sql: str) -> None:
     kind = statements[0].get_type()
     if kind != "SELECT":
         raise SourceError(f"a query must be one SELECT statement, not {kind}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _redact(url: str) -> str:
