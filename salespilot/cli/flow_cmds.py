@@ -132,7 +132,7 @@ def schedule(
     from salespilot.settings import Settings
 
     settings = Settings()
-    teams = schedules.teams_of(settings)
+    teams = schedules.team_zones(settings)
     server = None
     url = settings.prefect_api_url
     c = _console()

@@ -200,6 +200,8 @@ def _print_train_table(results: dict[str, Any]) -> None:
         for metric in r["metrics"]:
             table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
         print_table(out, table)
+        for why in (r.get("baselines_left_out") or {}).values():
+            out.print(f"  {why}")
         for line in _row_lines(r.get("row_accounting")):
             out.print(f"  {line}")
         ready = r.get("readiness") or {}

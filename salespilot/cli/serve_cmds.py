@@ -237,5 +237,7 @@ def _print_priorities(body: dict) -> None:
         grid.add_row(f"{it['rank']}.", "\n".join(lines))
         grid.add_row("", "")
     c.print(grid)
+    for code, why in (body["data"].get("rules_left_out") or {}).items():
+        c.print(f"rule {code} left out: {escape(why)}")
     if body["total"] > len(body["items"]):
         c.print(f"{len(body['items'])} of {body['total']} items; --limit for more.")
