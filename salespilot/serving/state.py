@@ -27,6 +27,7 @@ import pandas as pd
 
 from salespilot.features.history import History
 from salespilot.features.pit import data_as_of
+from salespilot.features.validation import HistoryValidationError
 from salespilot.serving import rules
 from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
 from salespilot.serving.priorities import Lookups, PreviousScores, assemble_lists, rule_config
@@ -135,7 +136,10 @@ class StateHolder:
             try:
                 new = self._builder(self.settings, previous=self._state)
             except Exception as exc:  # keep serving the last good state
-                log.exception("reload failed; keeping the previous state")
+                if isinstance(exc, HistoryValidationError):  # the data's to fix: no traceback
+                    log.error("reload failed; keeping the previous state: %s", exc)
+                else:
+                    log.exception("reload failed; keeping the previous state")
                 self.last_error = f"reload failed: {type(exc).__name__}: {exc}"
                 return self._state
             self._state = new  # the atomic swap: one reference assignment
