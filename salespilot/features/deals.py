@@ -57,6 +57,9 @@ WINDOWS_DAYS: tuple[int, ...] = (7, 30, 90)
 #: Pseudo-counts pulling a rep's win rate towards the team's and the team's towards everyone's.
 OWNER_PRIOR_DEALS = 10.0
 TEAM_PRIOR_DEALS = 30.0
+#: The horizon of ``owner_won_in_horizon_rate`` when the caller gives none: the win model's
+#: default label horizon (a model trained with another horizon passes its own).
+DEFAULT_HORIZON_DAYS = 60
 
 DEAL_CONTEXT_COLUMNS: tuple[str, ...] = (
     "opportunity_id",
@@ -110,6 +113,7 @@ DEAL_FEATURES: tuple[str, ...] = (
     "owner_tenure_days",
     "owner_deals_closed",
     "owner_win_rate_smoothed",
+    "owner_won_in_horizon_rate",
     "team_win_rate_smoothed",
     "reps_on_deal",
     "owner_changed",
@@ -139,6 +143,7 @@ def deal_snapshot(
     *,
     stage_order: Sequence[str] = DEFAULT_STAGE_ORDER,
     opportunity_ids: Iterable[str] | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> pd.DataFrame:
     """Point-in-time features of every opportunity open at ``as_of`` (one date or a grid).
 
@@ -146,7 +151,8 @@ def deal_snapshot(
     context in :data:`DEAL_CONTEXT_COLUMNS`, then :data:`DEAL_FEATURES`. ``opportunity_ids``
     limits the rows to those deals (one rep's list) before any feature is computed; the
     features still read the whole history (team records, stage norms), so each row is the
-    same as in the full snapshot.
+    same as in the full snapshot. ``horizon_days`` is the label horizon of the model the rows
+    are for (``owner_won_in_horizon_rate`` counts wins within it).
     """
     opps = history.opportunities
     rows, t = open_deal_rows(history, as_of)
@@ -154,7 +160,7 @@ def deal_snapshot(
         wanted = opps["opportunity_id"].to_numpy(dtype=object)[rows]
         keep = pd.Index(list(opportunity_ids), dtype=object).get_indexer(wanted) >= 0
         rows, t = rows[keep], t[keep]
-    return _deal_rows(history, rows, t, stage_order)
+    return _deal_rows(history, rows, t, stage_order, horizon_days)
 
 
 def open_deal_rows(
@@ -171,6 +177,7 @@ def deal_decision_snapshot(
     *,
     at: str = "created_at",
     stage_order: Sequence[str] = DEFAULT_STAGE_ORDER,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> pd.DataFrame:
     """One row per deal, as of its own decision time (``as_of`` = the deal's ``at`` column:
     a lead at its creation), instead of one per deal and weekly snapshot.
@@ -184,11 +191,15 @@ def deal_decision_snapshot(
     when = pd.to_datetime(opps[at]).to_numpy("datetime64[ns]")
     rows = np.flatnonzero(~pd.isna(when))
     t = when[rows].astype(np.int64)
-    return _deal_rows(history, rows, t, stage_order)
+    return _deal_rows(history, rows, t, stage_order, horizon_days)
 
 
 def _deal_rows(
-    history: History, rows: np.ndarray, t: np.ndarray, stage_order: Sequence[str]
+    history: History,
+    rows: np.ndarray,
+    t: np.ndarray,
+    stage_order: Sequence[str],
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> pd.DataFrame:
     """The feature rows of deals ``rows`` (opportunity row numbers), each as of ``t`` (ns)."""
     opps = history.opportunities
@@ -209,6 +220,9 @@ def _deal_rows(
     }
     owner_at_t = _owner_at(history, rows, t, owner_now)
     cols.update(_owner_features(history, owner_at_t, t))
+    cols["owner_won_in_horizon_rate"] = _owner_won_in_horizon_rate(
+        history, owner_at_t, t, horizon_days
+    )
     # context for serving and reporting: the team of the owner *now* (whose list it is on)
     cols["team"] = take_column(history, "reps", "team", owner_now)
     cols["region"] = take_column(history, "reps", "region", owner_now)
@@ -383,6 +397,41 @@ def _owner_features(history: History, owner: np.ndarray, t: np.ndarray) -> dict[
         "team_win_rate_smoothed": team_rate,
         "owner_left": has_left_at(left, t).astype(np.int8),
     }
+
+
+def _owner_won_in_horizon_rate(
+    history: History, owner: np.ndarray, t: np.ndarray, horizon_days: int
+) -> np.ndarray:
+    """The owner's share of earlier deals won within ``horizon_days`` of their creation - the
+    label's own question - smoothed towards everyone's share (``OWNER_PRIOR_DEALS``).
+
+    A deal's answer is known at its close when it closed within the horizon, else at the end of
+    its horizon (still open then: not won in time); only answers known before t count, so a
+    deal still inside its horizon at t is left out whatever its outcome turns out to be.
+    """
+
+    def build() -> tuple[EventIndex, EventIndex]:
+        created, closed = _deal_times(history)
+        opps = history.opportunities
+        nat = np.iinfo(np.int64).min
+        horizon_end = np.where(
+            created != nat, created + int(horizon_days) * 86_400 * 10**9, nat
+        )
+        decided_in = (closed != nat) & (closed < horizon_end) & (created != nat)
+        decided_in &= opps["status"].isin(["won", "lost"]).to_numpy()
+        won = (decided_in & (opps["status"] == "won").to_numpy()).astype(np.int64)
+        known_at = np.where(decided_in, closed, horizon_end).astype("datetime64[ns]")
+        rep = column_codes(history, "opportunities", "owner_rep_id", "rep")
+        return (
+            EventIndex(None, known_at, {"won": won}),
+            EventIndex(rep, known_at, {"won": won}, n_keys=len(history.reps)),
+        )
+
+    everyone_idx, rep_idx = cached(history, ("deals.won_in_horizon", int(horizon_days)), build)
+    everyone = everyone_idx.at(None, t)
+    overall = smoothed_rate(everyone.sum("won"), everyone.count(), 0.5, 2.0)
+    by_rep = rep_idx.at(owner, t)
+    return smoothed_rate(by_rep.sum("won"), by_rep.count(), overall, OWNER_PRIOR_DEALS)
 
 
 def _stage_features(

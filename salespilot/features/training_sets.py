@@ -270,7 +270,9 @@ def _deal_decisions(
     """Deals at ``at``; a label is known at the deal's close, or at the end of its horizon."""
     from salespilot.features.deals import add_deal_labels, deal_decision_snapshot
 
-    frame = add_deal_labels(deal_decision_snapshot(history, at=at), history, horizon_days)
+    frame = add_deal_labels(
+        deal_decision_snapshot(history, at=at, horizon_days=horizon_days), history, horizon_days
+    )
     codes = pd.Index(history.opportunities["opportunity_id"]).get_indexer(frame["opportunity_id"])
     closed = history.opportunities["closed_at"].to_numpy("datetime64[ns]")[codes]
     horizon_end = _horizon_end(frame, horizon_days)
@@ -341,7 +343,8 @@ def _build(
     parts = []
     for i in range(0, max(len(grid), 1), chunk_size):
         chunk = grid[i : i + chunk_size]
-        parts.append(build(history, chunk))
+        extra = {"horizon_days": horizon_days} if table == "deals" else {}
+        parts.append(build(history, chunk, **extra))
         if progress is not None:
             progress(min(i + chunk_size, len(grid)), len(grid))
     frame = _concat_keeping_categories(parts)

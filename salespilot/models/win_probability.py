@@ -60,6 +60,7 @@ READABLE_NAMES: dict[str, str] = {
     "owner_tenure_days": "Owner's tenure (days)",
     "owner_deals_closed": "Deals the owner has closed",
     "owner_win_rate_smoothed": "Owner's win rate (smoothed towards the team's)",
+    "owner_won_in_horizon_rate": "Owner's share of earlier deals won within the horizon",
     "team_win_rate_smoothed": "Team's win rate (smoothed)",
     "reps_on_deal": "Reps who worked the deal",
     "owner_changed": "The deal changed owner",

@@ -14,6 +14,7 @@ from salespilot.features.deals import (
     DEAL_CONTEXT_COLUMNS,
     DEAL_FEATURES,
     add_deal_labels,
+    deal_decision_snapshot,
     deal_snapshot,
 )
 from salespilot.features.pit import truncate_history
@@ -251,3 +252,34 @@ def test_grid_equals_dates_one_by_one(grid_size):
         pd.concat([deal_snapshot(h, g) for g in grid], ignore_index=True), "opportunity_id"
     )
     pd.testing.assert_frame_equal(together, apart, check_dtype=False)
+
+
+def test_owner_won_in_horizon_rate_uses_no_outcome_after_the_as_of():
+    """Only answers known before the as_of count: a deal won after it, or still inside its
+    horizon at it, leaves the rate at the prior; a win past the horizon counts as not won."""
+    opps = [
+        # won on day 5, within a 10-day horizon: known (won) from day 5
+        {"opportunity_id": "A", "created_at": T0, "closed_at": T0 + 5 * D, "status": "won"},
+        # won on day 30, past its horizon (day 10): known (not won) from day 10
+        {"opportunity_id": "B", "created_at": T0, "closed_at": T0 + 30 * D, "status": "won"},
+        # the deal scored, at its creation on day 20
+        {"opportunity_id": "X", "created_at": T0 + 20 * D},
+        # created day 15, won day 22: inside its horizon at day 20, so unknown there
+        {"opportunity_id": "C", "created_at": T0 + 15 * D, "closed_at": T0 + 22 * D, "status": "won"},
+    ]
+    h = make_history(opportunities=opps)
+    rows = deal_decision_snapshot(h, horizon_days=10).set_index("opportunity_id")
+    rate = rows["owner_won_in_horizon_rate"]
+    # at day 20: A (won) and B (not won in time) are known, C is not; prior from everyone's
+    # share (the same two deals), smoothed (1 + 2 * 0.5) / (2 + 2) = 0.5
+    assert rate["X"] == pytest.approx((1 + 10 * 0.5) / (2 + 10))
+    # the same row on the history cut just after day 20 (no later outcome exists): the same value
+    cut = deal_decision_snapshot(truncate_history(h, T0 + 20 * D + H), horizon_days=10)
+    assert cut.set_index("opportunity_id").loc["X", "owner_won_in_horizon_rate"] == rate["X"]
+    # at their creation nothing is known yet: the plain prior
+    assert rate["A"] == pytest.approx(0.5)
+    # a longer horizon makes B a win within it, but it is known only at its close (day 30)
+    longer = deal_decision_snapshot(h, horizon_days=40).set_index("opportunity_id")
+    assert longer.loc["X", "owner_won_in_horizon_rate"] == pytest.approx(
+        (1 + 10 * 2 / 3) / (1 + 10)
+    )
