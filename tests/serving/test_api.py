@@ -151,7 +151,7 @@ def test_list_access_per_role(client, people):
     for who, rep in denied:
         _err(client.get(url.format(rep), headers=people.h(who)), 403, "forbidden")
     _err(client.get(url.format("R_NOBODY"), headers=people.h("admin")), 404, "rep_not_found")
-    _err(client.get(url.format("R_NOBODY"), headers=people.h("manager")), 404, "rep_not_found")
+    _err(client.get(url.format("R_NOBODY"), headers=people.h("manager")), 403, "forbidden")
     _err(client.get(url.format(people.rep)), 401, "missing_token")
 
 

@@ -120,3 +120,41 @@ def test_a_body_above_the_limit_is_413(small_body_app):
         assert r.status_code == 413 and r.json()["error"]["max_bytes"] == 1000
         r = c.post(url, json={"period": "2026-Q3"}, headers=admin)  # small: served (no data yet)
         assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
+
+
+def test_an_unknown_id_and_another_reps_id_get_the_same_403(client, state, people):
+    """Outside a token's scope, "does not exist" and "not yours" are one answer: a rep or a
+    manager cannot probe which contact, deal or rep ids exist. Only an admin sees the 404."""
+    foreign_contact = next(
+        c for c, a in state.contact_account.items() if state.account_owner.get(a) == people.outsider
+    )
+    foreign_deal = next(i.entity_id for i in state.rep_items[people.outsider] if i.kind == "deal")
+    probes = {
+        "rep": [
+            ("/v1/contacts/{}/best-times", foreign_contact, "C_NOBODY"),
+            ("/v1/explanations/win_probability/{}", foreign_deal, "D_NOBODY"),
+            ("/v1/reps/{}/priorities", people.outsider, "R_NOBODY"),
+        ],
+        "manager": [
+            ("/v1/contacts/{}/best-times", foreign_contact, "C_NOBODY"),
+            ("/v1/explanations/win_probability/{}", foreign_deal, "D_NOBODY"),
+            ("/v1/reps/{}/priorities", people.outsider, "R_NOBODY"),
+        ],
+    }
+    for who, routes in probes.items():
+        for route, foreign, unknown in routes:
+            a = client.get(route.format(foreign), headers=people.h(who))
+            b = client.get(route.format(unknown), headers=people.h(who))
+            assert a.status_code == b.status_code == 403, (who, route, a.text, b.text)
+            assert a.json()["error"]["code"] == b.json()["error"]["code"] == "forbidden"
+            assert a.json()["error"]["message"].replace(foreign, "X") == b.json()["error"][
+                "message"
+            ].replace(unknown, "X"), (who, route)
+    for route, code in (
+        ("/v1/contacts/C_NOBODY/best-times", "contact_not_found"),
+        ("/v1/explanations/win_probability/D_NOBODY", "entity_not_found"),
+        ("/v1/reps/R_NOBODY/priorities", "rep_not_found"),
+    ):
+        r = client.get(route, headers=people.h("admin"))
+        assert (r.status_code, r.json()["error"]["code"]) == (404, code)
+
