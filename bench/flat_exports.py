@@ -16,7 +16,8 @@ Each export has one row per entity and its outcome columns, as such files come:
   each call once, at its start (horizon 1 day). The latest ``--calls`` calls are kept.
 * **churn snapshot**: one row per customer active ``--churn-days`` before the export date, with
   its tenure in months, monthly charges and "left within the last ``--churn-days`` days"; an
-  empty deals file beside it. Churn risk scores each customer once, at the snapshot date.
+  empty deals file and the CRM's activity log of these customers beside it (the flat models use
+  the customer table; SalesPilot reads the log as point-in-time history). Churn risk scores each customer once, at the snapshot date.
 
 Each goes through the mapping import (``import_history``, what ``salespilot import`` runs, with
 the mapping's ``models:`` choosing decision-time rows) and ``train_model`` (what ``salespilot
@@ -28,7 +29,6 @@ its test rows. Prints one table: test ROC AUC and ECE of each, per export.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -243,6 +243,10 @@ def churn_snapshot(history, folder: Path, args) -> pd.DataFrame:
     out.to_csv(folder / "customers.csv", index=False)
     history.reps.to_csv(folder / "reps.csv", index=False)
     history.opportunities.head(0).to_csv(folder / "deals.csv", index=False)
+    # the CRM's activity log of these customers (no deals, no contacts in this export)
+    log = history.activities[history.activities["account_id"].isin(ids)]
+    cols = ["activity_id", "occurred_at", "rep_id", "account_id", "channel", "direction"]
+    log[[*cols, "outcome", "duration_s"]].to_csv(folder / "activities.csv", index=False)
     return out.set_index("customer_id")
 
 
@@ -251,6 +255,7 @@ def churn_mapping(args) -> dict:
     # "left within the last N days": the day it left is not in the export; mid-window
     left_on = (END - pd.Timedelta(days=args.churn_days // 2)).strftime("%Y-%m-%d")
     return {
+        "observed_until": export,  # the export date: the snapshot is this minus the horizon
         "models": {"churn_risk": {"rows": "decision", "decision_at": "snapshot"}},
         "tables": {
             "reps": {"source": "reps.csv"},
@@ -264,6 +269,10 @@ def churn_mapping(args) -> dict:
                 },
             },
             "opportunities": {"source": "deals.csv"},
+            "activities": {
+                "source": "activities.csv",
+                "columns": {"contact_id": {"constant": None}, "opportunity_id": {"constant": None}},
+            },
             "subscriptions": {
                 "source": "customers.csv",
                 "columns": {
@@ -359,6 +368,7 @@ def run(export: Export, history, work: Path, args) -> list[tuple]:
     from salespilot.training.evaluate import expected_calibration_error
     from salespilot.training.train import (
         build_dataset,
+        horizon_spec,
         observed_horizon_rows,
         spec_for_history,
         train_model,
@@ -371,12 +381,13 @@ def run(export: Export, history, work: Path, args) -> list[tuple]:
         parse_mapping(export.mapping(args)), folder / "export", folder / "history"
     )
     imported = load_history(folder / "history")
-    spec = spec_for_history(
-        dataclasses.replace(SPECS[export.model], horizon_days=export.horizon(args)), imported
-    )
-    frame = observed_horizon_rows(spec, build_dataset(spec, imported), imported)
     settings = Settings(data_dir=folder / "history", state_dir=work / "state")
-    ev = train_model(spec, imported, settings, frame=frame, figures=False).evaluation
+    horizon = export.horizon(args)  # what `salespilot train --horizon-days` passes
+    spec = spec_for_history(horizon_spec(SPECS[export.model], settings, horizon), imported)
+    frame = observed_horizon_rows(spec, build_dataset(spec, imported), imported)
+    ev = train_model(
+        spec, imported, settings, frame=frame, figures=False, horizon_days=horizon
+    ).evaluation
     rows = labelled_rows(ev.spec, frame)
     y = rows[ev.spec.label].astype(int).to_numpy()
     x = flat.loc[rows[ev.spec.entity].astype(str)].reset_index(drop=True)

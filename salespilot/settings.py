@@ -200,12 +200,13 @@ class Settings(BaseSettings):
     @field_validator("horizon_days")
     @classmethod
     def _known_horizons(cls, v: dict[str, int]) -> dict[str, int]:
+        from salespilot.features.names import unknown_name
         from salespilot.models import SPECS
 
         for name, days in v.items():
             if name not in SPECS:
-                known = ", ".join(n for n, spec in SPECS.items() if spec.horizon_applies)
-                raise ValueError(f"unknown model {name!r}; choose one of {known}")
+                known = [n for n, spec in SPECS.items() if spec.horizon_applies]
+                raise ValueError(unknown_name("model", name, known))
             SPECS[name].with_horizon(days)  # refuses contact_time and non-positive days
         return v
 

@@ -264,6 +264,7 @@ def rep_priorities_json(state, rep_id: str, limit: int) -> bytes:
                 source=None if state.source is None else Path(state.source).name,
                 content_hash=state.content_hash,
                 as_of=state.as_of.to_pydatetime(),
+                rules_left_out=state.rules_left_out,
             ),
             model_versions=state.versions,
             total=len(state.rep_items.get(rep_id, ())),
@@ -368,6 +369,15 @@ class Lists:
     rates: Any
 
 
+def rule_config(settings: Settings) -> rules.RuleConfig:
+    """The warning rules' thresholds from the settings."""
+    return rules.RuleConfig(
+        no_reply_hours=settings.warn_no_reply_hours,
+        stall_min_days=settings.warn_stall_min_days,
+        postponed_min=settings.warn_postponed_min,
+    )
+
+
 def assemble_lists(
     history: History,
     as_of: pd.Timestamp,
@@ -388,11 +398,7 @@ def assemble_lists(
     trips, whom to call and when, its top factors, its trend against ``previous``."""
     reps, account_names = lookups.reps, lookups.account_names
     contact_zone, contact_role = lookups.contact_zone, lookups.contact_role
-    cfg = rules.RuleConfig(
-        no_reply_hours=settings.warn_no_reply_hours,
-        stall_min_days=settings.warn_stall_min_days,
-        postponed_min=settings.warn_postponed_min,
-    )
+    cfg = rule_config(settings)
     dfacts = rules.deal_facts(history, as_of, deal_ids_wanted)
     afacts = rules.account_facts(history, as_of, acc_rows["account_id"])
 

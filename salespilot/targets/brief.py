@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of
 from salespilot.targets.channels import channel_insights
 from salespilot.targets.forecast import ForecastConfig, Scorer
@@ -116,7 +117,7 @@ def weekly_brief(
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     reps = history.reps
     if team not in set(reps["team"].astype(str)):
-        raise LookupError(f"unknown team {team!r}; teams are {sorted(reps['team'].unique())}")
+        raise LookupError(unknown_name("team", team, reps["team"].astype(str)))
     monday = (as_of - pd.Timedelta(days=as_of.weekday())).normalize()
     week_start = monday - pd.Timedelta(days=7) if monday + pd.Timedelta(days=7) > as_of else monday
     week_end = week_start + pd.Timedelta(days=7)

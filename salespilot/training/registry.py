@@ -209,6 +209,8 @@ def readiness_tags(ev: Evaluation) -> dict[str, str]:
     (JSON lists; the features named for review as possible after-the-fact fields), and for the
     win model ``readiness_won_vs_lost`` (JSON: won against lost among the closed test deals)."""
     tags = {"leak_review": json.dumps(list(ev.leak_review))}
+    if ev.baselines_left_out:  # baselines with no data to stand on: name -> why
+        tags["baselines_left_out"] = json.dumps(dict(ev.baselines_left_out))
     if ev.readiness is not None:
         tags["readiness"] = ev.readiness.verdict
         tags["readiness_reasons"] = json.dumps(ev.readiness.reasons)
@@ -418,6 +420,7 @@ def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
                 "reason": (mv.tags or {}).get("reason"),
                 "readiness": readiness_from_tags(mv.tags),
                 "leak_review": json.loads((mv.tags or {}).get("leak_review", "[]")),
+                "baselines_left_out": json.loads((mv.tags or {}).get("baselines_left_out", "{}")),
                 "run_id": mv.run_id,
                 "metrics": {k: v for k, v in sorted(metrics.items()) if "." not in k},
                 "baselines": _nested(metrics, "baseline."),

@@ -94,3 +94,21 @@ def test_promote_then_rollback(registry_state):
         promote(spec.name, "9", settings=settings)
     with pytest.raises(RegistryError, match=r"has no alias"):
         load_model("nobody", settings=settings)
+
+
+def test_a_version_with_another_horizon_is_not_promoted_over_the_champion(tmp_path):
+    """Won within 30 days and won within 60 days are different questions: neither beats
+    the other on the same rows, so the new version waits for a promotion by hand."""
+    import mlflow
+
+    settings = Settings(state_dir=tmp_path / "state")
+    frame, spec = synthetic_frame(5000), synthetic_spec()
+    first = train_model(spec, None, settings, frame=frame, figures=False)
+    assert first.champion
+    other = train_model(spec, None, settings, frame=frame, figures=False, horizon_days=30)
+    assert not other.champion and other.evaluation.spec.horizon_days == 30
+    assert f"predicts {spec.horizon_days} days ahead, this version 30" in other.reason
+    assert f"salespilot promote {spec.name} {other.version}" in other.reason
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    assert client.get_model_version(spec.name, other.version).tags["horizon_days"] == "30"
+    assert load_model(spec.name, settings=settings).version == first.version
