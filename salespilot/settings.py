@@ -117,7 +117,10 @@ class Settings(BaseSettings):
             "EMEA": "Europe/Paris",
             "APAC": "Asia/Singapore",
         },
-        description="Rep region -> IANA zone (JSON); unmapped reps get their contacts' usual zone.",
+        description="Rep region or team -> IANA zone (JSON; a team entry wins over its reps' "
+        "region); unmapped reps get their contacts' usual zone. The one zone setting: best "
+        "times show the rep's zone, and each team's morning lists and briefs go out at its "
+        "reps' usual zone.",
     )
     # -- ranking (value at stake = weight x probability x value) -----------------------------
     priority_deal_weight: float = Field(1.0, ge=0, description="Weight of win prob. x amount.")
@@ -173,11 +176,8 @@ class Settings(BaseSettings):
         "0 7 * * 1", description="Weekly briefs: Monday 07:00 in each team's time zone."
     )
     default_timezone: str = Field(
-        "Europe/London", description="Time zone of teams with no entry in team_timezones."
-    )
-    team_timezones: dict[str, str] = Field(
-        default_factory=dict,
-        description='Per-team time zone for the morning schedule, e.g. {"EMEA": "Europe/Berlin"}.',
+        "Europe/London",
+        description="Time zone of the company-wide jobs (nightly features, weekly training).",
     )
 
     # -- targets and process health (salespilot/targets) -----------------------------
@@ -200,12 +200,13 @@ class Settings(BaseSettings):
     @field_validator("horizon_days")
     @classmethod
     def _known_horizons(cls, v: dict[str, int]) -> dict[str, int]:
+        from salespilot.features.names import unknown_name
         from salespilot.models import SPECS
 
         for name, days in v.items():
             if name not in SPECS:
-                known = ", ".join(n for n, spec in SPECS.items() if spec.horizon_applies)
-                raise ValueError(f"unknown model {name!r}; choose one of {known}")
+                known = [n for n, spec in SPECS.items() if spec.horizon_applies]
+                raise ValueError(unknown_name("model", name, known))
             SPECS[name].with_horizon(days)  # refuses contact_time and non-positive days
         return v
 
@@ -223,6 +224,17 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"sqlite:///{db}"
         if self.features_dir is None:
             self.features_dir = self.state_dir / "features"
+        return self
+
+    @model_validator(mode="after")
+    def _one_zone_setting(self) -> Settings:
+        import os
+
+        if "SALESPILOT_TEAM_TIMEZONES" in os.environ:
+            raise ValueError(
+                "SALESPILOT_TEAM_TIMEZONES is now part of SALESPILOT_REP_TIMEZONES (region or "
+                'team -> zone, e.g. {"EMEA North": "Europe/Berlin"}): move its entries there'
+            )
         return self
 
     @model_validator(mode="after")

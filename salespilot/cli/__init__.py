@@ -20,6 +20,7 @@ from salespilot.cli import (
     serve_cmds,
     targets_cmds,
 )
+from salespilot.cli.interrupt import run_interruptible
 
 
 def _flags_show_no_type() -> None:
@@ -73,4 +74,4 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    run_interruptible(app)

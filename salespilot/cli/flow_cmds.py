@@ -36,6 +36,10 @@ def _console(stderr: bool = False):
 
 
 def _fail(message: str) -> None:
+    from salespilot.cli.interrupt import INTERRUPTED
+
+    if INTERRUPTED.is_set():  # what failed after a Ctrl-C is the interrupt (main says so)
+        raise typer.Exit(130)
     _console(stderr=True).print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
 
@@ -128,7 +132,7 @@ def schedule(
     from salespilot.settings import Settings
 
     settings = Settings()
-    teams = schedules.teams_of(settings)
+    teams = schedules.team_zones(settings)
     server = None
     url = settings.prefect_api_url
     c = _console()

@@ -51,6 +51,15 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _known_model(model: str, *also: str) -> None:
+    """A mistyped model name answers at once with the closest names, before MLflow loads."""
+    from salespilot.features.names import unknown_name
+    from salespilot.models import SPECS
+
+    if model not in (*SPECS, *also):
+        _fail(unknown_name("model", model, [*SPECS, *also]))
+
+
 def _quiet_libraries() -> None:
     # MLflow configures its own loggers when first imported: tell it through its variable
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
@@ -103,9 +112,7 @@ def train(
     _quiet_libraries()
     settings = get_settings()
     names = list(SPECS) if model == "all" else [model]
-    unknown = [n for n in names if n not in SPECS]
-    if unknown:
-        _fail(f"unknown model {unknown[0]!r}; choose one of: {', '.join(SPECS)}, all")
+    _known_model(model, "all")
     if horizon_days is not None and model != "all" and not SPECS[model].horizon_applies:
         _fail(f"{model} has no label horizon (its label is the attempt's own outcome)")
     overrides = _parse_params(params)
@@ -193,6 +200,8 @@ def _print_train_table(results: dict[str, Any]) -> None:
         for metric in r["metrics"]:
             table.add_row(metric, *(_fmt(v.get(metric)) for v in cols.values()))
         print_table(out, table)
+        for why in (r.get("baselines_left_out") or {}).values():
+            out.print(f"  {why}")
         for line in _row_lines(r.get("row_accounting")):
             out.print(f"  {line}")
         ready = r.get("readiness") or {}
@@ -246,6 +255,7 @@ def compare(
     from salespilot.training import RegistryError
     from salespilot.training import compare as _compare
 
+    _known_model(model)
     _quiet_libraries()
     try:
         versions = _compare(model, settings=get_settings())
@@ -289,6 +299,7 @@ def promote(
     from salespilot.training import RegistryError
     from salespilot.training import promote as _promote
 
+    _known_model(model)
     _quiet_libraries()
     try:
         _promote(model, version, settings=get_settings())
@@ -303,6 +314,7 @@ def rollback(model: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     from salespilot.training import RegistryError
     from salespilot.training import rollback as _rollback
 
+    _known_model(model)
     _quiet_libraries()
     try:
         version = _rollback(model, settings=get_settings())

@@ -74,6 +74,7 @@ def tokens_create(
 ) -> None:
     """Create a token and print it ONCE (only its hash is stored)."""
     from salespilot.features.loader import match_id, read_ids
+    from salespilot.features.names import unknown_name
     from salespilot.serving.auth import TokenError, TokenStore
     from salespilot.settings import Settings
 
@@ -86,6 +87,10 @@ def tokens_create(
             _fail(f"no rep with id {rep!r} in {settings.data_dir}{hint}")
             return
         rep = found
+    teams = read_ids(settings.data_dir, "reps", "team") if team is not None else None
+    if team is not None and teams is not None and team not in teams:
+        _fail(f"{unknown_name('team', team, teams)} in {settings.data_dir}")
+        return
     store = TokenStore.for_state_dir(settings.state_dir)
     try:
         secret, record = store.create(role=role, rep_id=rep, team=team, name=name)
@@ -159,9 +164,16 @@ def priorities(
     from salespilot.serving.state import StateHolder, build_state
     from salespilot.settings import Settings
 
-    logging.getLogger("salespilot").setLevel(logging.ERROR)
+    # the command says what went wrong in one line of its own (below): no log lines before it
+    logging.getLogger("salespilot").setLevel(logging.CRITICAL)
     console = Console(stderr=True)
     settings = Settings()
+    if not settings.data_dir.is_dir():
+        _fail(
+            f"no history folder at {settings.data_dir}: run `salespilot demo` first, "
+            "or set SALESPILOT_DATA_DIR"
+        )
+        return
     # a mistyped id answers at once, before the models load
     known = read_ids(settings.data_dir, "reps")
     if known is not None:
@@ -225,5 +237,7 @@ def _print_priorities(body: dict) -> None:
         grid.add_row(f"{it['rank']}.", "\n".join(lines))
         grid.add_row("", "")
     c.print(grid)
+    for code, why in (body["data"].get("rules_left_out") or {}).items():
+        c.print(f"rule {code} left out: {escape(why)}")
     if body["total"] > len(body["items"]):
         c.print(f"{len(body['items'])} of {body['total']} items; --limit for more.")

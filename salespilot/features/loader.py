@@ -149,11 +149,12 @@ def _check_stated_end(history: History, folder: Path) -> None:
         )
 
 
-def read_ids(path: str | Path, table: str) -> list[str] | None:
-    """The ids (first key column) of one table of a history folder, read without the others.
+def read_ids(path: str | Path, table: str, column: str | None = None) -> list[str] | None:
+    """The ids (first key column), or the values of ``column``, of one table of a history
+    folder, read without the others.
 
-    For a fast check of an id a user typed before loading everything; ``None`` when the table
-    cannot be read cleanly (the full :func:`load_history` then reports why).
+    For a fast check of an id or name a user typed before loading everything; ``None`` when
+    the table cannot be read cleanly (the full :func:`load_history` then reports why).
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -165,7 +166,7 @@ def read_ids(path: str | Path, table: str) -> list[str] | None:
     file, fmt = found
     schema = TABLES[table]
     raw = _read(file, fmt, schema, problems)
-    key = schema.key[0]
+    key = column or schema.key[0]
     if raw is None or problems or key not in raw.columns:
         return None
     return _to_str(raw[key]).dropna().astype(str).tolist()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +25,27 @@ from salespilot.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def morning_schedules(settings: Settings, teams: list[str]) -> list[Any]:
+def morning_schedules(settings: Settings, teams: Mapping[str, str]) -> list[Any]:
     """One cron schedule per time zone: 06:30 on working days in each team's own zone.
 
-    Teams that share a zone share a schedule; the schedule passes its teams as a parameter so
-    each run scores only the reps whose morning it is.
+    ``teams`` maps each team to its zone (:func:`team_zones`). Teams that share a zone share a
+    schedule; the schedule passes its teams as a parameter so each run scores only the reps
+    whose morning it is.
     """
-    return _per_zone(settings, teams, settings.morning_cron, "morning")
+    return _per_zone(teams, settings.morning_cron, "morning")
 
 
-def brief_schedules(settings: Settings, teams: list[str]) -> list[Any]:
+def brief_schedules(settings: Settings, teams: Mapping[str, str]) -> list[Any]:
     """The weekly briefs: Monday 07:00 in each team's own zone, one schedule per zone."""
-    return _per_zone(settings, teams, settings.brief_cron, "brief")
+    return _per_zone(teams, settings.brief_cron, "brief")
 
 
-def _per_zone(settings: Settings, teams: list[str], cron: str, prefix: str) -> list[Any]:
+def _per_zone(teams: Mapping[str, str], cron: str, prefix: str) -> list[Any]:
     from prefect.schedules import Cron
 
     by_zone: dict[str, list[str]] = defaultdict(list)
     for team in sorted(teams):
-        by_zone[settings.team_timezones.get(team, settings.default_timezone)].append(team)
+        by_zone[teams[team]].append(team)
     return [
         Cron(
             cron,
@@ -55,7 +57,7 @@ def _per_zone(settings: Settings, teams: list[str], cron: str, prefix: str) -> l
     ]
 
 
-def deployments(settings: Settings, teams: list[str]) -> list[Any]:
+def deployments(settings: Settings, teams: Mapping[str, str]) -> list[Any]:
     """The runner deployments of every scheduled flow."""
     from prefect.schedules import Cron
 
@@ -96,12 +98,13 @@ def schedule_text(deployment: Any) -> str:
     return ", ".join(parts)
 
 
-def teams_of(settings: Settings) -> list[str]:
-    """Teams of the active reps in the configured history (for the per-zone schedules)."""
+def team_zones(settings: Settings) -> dict[str, str]:
+    """Each team of active reps in the configured history and its zone: the zone its reps'
+    lists show (``rep_timezones`` by team or region, else their contacts' usual zone)."""
     from salespilot.features.loader import load_history
+    from salespilot.serving.best_times import team_timezones
 
-    reps = load_history(settings.data_dir).reps
-    return sorted(reps.loc[reps["left_at"].isna(), "team"].astype(str).unique())
+    return team_timezones(load_history(settings.data_dir), settings.rep_timezones)
 
 
 def free_port() -> int:
@@ -176,7 +179,7 @@ class LocalPrefectServer:
         self.stop()
 
 
-def register(settings: Settings, api_url: str, teams: list[str]) -> list[str]:
+def register(settings: Settings, api_url: str, teams: Mapping[str, str]) -> list[str]:
     """Register (apply) every deployment on the server at ``api_url``; return their ids."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -184,7 +187,7 @@ def register(settings: Settings, api_url: str, teams: list[str]) -> list[str]:
         return [str(d.apply()) for d in deployments(settings, teams)]
 
 
-def serve_forever(settings: Settings, api_url: str, teams: list[str]) -> None:
+def serve_forever(settings: Settings, api_url: str, teams: Mapping[str, str]) -> None:
     """Serve the deployments from this process until interrupted (runs fire on schedule)."""
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from salespilot.features.names import unknown_name
 from salespilot.models.churn_risk import SPEC as CHURN_RISK
 from salespilot.models.contact_time import SPEC as CONTACT_TIME
 from salespilot.models.spec import BaselineRule, ModelSpec, SlotEvaluation
@@ -19,7 +20,7 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return SPECS[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(SPECS)}") from None
+        raise KeyError(unknown_name("model", name, SPECS)) from None
 
 
 __all__ = ["SPECS", "BaselineRule", "ModelSpec", "SlotEvaluation", "get_spec"]

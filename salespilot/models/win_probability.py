@@ -24,6 +24,10 @@ READABLE_NAMES: dict[str, str] = {
     "amount": "Deal amount",
     "product_line": "Product line",
     "lead_source": "Lead source",
+    # the owner's team and region: their cycle lengths and deal sizes differ (a flat lead list
+    # knows the rep; without these the model saw only the owner's smoothed win rate so far)
+    "team": "Owner's team",
+    "region": "Owner's region",
     "stage": "Current stage",
     "stage_index": "Position of the current stage in the funnel",
     "stage_moves": "Stage changes so far",
@@ -126,7 +130,7 @@ SPEC = ModelSpec(
     label="label_won",
     horizon_days=HORIZON_DAYS,
     features=tuple(READABLE_NAMES),
-    categorical=("stage", "product_line", "lead_source"),
+    categorical=("stage", "product_line", "lead_source", "team", "region"),
     readable_names=READABLE_NAMES,
     monotone=MONOTONE,
     # small trees: the signal is close to additive (a logistic regression on the same features

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from fastapi_offline import FastAPIOffline
 
 from salespilot.serving import models_info as mi
 from salespilot.serving.auth import CalendarKeys, TokenStore, refuse_demo_tokens, signing_key
@@ -27,6 +28,8 @@ from salespilot.serving.web import install_web
 from salespilot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+DOCS_ASSETS = "/docs-assets"
 
 DESCRIPTION = """Morning priority lists, best contact times, explanations and model management.
 
@@ -60,12 +63,15 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
             if task is not None:
                 task.cancel()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files in the package, not a CDN: /docs works offline
+    app = FastAPIOffline(
         title="SalesPilot API",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url="/redoc",
+        static_url=DOCS_ASSETS,
     )
     app.state.holder = holder
     app.state.tokens = TokenStore.for_state_dir(settings.state_dir)

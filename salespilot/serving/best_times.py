@@ -4,8 +4,10 @@ Slots come from :func:`salespilot.features.contacts.candidate_slots_for_contacts
 contact's time zone, with the features the model needs); this module only ranks them, picks
 the best one "today or the next working day", and lays the week out as a 7 x 24 grid.
 
-The rep's time zone is ``settings.rep_timezones[region]`` when the rep's region is mapped there;
-otherwise the most common time zone of the rep's contacts (the customers they call), else UTC.
+The rep's time zone is ``settings.rep_timezones[team]`` or ``[region]`` when the rep's team or
+region is mapped there; otherwise the most common time zone of the rep's contacts (the
+customers they call), else UTC. The morning schedules send each team's lists at 06:30 in the
+usual zone of its reps (:func:`team_timezones`): one setting for both.
 """
 
 from __future__ import annotations
@@ -115,13 +117,53 @@ def rep_timezone(
     region: str | None,
     region_map: Mapping[str, str],
     contact_zones: pd.Series | None = None,
+    team: str | None = None,
 ) -> str:
-    """The rep's time zone: mapped from the region, else their contacts' usual zone, else UTC."""
+    """The rep's time zone: mapped from the team or the region, else their contacts' usual
+    zone, else UTC."""
+    if team and team in region_map:
+        return region_map[team]
     if region and region in region_map:
         return region_map[region]
     if contact_zones is not None and len(contact_zones.dropna()):
         return str(contact_zones.dropna().mode().iat[0])
     return "UTC"
+
+
+def rep_timezones(history, zone_map: Mapping[str, str]) -> dict[str, str]:
+    """Every rep's time zone (:func:`rep_timezone`), from the contacts of the accounts they own."""
+    accounts = history.accounts.dropna(subset=["owner_rep_id"])
+    owner = accounts.set_index("account_id")["owner_rep_id"].astype(str)
+    contacts = history.contacts
+    zones_of: dict[str, pd.Series] = {}
+    if contacts is not None and not contacts.empty:
+        by_owner = contacts.assign(_owner=contacts["account_id"].map(owner)).dropna(
+            subset=["_owner"]
+        )
+        zones_of = {
+            str(k): g["timezone"].astype(str) for k, g in by_owner.groupby("_owner", sort=False)
+        }
+    out = {}
+    for rep in history.reps.itertuples(index=False):
+        rep_id = str(rep.rep_id)
+        out[rep_id] = rep_timezone(
+            team=None if pd.isna(rep.team) else str(rep.team),
+            region=None if pd.isna(rep.region) else str(rep.region),
+            region_map=zone_map,
+            contact_zones=zones_of.get(rep_id),
+        )
+    return out
+
+
+def team_timezones(history, zone_map: Mapping[str, str]) -> dict[str, str]:
+    """Each team of active reps and its zone: the most common zone of those reps (ties: the
+    first in name order), so its morning lists go out at the hour its reps start."""
+    zones = rep_timezones(history, zone_map)
+    reps = history.reps[history.reps["left_at"].isna() & history.reps["team"].notna()]
+    per_team = pd.DataFrame(
+        {"team": reps["team"].astype(str), "zone": reps["rep_id"].astype(str).map(zones)}
+    )
+    return {team: str(g["zone"].mode().iat[0]) for team, g in sorted(per_team.groupby("team"))}
 
 
 def attempt_rates(history):

@@ -129,7 +129,11 @@ def next_step(c: Candidate) -> str:
     no_reply = any(code.startswith(NO_REPLY_PREFIX) for code in codes)
     when = ""
     if c.best_time is not None:
-        when = f" at {c.best_time.contact_local_time:%a %H:%M} their time"
+        bt = c.best_time
+        when = (
+            f" at {bt.contact_local_time:%a %H:%M} their time ({bt.contact_timezone}),"
+            f" {bt.rep_local_time:%a %H:%M} yours ({bt.rep_timezone})"
+        )
     if c.handover is not None:
         return f"Call{when} as the new owner and work through the hand-over note."
     if "owner_changed_without_handover" in codes:
@@ -264,6 +268,7 @@ def rep_priorities_json(state, rep_id: str, limit: int) -> bytes:
                 source=None if state.source is None else Path(state.source).name,
                 content_hash=state.content_hash,
                 as_of=state.as_of.to_pydatetime(),
+                rules_left_out=state.rules_left_out,
             ),
             model_versions=state.versions,
             total=len(state.rep_items.get(rep_id, ())),
@@ -349,9 +354,7 @@ class Lookups:
     """Who owns what and how to reach them, read once from the history by the state."""
 
     reps: pd.DataFrame  # index rep_id: name, team, region
-    account_owner: pd.Series  # account_id -> owner_rep_id
     account_names: dict[str, str]
-    contact_account: dict[str, str]
     contact_zone: dict[str, str]
     contact_role: dict[str, str]
 
@@ -368,6 +371,15 @@ class Lists:
     deal_owner: dict[str, str]
     account_deal_reps: dict[str, set[str]]
     rates: Any
+
+
+def rule_config(settings: Settings) -> rules.RuleConfig:
+    """The warning rules' thresholds from the settings."""
+    return rules.RuleConfig(
+        no_reply_hours=settings.warn_no_reply_hours,
+        stall_min_days=settings.warn_stall_min_days,
+        postponed_min=settings.warn_postponed_min,
+    )
 
 
 def assemble_lists(
@@ -388,14 +400,9 @@ def assemble_lists(
 ) -> Lists:
     """Turn the scored deals and accounts into every rep's ranked list: the rules each item
     trips, whom to call and when, its top factors, its trend against ``previous``."""
-    reps, account_owner = lookups.reps, lookups.account_owner
-    account_names, contact_account = lookups.account_names, lookups.contact_account
+    reps, account_names = lookups.reps, lookups.account_names
     contact_zone, contact_role = lookups.contact_zone, lookups.contact_role
-    cfg = rules.RuleConfig(
-        no_reply_hours=settings.warn_no_reply_hours,
-        stall_min_days=settings.warn_stall_min_days,
-        postponed_min=settings.warn_postponed_min,
-    )
+    cfg = rule_config(settings)
     dfacts = rules.deal_facts(history, as_of, deal_ids_wanted)
     afacts = rules.account_facts(history, as_of, acc_rows["account_id"])
 
@@ -435,18 +442,8 @@ def assemble_lists(
         rates,
     )
 
-    # the rep's zone: the settings map by region, else the usual zone of their contacts
-    rep_zones: dict[str, str] = {}
-    contact_acc = pd.Series(contact_account, dtype=object)
-    zone_by_contact = pd.Series(contact_zone, dtype=object)
-    for rep_id, rep in reps.iterrows():
-        owned = account_owner[account_owner == rep_id].index
-        cz = zone_by_contact[contact_acc.reindex(zone_by_contact.index).isin(owned)]
-        rep_zones[str(rep_id)] = bt.rep_timezone(
-            region=None if pd.isna(rep.get("region")) else str(rep.get("region")),
-            region_map=settings.rep_timezones,
-            contact_zones=cz,
-        )
+    # the rep's zone: the settings map by team or region, else the usual zone of their contacts
+    rep_zones = bt.rep_timezones(history, settings.rep_timezones)
 
     def best_time(contact: str | None, rep_id: str) -> BestTime | None:
         if contact is None or contact not in best:

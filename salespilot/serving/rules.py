@@ -148,6 +148,10 @@ def deal_facts(history: History, as_of: pd.Timestamp, opportunity_ids=None) -> p
     out = out.join(stage, how="left")
     out["stage_entered_at"] = out["stage_entered_at"].fillna(out["created_at"])
     out["days_in_stage"] = (as_of - out["stage_entered_at"]) / DAY
+    if history.stage_changes is None or history.stage_changes.empty:
+        # no stage history: "days in stage" would be the deal's age against a default norm
+        # ("stalled for 407 days"); the stall rule stays quiet (see rules_left_out)
+        out["days_in_stage"] = np.nan
     norms = stage_norms(history, as_of)
     out["stage_norm_days"] = out["stage"].map(norms) if len(norms) else np.nan
     acts = _before(history.activities, "occurred_at", as_of)
@@ -315,6 +319,25 @@ DEAL_RULES: tuple[Callable[..., Warning | None], ...] = (
     rule_owner_changed,
 )
 ACCOUNT_RULES: tuple[Callable[..., Warning | None], ...] = (rule_no_reply, rule_owner_changed)
+
+
+def rules_left_out(history: History, cfg: RuleConfig = RuleConfig()) -> dict[str, str]:
+    """The rules with no data to stand on in ``history``: warning code -> why, in words.
+
+    Each stays quiet (it never fires on a guess such as a default stage dwell), and the lists
+    say so, so that "no warnings" is not read as "nothing to worry about".
+    """
+    out = {}
+    if history.stage_changes is None or history.stage_changes.empty:
+        out["stalled_in_stage"] = "the history has no stage changes: no time in stage to judge"
+    if history.activities is None or history.activities.empty:
+        why = "the history has no activities"
+        out[no_reply_code(cfg.no_reply_hours)] = f"{why}: no touches and replies to judge"
+        out["repeatedly_postponed"] = f"{why}: no meetings or demos to judge"
+        out["owner_changed_without_handover"] = f"{why}: no touches to see a hand-over in"
+    if history.contacts is None or history.contacts.empty:
+        out["no_decision_maker"] = "the history has no contacts: no roles to judge"
+    return out
 
 
 def evaluate(

@@ -89,6 +89,11 @@ class DataInfo(_Out):
     source: str | None
     content_hash: str | None
     as_of: datetime
+    rules_left_out: dict[str, str] = Field(
+        default_factory=dict,
+        description="Warning rules with no data to stand on in this history (code -> why): "
+        "they never fire here, so their absence says nothing.",
+    )
 
 
 # -- priorities ----------------------------------------------------------------------------

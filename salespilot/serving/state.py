@@ -27,8 +27,10 @@ import pandas as pd
 
 from salespilot.features.history import History
 from salespilot.features.pit import data_as_of
+from salespilot.features.validation import HistoryValidationError
+from salespilot.serving import rules
 from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
-from salespilot.serving.priorities import Lookups, PreviousScores, assemble_lists
+from salespilot.serving.priorities import Lookups, PreviousScores, assemble_lists, rule_config
 from salespilot.serving.schemas import AtRiskAccount, PriorityItem
 from salespilot.serving.scoring import Scored, ServingModel, score
 from salespilot.settings import Settings
@@ -76,6 +78,8 @@ class ServingState:
     at_risk: tuple[AtRiskAccount, ...]
     problems: tuple[str, ...] = ()
     data_signature: tuple = ()
+    #: rules with no data to stand on in this history: warning code -> why (rules.rules_left_out)
+    rules_left_out: dict[str, str] = field(default_factory=dict)
     # per-state memo of answers (filled lazily, bounded; never shared across states); keys
     # starting with "_" hold the state's own indexes and are never evicted
     cache: BoundedCache = field(default_factory=lambda: BoundedCache(512), compare=False)
@@ -132,7 +136,10 @@ class StateHolder:
             try:
                 new = self._builder(self.settings, previous=self._state)
             except Exception as exc:  # keep serving the last good state
-                log.exception("reload failed; keeping the previous state")
+                if isinstance(exc, HistoryValidationError):  # the data's to fix: no traceback
+                    log.error("reload failed; keeping the previous state: %s", exc)
+                else:
+                    log.exception("reload failed; keeping the previous state")
                 self.last_error = f"reload failed: {type(exc).__name__}: {exc}"
                 return self._state
             self._state = new  # the atomic swap: one reference assignment
@@ -361,9 +368,7 @@ def build_state(
         contact_model=models["contact_time"].model,
         lookups=Lookups(
             reps=reps,
-            account_owner=account_owner,
             account_names=account_names,
-            contact_account=contact_account,
             contact_zone=contact_zone,
             contact_role=contact_role,
         ),
@@ -385,6 +390,7 @@ def build_state(
         history=history,
         source=None if history.source is None else str(history.source),
         content_hash=content_hash,
+        rules_left_out=rules.rules_left_out(history, rule_config(settings)),
         models=models,
         reps=reps,
         rep_timezones=lists.rep_zones,

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of
 from salespilot.targets.channels import channel_insights
 from salespilot.targets.forecast import ForecastConfig, Scorer
@@ -40,31 +41,27 @@ STAGES_WINDOW_DAYS = 90
 CHANNEL_SHIFT = 0.10
 
 
-def weekly_brief(
+def improvement_opportunities(
     history: History,
     team: str,
     *,
-    as_of: pd.Timestamp | None = None,
+    as_of: pd.Timestamp,
     scorer: Scorer | None = None,
     forecast_config: ForecastConfig | None = None,
     thresholds: HealthThresholds | None = None,
-) -> dict:
-    """The brief of ``team`` for the complete week before ``as_of`` (Monday to Sunday)."""
+    handovers: pd.DataFrame | None = None,
+) -> tuple[list[dict], list[str]]:
+    """Every candidate opportunity of ``team`` as of ``as_of``, largest expected value first,
+    and notes on what could not be computed. Each has a title, an expected value, an action,
+    its ``source`` and a ``subject`` naming what to act on (a rep and a funnel factor, two lead
+    sources, a deal or an account) for whoever acts on it, or simulates doing so.
+    ``handovers``: the team's :func:`handover_risk` rows, when already computed."""
     from salespilot.targets.service import team_health
 
-    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     reps = history.reps
-    if team not in set(reps["team"].astype(str)):
-        raise LookupError(f"unknown team {team!r}; teams are {sorted(reps['team'].unique())}")
-    monday = (as_of - pd.Timedelta(days=as_of.weekday())).normalize()
-    week_start = monday - pd.Timedelta(days=7) if monday + pd.Timedelta(days=7) > as_of else monday
-    week_end = week_start + pd.Timedelta(days=7)
-    iso = week_start.isocalendar()
     team_reps = set(reps.loc[reps["team"].astype(str) == team, "rep_id"])
-    opp = history.opportunities
-    mine = opp[opp["owner_rep_id"].isin(team_reps)]
+    mine = history.opportunities[history.opportunities["owner_rep_id"].isin(team_reps)]
     notes: list[str] = []
-
     candidates: list[dict] = []
     quarter = period_containing(as_of - pd.Timedelta(seconds=1), "quarter")
     weeks_left = max((quarter.end - as_of) / pd.Timedelta(days=7), 1.0)
@@ -89,7 +86,8 @@ def weekly_brief(
         candidates += _health_candidates(health, value_per_lead, weeks_left)
     except (LookupError, ValueError) as exc:
         notes.append(f"no process health: {exc}")
-    handovers = handover_risk(history, team=team, as_of=as_of)
+    if handovers is None:
+        handovers = handover_risk(history, team=team, as_of=as_of)
     win_rate = _team_win_rate(mine, as_of)
     for r in handovers.itertuples():
         candidates.append(
@@ -98,10 +96,45 @@ def weekly_brief(
                 "expected_value": float(r.amount) * (win_rate if r.kind == "deal" else 1.0),
                 "action": r.action,
                 "source": "handover",
+                "subject": {"kind": r.kind, "id": r.id, "rep_id": r.owner_rep_id},
             }
         )
     candidates = [c for c in candidates if c["expected_value"] > 0]
     candidates.sort(key=lambda c: -c["expected_value"])
+    return candidates, notes
+
+
+def weekly_brief(
+    history: History,
+    team: str,
+    *,
+    as_of: pd.Timestamp | None = None,
+    scorer: Scorer | None = None,
+    forecast_config: ForecastConfig | None = None,
+    thresholds: HealthThresholds | None = None,
+) -> dict:
+    """The brief of ``team`` for the complete week before ``as_of`` (Monday to Sunday)."""
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
+    reps = history.reps
+    if team not in set(reps["team"].astype(str)):
+        raise LookupError(unknown_name("team", team, reps["team"].astype(str)))
+    monday = (as_of - pd.Timedelta(days=as_of.weekday())).normalize()
+    week_start = monday - pd.Timedelta(days=7) if monday + pd.Timedelta(days=7) > as_of else monday
+    week_end = week_start + pd.Timedelta(days=7)
+    iso = week_start.isocalendar()
+    team_reps = set(reps.loc[reps["team"].astype(str) == team, "rep_id"])
+    opp = history.opportunities
+    mine = opp[opp["owner_rep_id"].isin(team_reps)]
+    handovers = handover_risk(history, team=team, as_of=as_of)
+    candidates, notes = improvement_opportunities(
+        history,
+        team,
+        as_of=as_of,
+        scorer=scorer,
+        forecast_config=forecast_config,
+        thresholds=thresholds,
+        handovers=handovers,
+    )
     top = [{**c, "expected_value": round(c["expected_value"], 2)} for c in candidates[:3]]
 
     new = mine[(mine["created_at"] >= week_start) & (mine["created_at"] < week_end)]
@@ -156,6 +189,12 @@ def _gap_candidates(gap) -> list[dict]:
                     "expected_value": amount,
                     "action": f"{r['rep_id']}: {action}",
                     "source": f"gap:{k}",
+                    "subject": {
+                        "rep_id": r["rep_id"],
+                        "factor": k,
+                        "rep_value": float(r[f"f_{k}"]),
+                        "norm": float(r[f"n_{k}"]),
+                    },
                 }
             )
     return out
@@ -185,6 +224,11 @@ def _channel_candidates(
             "action": f"move {moved:.0f} leads a quarter ({CHANNEL_SHIFT:.0%}) of prospecting"
             f" from {worst['lead_source']} to {best['lead_source']}",
             "source": "channels",
+            "subject": {
+                "from": str(worst["lead_source"]),
+                "to": str(best["lead_source"]),
+                "share": CHANNEL_SHIFT,
+            },
         }
     ]
 
@@ -203,6 +247,11 @@ def _health_candidates(health, value_per_lead: float, weeks_left: float) -> list
                 "expected_value": missing * value_per_lead,
                 "action": f"{a['rep_id']}: {first}",
                 "source": "health",
+                "subject": {
+                    "rep_id": a["rep_id"],
+                    "plan_leads_per_week": plan,
+                    "recent_leads_per_week": recent,
+                },
             }
         )
     return out

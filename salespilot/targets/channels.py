@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of
 
 DIMENSIONS = ("lead_source", "product_line", "region")  # region: the owner rep's
@@ -107,7 +108,7 @@ def channel_insights(
     if team is not None:
         teams = history.reps.set_index("rep_id")["team"].astype(str)
         if team not in set(teams):
-            raise LookupError(f"unknown team {team!r}; teams are {sorted(set(teams))}")
+            raise LookupError(unknown_name("team", team, teams))
         opp = opp[opp["owner_rep_id"].map(teams).eq(team)]
     deals = opp[opp["created_at"] < as_of].copy()
     if by == "region":

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of, smoothed_rate
 from salespilot.targets.activity import funnel_rates
 from salespilot.targets.forecast import (
@@ -119,7 +120,7 @@ def gap_attribution(
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     roster = history.reps
     if team not in set(roster["team"].astype(str)):
-        raise LookupError(f"unknown team {team!r}; teams are {sorted(roster['team'].unique())}")
+        raise LookupError(unknown_name("team", team, roster["team"].astype(str)))
     team_reps = roster[roster["team"].astype(str) == team]
     rep_ids = list(team_reps["rep_id"])
     opp = history.opportunities

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of
 
 
@@ -76,7 +77,7 @@ def handover_risk(
     mine = reps.index
     if team is not None:
         if team not in set(reps["team"].astype(str)):
-            raise LookupError(f"unknown team {team!r}; teams are {sorted(reps['team'].unique())}")
+            raise LookupError(unknown_name("team", team, reps["team"].astype(str)))
         mine = reps.index[reps["team"].astype(str) == team]
     if owner is not None:
         mine = mine.intersection([owner])

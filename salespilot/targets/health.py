@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import unknown_name
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,7 @@ def process_health(
     as_of = pd.Timestamp(as_of)
     roster = history.reps
     if team not in set(roster["team"].astype(str)):
-        raise LookupError(f"unknown team {team!r}; teams are {sorted(roster['team'].unique())}")
+        raise LookupError(unknown_name("team", team, roster["team"].astype(str)))
     members = roster[
         (roster["team"] == team)
         & (roster["hired_at"] < as_of)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of
 from salespilot.targets.activity import activity_plan, funnel_rates
 from salespilot.targets.allocation import TargetConfig, TargetPlan, recommend_targets
@@ -173,9 +174,7 @@ def team_health(
     """
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     if team not in set(history.reps["team"].astype(str)):
-        raise LookupError(
-            f"unknown team {team!r}; teams are {sorted(history.reps['team'].unique())}"
-        )
+        raise LookupError(unknown_name("team", team, history.reps["team"].astype(str)))
     quarter = period_containing(as_of - pd.Timedelta(seconds=1), "quarter")
     plan = None
     try:

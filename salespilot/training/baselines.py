@@ -133,6 +133,30 @@ def _usual_hour(
     return np.where(a_test, rate_at, rate_off)
 
 
+def rule_without_data(spec: ModelSpec, train: pd.DataFrame) -> str | None:
+    """Why the spec's no-model rule has nothing to stand on in ``train``, or None.
+
+    A rule on a column that is missing on every row, or holds one value (every deal in the
+    same stage: an export without stage history), scores every row alike - a constant 0.5
+    ROC AUC that reads like a baseline but measures nothing. It is left out and said to be.
+    """
+    rule: BaselineRule = spec.baseline_rule
+    if rule.kind == "usual_hour":
+        return None
+    if rule.column not in train.columns:
+        return f"the {rule.name} is left out: the rows have no {rule.column!r} column"
+    values = train[rule.column].dropna()
+    if values.empty:
+        return f"the {rule.name} is left out: {rule.column!r} is missing on every training row"
+    distinct = values.astype(str).unique()
+    if len(distinct) == 1:
+        return (
+            f"the {rule.name} is left out: every training row has the same {rule.column!r} "
+            f"({distinct[0]!r}), so it would score every row alike"
+        )
+    return None
+
+
 def rule_baseline(
     spec: ModelSpec, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
 ) -> np.ndarray:

@@ -160,6 +160,50 @@ def missingness_aucs(frame: pd.DataFrame, y: np.ndarray, features: list[str]) ->
     return out
 
 
+#: at most this share of the rows where a field is missing belong to deals that ever closed ...
+UNCLOSED_MISSING_MAX_CLOSED = 0.02
+#: ... while at least this share of the rows where it is filled in do
+UNCLOSED_PRESENT_MIN_CLOSED = 0.25
+UNCLOSED_MIN_ROWS = 20
+
+
+def missing_only_unclosed(
+    spec: ModelSpec, frame: pd.DataFrame, features: list[str]
+) -> dict[str, str]:
+    """Features missing (almost) only on deals that never closed: feature -> why, in words.
+
+    An export that fills a field in when a deal closes (an account attached at the close), or
+    a mapping that creates a placeholder for the deals without it (a placeholder account per
+    open deal), tells the model "this one never closes" - a hint from the future that neither
+    the horizon label nor the eventual outcome (NaN for those deals) shows as a leak.
+    """
+    column = spec.extra.get("outcome_label")
+    if not column or column not in frame.columns:
+        return {}
+    closed = frame[column].notna().to_numpy()
+    out = {}
+    for f in features:
+        if f not in frame.columns:
+            continue
+        missing = frame[f].isna().to_numpy()
+        n_missing, n_present = int(missing.sum()), int((~missing).sum())
+        if n_missing < UNCLOSED_MIN_ROWS or n_present < UNCLOSED_MIN_ROWS:
+            continue
+        closed_missing = float(closed[missing].mean())
+        closed_present = float(closed[~missing].mean())
+        if (
+            closed_missing <= UNCLOSED_MISSING_MAX_CLOSED
+            and closed_present >= UNCLOSED_PRESENT_MIN_CLOSED
+        ):
+            out[f] = (
+                f"it is missing only on deals that never closed ({n_missing:,} training rows, "
+                f"{closed_missing:.0%} of them closed against {closed_present:.0%} of the "
+                "others): a field filled in when a deal closes, or a placeholder the mapping "
+                "made for deals without it (a placeholder account), gives the outcome away"
+            )
+    return out
+
+
 def gain_shares(booster: Any) -> dict[str, float]:
     """Each feature's share of the (LightGBM) booster's total split gain."""
     gain = np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
@@ -175,12 +219,14 @@ def review_warnings(
     missing: dict[str, float],
     gains: dict[str, float],
     already: list[str],
+    unclosed: dict[str, str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Features to review as possible after-the-fact fields: ``(warnings, feature names)``.
 
     Named: a feature that alone ranks the outcome with ROC AUC >= :data:`REVIEW_AUC` (either
     direction), one whose missingness alone separates the classes that well, one carrying more
-    than :data:`REVIEW_GAIN_SHARE` of the model's gain. Features already named at error level
+    than :data:`REVIEW_GAIN_SHARE` of the model's gain, and the ``unclosed`` ones (see
+    :func:`missing_only_unclosed`, feature -> why). Features already named at error level
     (``already``: warnings of :func:`leak_warnings_from`) are not repeated.
     """
     found: dict[str, list[str]] = {}
@@ -195,6 +241,8 @@ def review_warnings(
     for f, share in gains.items():
         if share > REVIEW_GAIN_SHARE:
             found.setdefault(f, []).append(f"carries {share:.0%} of the model's total gain")
+    for f, why in (unclosed or {}).items():
+        found.setdefault(f, []).append(why)
     warnings, names = [], []
     for f in sorted(found):
         if any(repr(f) in w for w in already):

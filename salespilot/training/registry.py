@@ -127,7 +127,9 @@ def log_run(
     os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
     spec = ev.spec
     exp_id = ensure_experiment(settings, spec.name)
-    with mlflow.start_run(experiment_id=exp_id) as run:
+    # named after the model and the data (and, once registered, its version), not at random
+    data = f"data {history_hash[:8]}"
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{spec.name} {data}") as run:
         params = {f"lgbm.{k}": v for k, v in spec.params.items()}
         params.update(
             {
@@ -196,6 +198,7 @@ def log_run(
             )
     version = str(info.registered_model_version)
     c = client(settings)
+    c.set_tag(run.info.run_id, "mlflow.runName", f"{spec.name} v{version} {data}")
     c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
     c.set_model_version_tag(spec.name, version, "feature_set_version", feature_set_version)
     c.set_model_version_tag(spec.name, version, "horizon_days", str(spec.horizon_days))
@@ -209,6 +212,8 @@ def readiness_tags(ev: Evaluation) -> dict[str, str]:
     (JSON lists; the features named for review as possible after-the-fact fields), and for the
     win model ``readiness_won_vs_lost`` (JSON: won against lost among the closed test deals)."""
     tags = {"leak_review": json.dumps(list(ev.leak_review))}
+    if ev.baselines_left_out:  # baselines with no data to stand on: name -> why
+        tags["baselines_left_out"] = json.dumps(dict(ev.baselines_left_out))
     if ev.readiness is not None:
         tags["readiness"] = ev.readiness.verdict
         tags["readiness_reasons"] = json.dumps(ev.readiness.reasons)
@@ -418,6 +423,7 @@ def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
                 "reason": (mv.tags or {}).get("reason"),
                 "readiness": readiness_from_tags(mv.tags),
                 "leak_review": json.loads((mv.tags or {}).get("leak_review", "[]")),
+                "baselines_left_out": json.loads((mv.tags or {}).get("baselines_left_out", "{}")),
                 "run_id": mv.run_id,
                 "metrics": {k: v for k, v in sorted(metrics.items()) if "." not in k},
                 "baselines": _nested(metrics, "baseline."),

@@ -107,16 +107,22 @@ def decision_split(
     times: pd.Series,
     resolved: pd.Series,
     *,
+    groups: pd.Series | None = None,
     test_fraction: float = 0.2,
     valid_fraction: float = 0.2,
 ) -> TimeSplit:
     """Split decision-time rows (one per entity, at its decision time) by their order in time.
 
     The latest ``test_fraction`` of decisions are the test period, the ``valid_fraction``
-    before them validation, the rest training. The embargo is only as long as labels really
-    overlap: a training row stays when its label was known (``resolved``: the deal closed,
-    or its horizon ended) before the validation period starts, a validation row when its label
-    was known before the test period.
+    before them validation, the rest training. Each entity has one row, so a later period
+    never holds the same row again; the embargo is only as long as labels really overlap
+    *within a group* (``groups``: the account of a deal or call): a training row is left out
+    when its label was not yet known (``resolved``: the deal closed, or its horizon ended) at
+    the start of the validation period and its account has a row there or later, a
+    validation row likewise for the test period. Leaving out every unresolved row instead
+    would keep only the quick outcomes next to each cut (won or lost fast, never "still
+    open at the horizon"): a validation period of skewed win rate, and a skewed calibration.
+    Without ``groups`` every row is its own group.
 
     Decisions made at the same instant (a churn snapshot: every customer at one date) are
     ordered by a seeded draw, so a cut through them is a cross-section: the rows at the cut's
@@ -138,10 +144,20 @@ def decision_split(
         )
     test_start, valid_start = t[order[test_pos]], t[order[valid_pos]]
     test = position >= test_pos
-    valid = (position >= valid_pos) & ~test & ((r < test_start) | (t == test_start))
-    train = (position < valid_pos) & ((r < valid_start) | (t == valid_start))
-    overlap = np.maximum(r[train | valid] - t[train | valid], np.timedelta64(0, "ns"))
-    embargo = float(overlap.max() / np.timedelta64(1, "D")) if overlap.size else 0.0
+    later_test, later_valid = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if groups is not None:
+        g = pd.Series(np.asarray(groups, dtype=object))
+        later_test = g.isin(set(g[test])).to_numpy()
+        later_valid = g.isin(set(g[position >= valid_pos])).to_numpy()
+    overlaps_test = (r >= test_start) & (t < test_start) & later_test
+    overlaps_valid = (r >= valid_start) & (t < valid_start) & later_valid
+    valid = (position >= valid_pos) & ~test & ~overlaps_test
+    train = (position < valid_pos) & ~overlaps_valid
+    # how far before its cut the earliest row left out for an overlapping label was decided
+    left_valid = overlaps_valid & (position < valid_pos)
+    left_test = overlaps_test & (position >= valid_pos) & ~test
+    reach = np.concatenate([(valid_start - t)[left_valid], (test_start - t)[left_test]])
+    embargo = float(reach.max() / np.timedelta64(1, "D")) if reach.size else 0.0
     if (t == test_start).all():
         log.info("%d decisions at one instant (%s): a cross-sectional split", n, test_start)
     ts = pd.Series(t)

@@ -132,3 +132,29 @@ def test_as_of_index_accepts_one_or_many_and_tz_aware():
     assert len(as_of_index("2024-01-01")) == 1
     got = as_of_index([pd.Timestamp("2024-01-01 01:00", tz="Europe/Berlin"), "2024-01-01"])
     assert got.tolist() == [pd.Timestamp("2024-01-01 00:00")]
+
+
+def test_id_codes_agree_between_the_arrow_path_and_the_pandas_fallback():
+    from salespilot.features.pit import _codes_arrow, _codes_pandas, column_codes
+    from tests.features.factories import make_history
+
+    h = make_history(
+        accounts=[{"account_id": "A1"}, {"account_id": "A2"}],
+        contacts=[
+            {"contact_id": "C1", "account_id": "A2"},
+            {"contact_id": "C2", "account_id": "A1"},
+            {"contact_id": "C3", "account_id": "A9"},  # unknown: -1
+        ],
+        activities=[{"activity_id": "X1", "occurred_at": T0, "contact_id": None}],  # empty: -1
+    )
+    for table, column in (("contacts", "account_id"), ("activities", "account_id")):
+        values = h.table(table)[column]
+        ids = h.accounts["account_id"]
+        assert list(_codes_arrow(values, ids)) == list(_codes_pandas(h, "account", values))
+    assert list(column_codes(h, "contacts", "account_id", "account")) == [1, 0, -1]
+    contact_codes = _codes_pandas(h, "contact", h.activities["contact_id"])
+    assert (
+        list(contact_codes)
+        == list(_codes_arrow(h.activities["contact_id"], h.contacts["contact_id"]))
+        == [-1]
+    )

@@ -32,6 +32,27 @@ def test_the_brief_keeps_the_contract(brief):
     json.dumps(brief)
 
 
+def test_every_opportunity_names_what_to_act_on(demo_history):
+    from salespilot.targets.brief import improvement_opportunities
+
+    found, _ = improvement_opportunities(
+        demo_history, "NA Enterprise", as_of=pd.Timestamp("2026-05-04"), forecast_config=FAST
+    )
+    assert len(found) >= 3
+    reps = set(demo_history.reps["rep_id"])
+    for o in found:
+        s, source = o["subject"], o["source"]
+        if source.startswith("gap:"):
+            assert s["rep_id"] in reps and s["factor"] == source[4:]
+            assert s["rep_value"] < s["norm"]  # a factor below the team's norm
+        elif source == "channels":
+            assert s["from"] != s["to"] and s["share"] > 0
+        elif source == "health":
+            assert s["rep_id"] in reps and s["recent_leads_per_week"] < s["plan_leads_per_week"]
+        else:
+            assert source == "handover" and s["kind"] in ("deal", "account")
+
+
 def test_the_weeks_figures_match_the_history(brief, demo_history):
     opp = demo_history.opportunities
     reps = demo_history.reps

@@ -88,12 +88,19 @@ def test_read_ids_reads_the_reps_table_alone(demo_history_dir, demo_history, tmp
     assert read_ids(tmp_path / "nowhere", "reps") is None
 
 
-def test_tokens_create_refuses_a_rep_the_history_does_not_have(
+def test_tokens_create_refuses_a_rep_or_team_the_history_does_not_have(
     settings, demo_history_dir, monkeypatch
 ):
+    from salespilot.features.loader import read_ids
+
     monkeypatch.setenv("SALESPILOT_DATA_DIR", str(demo_history_dir))
     r = runner.invoke(app, ["tokens", "create", "--role", "rep", "--rep", "R99999"])
     assert r.exit_code == 1 and "no rep with id 'R99999'" in r.output
     r = runner.invoke(app, ["tokens", "create", "--role", "rep", "--rep", "r1", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["rep_id"] == "R00001"
+    team = sorted(set(read_ids(demo_history_dir, "reps", "team")))[0]
+    r = runner.invoke(app, ["tokens", "create", "--role", "manager", "--team", team[:-1]])
+    assert r.exit_code == 1 and f"unknown team {team[:-1]!r}; did you mean {team!r}?" in r.output
+    r = runner.invoke(app, ["tokens", "create", "--role", "manager", "--team", team, "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["team"] == team

@@ -101,6 +101,19 @@ def test_stalled_quiet_within_norm_or_within_five_days():
     assert rules.rule_stalled(facts(_staged(days_in_current=6, norm=2))) is not None
 
 
+def test_rules_without_data_are_left_out_and_said_to_be():
+    """No stage history: "days in stage" would be the deal's age against a default norm
+    ("stalled in its stage for 407 days"); the rule stays quiet and the history says why."""
+    bare = history(opportunities=[deal(created_at=ts(-407))])  # no stages, no activities
+    assert rules.rule_stalled(facts(bare)) is None
+    left_out = rules.rules_left_out(bare)
+    assert "no stage changes" in left_out["stalled_in_stage"]
+    assert {"no_reply_48h", "repeatedly_postponed"} <= set(left_out)
+    # with stage history the rule stands on data again
+    staged = _staged(days_in_current=20, norm=10)
+    assert "stalled_in_stage" not in rules.rules_left_out(staged)
+
+
 # -- postponed ------------------------------------------------------------------------------------
 
 

@@ -97,6 +97,8 @@ def test_health_json_and_unknown_team(cli, targets_demo_history, demo_history_di
     assert {"flagged_reps", "alerts", "reps", "team_weeks", "thresholds"} <= set(out)
     r = cli.invoke(app, ["health", "Atlantis", "--data", str(demo_history_dir)])
     assert r.exit_code == 1 and "unknown team" in r.output
+    r = cli.invoke(app, ["health", team.lower(), "--data", str(demo_history_dir)])
+    assert r.exit_code == 1 and f"did you mean {team!r}?" in r.output
 
 
 def test_backtest_targets_json_keys(cli, demo_history_dir):

@@ -86,7 +86,12 @@ def test_user_errors_are_messages_not_tracebacks(cli_state, tmp_path):
     res = run("promote", "win_probability", "99")
     assert res.exit_code == 1 and "no version 99" in res.stderr
     res = run("rollback", "nobody")
-    assert res.exit_code == 1 and "no registered model 'nobody'" in res.stderr
+    assert res.exit_code == 1 and "unknown model 'nobody'" in res.stderr
+    for cmd in (["compare", "win_probabilty"], ["promote", "win_probabilty", "1"],
+                ["rollback", "win_probabilty"], ["train", "win_probabilty"]):  # fmt: skip
+        res = run(*cmd)
+        assert res.exit_code == 1, cmd
+        assert "did you mean 'win_probability'?" in res.stderr, (cmd, res.stderr)
     assert "Traceback" not in res.output
 
 

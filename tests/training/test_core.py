@@ -182,3 +182,44 @@ def test_after_the_fact_fields_are_named_for_review():
     assert {"followup_rating", "call_duration"} <= set(
         json.loads(readiness_tags(ev)["leak_review"])
     )
+
+
+def test_a_field_missing_only_on_deals_that_never_closed_is_named():
+    """The Maven mapping's placeholder accounts: only never-closed deals lack one, so the
+    account's fields are missing exactly there - a hint from the future, named for review."""
+    from salespilot.training.checks import missing_only_unclosed
+
+    rng = np.random.default_rng(0)
+    n = 200
+    never_closed = np.arange(n) < 60
+    frame = pd.DataFrame(
+        {
+            "label_outcome_won": np.where(never_closed, np.nan, rng.integers(0, 2, n)),
+            "account_revenue": np.where(never_closed & (np.arange(n) < 50), np.nan, 1.0),
+            "x2": np.where(rng.random(n) < 0.3, np.nan, 1.0),  # missing at random: not named
+        }
+    )
+    spec = synthetic_spec(extra={"outcome_label": "label_outcome_won"})
+    found = missing_only_unclosed(spec, frame, ["account_revenue", "x2"])
+    assert list(found) == ["account_revenue"]
+    assert "never closed (50 training rows, 0% of them closed" in found["account_revenue"]
+    assert "placeholder" in found["account_revenue"]
+    # without the eventual outcome there is nothing to check against
+    assert missing_only_unclosed(synthetic_spec(), frame, ["account_revenue"]) == {}
+
+
+def test_a_rule_with_no_data_to_stand_on_is_left_out_and_said_to_be():
+    """Every deal in the same stage (an export without stage history): the stage rule would
+    score every row alike - a constant 0.5 that reads like a baseline. It is left out."""
+    from salespilot.training.core import summary
+
+    frame = synthetic_frame(1500, seed=4)
+    frame["stage"] = pd.Categorical(["engaging"] * len(frame))
+    ev = fit_and_evaluate(synthetic_spec(), frame)
+    assert set(ev.baselines) == {"logistic_regression"}
+    why = summary(ev)["baselines_left_out"]["stage_rule"]
+    assert "same 'stage' ('engaging')" in why and "left out" in why
+    assert (
+        summary(fit_and_evaluate(synthetic_spec(), synthetic_frame(1500)))["baselines_left_out"]
+        == {}
+    )

@@ -12,15 +12,20 @@ from salespilot.features import training_sets
 from salespilot.training.split import SplitError, decision_split
 
 
-def test_decision_split_cuts_by_decision_order_and_embargoes_only_unresolved_rows():
+def test_decision_split_cuts_by_decision_order_and_embargoes_only_overlapping_labels():
     t = pd.Series(pd.date_range("2025-01-01", periods=100, freq="D"))
     resolved = t + pd.Timedelta(days=1)
-    resolved[55] = t[99]  # row 55 (training by time) was still unresolved at the test period
-    s = decision_split(t, resolved)
+    accounts = pd.Series([f"a{i}" for i in range(100)])
+    resolved[[50, 55]] = t[99]  # still unresolved when the test period starts
+    accounts[55] = accounts[90]  # ... and row 55's account has a test row: its label overlaps
+    resolved[79], accounts[79] = t[85], accounts[85]
+    s = decision_split(t, resolved, groups=accounts)
     assert s.test.sum() == 20 and s.test[80:].all()  # the latest 20 % of decisions
-    assert s.valid[60:79].all() and not s.valid[79]  # resolved on day 80: the test period
-    assert s.train[:59].sum() == 58 and not s.train[55]  # only the unresolved row left out
-    assert s.embargo_days == pytest.approx(1.0)
+    assert s.valid[60:79].all() and not s.valid[79]  # its account's later call overlaps
+    assert s.train[:60].sum() == 59 and not s.train[55] and s.train[50]
+    assert s.embargo_days == pytest.approx(5.0)  # row 55: 5 days before the validation cut
+    # without accounts each row is its own: nothing overlaps, nothing is left out
+    assert decision_split(t, resolved).train[:60].all()
     with pytest.raises(SplitError, match="too few rows"):
         decision_split(t[:2], resolved[:2])
 

@@ -43,6 +43,9 @@ def test_first_version_becomes_champion_with_figures_and_metrics(registry_state)
     }
     run = client.get_run(first.run_id)
     assert run.data.tags["history_hash"] and "feature_set_version" in run.data.tags
+    data = run.data.tags["history_hash"][:8]
+    assert run.info.run_name == f"{first.evaluation.spec.name} v1 data {data}"
+    assert client.get_run(registry_state[4].run_id).info.run_name.endswith(f"v2 data {data}")
     assert run.data.metrics["roc_auc"] == pytest.approx(first.evaluation.metrics["roc_auc"])
     assert (
         "baseline.stage_rule.roc_auc" in run.data.metrics and "oracle.roc_auc" in run.data.metrics
@@ -94,3 +97,21 @@ def test_promote_then_rollback(registry_state):
         promote(spec.name, "9", settings=settings)
     with pytest.raises(RegistryError, match=r"has no alias"):
         load_model("nobody", settings=settings)
+
+
+def test_a_version_with_another_horizon_is_not_promoted_over_the_champion(tmp_path):
+    """Won within 30 days and won within 60 days are different questions: neither beats
+    the other on the same rows, so the new version waits for a promotion by hand."""
+    import mlflow
+
+    settings = Settings(state_dir=tmp_path / "state")
+    frame, spec = synthetic_frame(5000), synthetic_spec()
+    first = train_model(spec, None, settings, frame=frame, figures=False)
+    assert first.champion
+    other = train_model(spec, None, settings, frame=frame, figures=False, horizon_days=30)
+    assert not other.champion and other.evaluation.spec.horizon_days == 30
+    assert f"predicts {spec.horizon_days} days ahead, this version 30" in other.reason
+    assert f"salespilot promote {spec.name} {other.version}" in other.reason
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    assert client.get_model_version(spec.name, other.version).tags["horizon_days"] == "30"
+    assert load_model(spec.name, settings=settings).version == first.version

@@ -288,3 +288,28 @@ def test_pages_go_out_gzip_compressed_and_the_api_as_it_was(served):
     assert int(r.headers["content-length"]) < len(r.content)
     r = httpx.get(f"{served['base']}/openapi.json", headers=gz)
     assert "content-encoding" not in r.headers and r.json()["openapi"]
+
+
+def test_api_docs_render_with_no_network(page, served):
+    """Every request but the app's own is refused: Swagger UI and ReDoc still render (no CDN).
+
+    /docs asks for nothing outside; ReDoc's only outside request is its maker's logo image."""
+    outside: list[tuple[str, str, str]] = []
+    path = ""
+
+    def only_the_app(route):
+        if route.request.url.startswith(served["base"]):
+            route.continue_()
+        else:
+            outside.append((path, route.request.resource_type, route.request.url))
+            route.abort()
+
+    page.context.route("**/*", only_the_app)
+    try:
+        for path, title in (("/docs", ".swagger-ui .info .title"), ("/redoc", "h1")):
+            page.goto(path)
+            shown = page.wait_for_selector(title, timeout=30_000).inner_text()
+            assert "SalesPilot API" in shown, (path, shown)
+    finally:
+        page.context.unroute("**/*", only_the_app)
+    assert not [o for o in outside if o[0] == "/docs" or o[1] != "image"], outside

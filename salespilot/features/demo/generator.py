@@ -457,8 +457,10 @@ class Simulation:
                 self.add_subscription(int(a), prod, start, value)
 
     # ------------------------------------------------------------------ the day loop
-    def run(self) -> None:
-        for day in range(self.days):
+    def run(self, days: range | None = None) -> None:
+        """Simulate ``days`` (default all of them, in order; a later range continues where an
+        earlier one stopped, as a what-if replay from a copy of the state does)."""
+        for day in range(self.days) if days is None else days:
             t0 = self.start_s + day * DAY
             if day % 7 == 0:
                 self._week(t0)
