@@ -207,3 +207,25 @@ def test_every_served_instant_carries_its_utc_offset(client, state, people):
     ready = client.get("/ready").json()
     assert ready["data_as_of"].endswith(("Z", "+00:00"))
     assert pd.Timestamp(ready["data_as_of"]) == state.as_of.tz_localize("UTC")
+
+
+def test_a_nul_character_anywhere_in_a_request_is_a_422(client, people):
+    """A NUL (raw, ``%00`` or the JSON escape ``\\u0000``) in a path, a query or a body is
+    refused with 422 ``nul_byte`` saying where, before any route turns it into an id or a
+    message; a JSON body that merely says ``\\\\u0000`` (a backslash, then text) is not."""
+    admin = {**people.h("admin"), "Content-Type": "application/json"}
+    url = "/v1/targets/recommendations"
+    cases = {
+        "path": client.get(f"/v1/reps/{people.rep}%00/priorities", headers=admin),
+        "query": client.get("/v1/accounts/at-risk?team=North%00", headers=admin),
+        "body": client.post(url, content=b'{"period": "2026-Q3\\u0000"}', headers=admin),
+    }
+    raw = client.post(url, content=b'{"period": "2026-Q3\x00"}', headers=admin)
+    for where, r in [*cases.items(), ("body", raw)]:
+        assert r.status_code == 422, (where, r.text)
+        assert r.json()["error"]["code"] == "nul_byte" and r.json()["error"]["location"] == where
+    assert "NUL" in raw.json()["error"]["message"]
+    text = client.post(url, content=b'{"period": "2026-Q3\\\\u0000"}', headers=admin)
+    assert text.json()["error"]["code"] == "bad_period"  # a period the route itself refuses
+    anonymous = client.post(url, content=b'{"period": "2026-Q3\x00"}')
+    assert anonymous.status_code == 401  # the token is checked before the body is read
