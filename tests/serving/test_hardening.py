@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -158,3 +161,49 @@ def test_an_unknown_id_and_another_reps_id_get_the_same_403(client, state, peopl
         r = client.get(route, headers=people.h("admin"))
         assert (r.status_code, r.json()["error"]["code"]) == (404, code)
 
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$")
+
+
+def _instants(value, path="$"):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _instants(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _instants(v, f"{path}[{i}]")
+    elif isinstance(value, str) and _ISO.match(value):
+        yield path, value
+
+
+def test_every_served_instant_carries_its_utc_offset(client, state, people):
+    """The schema says ``date-time`` (RFC 3339): an instant without an offset is not one."""
+    contact = next(
+        c for c, a in state.contact_account.items() if state.account_owner.get(a) == people.rep
+    )
+    deal = next(i.entity_id for i in state.rep_items[people.rep] if i.kind == "deal")
+    admin = people.h("admin")
+    answers = {
+        "/ready": client.get("/ready"),
+        "/v1/models": client.get("/v1/models", headers=admin),
+        "priorities": client.get(f"/v1/reps/{people.rep}/priorities?limit=50", headers=admin),
+        "as_of": client.get(
+            f"/v1/reps/{people.rep}/priorities",
+            params={"as_of": (state.as_of - pd.Timedelta(days=7)).isoformat()},
+            headers=admin,
+        ),
+        "best-times": client.get(f"/v1/contacts/{contact}/best-times", headers=admin),
+        "at-risk": client.get("/v1/accounts/at-risk?limit=50", headers=admin),
+        "explanation": client.get(f"/v1/explanations/win_probability/{deal}", headers=admin),
+        "reload": client.post("/v1/models/reload", headers=admin),
+    }
+    seen = []
+    for name, r in answers.items():
+        assert r.status_code == 200, (name, r.text)
+        for path, value in _instants(r.json()):
+            seen.append((name, path, value))
+            assert _ISO.match(value)["offset"], (name, path, value)
+    assert {n for n, _, _ in seen} >= {"/ready", "/v1/models", "priorities", "as_of", "reload"}
+    ready = client.get("/ready").json()
+    assert ready["data_as_of"].endswith(("Z", "+00:00"))
+    assert pd.Timestamp(ready["data_as_of"]) == state.as_of.tz_localize("UTC")
