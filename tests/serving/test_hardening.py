@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -229,3 +230,24 @@ def test_a_nul_character_anywhere_in_a_request_is_a_422(client, people):
     assert text.json()["error"]["code"] == "bad_period"  # a period the route itself refuses
     anonymous = client.post(url, content=b'{"period": "2026-Q3\x00"}')
     assert anonymous.status_code == 401  # the token is checked before the body is read
+
+
+def test_400_only_for_a_body_that_is_not_utf8_and_422_for_the_rest(client, people):
+    """The rule docs/api.md states: bytes that are not text are a 400 ``bad_request``; text
+    that is not JSON, JSON of the wrong shape and a refused value are 422s."""
+    admin = {**people.h("admin"), "Content-Type": "application/json"}
+    url = "/v1/targets/recommendations"
+    expected = {
+        b'{"period": "\xff\xfe"}': (400, "bad_request"),
+        b'{"period": "2026': (422, "validation_error"),
+        b"[1]": (422, "validation_error"),
+        b'{"period": 5}': (422, "validation_error"),
+        b'{"period": "someday"}': (422, "bad_period"),
+    }
+    for body, (status, code) in expected.items():
+        r = client.post(url, content=body, headers=admin)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), (body, r.text)
+    r = client.post(url, content=b'{"period": "\xff"}', headers=admin)
+    assert "UTF-8" in r.json()["error"]["message"]
+    doc = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    assert "| 400 | `bad_request`" in doc and "400 or 422" in doc
