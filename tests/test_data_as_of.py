@@ -3,8 +3,6 @@ features commands score a history as of the same instant."""
 
 from __future__ import annotations
 
-import importlib
-
 import pandas as pd
 import pytest
 
@@ -50,19 +48,3 @@ def test_targets_and_api_use_the_same_now(quiet_history, settings):
     models = {name: ModelSlot(name, None) for name in MODEL_NAMES}
     state = build_state(settings, history=quiet_history, models=models, persist_scores=False)
     assert state.as_of == now
-
-
-@pytest.mark.parametrize(
-    ("module", "name"),
-    [
-        ("salespilot.features.history", "History.end"),
-        ("salespilot.targets.pipeline", "data_as_of"),
-        ("salespilot.serving.state", "_data_as_of"),
-    ],
-)
-def test_no_second_definition_of_now(module, name):
-    obj = importlib.import_module(module)
-    *owners, attr = name.split(".")
-    for owner in owners:
-        obj = getattr(obj, owner)
-    assert not hasattr(obj, attr), f"{module}.{name}: the data's now is pit.data_as_of"

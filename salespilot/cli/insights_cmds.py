@@ -84,10 +84,19 @@ def _print_channels(out: dict) -> None:
 
 
 def gap(
-    team: Annotated[str, typer.Argument(help="Team name, as in reps.team.")],
+    team: Annotated[
+        str, typer.Argument(help="Team name, as in reps.team (a region with --by region).")
+    ],
     period: Annotated[
         str, typer.Option("--period", help="A quarter (2026-Q2) or month (2026-05).")
     ],
+    by: Annotated[
+        str, typer.Option("--by", help="The scope: team (default) or region (reps.region).")
+    ] = "team",
+    only_team: Annotated[
+        str | None,
+        typer.Option("--team", help="With --by region: only this team's reps in the region."),
+    ] = None,
     target: Annotated[
         float | None,
         typer.Option("--target", help="The team's target (default: the targets table)."),
@@ -96,12 +105,15 @@ def gap(
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The team's expected shortfall (target - P50 of booked + forecast) split into causes:
-    by rep, by funnel step against the team's norm, and by segment; each with an action."""
-    from salespilot.targets.gap import gap_attribution
+    """The team's (or region's) expected shortfall (target - P50 of booked + forecast) split
+    into causes: by rep, by funnel step against the scope's norm, and by segment; each with an
+    action."""
+    from salespilot.targets.gap import SCOPES, gap_attribution
     from salespilot.targets.periods import parse_period
     from salespilot.targets.service import champion_scorer, configs_from_settings
 
+    if by not in SCOPES:
+        _fail(f"--by is {' or '.join(SCOPES)}, not {by!r}", as_json)
     try:
         p = parse_period(period)
     except ValueError as exc:
@@ -113,6 +125,8 @@ def gap(
             history,
             team,
             p,
+            by=by,
+            team=only_team,
             as_of=_as_of(as_of, as_json),
             target=target,
             scorer=champion_scorer(settings),

@@ -627,6 +627,20 @@ def _check_rows(frame: _Frame, now: pd.Timestamp, problems: list[Problem]) -> No
     """The rules one table can check on its own, column by column."""
     add = _adder(problems)
     present = set(frame.raw.columns)
+    for name in frame.raw.columns:  # contract and extra columns alike: every text cell
+        values = frame.raw[name]
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            nul = values.astype("str").str.contains("\x00", regex=False) & values.notna()
+            add(
+                frame.problem(
+                    "nul_byte",
+                    nul,
+                    f"{name} contains a NUL byte (\\x00), which no text value may hold: "
+                    "remove it from the export",
+                    str(name),
+                    [str(name)],
+                )
+            )
     for col in frame.schema.columns:
         if col.name not in present:
             continue

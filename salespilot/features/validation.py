@@ -15,6 +15,7 @@ misspelt_table             a file name looks like a contract table but is spelt 
 duplicate_file             the same table exists twice (``reps.csv`` and ``reps.parquet``)
 unreadable_file            the file cannot be parsed as CSV / Parquet
 duplicate_column           a column name appears twice in the header
+nul_byte                   a cell holds a NUL byte (``\\x00``), which no value may hold
 bad_row                    a CSV line has more or fewer fields than the header
 missing_column             a contract column is absent (a close match is suggested)
 empty_required             a value is empty in a column that must always be filled

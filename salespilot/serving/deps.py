@@ -93,10 +93,11 @@ def check_rep(user: Principal, state: ServingState, rep_id: str) -> None:
     """A rep reads their own list, a manager their team's, an admin anyone's."""
     if user.role == "rep" and user.rep_id != rep_id:
         raise ApiError(403, f"A rep token may only read its own list ({user.rep_id}).")
+    if user.role == "manager" and state.rep_team(rep_id) != user.team:
+        # an unknown rep is "not in your team" too: the answer must not tell what exists
+        raise ApiError(403, f"Rep {rep_id} is not in your team ({user.team}).")
     if rep_id not in state.reps.index:
         raise ApiError(404, f"No rep with id {rep_id!r}.", code="rep_not_found")
-    if user.role == "manager" and state.rep_team(rep_id) != user.team:
-        raise ApiError(403, f"Rep {rep_id} is not in your team ({user.team}).")
 
 
 def check_owned(user: Principal, state: ServingState, owners: set[str], what: str) -> None:
@@ -109,6 +110,17 @@ def check_owned(user: Principal, state: ServingState, owners: set[str], what: st
     if user.role == "manager" and any(state.rep_team(r) == user.team for r in owners):
         return
     raise ApiError(403, f"This {what} is outside your scope.")
+
+
+def check_known(
+    user: Principal, state: ServingState, owners: set[str] | None, what: str, not_found: ApiError
+) -> None:
+    """Access to an entity that may not exist (``owners`` None): only an admin learns that it
+    does not (``not_found``, a 404); anyone else gets the same 403 as for another's entity, so
+    no answer tells a rep or a manager which ids exist outside their scope."""
+    if owners is None and user.is_admin:
+        raise not_found
+    check_owned(user, state, owners or set(), what)
 
 
 def check_team_exists(state: ServingState, team: str | None) -> None:

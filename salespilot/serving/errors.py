@@ -84,6 +84,8 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     code = _DEFAULT_CODES.get(status, "error")
     if status == 404:
         message = "No such endpoint. See /docs for the API."
+    elif status == 400 and exc.detail == "There was an error parsing the body":
+        message = "The request body cannot be read: a JSON body must be UTF-8 text."
     elif isinstance(exc.detail, str):
         message = exc.detail
     else:

@@ -129,7 +129,11 @@ def next_step(c: Candidate) -> str:
     no_reply = any(code.startswith(NO_REPLY_PREFIX) for code in codes)
     when = ""
     if c.best_time is not None:
-        when = f" at {c.best_time.contact_local_time:%a %H:%M} their time"
+        bt = c.best_time
+        when = (
+            f" at {bt.contact_local_time:%a %H:%M} their time ({bt.contact_timezone}),"
+            f" {bt.rep_local_time:%a %H:%M} yours ({bt.rep_timezone})"
+        )
     if c.handover is not None:
         return f"Call{when} as the new owner and work through the hand-over note."
     if "owner_changed_without_handover" in codes:

@@ -21,7 +21,7 @@ from salespilot.serving.deps import (
     State,
     authenticate,
     bearer,
-    check_owned,
+    check_known,
     check_rep,
     check_team_exists,
 )
@@ -202,9 +202,13 @@ async def best_times(
     holder: Holder,
     top: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> BestTimesResponse:
-    if contact_id not in state.contact_account:
-        raise ApiError(404, f"No contact with id {contact_id!r}.", code="contact_not_found")
-    check_owned(user, state, state.contact_reps(contact_id), "contact")
+    check_known(
+        user,
+        state,
+        state.contact_reps(contact_id) if contact_id in state.contact_account else None,
+        "contact",
+        ApiError(404, f"No contact with id {contact_id!r}.", code="contact_not_found"),
+    )
     if state.model("contact_time") is None:
         raise ApiError(503, "The contact_time model is not loaded.", code="model_unavailable")
     hours = tuple(holder.settings.serving_working_hours)
@@ -258,16 +262,17 @@ async def explanation(
     found = await run_limited(
         holder.settings.serving_request_timeout_s, explain_entity, state, model, entity_id
     )
-    if found is None:
-        what = {"win_probability": "open deal", "churn_risk": "customer account"}.get(
-            model, "contact"
-        )
-        raise ApiError(
+    what = {"win_probability": "open deal", "churn_risk": "customer account"}.get(model, "contact")
+    check_known(
+        user,
+        state,
+        None if found is None else found[1],
+        "entity",
+        ApiError(
             404, f"No scored {what} with id {entity_id!r} for {model}.", code="entity_not_found"
-        )
-    exp, owners = found
-    check_owned(user, state, owners, "entity")
-    return exp
+        ),
+    )
+    return found[0]
 
 
 @router.get("/models", response_model=ModelsResponse, summary="Models serving, versions, metrics")

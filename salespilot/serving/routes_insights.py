@@ -1,8 +1,8 @@
-"""The /v1 insights routes for managers: which channel pays, where a team's gap is.
+"""The /v1 insights routes for managers: which channel pays, where a team's or region's gap is.
 
 Routes only parse, authorise and call the plain modules of :mod:`salespilot.targets`. A
-manager sees their own team only; an admin any team or the whole company; a rep token gets
-403. Results are memoised per serving state, so a reload recomputes them.
+manager sees their own team only (in a region: their team's reps there); an admin any team,
+region or the whole company; a rep token gets 403. Results are memoised per serving state, so a reload recomputes them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _ERRORS = {
     for s, d in (
         (401, "Missing, unknown or revoked token"),
         (403, "Outside the token's scope"),
-        (404, "Unknown team"),
+        (404, "Unknown team or region"),
         (422, "Invalid parameters"),
         (503, "Data not loaded yet"),
     )
@@ -114,6 +114,7 @@ class GapCauseOut(BaseModel):
 class GapResponse(BaseModel):
     period: str
     scope: str
+    by: str
     as_of: str
     target: float
     target_source: str
@@ -141,22 +142,60 @@ async def team_gap(
         float | None, Query(ge=0, description="The team's target (default: the targets table).")
     ] = None,
 ) -> GapResponse:
+    scope_team(user, team, state, "Gap attributions")
+    return await _gap(state, holder, team, "team", None, period, target)
+
+
+@router.get(
+    "/regions/{region}/gap",
+    response_model=GapResponse,
+    summary="A region's expected shortfall against target (a manager: their team's reps in it)",
+)
+async def region_gap(
+    region: Annotated[str, Path(min_length=1, max_length=128)],
+    user: LimitedUser,
+    state: State,
+    holder: Holder,
+    period: Annotated[
+        str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
+    ],
+    team: Annotated[
+        str | None,
+        Query(max_length=128, description="Only this team's reps in it (managers: their own)."),
+    ] = None,
+    target: Annotated[
+        float | None, Query(ge=0, description="The scope's target (default: the targets table).")
+    ] = None,
+) -> GapResponse:
+    team = scope_team(user, team, state, "Gap attributions")
+    regions = set(state.reps["region"].astype(str))
+    if region not in regions:
+        if user.role != "admin":  # an unknown name outside the scope is the same 403
+            raise ApiError(403, f"Region {region!r} has no rep of team {team!r}.",
+                           code="forbidden")  # fmt: skip
+        raise ApiError(404, f"No region named {region!r}.", code="region_not_found")
+    in_region = state.reps[state.reps["region"].astype(str) == region]
+    if team is not None and team not in set(in_region["team"].astype(str)):
+        raise ApiError(403, f"Region {region!r} has no rep of team {team!r}.", code="forbidden")
+    return await _gap(state, holder, region, "region", team, period, target)
+
+
+async def _gap(state, holder, scope: str, by: str, team: str | None, period: str,
+               target: float | None) -> GapResponse:  # fmt: skip
     from salespilot.targets.gap import gap_attribution
     from salespilot.targets.periods import parse_period
     from salespilot.targets.service import configs_from_settings
 
-    scope_team(user, team, state, "Gap attributions")
     try:
         p = parse_period(period)
     except ValueError as exc:
         raise ApiError(422, str(exc), code="bad_period") from None
-    key = ("gap", team, p.label, target)
+    key = ("gap", by, scope, team, p.label, target)
     fc, _, _ = configs_from_settings(holder.settings)
 
     def run() -> dict:
-        return gap_attribution(
-            state.history, team, p, as_of=state.as_of, target=target, forecast_config=fc
-        ).to_dict()
+        return gap_attribution(state.history, scope, p, by=by, team=team, as_of=state.as_of,
+                               target=target, forecast_config=fc).to_dict()  # fmt: skip
 
     out = await memo_limited(state.cache, key, holder.settings.serving_request_timeout_s, run)
     return GapResponse(**out)

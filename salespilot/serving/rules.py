@@ -199,7 +199,9 @@ def _ts(v: Any) -> pd.Timestamp | None:
 
 
 def _iso(ts: pd.Timestamp) -> str:
-    return ts.isoformat()
+    """An evidence instant as RFC 3339 text: the naive UTC timestamps say ``+00:00``."""
+    ts = pd.Timestamp(ts)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts).isoformat()
 
 
 NO_REPLY_PREFIX = "no_reply_"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from salespilot.models.win_probability import SCORE_LABEL as WIN_LABEL
 
 ModelName = Literal["win_probability", "churn_risk", "contact_time"]
+
+
+def _with_offset(value: datetime) -> datetime:
+    """Every instant is held as naive UTC inside; the API says so (``+00:00``), as the schema's
+    ``date-time`` requires. A zoned value (a contact's local time) keeps its own offset."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_with_offset)]
 
 
 class _Out(BaseModel):
@@ -40,8 +49,8 @@ class Readiness(_Out):
     degraded: bool = Field(
         description="True when a model could not be (re)loaded: the last good one serves."
     )
-    loaded_at: datetime | None
-    data_as_of: datetime | None
+    loaded_at: UtcDatetime | None
+    data_as_of: UtcDatetime | None
     models: dict[str, str | None] = Field(description="Model name -> version serving (or null).")
     problems: list[str] = Field(default_factory=list)
 
@@ -72,23 +81,23 @@ class BestTime(_Out):
     contact_id: str
     contact_role: str | None
     contact_timezone: str
-    contact_local_time: datetime = Field(description="Slot start in the contact's time zone.")
+    contact_local_time: UtcDatetime = Field(description="Slot start in the contact's time zone.")
     rep_timezone: str
-    rep_local_time: datetime = Field(description="The same instant in the rep's time zone.")
+    rep_local_time: UtcDatetime = Field(description="The same instant in the rep's time zone.")
     connect_probability: float
 
 
 class Trend(_Out):
     direction: Literal["improving", "steady", "declining", "new"]
     previous_score: float | None = None
-    previous_as_of: datetime | None = None
+    previous_as_of: UtcDatetime | None = None
     change: float | None = None
 
 
 class DataInfo(_Out):
     source: str | None
     content_hash: str | None
-    as_of: datetime
+    as_of: UtcDatetime
     rules_left_out: dict[str, str] = Field(
         default_factory=dict,
         description="Warning rules with no data to stand on in this history (code -> why): "
@@ -102,7 +111,7 @@ class DataInfo(_Out):
 class HandoverNote(_Out):
     previous_owner_rep_id: str
     previous_owner_left: bool = Field(description="The previous owner has left the company.")
-    handed_over_at: datetime = Field(description="The previous owner's last outbound touch.")
+    handed_over_at: UtcDatetime = Field(description="The previous owner's last outbound touch.")
     missing: list[Literal["no_decision_maker", "no_contact_30d", "no_next_step"]] = Field(
         description="What the successor lacks: no decision maker known, nothing logged in 30 "
         "days, no touch of theirs since the hand-over."
@@ -139,7 +148,7 @@ class PrioritiesResponse(_Out):
     rep_id: str
     rep_name: str | None
     team: str | None
-    as_of: datetime
+    as_of: UtcDatetime
     data: DataInfo
     model_versions: dict[str, str | None]
     total: int = Field(description="Items before the limit was applied.")
@@ -160,7 +169,7 @@ class CalendarLink(_Out):
 class Slot(_Out):
     weekday: int = Field(ge=0, le=6, description="0 = Monday, contact's local time.")
     hour: int = Field(ge=0, le=23)
-    contact_local_time: datetime | None = None
+    contact_local_time: UtcDatetime | None = None
     connect_probability: float
 
 
@@ -168,7 +177,7 @@ class BestTimesResponse(_Out):
     contact_id: str
     account_id: str
     contact_timezone: str
-    as_of: datetime
+    as_of: UtcDatetime
     model_version: str | None
     top_slots: list[Slot]
     grid: list[list[float | None]] = Field(
@@ -195,7 +204,7 @@ class AtRiskAccount(_Out):
 
 class AtRiskResponse(_Out):
     team: str | None
-    as_of: datetime
+    as_of: UtcDatetime
     model_version: str | None
     total: int
     items: list[AtRiskAccount]
@@ -215,7 +224,7 @@ class ExplanationResponse(_Out):
     model: ModelName
     model_version: str | None
     entity_id: str
-    as_of: datetime
+    as_of: UtcDatetime
     probability: float = Field(description="Calibrated probability served.")
     raw_score: float = Field(description="LightGBM raw score (log-odds).")
     base_value: float = Field(description="SHAP expected value (log-odds).")
@@ -258,7 +267,7 @@ class ModelInfo(_Out):
     name: str
     version: str | None
     alias: str
-    trained_at: datetime | str | None
+    trained_at: UtcDatetime | str | None
     metrics: dict[str, float]
     loaded: bool
     stale: bool = Field(description="True when a newer load failed and this one kept serving.")
@@ -275,13 +284,13 @@ class ModelInfo(_Out):
 
 class ModelsResponse(_Out):
     degraded: bool
-    loaded_at: datetime | None
+    loaded_at: UtcDatetime | None
     models: list[ModelInfo]
 
 
 class ReloadResponse(_Out):
     reloaded: bool
     degraded: bool
-    loaded_at: datetime | None
+    loaded_at: UtcDatetime | None
     models: dict[str, str | None]
     problems: list[str]

@@ -1,4 +1,9 @@
-"""Gap attribution: where a team's expected shortfall against its target comes from.
+"""Gap attribution: where a team's or region's expected shortfall against its target comes from.
+
+The scope is a team or a region (``by``), optionally narrowed to one team's reps in that
+region (a manager's view): its reps are the scope's reps, its target their rows of the
+``targets`` table, its forecast the cells of those reps, and the norms below are pooled over
+them.
 
 ``gap = target - p50``, where ``p50`` is what is already booked in the period plus the P50 of
 the forecast of the rest (the same simulation as the targets). The gap is split three ways,
@@ -67,6 +72,7 @@ class GapConfig:
 class GapReport:
     period: Period
     scope: str
+    by: str
     as_of: pd.Timestamp
     target: float
     booked: float
@@ -85,6 +91,7 @@ class GapReport:
         return {
             "period": self.period.label,
             "scope": self.scope,
+            "by": self.by,
             "as_of": self.as_of.isoformat(),
             "target": round(self.target, 2),
             "target_source": self.target_source,
@@ -99,30 +106,52 @@ class GapReport:
         }
 
 
+SCOPES = ("team", "region")
+
+
+def scope_reps(history: History, scope: str, by: str = "team", team: str | None = None) -> list:
+    """The rep ids of a team or a region (``by``), in a region only ``team``'s when given.
+
+    Raises ``LookupError`` for an unknown team or region, or a team with no rep in it."""
+    if by not in SCOPES:
+        raise ValueError(f"a gap is by {' or '.join(SCOPES)}, not {by!r}")
+    roster = history.reps
+    col = roster[by].astype(str)
+    if scope not in set(col):
+        raise LookupError(unknown_name(by, scope, col))
+    sel = col == scope
+    if team is not None and by != "team":
+        sel &= roster["team"].astype(str) == team
+        if not sel.any():
+            raise LookupError(f"team {team!r} has no rep in {by} {scope!r}")
+    return list(roster.loc[sel, "rep_id"])
+
+
 def gap_attribution(
     history: History,
-    team: str,
+    scope: str,
     period: Period,
     *,
+    by: str = "team",
+    team: str | None = None,
     as_of: pd.Timestamp | None = None,
     target: float | None = None,
     scorer: Scorer | None = None,
     forecast_config: ForecastConfig | None = None,
     config: GapConfig | None = None,
 ) -> GapReport:
-    """The gap of ``team`` in ``period`` against ``target`` (default: the ``targets`` table).
+    """The gap of ``scope`` (a team, or a region with ``by="region"``, then only ``team``'s
+    reps in it when given) in ``period`` against ``target`` (default: the ``targets`` table).
 
-    Raises ``LookupError`` for an unknown team and ``ValueError`` when there is no target.
+    Raises ``LookupError`` for an unknown team or region and ``ValueError`` when there is no
+    target.
     """
     from salespilot.targets.service import _targets_for, empirical_scorer
 
     c = config or GapConfig()
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
-    roster = history.reps
-    if team not in set(roster["team"].astype(str)):
-        raise LookupError(unknown_name("team", team, roster["team"].astype(str)))
-    team_reps = roster[roster["team"].astype(str) == team]
-    rep_ids = list(team_reps["rep_id"])
+    rep_ids = scope_reps(history, scope, by, team)
+    label = scope if team is None or by == "team" else f"{scope} ({team})"
     opp = history.opportunities
     booked_until = min(as_of, period.end)
     won_in = opp[
@@ -141,7 +170,7 @@ def gap_attribution(
         fc = forecast_with(
             scorer or empirical_scorer, history, period, as_of=as_of, config=forecast_config
         )
-        mask = (fc.cells["team"] == team).to_numpy()
+        mask = fc.cells["rep_id"].isin(rep_ids).to_numpy()
         if mask.any():
             fc = fc.restrict(mask)
             total = fc.draws.sum(axis=1)
@@ -163,7 +192,7 @@ def gap_attribution(
     if target is None:
         if table_r.empty:
             raise ValueError(
-                f"no target for team {team!r} in {period}: add a targets table"
+                f"no target for {by} {label!r} in {period}: add a targets table"
                 " (rep_id, period_start, period_end, amount) or pass a target"
             )
         target = float(table_r.sum())
@@ -174,12 +203,12 @@ def gap_attribution(
 
     reps = sorted(set(rep_ids) & (set(fc_mean_r.index) | set(booked_r.index) | set(table_r.index)))
     if not reps:
-        raise ValueError(f"team {team!r} has no rep with a forecast, a booking or a target")
+        raise ValueError(f"{by} {label!r} has no rep with a forecast, a booking or a target")
     frame = pd.DataFrame({"rep_id": reps})
     frame["booked"] = booked_r.reindex(reps).fillna(0.0).to_numpy()
     frame["forecast"] = fc_mean_r.reindex(reps).fillna(0.0).to_numpy()
     frame["expected"] = frame["booked"] + frame["forecast"]
-    funnel = _funnel(history, frame["rep_id"], team, as_of, c)
+    funnel = _funnel(history, frame["rep_id"], rep_ids, as_of, c)
     frame = frame.merge(funnel, on="rep_id", how="left")
     frame["target"] = _split_target(target, table_r.reindex(reps), frame["norm_value"])
     frame["gap"] = frame["target"] - frame["expected"]
@@ -192,11 +221,12 @@ def gap_attribution(
     rows: list[dict] = []
     rows += _rep_rows(frame, contrib)
     rows += _funnel_rows(frame, contrib)
-    rows += _segment_rows(history, team, rep_ids, cells, won_in, target, as_of, period, c)
+    rows += _segment_rows(history, rep_ids, cells, won_in, target, as_of, period, c)
     causes = pd.DataFrame(rows, columns=["dimension", "key", "amount", "action"])
     report = GapReport(
         period=period,
-        scope=team,
+        scope=label,
+        by=by,
         as_of=as_of,
         target=target,
         booked=booked,
@@ -205,7 +235,8 @@ def gap_attribution(
         reps=frame.join(contrib.add_prefix("gap_")),
         target_source=target_source,
     )
-    log.info("gap %s %s: target %.0f, p50 %.0f, gap %.0f", team, period, target, p50, report.gap)
+    log.info("gap %s %s %s: target %.0f, p50 %.0f, gap %.0f", by, label, period, target, p50,
+             report.gap)  # fmt: skip
     return report
 
 
@@ -213,11 +244,12 @@ def gap_attribution(
 
 
 def _funnel(
-    history: History, rep_ids: pd.Series, team: str, as_of: pd.Timestamp, c: GapConfig
+    history: History, rep_ids: pd.Series, scope_ids: list, as_of: pd.Timestamp, c: GapConfig
 ) -> pd.DataFrame:
-    """Per rep: the six run-rate factors (``f_*``) and the team's norm for each (``n_*``)."""
+    """Per rep: the six run-rate factors (``f_*``) and the scope's norm for each (``n_*``,
+    pooled over the scope's reps ``scope_ids``)."""
     f = funnel_rates(history, as_of, lookback_days=c.lookback_days, settle_days=c.settle_days)
-    f = f[f["team"].astype(str) == team].set_index("rep_id")
+    f = f[f["rep_id"].isin(scope_ids)].set_index("rep_id")
     pooled = f[["leads", "meeting", "demo", "won", "won_amount"]].sum()
     info = history.reps.set_index("rep_id")
     cohort_mid = as_of - pd.Timedelta(days=(c.lookback_days + c.settle_days) / 2)
@@ -400,7 +432,6 @@ def _segment_columns(history: History, deals: pd.DataFrame) -> pd.DataFrame:
 
 def _segment_rows(
     history: History,
-    team: str,
     rep_ids: list[str],
     cells: pd.DataFrame,
     won_in: pd.DataFrame,

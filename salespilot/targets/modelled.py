@@ -84,13 +84,9 @@ def lightgbm_scorer(
 
 
 def _feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The spec's features present in the snapshot (or, if the spec and the feature tables
-    disagree on names, the feature tables' own model columns)."""
-    from salespilot.features.deals import DEAL_CATEGORICAL_FEATURES, DEAL_FEATURES
+    """The win spec's features and categoricals (the feature builder makes every one of them:
+    tests/test_feature_names.py)."""
     from salespilot.models.win_probability import SPEC
 
     features = [f for f in SPEC.features if f in frame.columns]
-    if len(features) < len(SPEC.features) / 2:
-        features = [f for f in DEAL_FEATURES if f in frame.columns]
-    categorical = [c for c in (*SPEC.categorical, *DEAL_CATEGORICAL_FEATURES) if c in features]
-    return features, list(dict.fromkeys(categorical))
+    return features, [c for c in SPEC.categorical if c in features]

@@ -127,7 +127,9 @@ def log_run(
     os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
     spec = ev.spec
     exp_id = ensure_experiment(settings, spec.name)
-    with mlflow.start_run(experiment_id=exp_id) as run:
+    # named after the model and the data (and, once registered, its version), not at random
+    data = f"data {history_hash[:8]}"
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{spec.name} {data}") as run:
         params = {f"lgbm.{k}": v for k, v in spec.params.items()}
         params.update(
             {
@@ -196,6 +198,7 @@ def log_run(
             )
     version = str(info.registered_model_version)
     c = client(settings)
+    c.set_tag(run.info.run_id, "mlflow.runName", f"{spec.name} v{version} {data}")
     c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
     c.set_model_version_tag(spec.name, version, "feature_set_version", feature_set_version)
     c.set_model_version_tag(spec.name, version, "horizon_days", str(spec.horizon_days))

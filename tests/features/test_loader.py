@@ -253,3 +253,29 @@ def test_a_whole_number_beyond_2_to_the_53_is_too_large_not_a_crash(tmp_path):
         tmp_path / "ok", accounts=edit("accounts", "EMEA,250,", "EMEA,9007199254740992,")
     )
     assert find_all_problems(ok, now=NOW) == []
+
+
+def test_a_nul_byte_in_any_cell_is_refused_with_its_own_rule(tmp_path):
+    """A NUL byte in a text cell (contract or extra column) is refused: ``nul_byte``, the
+    line and the column, not passed on into ids and names."""
+    folder = write_history(
+        tmp_path / "h",
+        accounts=edit("accounts", "a1,Acme,", "a1,Ac\x00me,"),
+        reps=edit("reps", "r3,Cy,", "r3,C\x00y,"),
+    )
+    problems = find_all_problems(folder, now=NOW)
+    nul = sorted((p.table, p.column, p.rows) for p in problems if p.rule == "nul_byte")
+    assert nul == [("accounts", "name", (2,)), ("reps", "name", (4,))]
+    assert {p.rule for p in problems} == {"nul_byte"}
+    with pytest.raises(HistoryValidationError) as err:
+        load_history(folder, now=NOW)
+    assert "[nul_byte]" in str(err.value) and "NUL byte" in str(err.value)
+    (tmp_path / "p").mkdir()
+    for name in ("reps", "accounts", "opportunities"):
+        df = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+        df.to_parquet(tmp_path / "p" / f"{name}.parquet")
+    in_parquet = find_all_problems(tmp_path / "p", now=NOW)
+    assert sorted((p.table, p.rows, p.row_kind) for p in in_parquet if p.rule == "nul_byte") == [
+        ("accounts", (0,), "row"),
+        ("reps", (2,), "row"),
+    ]

@@ -83,3 +83,53 @@ def test_on_the_demo_a_past_quarter_decomposes_exactly(demo_history):
     sums = r.causes.groupby("dimension")["amount"].sum()
     assert sums.to_numpy() == pytest.approx(r.gap, rel=1e-6, abs=1e-3)
     assert r.causes["action"].str.len().min() > 10
+
+
+def test_a_closed_quarter_of_a_region_is_the_sum_of_its_teams(demo_history):
+    """After the quarter nothing is forecast: the region's booked is ``booked(by="region")``,
+    its target the table's rows of its reps, and its gap the sum of its teams' gaps there."""
+    from salespilot.targets.backtest import booked
+
+    q1 = parse_period("2026-Q1")
+    r = gap_attribution(demo_history, "EMEA", q1, by="region", forecast_config=FAST)
+    assert r.scope == "EMEA" and r.by == "region" and r.p50 == pytest.approx(r.booked)
+    assert r.booked == pytest.approx(booked(demo_history, q1, by="region")["EMEA"])
+    reps = demo_history.reps
+    emea = set(reps.loc[reps["region"] == "EMEA", "rep_id"])
+    t = demo_history.targets
+    assert r.target == pytest.approx(
+        t.loc[t["rep_id"].isin(emea) & (t["period_start"] == q1.start), "amount"].sum()
+    )
+    parts = [gap_attribution(demo_history, "EMEA", q1, by="region", team=team,
+                             forecast_config=FAST) for team in ("EMEA Central", "EMEA North")]  # fmt: skip
+    assert [p.scope for p in parts] == ["EMEA (EMEA Central)", "EMEA (EMEA North)"]
+    assert sum(p.gap for p in parts) == pytest.approx(r.gap)
+    assert sum(p.booked for p in parts) == pytest.approx(r.booked)
+    sums = r.causes.groupby("dimension")["amount"].sum()
+    assert sums.to_numpy() == pytest.approx(r.gap, rel=1e-6, abs=1e-3)
+    assert set(r.causes.loc[r.causes["dimension"] == "rep", "key"]) <= emea
+
+
+def test_a_region_mid_quarter_forecasts_its_reps_cells(demo_history):
+    """One team's reps in a region are that team's scope: the same target, booked and P50."""
+    q2, as_of = parse_period("2026-Q2"), pd.Timestamp("2026-05-01")
+    by_region = gap_attribution(demo_history, "North America", q2, by="region",
+                                team="NA Enterprise", as_of=as_of, forecast_config=FAST)  # fmt: skip
+    by_team = gap_attribution(demo_history, "NA Enterprise", q2, as_of=as_of,
+                              forecast_config=FAST)  # fmt: skip
+    assert by_region.target == by_team.target and by_region.booked == by_team.booked
+    assert by_region.p50 == pytest.approx(by_team.p50)
+    whole = gap_attribution(demo_history, "North America", q2, by="region", as_of=as_of,
+                            forecast_config=FAST)  # fmt: skip
+    assert whole.target > by_team.target and whole.booked > by_team.booked
+    sums = whole.causes.groupby("dimension")["amount"].sum()
+    assert sums.to_numpy() == pytest.approx(whole.gap, rel=1e-6, abs=1e-3)
+
+
+def test_an_unknown_region_or_a_team_outside_it_is_a_clear_error(demo_history):
+    q2 = parse_period("2026-Q2")
+    with pytest.raises(LookupError, match="unknown region 'EMAE'; did you mean 'EMEA'"):
+        gap_attribution(demo_history, "EMAE", q2, by="region", target=1.0, forecast_config=FAST)
+    with pytest.raises(LookupError, match="team 'APAC Velocity' has no rep in region 'EMEA'"):
+        gap_attribution(demo_history, "EMEA", q2, by="region", team="APAC Velocity",
+                        target=1.0, forecast_config=FAST)  # fmt: skip

@@ -132,3 +132,46 @@ def test_brief_json_keeps_the_contract(cli, demo_history_dir):
     assert all(set(o) >= {"title", "expected_value", "action"} for o in out["opportunities"])
     r = cli.invoke(cli_app, ["brief", "nowhere", "--data", str(demo_history_dir), "--json"])
     assert r.exit_code == 1 and "unknown team" in json.loads(r.stdout)["error"]
+
+
+def test_gap_by_region_keeps_the_contract(cli, demo_history_dir):
+    args = ["gap", "EMEA", "--by", "region", "--period", "2026-Q1", "--data",
+            str(demo_history_dir), "--json"]  # fmt: skip
+    whole = _json(cli.invoke(cli_app, args))
+    assert whole["scope"] == "EMEA" and whole["by"] == "region"
+    assert whole["p50"] == whole["booked"]  # a closed quarter: nothing left to forecast
+    parts = [_json(cli.invoke(cli_app, [*args, "--team", t]))
+             for t in ("EMEA Central", "EMEA North")]  # fmt: skip
+    assert abs(sum(p["gap"] for p in parts) - whole["gap"]) <= 0.02
+    assert abs(sum(p["target"] for p in parts) - whole["target"]) <= 0.02
+    r = cli.invoke(cli_app, [*args[:2], "--by", "planet", *args[4:]])
+    assert r.exit_code == 1 and "--by is team or region" in json.loads(r.stdout)["error"]
+
+
+def test_region_gap_route_shows_a_manager_their_teams_reps_only(api, demo_history):
+    client, h, team, other = api
+    reps = demo_history.reps
+    region = reps.loc[reps["team"] == team, "region"].iloc[0]
+    elsewhere = sorted(set(reps["region"]) - {region})[0]
+    q = {"period": "2026-Q1"}
+    mine = client.get(f"/v1/regions/{region}/gap", params=q, headers=h["manager"])
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["by"] == "region" and body["scope"] == f"{region} ({team})"
+    as_team = client.get(f"/v1/teams/{team}/gap", params=q, headers=h["manager"]).json()
+    assert (body["target"], body["booked"], body["gap"]) == (
+        as_team["target"], as_team["booked"], as_team["gap"])  # fmt: skip
+    own = set(reps.loc[reps["team"] == team, "rep_id"])
+    assert {c["key"] for c in body["causes"] if c["dimension"] == "rep"} <= own
+    whole = client.get(f"/v1/regions/{region}/gap", params=q, headers=h["admin"]).json()
+    assert whole["scope"] == region and whole["target"] >= body["target"]
+    for params, who, status in (
+        ({**q, "team": other}, "manager", 403),
+        (q, "rep", 403),
+    ):
+        r = client.get(f"/v1/regions/{region}/gap", params=params, headers=h[who])
+        assert r.status_code == status, r.text
+    assert client.get(f"/v1/regions/{elsewhere}/gap", params=q,
+                      headers=h["manager"]).status_code == 403  # fmt: skip
+    assert client.get("/v1/regions/nowhere/gap", params=q, headers=h["manager"]).status_code == 403
+    assert client.get("/v1/regions/nowhere/gap", params=q, headers=h["admin"]).status_code == 404

@@ -36,7 +36,7 @@ def test_rep_gets_ranked_list_with_reasons(client, state, people):
     assert stakes == sorted(stakes, reverse=True)
     assert body["model_versions"]["win_probability"] is not None
     assert body["data"]["content_hash"] == state.content_hash
-    assert pd.Timestamp(body["as_of"]) == state.as_of
+    assert pd.Timestamp(body["as_of"]) == state.as_of.tz_localize("UTC")  # +00:00 served
     for it in items:
         assert 0 <= it["score"] <= 1
         w = 1.0  # default weights
@@ -119,7 +119,7 @@ def test_limit_and_as_of(client, state, people):
     )
     assert r.status_code == 200, r.text
     # floored to the hour, so nearby instants share one rebuild
-    assert pd.Timestamp(r.json()["as_of"]) == pd.Timestamp(earlier).floor("h")
+    assert pd.Timestamp(r.json()["as_of"]) == pd.Timestamp(earlier).floor("h").tz_localize("UTC")
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_list_access_per_role(client, people):
     for who, rep in denied:
         _err(client.get(url.format(rep), headers=people.h(who)), 403, "forbidden")
     _err(client.get(url.format("R_NOBODY"), headers=people.h("admin")), 404, "rep_not_found")
-    _err(client.get(url.format("R_NOBODY"), headers=people.h("manager")), 404, "rep_not_found")
+    _err(client.get(url.format("R_NOBODY"), headers=people.h("manager")), 403, "forbidden")
     _err(client.get(url.format(people.rep)), 401, "missing_token")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -120,3 +124,130 @@ def test_a_body_above_the_limit_is_413(small_body_app):
         assert r.status_code == 413 and r.json()["error"]["max_bytes"] == 1000
         r = c.post(url, json={"period": "2026-Q3"}, headers=admin)  # small: served (no data yet)
         assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
+
+
+def test_an_unknown_id_and_another_reps_id_get_the_same_403(client, state, people):
+    """Outside a token's scope, "does not exist" and "not yours" are one answer: a rep or a
+    manager cannot probe which contact, deal or rep ids exist. Only an admin sees the 404."""
+    foreign_contact = next(
+        c for c, a in state.contact_account.items() if state.account_owner.get(a) == people.outsider
+    )
+    foreign_deal = next(i.entity_id for i in state.rep_items[people.outsider] if i.kind == "deal")
+    probes = {
+        "rep": [
+            ("/v1/contacts/{}/best-times", foreign_contact, "C_NOBODY"),
+            ("/v1/explanations/win_probability/{}", foreign_deal, "D_NOBODY"),
+            ("/v1/reps/{}/priorities", people.outsider, "R_NOBODY"),
+        ],
+        "manager": [
+            ("/v1/contacts/{}/best-times", foreign_contact, "C_NOBODY"),
+            ("/v1/explanations/win_probability/{}", foreign_deal, "D_NOBODY"),
+            ("/v1/reps/{}/priorities", people.outsider, "R_NOBODY"),
+        ],
+    }
+    for who, routes in probes.items():
+        for route, foreign, unknown in routes:
+            a = client.get(route.format(foreign), headers=people.h(who))
+            b = client.get(route.format(unknown), headers=people.h(who))
+            assert a.status_code == b.status_code == 403, (who, route, a.text, b.text)
+            assert a.json()["error"]["code"] == b.json()["error"]["code"] == "forbidden"
+            assert a.json()["error"]["message"].replace(foreign, "X") == b.json()["error"][
+                "message"
+            ].replace(unknown, "X"), (who, route)
+    for route, code in (
+        ("/v1/contacts/C_NOBODY/best-times", "contact_not_found"),
+        ("/v1/explanations/win_probability/D_NOBODY", "entity_not_found"),
+        ("/v1/reps/R_NOBODY/priorities", "rep_not_found"),
+    ):
+        r = client.get(route, headers=people.h("admin"))
+        assert (r.status_code, r.json()["error"]["code"]) == (404, code)
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$")
+
+
+def _instants(value, path="$"):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _instants(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _instants(v, f"{path}[{i}]")
+    elif isinstance(value, str) and _ISO.match(value):
+        yield path, value
+
+
+def test_every_served_instant_carries_its_utc_offset(client, state, people):
+    """The schema says ``date-time`` (RFC 3339): an instant without an offset is not one."""
+    contact = next(
+        c for c, a in state.contact_account.items() if state.account_owner.get(a) == people.rep
+    )
+    deal = next(i.entity_id for i in state.rep_items[people.rep] if i.kind == "deal")
+    admin = people.h("admin")
+    answers = {
+        "/ready": client.get("/ready"),
+        "/v1/models": client.get("/v1/models", headers=admin),
+        "priorities": client.get(f"/v1/reps/{people.rep}/priorities?limit=50", headers=admin),
+        "as_of": client.get(
+            f"/v1/reps/{people.rep}/priorities",
+            params={"as_of": (state.as_of - pd.Timedelta(days=7)).isoformat()},
+            headers=admin,
+        ),
+        "best-times": client.get(f"/v1/contacts/{contact}/best-times", headers=admin),
+        "at-risk": client.get("/v1/accounts/at-risk?limit=50", headers=admin),
+        "explanation": client.get(f"/v1/explanations/win_probability/{deal}", headers=admin),
+        "reload": client.post("/v1/models/reload", headers=admin),
+    }
+    seen = []
+    for name, r in answers.items():
+        assert r.status_code == 200, (name, r.text)
+        for path, value in _instants(r.json()):
+            seen.append((name, path, value))
+            assert _ISO.match(value)["offset"], (name, path, value)
+    assert {n for n, _, _ in seen} >= {"/ready", "/v1/models", "priorities", "as_of", "reload"}
+    ready = client.get("/ready").json()
+    assert ready["data_as_of"].endswith(("Z", "+00:00"))
+    assert pd.Timestamp(ready["data_as_of"]) == state.as_of.tz_localize("UTC")
+
+
+def test_a_nul_character_anywhere_in_a_request_is_a_422(client, people):
+    """A NUL (raw, ``%00`` or the JSON escape ``\\u0000``) in a path, a query or a body is
+    refused with 422 ``nul_byte`` saying where, before any route turns it into an id or a
+    message; a JSON body that merely says ``\\\\u0000`` (a backslash, then text) is not."""
+    admin = {**people.h("admin"), "Content-Type": "application/json"}
+    url = "/v1/targets/recommendations"
+    cases = {
+        "path": client.get(f"/v1/reps/{people.rep}%00/priorities", headers=admin),
+        "query": client.get("/v1/accounts/at-risk?team=North%00", headers=admin),
+        "body": client.post(url, content=b'{"period": "2026-Q3\\u0000"}', headers=admin),
+    }
+    raw = client.post(url, content=b'{"period": "2026-Q3\x00"}', headers=admin)
+    for where, r in [*cases.items(), ("body", raw)]:
+        assert r.status_code == 422, (where, r.text)
+        assert r.json()["error"]["code"] == "nul_byte" and r.json()["error"]["location"] == where
+    assert "NUL" in raw.json()["error"]["message"]
+    text = client.post(url, content=b'{"period": "2026-Q3\\\\u0000"}', headers=admin)
+    assert text.json()["error"]["code"] == "bad_period"  # a period the route itself refuses
+    anonymous = client.post(url, content=b'{"period": "2026-Q3\x00"}')
+    assert anonymous.status_code == 401  # the token is checked before the body is read
+
+
+def test_400_only_for_a_body_that_is_not_utf8_and_422_for_the_rest(client, people):
+    """The rule docs/api.md states: bytes that are not text are a 400 ``bad_request``; text
+    that is not JSON, JSON of the wrong shape and a refused value are 422s."""
+    admin = {**people.h("admin"), "Content-Type": "application/json"}
+    url = "/v1/targets/recommendations"
+    expected = {
+        b'{"period": "\xff\xfe"}': (400, "bad_request"),
+        b'{"period": "2026': (422, "validation_error"),
+        b"[1]": (422, "validation_error"),
+        b'{"period": 5}': (422, "validation_error"),
+        b'{"period": "someday"}': (422, "bad_period"),
+    }
+    for body, (status, code) in expected.items():
+        r = client.post(url, content=body, headers=admin)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), (body, r.text)
+    r = client.post(url, content=b'{"period": "\xff"}', headers=admin)
+    assert "UTF-8" in r.json()["error"]["message"]
+    doc = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    assert "| 400 | `bad_request`" in doc and "400 or 422" in doc

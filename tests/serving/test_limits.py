@@ -96,7 +96,9 @@ def test_as_of_rounds_to_the_hour_and_the_memo_is_bounded(serving_settings, stat
         b = c.get(url, params={"as_of": _earlier(state, 10, 50)}, headers=people.h("rep"))
         assert a.status_code == b.status_code == 200
         assert a.json()["as_of"] == b.json()["as_of"]
-        assert pd.Timestamp(a.json()["as_of"]) == pd.Timestamp(_earlier(state, 10))
+        assert pd.Timestamp(a.json()["as_of"]) == pd.Timestamp(_earlier(state, 10)).tz_localize(
+            "UTC"
+        )
         memo = as_of_memo(s, settings)
         assert len(memo) == 1  # the second request was a memo hit
         for days in (11, 12, 13):

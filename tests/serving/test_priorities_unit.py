@@ -114,3 +114,20 @@ def test_next_step_follows_the_most_pressing_warning():
     assert "demo" in next_step(cand("deal", "D", 0.5, 1, [w("repeatedly_postponed")]))
     assert "proposal" in next_step(cand("deal", "D", 0.5, 1, [w("stalled_in_stage")]))
     assert "check-in" in next_step(cand("account", "A", 0.5, 1))
+
+
+def test_next_step_gives_the_slot_in_the_contacts_and_the_reps_time_with_zones():
+    import dataclasses
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from salespilot.serving.schemas import BestTime
+
+    start = datetime(2026, 12, 8, 16, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    bt = BestTime(
+        contact_id="C1", contact_role="decision_maker", contact_timezone="Europe/Berlin",
+        contact_local_time=start, rep_timezone="Europe/London",
+        rep_local_time=start.astimezone(ZoneInfo("Europe/London")), connect_probability=0.4,
+    )  # fmt: skip
+    text = next_step(dataclasses.replace(cand("deal", "D", 0.5, 1), best_time=bt))
+    assert "Tue 16:00 their time (Europe/Berlin), Tue 15:00 yours (Europe/London)" in text

@@ -43,6 +43,9 @@ def test_first_version_becomes_champion_with_figures_and_metrics(registry_state)
     }
     run = client.get_run(first.run_id)
     assert run.data.tags["history_hash"] and "feature_set_version" in run.data.tags
+    data = run.data.tags["history_hash"][:8]
+    assert run.info.run_name == f"{first.evaluation.spec.name} v1 data {data}"
+    assert client.get_run(registry_state[4].run_id).info.run_name.endswith(f"v2 data {data}")
     assert run.data.metrics["roc_auc"] == pytest.approx(first.evaluation.metrics["roc_auc"])
     assert (
         "baseline.stage_rule.roc_auc" in run.data.metrics and "oracle.roc_auc" in run.data.metrics

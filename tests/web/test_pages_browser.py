@@ -223,6 +223,12 @@ def test_admin_promotes_and_rolls_back(page, served):
     _sign_in(page, served, "admin")
     assert page.url.endswith("/app/models")
     assert page.locator("table.versions").count() == 3, page.inner_text("main")
+    # each version's readiness verdict with its reasons (the small demo's churn model is not
+    # ready: its test AUC interval includes 0.5; the fixture promoted it by hand)
+    churn_v1 = page.locator("#m-churn_risk ~ div tr[data-version='1'] td.verdict").inner_text()
+    assert churn_v1.startswith("not ready") and "0.5" in churn_v1, churn_v1
+    win_v1 = page.locator("#m-win_probability ~ div tr[data-version='1'] td.verdict").inner_text()
+    assert win_v1.split("\n")[0] in ("ready", "usable"), win_v1
     _axe(page, "models")
     assert holder.state.versions["win_probability"] == "1"
 
