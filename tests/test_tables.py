@@ -57,6 +57,7 @@ def test_the_demo_model_table_fits_80_columns_with_names_and_rules_whole():
         },
         "churn_risk": {
             "version": "12", "champion": False, "metrics": {"roc_auc": 0.6},
+            "readiness": {"verdict": "not_ready"},
             "baselines": {"logistic_regression": {"roc_auc": 0.58},
                           "days_since_contact_rule": {"roc_auc": 0.55}},
         },
@@ -66,7 +67,7 @@ def test_the_demo_model_table_fits_80_columns_with_names_and_rules_whole():
     assert out.count("win_probability") == 1  # one table, not split
     assert_readable_at_80(
         out,
-        ("win_probability", "churn_risk", "0.700 (stage_rule)", "3 champion", "challenger", "(days_since_contact_rule)",
+        ("win_probability", "churn_risk", "0.700 (stage_rule)", "3 champion", "challenger,", "not ready", "(days_since_contact_rule)",
          "regression", "0.790",
          "contact_time failed: not enough outbound attempts in the test period: 12 < 200"),
     )  # fmt: skip

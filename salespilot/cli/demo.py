@@ -73,7 +73,13 @@ def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
     return tokens
 
 
-MODEL_TABLE_COLUMNS = ("model", "version", "test ROC AUC", "logistic regression", "no-model rule")
+MODEL_TABLE_COLUMNS = (
+    "model",
+    "version, verdict",
+    "test ROC AUC",
+    "logistic regression",
+    "no-model rule",
+)
 
 
 def model_table(results: dict[str, dict]) -> Table:
@@ -93,8 +99,9 @@ def model_table(results: dict[str, dict]) -> Table:
 
 
 def model_table_rows(results: dict[str, dict]) -> list[tuple[str, ...]]:
-    """One row per trained model: its version and alias, test ROC AUC of the model, its
-    logistic regression and its named no-model rule (from ``train_models``' results)."""
+    """One row per trained model: its version, alias and readiness verdict, test ROC AUC of
+    the model, its logistic regression and its named no-model rule (from ``train_models``'
+    results)."""
     from salespilot.models import SPECS
 
     rows = []
@@ -107,10 +114,12 @@ def model_table_rows(results: dict[str, dict]) -> list[tuple[str, ...]]:
             k: f"{v.get('roc_auc', float('nan')):.3f}"
             for k, v in {"model": res["metrics"], **res.get("baselines", {})}.items()
         }
+        verdict = ((res.get("readiness") or {}).get("verdict") or "").replace("_", " ")
+        alias = "champion" if res.get("champion") else "challenger"
         rows.append(
             (
                 name,
-                f"{res.get('version')} {'champion' if res.get('champion') else 'challenger'}",
+                f"{res.get('version')} {alias}" + (f", {verdict}" if verdict else ""),
                 auc["model"],
                 auc.get("logistic_regression", "-"),
                 f"{auc.get(rule, '-')} ({rule})",

@@ -67,7 +67,11 @@ def test_a_failing_model_leaves_its_champion_alone_and_the_others_train(trained_
     res = result["churn_risk"]
     rule = res["baselines"]["days_since_contact_rule"]["roc_auc"]
     regression = res["baselines"]["logistic_regression"]["roc_auc"]
-    assert churn[1] == f"{res['version']} challenger" or churn[1].endswith("champion")
+    verdict = res["readiness"]["verdict"].replace("_", " ")
+    assert churn[1] in (
+        f"{res['version']} challenger, {verdict}",
+        f"{res['version']} champion, {verdict}",
+    )
     assert churn[2] == f"{res['metrics']['roc_auc']:.3f}"
     assert churn[3] == f"{regression:.3f}"
     assert churn[4] == f"{rule:.3f} (days_since_contact_rule)"
