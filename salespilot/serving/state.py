@@ -283,6 +283,7 @@ def build_state(
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
     from salespilot.features.pit import cached, keep_feature_cache
+    from salespilot.models.win_probability import SPEC as WIN_SPEC
 
     signature: tuple = ()
     same_data = False
@@ -343,15 +344,21 @@ def build_state(
         opps = history.opportunities
         deal_ids_wanted = opps.loc[opps["owner_rep_id"].isin(only_reps), "opportunity_id"]
         acc_ids_wanted = accounts.loc[accounts["owner_rep_id"].isin(only_reps), "account_id"]
+    win_m, churn_m = models["win_probability"].model, models["churn_risk"].model
     if stored is not None:
         deal_rows, acc_rows, as_of = stored
     else:
-        deal_rows = deal_snapshot(history, as_of, opportunity_ids=deal_ids_wanted)
+        # features that look a horizon ahead are built at the served version's own horizon
+        deal_rows = deal_snapshot(
+            history,
+            as_of,
+            opportunity_ids=deal_ids_wanted,
+            horizon_days=WIN_SPEC.horizon_of(win_m) or WIN_SPEC.horizon_days,
+        )
         acc_rows = account_snapshot(_with_subscriptions(history), as_of, account_ids=acc_ids_wanted)
     if only_reps is not None:
         deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
         acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]
-    win_m, churn_m = models["win_probability"].model, models["churn_risk"].model
     win = score(win_m, deal_rows.reset_index(drop=True), "opportunity_id") if win_m else None
     churn = score(churn_m, acc_rows.reset_index(drop=True), "account_id") if churn_m else None
 

@@ -44,7 +44,7 @@ def lightgbm_scorer(
         grid = as_of_grid(history, end=as_of - pd.Timedelta(days=horizon), freq=freq)
         frame = build_training_set(history, "deals", grid, horizon_days=horizon)
         frame = frame.dropna(subset=[SPEC.label])
-        rows = deal_snapshot(history, as_of)
+        rows = deal_snapshot(history, as_of, horizon_days=horizon)
         if len(grid) < 4 or frame[SPEC.label].nunique() < 2 or rows.empty:
             log.warning("too little labelled history before %s for a model: empirical p_win", as_of)
             from salespilot.targets.service import empirical_scorer

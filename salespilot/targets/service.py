@@ -48,7 +48,7 @@ def champion_scorer(settings=None) -> Scorer | None:
         return None
 
     def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
-        rows = deal_snapshot(history, as_of)
+        rows = deal_snapshot(history, as_of, horizon_days=int(win_horizon_days(model)))
         p = model.predict_proba(rows)
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 
