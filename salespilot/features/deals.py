@@ -414,9 +414,7 @@ def _owner_won_in_horizon_rate(
         created, closed = _deal_times(history)
         opps = history.opportunities
         nat = np.iinfo(np.int64).min
-        horizon_end = np.where(
-            created != nat, created + int(horizon_days) * 86_400 * 10**9, nat
-        )
+        horizon_end = np.where(created != nat, created + int(horizon_days) * 86_400 * 10**9, nat)
         decided_in = (closed != nat) & (closed < horizon_end) & (created != nat)
         decided_in &= opps["status"].isin(["won", "lost"]).to_numpy()
         won = (decided_in & (opps["status"] == "won").to_numpy()).astype(np.int64)

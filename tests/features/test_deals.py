@@ -265,7 +265,12 @@ def test_owner_won_in_horizon_rate_uses_no_outcome_after_the_as_of():
         # the deal scored, at its creation on day 20
         {"opportunity_id": "X", "created_at": T0 + 20 * D},
         # created day 15, won day 22: inside its horizon at day 20, so unknown there
-        {"opportunity_id": "C", "created_at": T0 + 15 * D, "closed_at": T0 + 22 * D, "status": "won"},
+        {
+            "opportunity_id": "C",
+            "created_at": T0 + 15 * D,
+            "closed_at": T0 + 22 * D,
+            "status": "won",
+        },
     ]
     h = make_history(opportunities=opps)
     rows = deal_decision_snapshot(h, horizon_days=10).set_index("opportunity_id")
