@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
 
 from salespilot.models.spec import ModelSpec
+from salespilot.training.evaluate import roc_auc
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def single_feature_aucs(
             if v.notna().sum() == 0:
                 continue
             score = v.fillna(v.min() - 1).to_numpy()
-        auc = float(roc_auc_score(y, score))
+        auc = roc_auc(y, score)
         out[f] = max(auc, 1 - auc)
     return out
 
@@ -155,7 +155,7 @@ def missingness_aucs(frame: pd.DataFrame, y: np.ndarray, features: list[str]) ->
         missing = frame[f].isna().to_numpy()
         if missing.all() or not missing.any():
             continue
-        auc = float(roc_auc_score(y, missing.astype(float)))
+        auc = roc_auc(y, missing.astype(float))
         out[f] = max(auc, 1 - auc)
     return out
 
