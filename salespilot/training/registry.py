@@ -4,6 +4,12 @@ Aliases: ``champion`` is what serving loads (``models:/<name>@champion``); ``cha
 latest version that did not beat it. The registered model's ``champion_history`` tag remembers
 every champion in order, so :func:`rollback` can return to the previous one. Each version has a
 ``promotion`` tag (champion / challenger) and a ``reason`` tag saying why.
+
+A version is registered before it is judged; a training process killed in between leaves it
+half-made (no tags, its run RUNNING). :func:`open_registry`, which training, ``compare``,
+``promote``, ``rollback`` and every model load go through, marks such a version ``failed``
+(``promotion`` tag, with the reason) and ends its run as KILLED; a failed or half-made version
+is never promoted or loaded.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +42,10 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "champion_history"
+FAILED = "failed"
+#: run tag naming the training process (``host:pid``), so that its death can be told apart
+#: from a training still under way in another process
+OWNER_TAG = "salespilot.owner"
 
 
 class RegistryError(RuntimeError):
@@ -48,6 +60,98 @@ def client(settings: Settings) -> MlflowClient:
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+
+def open_registry(settings: Settings, name: str) -> MlflowClient:
+    """The client for model ``name``, once every version of it that a dead training process
+    left half-made has been marked failed (see :func:`mark_interrupted`)."""
+    c = client(settings)
+    mark_interrupted(c, name)
+    return c
+
+
+# -- half-made versions ----------------------------------------------------------------------
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Is the training process ``host:pid`` still running? Unknown (another host): yes."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
+def version_problem(c: MlflowClient, mv: Any) -> str | None:
+    """Why version ``mv`` must not be promoted or served, or None when it may.
+
+    Failed (marked so, with its reason), half-made (registered by a training process that
+    died before judging it) or still being made by another process that is alive.
+    """
+    from mlflow.exceptions import MlflowException
+
+    tags = mv.tags or {}
+    if tags.get("promotion") == FAILED:
+        return f"v{mv.version} failed: {tags.get('reason', 'no reason recorded')}"
+    if "promotion" in tags or not mv.run_id:
+        return None
+    try:
+        run = c.get_run(mv.run_id)
+    except MlflowException:
+        return f"v{mv.version} is half-made: its run {mv.run_id} is gone"
+    owner = run.data.tags.get(OWNER_TAG)
+    status = run.info.status
+    if owner == _this_process():  # this very process is judging it
+        return None
+    if owner is None and status == "FINISHED":  # registered by other means than training
+        return None
+    if owner is not None and status in ("RUNNING", "FINISHED") and _owner_alive(owner):
+        return f"v{mv.version} is still being trained (process {owner}, run {status})"
+    return (
+        f"v{mv.version} is half-made: training stopped after registering it, before it was "
+        f"judged (run {mv.run_id} {status}" + (f", process {owner} gone)" if owner else ")")
+    )
+
+
+def mark_interrupted(c: MlflowClient, name: str) -> list[str]:
+    """Mark ``failed`` every version of ``name`` a training process registered and died
+    before judging (run left RUNNING, no tags); end such runs as KILLED. Returns the versions
+    marked. A store that refuses the writes only logs it: loading still refuses the version."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = c.search_model_versions(f"name='{name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
+    marked = []
+    for mv in versions:
+        tags = mv.tags or {}
+        if "promotion" in tags:  # judged (or already marked): the common case, no more reads
+            continue
+        problem = version_problem(c, mv)
+        if problem is None or "half-made" not in problem:
+            continue
+        try:
+            _set_promotion_tags(c, name, str(mv.version), FAILED, f"{problem}; marked failed")
+            if mv.run_id and c.get_run(mv.run_id).info.status == "RUNNING":
+                c.set_terminated(mv.run_id, "KILLED")
+        except MlflowException as exc:
+            log.warning("could not mark %s v%s failed: %s", name, mv.version, exc.message)
+            continue
+        log.warning("%s %s; marked failed", name, problem)
+        marked.append(str(mv.version))
+    return marked
 
 
 @contextlib.contextmanager
@@ -110,10 +214,12 @@ def log_run(
     feature_set_version: str,
     figures: bool = True,
     extra_tags: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[str, str]:
     """Log one training run (params, metrics, figures, model) and register the model.
 
-    Returns ``(run_id, version)``.
+    The run carries its process (``salespilot.owner``) so that a version this process leaves
+    half-made is recognised once it is gone. Returns ``(run_id, version)``.
     """
     import lightgbm
     import mlflow
@@ -126,6 +232,7 @@ def log_run(
     # We pin pip requirements ourselves; copying uv.lock into every model is noise.
     os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
     spec = ev.spec
+    open_registry(settings, spec.name)  # versions an interrupted training left: marked first
     exp_id = ensure_experiment(settings, spec.name)
     # named after the model and the data (and, once registered, its version), not at random
     data = f"data {history_hash[:8]}"
@@ -148,6 +255,7 @@ def log_run(
                 "history_hash": history_hash,
                 "feature_set_version": feature_set_version,
                 "model": spec.name,
+                OWNER_TAG: _this_process(),
                 **(extra_tags or {}),
             }
         )
@@ -196,7 +304,9 @@ def log_run(
                 ],
                 registered_model_name=spec.name,
             )
-    version = str(info.registered_model_version)
+        version = str(info.registered_model_version)
+        if progress is not None:
+            progress(f"{spec.name}: registered as v{version}")
     c = client(settings)
     c.set_tag(run.info.run_id, "mlflow.runName", f"{spec.name} v{version} {data}")
     c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
@@ -333,12 +443,15 @@ def promote(
     """Make ``version`` the champion (remembering the previous one for :func:`rollback`)."""
     from mlflow.exceptions import MlflowException
 
-    c = client(settings)
+    c = open_registry(settings, name)
     version = str(version)
     try:
-        c.get_model_version(name, version)
+        mv = c.get_model_version(name, version)
     except MlflowException:
         raise RegistryError(f"model {name!r} has no version {version}") from None
+    problem = version_problem(c, mv)
+    if problem is not None:
+        raise RegistryError(f"{name} v{version} cannot be promoted: {problem}")
     history = _history(c, name)
     previous = current_champion(settings, name)
     if previous is not None and (not history or history[-1] != previous):
@@ -359,6 +472,11 @@ def promote(
     return version
 
 
+def mark_failed(name: str, version: str, *, settings: Settings, reason: str) -> None:
+    """Tag ``version`` ``failed`` with the reason: it is never promoted or served."""
+    _set_promotion_tags(client(settings), name, str(version), FAILED, reason)
+
+
 def mark_challenger(name: str, version: str, *, settings: Settings, reason: str) -> None:
     """Alias ``version`` as the challenger and log why it is not the champion."""
     c = client(settings)
@@ -368,8 +486,8 @@ def mark_challenger(name: str, version: str, *, settings: Settings, reason: str)
 
 def rollback(name: str, *, settings: Settings) -> str:
     """Point ``champion`` back at the previous champion; returns that version."""
-    c = client(settings)
     try:
+        c = open_registry(settings, name)
         c.get_registered_model(name)
     except Exception:
         raise RegistryError(f"no registered model {name!r}; train it first") from None
@@ -399,7 +517,7 @@ def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
     """Every version of ``name`` side by side: test metrics, data hash, aliases, date, reason."""
     from mlflow.exceptions import MlflowException
 
-    c = client(settings)
+    c = open_registry(settings, name)
     try:
         c.get_registered_model(name)
     except MlflowException:
@@ -513,8 +631,8 @@ def load_model(
     from salespilot.settings import get_settings
 
     settings = settings or get_settings()
-    c = client(settings)
     try:
+        c = open_registry(settings, name)
         mv = (
             c.get_model_version(name, str(version))
             if version
@@ -531,6 +649,10 @@ def load_model(
             f"model {name!r} has no {what} in {settings.mlflow_tracking_uri}; "
             "run `salespilot train` first"
         ) from None
+    problem = version_problem(c, mv)
+    if problem is not None:
+        what = f"@{alias}" if not version else f"version {version}"
+        raise RegistryError(f"model {name!r} {what} cannot be served: {problem}")
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
     model: SalesPilotModel = pyfunc.unwrap_python_model().model
     run = c.get_run(mv.run_id) if mv.run_id else None

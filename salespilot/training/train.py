@@ -300,12 +300,19 @@ def train_model(
             "training_cluster": settings.training_cluster,
             **({"data_dir": str(history.source)} if history is not None and history.source else {}),
         },
+        progress=say,
     )
-    becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
-    if becomes:
-        registry.promote(spec.name, version, settings=settings, reason=reason)
-    else:
-        registry.mark_challenger(spec.name, version, settings=settings, reason=reason)
+    try:
+        becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
+        if becomes:
+            registry.promote(spec.name, version, settings=settings, reason=reason)
+        else:
+            registry.mark_challenger(spec.name, version, settings=settings, reason=reason)
+    except Exception as exc:  # registered but not judged: never to be promoted or served
+        registry.mark_failed(
+            spec.name, version, settings=settings, reason=f"judging it failed: {exc}"
+        )
+        raise
     say(
         f"{spec.name}: v{version} {'is the new champion' if becomes else 'stays challenger'} ({reason})"
     )
