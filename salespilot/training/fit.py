@@ -4,7 +4,7 @@
 its SHAP values, in log-odds), the calibrator chosen on the validation period (probabilities),
 the feature list, the categories seen in training and the readable names. It is what MLflow
 stores (wrapped as a pyfunc) and what :func:`salespilot.training.load_model` returns inside a
-:class:`~salespilot.training.registry.LoadedModel`.
+:class:`~salespilot.training.loading.LoadedModel`.
 """
 
 from __future__ import annotations
