@@ -13,7 +13,7 @@ from salespilot.settings import Settings
 from salespilot.training.tracking import RegistryError, client
 
 if TYPE_CHECKING:
-    from salespilot.training.fit import SalesPilotModel
+    from salespilot.training.scoring import SalesPilotModel
 
 CHAMPION = "champion"
 

@@ -13,8 +13,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from salespilot.training.core import Evaluation
-    from salespilot.training.fit import SalesPilotModel
+    from salespilot.training.scoring import SalesPilotModel
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,7 @@ def client(settings: Settings) -> MlflowClient:
 
 @contextlib.contextmanager
 def _known_mlflow_notices_silenced():
-    """Quiet the notices every run would print: our model is a pickled python_model object
-    (on purpose: the calibrator and booster travel together), uv's virtual environments have
+    """Quiet the notices every run would print: uv's virtual environments have
     no pip to pin, and uv's lock file is not logged (the requirements are given explicitly)."""
     names = ("mlflow.pyfunc", "mlflow.utils.environment", "mlflow.utils.uv_utils")
     levels = {n: logging.getLogger(n).level for n in names}
@@ -115,8 +117,8 @@ def log_run(
     import sklearn
     from mlflow.models import infer_signature
 
+    from salespilot.training import pyfunc, scoring
     from salespilot.training.core import summary
-    from salespilot.training.pyfunc import SalesPilotPyfunc
 
     # We pin pip requirements ourselves; copying uv.lock into every model is noise.
     os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
@@ -176,10 +178,17 @@ def log_run(
                 "run_id": run.info.run_id,
             }
         )
-        with _known_mlflow_notices_silenced():
+        with _known_mlflow_notices_silenced(), tempfile.TemporaryDirectory() as tmp:
+            # self-contained: the model's files, this package's scoring module under a name
+            # of its own, the pyfunc as code; no pickled reference to salespilot anywhere
+            files = ev.model.save(Path(tmp) / pyfunc.MODEL_ARTIFACT)
+            scoring_copy = Path(tmp) / f"{pyfunc.SCORING_MODULE}.py"
+            shutil.copyfile(scoring.__file__, scoring_copy)
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=SalesPilotPyfunc(ev.model),
+                python_model=pyfunc.__file__,
+                artifacts={pyfunc.MODEL_ARTIFACT: str(files)},
+                code_paths=[str(scoring_copy)],
                 signature=signature,
                 input_example=example,
                 pip_requirements=[
