@@ -1,6 +1,6 @@
 """The MLflow pyfunc face of a trained model, logged as code: a model that carries its own code.
 
-:func:`salespilot.training.registry.log_run` logs this file as the model's code (MLflow's
+:func:`salespilot.training.tracking.log_run` logs this file as the model's code (MLflow's
 "models from code"), the model's files (:meth:`SalesPilotModel.save`: the booster's text
 model, the calibrator, a JSON description) as its ``model`` artifact, and a copy of
 :mod:`salespilot.training.scoring` as ``salespilot_scoring.py`` in its ``code/`` folder, with
