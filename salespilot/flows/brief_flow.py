@@ -53,7 +53,7 @@ def log_briefs(settings: Settings, week: str, paths: list[Path], data_hash: str)
     """One MLflow run (experiment ``weekly_briefs``) holding every team's brief as an artifact."""
     import mlflow
 
-    from salespilot.training.registry import client, tagged_experiment
+    from salespilot.training.tracking import client, tagged_experiment
 
     location = settings.mlflow_artifacts_dir.resolve().as_uri()
     mlflow.set_experiment(

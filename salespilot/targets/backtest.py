@@ -272,7 +272,7 @@ def log_to_mlflow(
 
     import mlflow
 
-    from salespilot.training.registry import tagged_experiment
+    from salespilot.training.tracking import tagged_experiment
 
     mlflow.set_tracking_uri(tracking_uri)
     location = Path(artifacts_dir).resolve().as_uri()

@@ -37,7 +37,8 @@ def lightgbm_scorer(
     def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
         from salespilot.features.deals import deal_snapshot
         from salespilot.features.training_sets import as_of_grid, build_training_set
-        from salespilot.training.fit import Calibrator, choose_calibration, fit_lightgbm
+        from salespilot.training.fit import choose_calibration, fit_lightgbm
+        from salespilot.training.scoring import Calibrator
 
         as_of = pd.Timestamp(as_of)
         # Labels must be fully observed before as_of: the grid stops a horizon earlier.
@@ -64,7 +65,7 @@ def lightgbm_scorer(
             num_boost_round=500,
             early_stopping_rounds=30,
         )
-        from salespilot.training.fit import prepare_features
+        from salespilot.training.scoring import prepare_features
 
         def raw(df: pd.DataFrame) -> np.ndarray:
             x = prepare_features(
