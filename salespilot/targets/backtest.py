@@ -29,8 +29,9 @@ from sklearn.metrics import mean_absolute_percentage_error
 from salespilot.features.history import History
 from salespilot.features.pit import data_as_of
 from salespilot.targets.allocation import TargetConfig, recommend_targets
-from salespilot.targets.forecast import ForecastConfig, Scorer, forecast_with, ramp_factor
+from salespilot.targets.forecast import ForecastConfig, forecast_with, ramp_factor
 from salespilot.targets.forecast import tenure_months as _tenure
+from salespilot.targets.modelled import Scorer
 from salespilot.targets.periods import Period, period_containing
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.settings import Settings
-from salespilot.training.tracking import RegistryError, client
+from salespilot.training.tracking import RegistryError, open_registry, version_problem
 
 if TYPE_CHECKING:
     from salespilot.training.scoring import SalesPilotModel
@@ -83,8 +83,8 @@ def load_model(
     from salespilot.settings import get_settings
 
     settings = settings or get_settings()
-    c = client(settings)
     try:
+        c = open_registry(settings, name)  # half-made versions marked failed first
         mv = (
             c.get_model_version(name, str(version))
             if version
@@ -101,6 +101,10 @@ def load_model(
             f"model {name!r} has no {what} in {settings.mlflow_tracking_uri}; "
             "run `salespilot train` first"
         ) from None
+    problem = version_problem(c, mv)
+    if problem is not None:  # failed or half-made: never served, whatever alias points at it
+        what = f"@{alias}" if not version else f"version {version}"
+        raise RegistryError(f"model {name!r} {what} cannot be served: {problem}")
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
     model: SalesPilotModel = pyfunc.unwrap_python_model().model
     run = c.get_run(mv.run_id) if mv.run_id else None

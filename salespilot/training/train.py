@@ -300,12 +300,19 @@ def train_model(
             "training_cluster": settings.training_cluster,
             **({"data_dir": str(history.source)} if history is not None and history.source else {}),
         },
+        progress=say,
     )
-    becomes, reason, champ_metrics = promotion.decide_promotion(ev, settings, version)
-    if becomes:
-        promotion.promote(spec.name, version, settings=settings, reason=reason)
-    else:
-        promotion.mark_challenger(spec.name, version, settings=settings, reason=reason)
+    try:
+        becomes, reason, champ_metrics = promotion.decide_promotion(ev, settings, version)
+        if becomes:
+            promotion.promote(spec.name, version, settings=settings, reason=reason)
+        else:
+            promotion.mark_challenger(spec.name, version, settings=settings, reason=reason)
+    except Exception as exc:  # registered but not judged: never to be promoted or served
+        tracking.mark_failed(
+            tracking.client(settings), spec.name, version, f"judging it failed: {exc}"
+        )
+        raise
     say(
         f"{spec.name}: v{version} {'is the new champion' if becomes else 'stays challenger'} ({reason})"
     )

@@ -141,6 +141,7 @@ def test_a_registered_model_loads_and_predicts_where_salespilot_is_not_installed
     import subprocess
     import sys
     import sysconfig
+    from pathlib import Path
 
     import mlflow
 
@@ -148,7 +149,7 @@ def test_a_registered_model_loads_and_predicts_where_salespilot_is_not_installed
     loaded = load_model(spec.name, settings=settings)
     rows = first.evaluation.test.head(5)
     local = mlflow.artifacts.download_artifacts(f"models:/{spec.name}/{loaded.version}")
-    requirements = open(f"{local}/requirements.txt").read()
+    requirements = Path(local, "requirements.txt").read_text()
     assert "salespilot" not in requirements and "lightgbm==" in requirements
     script = f"""
 import importlib.util, json, sys
