@@ -182,15 +182,17 @@ def _state_scorer(state):
     if win is None or len(win) == 0:
         return None
     scored = pd.DataFrame({"opportunity_id": np.asarray(win.ids).astype(str), "p_win": win.proba})
-
-    def score(history, as_of):
-        return scored
-
+    from salespilot.targets.modelled import Scorer
     from salespilot.targets.service import win_horizon_days
 
-    score.source = f"champion v{win.version}" if win.version else "champion"
-    score.horizon_days = win_horizon_days(state.model("win_probability"))
-    return score
+    model = state.model("win_probability")
+    return Scorer(
+        predict=lambda history, as_of: scored,
+        source=f"champion v{win.version}" if win.version else "champion",
+        horizon_days=win_horizon_days(model),
+        version=str(win.version) if win.version else None,
+        features=tuple(model.features) if model is not None else (),
+    )
 
 
 @router.post(

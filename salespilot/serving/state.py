@@ -166,7 +166,7 @@ def _load_models(settings: Settings, previous: ServingState | None) -> dict[str,
         registry_problem,
     )
     from salespilot.training import load_model
-    from salespilot.training.registry import readiness_from_tags
+    from salespilot.training.tracking import readiness_from_tags
 
     bound_mlflow_requests(settings)
     unreachable = registry_problem(settings)  # one bounded question before any MLflow call

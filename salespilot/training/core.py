@@ -20,13 +20,8 @@ from salespilot.models.spec import ModelSpec
 from salespilot.training import baselines, checks, readiness
 from salespilot.training.accounting import RowAccount, account_rows
 from salespilot.training.evaluate import binary_metrics
-from salespilot.training.fit import (
-    Calibrator,
-    SalesPilotModel,
-    choose_calibration,
-    fit_lightgbm,
-    refit_lightgbm,
-)
+from salespilot.training.fit import choose_calibration, fit_lightgbm, refit_lightgbm
+from salespilot.training.scoring import Calibrator, SalesPilotModel
 from salespilot.training.split import TimeSplit, decision_split, time_split
 
 log = logging.getLogger(__name__)

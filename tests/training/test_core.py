@@ -177,7 +177,7 @@ def test_after_the_fact_fields_are_named_for_review():
     assert "missing alone separates" in by_name["followup_rating"][0]
     assert "alone ranks label_won" in by_name["call_duration"][0]
     assert not [w for w in ev.warnings if "likely leak" in w]  # below the error level
-    from salespilot.training.registry import readiness_tags
+    from salespilot.training.tracking import readiness_tags
 
     assert {"followup_rating", "call_duration"} <= set(
         json.loads(readiness_tags(ev)["leak_review"])
