@@ -25,6 +25,13 @@ from threadpoolctl import threadpool_limits
 from salespilot.models.spec import BaselineRule, ModelSpec
 
 
+def one_blas_thread() -> threadpool_limits:
+    """Scikit-learn's fits here (the baselines, the calibrators) on one BLAS thread: on
+    matrices this small, BLAS threads waiting for each other on busy cores cost up to 8x the
+    fit, for the same iterations and coefficients. LightGBM keeps its own (OpenMP) threads."""
+    return threadpool_limits(1, user_api="blas")
+
+
 def _as_object(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     out = frame.copy()
     for c in cols:
@@ -80,9 +87,7 @@ def logistic_regression(
     # A column that is all-missing in training carries nothing and would trip the imputer.
     numeric = [c for c in numeric if x_train[c].notna().any()]
     pipe = logistic_regression_pipeline(numeric, categorical)
-    # one BLAS thread: on matrices this small, threads that wait for each other on busy cores
-    # cost up to 8x the fit (the same iterations, the same coefficients)
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         pipe.fit(x_train, y_train)
         return pipe.predict_proba(x_test)[:, 1]
 
