@@ -267,7 +267,6 @@ def log_run(
             }
         )
         mlflow.log_params(params)
-        mlflow.log_metrics(_flat_metrics(ev))
         mlflow.set_tags(
             {
                 "history_hash": history_hash,
@@ -328,6 +327,9 @@ def log_run(
                     f"numpy=={np.__version__}",
                 ],
             )
+        # the metrics in one batch, on the run and its logged model at once (logged before the
+        # model, MLflow would copy them to it one history read per metric)
+        mlflow.log_metrics(_flat_metrics(ev), model_id=info.model_id)
         # registered with its tags in one write (a commit per tag costs more than the rest)
         version_tags = {
             "history_hash": history_hash,
