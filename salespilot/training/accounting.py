@@ -61,9 +61,8 @@ class RowAccount:
 
         used = ", ".join(part(k, v) for k, v in self.used.items())
         out = ", ".join(part(k.replace("_", " "), v) for k, v in self.left_out.items() if v.rows)
-        return (
-            f"Rows of {self.candidates.rows:,} candidates: used in {used}; left out: "
-            + (out or "none")
+        return f"Rows of {self.candidates.rows:,} candidates: used in {used}; left out: " + (
+            out or "none"
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -5,8 +5,8 @@ Judged on the test period only, against the logistic regression scored on the sa
 * ``not_ready`` when the test period has too few examples of a class to judge
   (:data:`MIN_TEST_PER_CLASS`), when the test ROC AUC's seeded bootstrap 90 % interval includes
   0.5 (a cluster bootstrap: an entity's rows - a deal's weekly snapshots - are drawn
-  together), when the model does not beat the logistic regression's ROC AUC, when a leak check
-  fired at error level, or (win model) when among the test deals that closed within the horizon it
+  together), when the model does not beat the logistic regression's ROC AUC, when a leak
+  check fired at error level, or (win model) when among the test deals that closed within the horizon it
   tells won from lost no better than the deal's age alone (:class:`WonVsLost`: the seeded
   bootstrap interval of the paired ROC AUC difference includes 0) - a model that learned *when*
   deals close, not *which* win;
@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+
+from salespilot.training.evaluate import RankedScores
 
 READY = "ready"
 USABLE = "usable"
@@ -106,27 +108,23 @@ def _bootstrap_interval(
     seed: int,
     level: float,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(idx)`` over clusters resampled with
-    replacement (seeded): a drawn cluster brings all its rows (``groups``: the entity of each
-    row - the weekly rows of one deal are one draw, since they share its outcome; None: each
-    row its own cluster). Resamples holding a single class are skipped."""
+    """Percentile bootstrap interval of ``statistic(counts)`` over clusters resampled with
+    replacement (seeded; ``counts[i]``: how often row ``i``'s cluster was drawn). A drawn
+    cluster brings all its rows: ``groups`` holds each row's entity - the weekly rows of one
+    deal share its outcome, so they are one draw, not many (None: each row its own cluster).
+    Resamples holding a single class are skipped."""
     y = np.asarray(y, dtype=int)
     codes = np.arange(len(y)) if groups is None else pd.factorize(np.asarray(groups))[0]
     n_groups = int(codes.max()) + 1 if len(codes) else 0
-    members = np.argsort(codes, kind="stable")  # rows of cluster 0, then cluster 1, ...
-    sizes = np.bincount(codes, minlength=n_groups)
-    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):
         drawn = rng.integers(0, n_groups, n_groups)
-        lengths = sizes[drawn]
-        # the rows of each drawn cluster, one draw after the other
-        offset = np.repeat(first[drawn] - np.cumsum(lengths) + lengths, lengths)
-        idx = members[offset + np.arange(int(lengths.sum()))]
-        if y[idx].min() == y[idx].max():
+        counts = np.bincount(drawn, minlength=n_groups)[codes]
+        drawn_y = y[counts > 0]
+        if drawn_y.min() == drawn_y.max():
             continue
-        values.append(statistic(idx))
+        values.append(statistic(counts))
     if not values:
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
@@ -146,14 +144,9 @@ def bootstrap_auc_interval(
     """Percentile bootstrap interval of ROC AUC (clusters ``groups`` - the rows' entities -
     resampled with replacement, seeded; None: rows)."""
     y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
+    ranked = RankedScores(y, p)  # sorted once: each resample reweights the rows
     return _bootstrap_interval(
-        y,
-        lambda idx: roc_auc_score(y[idx], p[idx]),
-        groups=groups,
-        resamples=resamples,
-        seed=seed,
-        level=level,
+        y, ranked.auc, groups=groups, resamples=resamples, seed=seed, level=level
     )
 
 
@@ -170,11 +163,10 @@ def bootstrap_auc_difference_interval(
     """Interval of ROC AUC(``p``) - ROC AUC(``p_other``), both scored on each same resample
     (the same resamples as :func:`bootstrap_auc_interval` with the same seed and groups)."""
     y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
-    p_other = np.asarray(p_other, dtype=float)
+    ranked, other = RankedScores(y, p), RankedScores(y, p_other)
     return _bootstrap_interval(
         y,
-        lambda idx: roc_auc_score(y[idx], p[idx]) - roc_auc_score(y[idx], p_other[idx]),
+        lambda counts: ranked.auc(counts) - other.auc(counts),
         groups=groups,
         resamples=resamples,
         seed=seed,
