@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from salespilot.training.evaluate import RankedScores
+
 READY = "ready"
 USABLE = "usable"
 NOT_READY = "not_ready"
@@ -103,8 +105,9 @@ def _bootstrap_interval(
     seed: int,
     level: float,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(idx)`` over rows resampled with
-    replacement (seeded); resamples holding a single class are skipped."""
+    """Percentile bootstrap interval of ``statistic(counts)`` over rows resampled with
+    replacement (seeded; ``counts[i]``: how often row ``i`` was drawn); resamples holding a
+    single class are skipped."""
     y = np.asarray(y, dtype=int)
     rng = np.random.default_rng(seed)
     values = []
@@ -112,7 +115,7 @@ def _bootstrap_interval(
         idx = rng.integers(0, len(y), len(y))
         if y[idx].min() == y[idx].max():
             continue
-        values.append(statistic(idx))
+        values.append(statistic(np.bincount(idx, minlength=len(y))))
     if not values:
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
@@ -130,10 +133,8 @@ def bootstrap_auc_interval(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ROC AUC (rows resampled with replacement, seeded)."""
     y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
-    return _bootstrap_interval(
-        y, lambda idx: roc_auc_score(y[idx], p[idx]), resamples=resamples, seed=seed, level=level
-    )
+    ranked = RankedScores(y, p)  # sorted once: each resample reweights the rows
+    return _bootstrap_interval(y, ranked.auc, resamples=resamples, seed=seed, level=level)
 
 
 def bootstrap_auc_difference_interval(
@@ -148,11 +149,10 @@ def bootstrap_auc_difference_interval(
     """Interval of ROC AUC(``p``) - ROC AUC(``p_other``), both scored on each same resample
     (the same resamples as :func:`bootstrap_auc_interval` with the same seed)."""
     y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
-    p_other = np.asarray(p_other, dtype=float)
+    ranked, other = RankedScores(y, p), RankedScores(y, p_other)
     return _bootstrap_interval(
         y,
-        lambda idx: roc_auc_score(y[idx], p[idx]) - roc_auc_score(y[idx], p_other[idx]),
+        lambda counts: ranked.auc(counts) - other.auc(counts),
         resamples=resamples,
         seed=seed,
         level=level,

@@ -173,16 +173,31 @@ def _known_mlflow_notices_silenced():
             logging.getLogger(n).setLevel(level)
 
 
+#: MLflow 3 opens an experiment on what its ``mlflow.experimentKind`` tag says it holds: an
+#: untagged one may open on traces (a GenAI page); ours hold training runs and their metrics.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
 def ensure_experiment(settings: Settings, name: str) -> str:
     """The experiment id for model ``name``, created with artifacts under the state folder."""
-    c = client(settings)
-    exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
-    return c.create_experiment(
-        name, artifact_location=(settings.mlflow_artifacts_dir / name).as_uri()
+    return tagged_experiment(
+        client(settings), name, (settings.mlflow_artifacts_dir / name).as_uri()
     )
+
+
+def tagged_experiment(c: MlflowClient, name: str, artifact_location: str) -> str:
+    """The id of experiment ``name`` (created at ``artifact_location`` if new), tagged so the
+    MLflow UI opens it on its training runs and their metrics."""
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        return c.create_experiment(
+            name, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        )
+    if exp.tags.get(EXPERIMENT_KIND_TAG) is None:  # made before the tag was set
+        c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 # -- logging a run ---------------------------------------------------------------------------

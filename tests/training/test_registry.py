@@ -52,6 +52,23 @@ def test_first_version_becomes_champion_with_figures_and_metrics(registry_state)
     )
 
 
+def test_the_experiment_is_tagged_to_open_on_its_training_runs(registry_state):
+    """MLflow 3's UI reads ``mlflow.experimentKind``: an untagged experiment may open on traces."""
+    import mlflow
+
+    from salespilot.training.tracking import ensure_experiment
+
+    settings, spec, _, first, _ = registry_state
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    exp = client.get_experiment(client.get_run(first.run_id).info.experiment_id)
+    assert exp.name == spec.name
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    # an experiment made before the tag existed gets it on its next run
+    old = client.create_experiment("made_untagged")
+    assert ensure_experiment(settings, "made_untagged") == old
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_worse_params_stay_challenger_with_the_reason(registry_state):
     settings, spec, *_, worse = registry_state
     assert worse.version == "2" and not worse.champion
