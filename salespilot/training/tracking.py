@@ -56,6 +56,8 @@ def client(settings: Settings) -> MlflowClient:
     import mlflow
 
     warnings.filterwarnings("ignore", module="mlflow")
+    # a model version is a few files: a progress bar per load is noise in the CLI and the logs
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)

@@ -173,3 +173,31 @@ print(json.dumps(model.predict(rows)["probability"].tolist()))
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(got, loaded.predict_proba(rows), rtol=1e-9)
+
+
+def test_a_champion_that_cannot_score_the_new_table_is_replaced_and_the_reason_says_so(tmp_path):
+    """The champion needs ``noise``, which the new feature table no longer has: the new
+    version becomes champion, and its reason (the CLI prints it) names why."""
+    settings = Settings(state_dir=tmp_path / "state")
+    frame, spec = synthetic_frame(5000), synthetic_spec()
+    first = train_model(spec, None, settings, frame=frame, figures=False)
+    assert first.champion
+    fewer = synthetic_spec(
+        features=tuple(f for f in spec.features if f != "noise"),
+        readable_names={k: v for k, v in spec.readable_names.items() if k != "noise"},
+    )
+    new = train_model(fewer, None, settings, frame=frame.drop(columns="noise"), figures=False)
+    assert new.champion
+    assert f"champion v{first.version} cannot score the new feature table" in new.reason
+    assert "noise" in new.reason
+    versions = {v["version"]: v for v in compare(spec.name, settings=settings)}
+    assert versions[new.version]["reason"] == new.reason
+    assert versions[new.version]["aliases"] == ["champion"]
+
+
+def test_loading_a_version_prints_nothing(registry_state, capfd):
+    settings, spec, *_ = registry_state
+    capfd.readouterr()
+    load_model(spec.name, settings=settings, version="1")
+    out = capfd.readouterr()
+    assert "Downloading artifacts" not in out.err + out.out
