@@ -66,18 +66,16 @@ class LoadedModel:
         return self.model.score_all(frame)
 
 
-def load_model(
+def model_version(
     name: str,
     alias: str = CHAMPION,
     settings: Settings | None = None,
     *,
     version: str | None = None,
-) -> LoadedModel:
-    """Load model ``name`` by alias (default ``champion``) or by explicit ``version``.
-
-    Raises :class:`RegistryError` with a readable message when there is no such model/alias.
-    """
-    import mlflow
+) -> Any:
+    """The registry's record of ``name`` at ``alias`` (or at ``version``): MLflow's
+    ``ModelVersion``. Raises :class:`RegistryError` with a readable message when there is no
+    such model/alias or the registry cannot be read."""
     from mlflow.exceptions import MlflowException
 
     from salespilot.settings import get_settings
@@ -85,7 +83,7 @@ def load_model(
     settings = settings or get_settings()
     c = client(settings)
     try:
-        mv = (
+        return (
             c.get_model_version(name, str(version))
             if version
             else c.get_model_version_by_alias(name, alias)
@@ -101,6 +99,26 @@ def load_model(
             f"model {name!r} has no {what} in {settings.mlflow_tracking_uri}; "
             "run `salespilot train` first"
         ) from None
+
+
+def load_model(
+    name: str,
+    alias: str = CHAMPION,
+    settings: Settings | None = None,
+    *,
+    version: str | None = None,
+) -> LoadedModel:
+    """Load model ``name`` by alias (default ``champion``) or by explicit ``version``.
+
+    Raises :class:`RegistryError` with a readable message when there is no such model/alias.
+    """
+    import mlflow
+
+    from salespilot.settings import get_settings
+
+    settings = settings or get_settings()
+    mv = model_version(name, alias, settings, version=version)
+    c = client(settings)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
     model: SalesPilotModel = pyfunc.unwrap_python_model().model
     run = c.get_run(mv.run_id) if mv.run_id else None
