@@ -29,6 +29,7 @@ from salespilot.features.history import History
 from salespilot.features.pit import data_as_of
 from salespilot.features.validation import HistoryValidationError
 from salespilot.serving import rules
+from salespilot.serving.best_times import slots_from
 from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
 from salespilot.serving.priorities import Lookups, PreviousScores, assemble_lists, rule_config
 from salespilot.serving.schemas import AtRiskAccount, PriorityItem
@@ -80,6 +81,9 @@ class ServingState:
     data_signature: tuple = ()
     #: rules with no data to stand on in this history: warning code -> why (rules.rules_left_out)
     rules_left_out: dict[str, str] = field(default_factory=dict)
+    #: where suggested contact slots start (best_times.slots_from): the wall clock while the
+    #: data are live, so no list suggests a slot already gone; None: ``as_of``
+    slots_from: pd.Timestamp | None = None
     # per-state memo of answers (filled lazily, bounded; never shared across states); keys
     # starting with "_" hold the state's own indexes and are never evicted
     cache: BoundedCache = field(default_factory=lambda: BoundedCache(512), compare=False)
@@ -357,6 +361,13 @@ def _with_subscriptions(history: History) -> History:
     return dataclasses.replace(history, subscriptions=empty)
 
 
+def _same_hour(a: pd.Timestamp | None, b: pd.Timestamp | None) -> bool:
+    """Suggested slots starting within the hour: the previous lists' best times still hold."""
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) < pd.Timedelta(hours=1)
+
+
 def build_state(
     settings: Settings,
     *,
@@ -367,12 +378,16 @@ def build_state(
     models: dict[str, ModelSlot] | None = None,
     only_reps: set[str] | None = None,
     rates: Any = None,
+    now: datetime | None = None,
     trust_export: bool = False,
 ) -> ServingState:
     """Load data and models, score everything, rank every rep's list, explain every item.
 
     ``only_reps`` limits the lists (and the at-risk accounts) to those reps' deals and
     accounts: the on-demand ``as_of`` path scores one rep, not the whole company.
+    ``now`` (default the wall clock) is when the lists are read: scoring the data's "now",
+    no suggested slot is before it (:func:`salespilot.serving.best_times.slots_from`); an
+    earlier ``as_of`` keeps its own slots.
     """
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
@@ -391,6 +406,7 @@ def build_state(
             history = load_history(settings.data_dir, observed_until=settings.observed_until)
     now_of_data = as_of is None
     as_of = data_as_of(history) if as_of is None else pd.Timestamp(as_of)
+    slots_start = slots_from(as_of, now) if now_of_data else None
     if models is None:
         models = _load_models(settings, previous, trust_export=trust_export)
     problems = tuple(s.problem for s in models.values() if s.problem)
@@ -399,6 +415,7 @@ def build_state(
         and now_of_data
         and previous is not None
         and previous.versions == {n: s.version for n, s in models.items()}
+        and _same_hour(previous.slots_from, slots_start)
     ):
         # same data, same model versions: the scores stand; only the models and status change
         return dataclasses.replace(
@@ -476,6 +493,7 @@ def build_state(
         settings=settings,
         previous=store,
         rates=rates,
+        slots_from=slots_start,
     )
     if persist_scores:
         for rep_id, scores in lists.scores.items():
@@ -511,6 +529,7 @@ def build_state(
         problems=problems,
         data_signature=signature,
         cache=BoundedCache(settings.serving_cache_entries),
+        slots_from=slots_start,
     )
     state.cache["_account_deal_reps"] = lists.account_deal_reps
     state.cache["_rates"] = lists.rates

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.settings import Settings
-from salespilot.training.tracking import RegistryError, client
+from salespilot.training.tracking import RegistryError, client, open_registry, version_problem
 
 if TYPE_CHECKING:
     from salespilot.training.scoring import SalesPilotModel
@@ -75,15 +75,16 @@ def model_version(
 ) -> Any:
     """The registry's record of ``name`` at ``alias`` (or at ``version``): MLflow's
     ``ModelVersion``. Raises :class:`RegistryError` with a readable message when there is no
-    such model/alias or the registry cannot be read."""
+    such model/alias, the version cannot be served (failed or half-made) or the registry
+    cannot be read."""
     from mlflow.exceptions import MlflowException
 
     from salespilot.settings import get_settings
 
     settings = settings or get_settings()
-    c = client(settings)
     try:
-        return (
+        c = open_registry(settings, name)  # half-made versions marked failed first
+        mv = (
             c.get_model_version(name, str(version))
             if version
             else c.get_model_version_by_alias(name, alias)
@@ -99,6 +100,11 @@ def model_version(
             f"model {name!r} has no {what} in {settings.mlflow_tracking_uri}; "
             "run `salespilot train` first"
         ) from None
+    problem = version_problem(c, mv)
+    if problem is not None:  # failed or half-made: never served, whatever alias points at it
+        what = f"@{alias}" if not version else f"version {version}"
+        raise RegistryError(f"model {name!r} {what} cannot be served: {problem}")
+    return mv
 
 
 def load_model(

@@ -3,7 +3,8 @@
 Aliases: ``champion`` is what serving loads (``models:/<name>@champion``); ``challenger`` is the
 latest version that did not beat it. The registered model's ``champion_history`` tag remembers
 every champion in order, so :func:`rollback` can return to the previous one. Each version has a
-``promotion`` tag (champion / challenger) and a ``reason`` tag saying why.
+``promotion`` tag (champion / challenger, or failed: see
+:func:`salespilot.training.tracking.version_problem`) and a ``reason`` tag saying why.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 from salespilot.settings import Settings
 from salespilot.training.evaluate import HIGHER_IS_BETTER, binary_metrics
 from salespilot.training.loading import CHAMPION, load_model
-from salespilot.training.tracking import RegistryError, client
+from salespilot.training.tracking import RegistryError, client, open_registry, version_problem
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -120,12 +121,15 @@ def promote(
     """Make ``version`` the champion (remembering the previous one for :func:`rollback`)."""
     from mlflow.exceptions import MlflowException
 
-    c = client(settings)
+    c = open_registry(settings, name)
     version = str(version)
     try:
-        c.get_model_version(name, version)
+        mv = c.get_model_version(name, version)
     except MlflowException:
         raise RegistryError(f"model {name!r} has no version {version}") from None
+    problem = version_problem(c, mv)
+    if problem is not None:  # failed, half-made, or still being trained elsewhere
+        raise RegistryError(f"{name} v{version} cannot be promoted: {problem}")
     history = _history(c, name)
     previous = current_champion(settings, name)
     if previous is not None and (not history or history[-1] != previous):
@@ -159,8 +163,8 @@ def mark_challenger(name: str, version: str, *, settings: Settings, reason: str)
 
 def rollback(name: str, *, settings: Settings) -> str:
     """Point ``champion`` back at the previous champion; returns that version."""
-    c = client(settings)
     try:
+        c = open_registry(settings, name)
         c.get_registered_model(name)
     except Exception:
         raise RegistryError(f"no registered model {name!r}; train it first") from None

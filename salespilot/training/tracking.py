@@ -5,6 +5,12 @@ new version with its tags (data hash, horizon, readiness verdict); :func:`compar
 version back side by side. The promotion rule and the aliases are
 :mod:`salespilot.training.promotion`; loading a version to score is
 :mod:`salespilot.training.loading`. MLflow is imported only inside the functions that need it.
+
+A version is registered before it is judged; a training process killed in between leaves it
+half-made (no tags, its run RUNNING). :func:`open_registry`, which training, ``compare``,
+``promote``, ``rollback`` and every model load go through, marks such a version ``failed``
+(``promotion`` tag, with the reason) and ends its run as KILLED; a failed or half-made version
+is never promoted or loaded (:func:`version_problem`).
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +41,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FAILED = "failed"
+#: run tag naming the training process (``host:pid``), so that its death can be told apart
+#: from a training still under way in another process
+OWNER_TAG = "salespilot.owner"
+
 
 class RegistryError(RuntimeError):
     """A registry operation the user asked for cannot be done (message says why)."""
@@ -43,9 +56,108 @@ def client(settings: Settings) -> MlflowClient:
     import mlflow
 
     warnings.filterwarnings("ignore", module="mlflow")
+    # a model version is a few files: a progress bar per load is noise in the CLI and the logs
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+
+def open_registry(settings: Settings, name: str) -> MlflowClient:
+    """The client for model ``name``, once every version of it that a dead training process
+    left half-made has been marked failed (see :func:`mark_interrupted`)."""
+    c = client(settings)
+    mark_interrupted(c, name)
+    return c
+
+
+# -- half-made versions ----------------------------------------------------------------------
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Is the training process ``host:pid`` still running? Unknown (another host): yes."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
+def version_problem(c: MlflowClient, mv: Any) -> str | None:
+    """Why version ``mv`` must not be promoted or served, or None when it may.
+
+    Failed (marked so, with its reason), half-made (registered by a training process that
+    died before judging it) or still being made by another process that is alive.
+    """
+    from mlflow.exceptions import MlflowException
+
+    tags = mv.tags or {}
+    if tags.get("promotion") == FAILED:
+        return f"v{mv.version} failed: {tags.get('reason', 'no reason recorded')}"
+    if "promotion" in tags or not mv.run_id:
+        return None
+    try:
+        run = c.get_run(mv.run_id)
+    except MlflowException:
+        return f"v{mv.version} is half-made: its run {mv.run_id} is gone"
+    owner = run.data.tags.get(OWNER_TAG)
+    status = run.info.status
+    if owner == _this_process():  # this very process is judging it
+        return None
+    if owner is None and status == "FINISHED":  # registered by other means than training
+        return None
+    if owner is not None and status in ("RUNNING", "FINISHED") and _owner_alive(owner):
+        return f"v{mv.version} is still being trained (process {owner}, run {status})"
+    return (
+        f"v{mv.version} is half-made: training stopped after registering it, before it was "
+        f"judged (run {mv.run_id} {status}" + (f", process {owner} gone)" if owner else ")")
+    )
+
+
+def mark_failed(c: MlflowClient, name: str, version: str, reason: str) -> None:
+    """Tag ``version`` ``failed`` (``promotion``) with the ``reason``: never promoted or served."""
+    c.set_model_version_tag(name, str(version), "promotion", FAILED)
+    c.set_model_version_tag(name, str(version), "reason", reason)
+
+
+def mark_interrupted(c: MlflowClient, name: str) -> list[str]:
+    """Mark ``failed`` every version of ``name`` a training process registered and died
+    before judging (run left RUNNING, no tags); end such runs as KILLED. Returns the versions
+    marked. A store that refuses the writes only logs it: loading still refuses the version."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = c.search_model_versions(f"name='{name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
+    marked = []
+    for mv in versions:
+        if "promotion" in (mv.tags or {}):  # judged (or marked): the common case, no more reads
+            continue
+        problem = version_problem(c, mv)
+        if problem is None or "half-made" not in problem:
+            continue
+        try:
+            mark_failed(c, name, str(mv.version), f"{problem}; marked failed")
+            if mv.run_id and c.get_run(mv.run_id).info.status == "RUNNING":
+                c.set_terminated(mv.run_id, "KILLED")
+        except MlflowException as exc:
+            log.warning("could not mark %s v%s failed: %s", name, mv.version, exc.message)
+            continue
+        log.warning("%s %s; marked failed", name, problem)
+        marked.append(str(mv.version))
+    return marked
 
 
 @contextlib.contextmanager
@@ -63,16 +175,31 @@ def _known_mlflow_notices_silenced():
             logging.getLogger(n).setLevel(level)
 
 
+#: MLflow 3 opens an experiment on what its ``mlflow.experimentKind`` tag says it holds: an
+#: untagged one may open on traces (a GenAI page); ours hold training runs and their metrics.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
 def ensure_experiment(settings: Settings, name: str) -> str:
     """The experiment id for model ``name``, created with artifacts under the state folder."""
-    c = client(settings)
-    exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
-    return c.create_experiment(
-        name, artifact_location=(settings.mlflow_artifacts_dir / name).as_uri()
+    return tagged_experiment(
+        client(settings), name, (settings.mlflow_artifacts_dir / name).as_uri()
     )
+
+
+def tagged_experiment(c: MlflowClient, name: str, artifact_location: str) -> str:
+    """The id of experiment ``name`` (created at ``artifact_location`` if new), tagged so the
+    MLflow UI opens it on its training runs and their metrics."""
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        return c.create_experiment(
+            name, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        )
+    if exp.tags.get(EXPERIMENT_KIND_TAG) is None:  # made before the tag was set
+        c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 # -- logging a run ---------------------------------------------------------------------------
@@ -107,10 +234,12 @@ def log_run(
     feature_set_version: str,
     figures: bool = True,
     extra_tags: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[str, str]:
     """Log one training run (params, metrics, figures, model) and register the model.
 
-    Returns ``(run_id, version)``.
+    The run carries its process (``salespilot.owner``) so that a version this process leaves
+    half-made is recognised once it is gone. Returns ``(run_id, version)``.
     """
     import lightgbm
     import mlflow
@@ -123,6 +252,7 @@ def log_run(
     # We pin pip requirements ourselves; copying uv.lock into every model is noise.
     os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
     spec = ev.spec
+    open_registry(settings, spec.name)  # versions an interrupted training left: marked first
     exp_id = ensure_experiment(settings, spec.name)
     # named after the model and the data (and, once registered, its version), not at random
     data = f"data {history_hash[:8]}"
@@ -145,6 +275,7 @@ def log_run(
                 "history_hash": history_hash,
                 "feature_set_version": feature_set_version,
                 "model": spec.name,
+                OWNER_TAG: _this_process(),
                 **(extra_tags or {}),
             }
         )
@@ -200,7 +331,9 @@ def log_run(
                 ],
                 registered_model_name=spec.name,
             )
-    version = str(info.registered_model_version)
+        version = str(info.registered_model_version)
+        if progress is not None:
+            progress(f"{spec.name}: registered as v{version}")
     c = client(settings)
     c.set_tag(run.info.run_id, "mlflow.runName", f"{spec.name} v{version} {data}")
     c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
@@ -274,7 +407,7 @@ def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
     """Every version of ``name`` side by side: test metrics, data hash, aliases, date, reason."""
     from mlflow.exceptions import MlflowException
 
-    c = client(settings)
+    c = open_registry(settings, name)
     try:
         c.get_registered_model(name)
     except MlflowException:
