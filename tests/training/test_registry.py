@@ -201,3 +201,25 @@ def test_loading_a_version_prints_nothing(registry_state, capfd):
     load_model(spec.name, settings=settings, version="1")
     out = capfd.readouterr()
     assert "Downloading artifacts" not in out.err + out.out
+
+
+def test_a_version_pickled_before_models_were_logged_as_code_still_loads(registry_state):
+    """Registries made before hold a pickled pyfunc with the model inside: serving loads them."""
+    import mlflow
+
+    from salespilot.training.pyfunc import SalesPilotPyfunc
+    from salespilot.training.tracking import client
+
+    settings, _, _, first, _ = registry_state
+    model = first.evaluation.model
+    client(settings)  # the tracking store of these tests
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=SalesPilotPyfunc(model),
+            registered_model_name="pickled_before",
+            pip_requirements=["mlflow"],
+        )
+    loaded = load_model("pickled_before", settings=settings, version="1")
+    rows = first.evaluation.test.head(20)
+    np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows))
