@@ -25,11 +25,13 @@ def class_counts(y: np.ndarray) -> tuple[int, int]:
     return int(y.sum()), int(len(y) - y.sum())
 
 
-def check_min_data(spec: ModelSpec, **periods: np.ndarray) -> None:
+def check_min_data(spec: ModelSpec, *, account: Any = None, **periods: np.ndarray) -> None:
     """Raise :class:`NotEnoughDataError` when a period has too few examples of either class.
 
     The training period needs ``spec.min_examples_per_class`` of each, validation and test
-    ``spec.min_eval_examples_per_class`` (they only judge).
+    ``spec.min_eval_examples_per_class`` (they only judge). ``account`` (a
+    :class:`~salespilot.training.accounting.RowAccount`) puts the run's row accounting in the
+    message: how many rows each period had and what was left out, and why.
     """
     problems = []
     for period, y in periods.items():
@@ -46,7 +48,9 @@ def check_min_data(spec: ModelSpec, **periods: np.ndarray) -> None:
         raise NotEnoughDataError(
             f"not enough data to train {spec.name} ({spec.label}, horizon {spec.horizon_days} days): "
             + "; ".join(problems)
-            + ". Supply a longer history or one with more closed outcomes."
+            + ". "
+            + ("" if account is None else f"{account.describe()}. ")
+            + "Supply a longer history or one with more closed outcomes."
         )
 
 

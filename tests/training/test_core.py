@@ -223,3 +223,19 @@ def test_a_rule_with_no_data_to_stand_on_is_left_out_and_said_to_be():
         summary(fit_and_evaluate(synthetic_spec(), synthetic_frame(1500)))["baselines_left_out"]
         == {}
     )
+
+
+def test_not_enough_data_says_where_the_rows_went():
+    """The error carries the row accounting: each period's rows and what was left out."""
+    frame = synthetic_frame(3000)
+    frame["label_won"] = 0
+    frame.loc[frame.index[:12], "label_won"] = 1
+    frame.loc[frame.index[-100:], "label_won"] = np.nan  # the unlabelled end
+    with pytest.raises(NotEnoughDataError) as err:
+        fit_and_evaluate(synthetic_spec(), frame)
+    msg = str(err.value)
+    ev_rows = frame["label_won"].notna().sum()
+    assert f"Rows of {len(frame):,} candidates: used in train " in msg, msg
+    assert "validation " in msg and "test " in msg
+    assert "left out: unlabelled end 100 (" in msg, msg
+    assert "embargo " in msg and ev_rows < len(frame)

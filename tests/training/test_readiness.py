@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from salespilot.settings import Settings
@@ -124,3 +125,23 @@ def test_bootstrap_intervals_and_auc_match_scikit_learn_with_ties():
         )
         assert abs(roc_auc(y, p) - roc_auc_score(y, p)) < 1e-12
     assert np.isnan(roc_auc(np.ones(5), np.arange(5.0)))
+
+
+def test_the_bootstrap_resamples_entities_not_rows():
+    """A deal's weekly rows share its outcome: ten copies of each row are one draw, so the
+    interval is the one-row-per-deal interval, not one ten times too confident."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 300)
+    p = y + rng.normal(scale=1.5, size=len(y))
+    deal = np.repeat(np.arange(len(y)).astype(str), 10)
+    y10, p10 = np.repeat(y, 10), np.repeat(p, 10)
+    one = bootstrap_auc_interval(y, p)
+    by_deal = bootstrap_auc_interval(y10, p10, groups=deal)
+    by_row = bootstrap_auc_interval(y10, p10)
+    assert by_deal == pytest.approx(one, abs=1e-12)
+    assert by_row[1] - by_row[0] < 0.5 * (one[1] - one[0])  # rows: far too narrow
+    # the verdict and the won-against-lost check draw the same clusters
+    verdict = judge(y_test=y10, p_test=p10, baseline_auc=0.5, error_leaks=[], groups=deal)
+    assert verdict.roc_auc_interval == pytest.approx(one, abs=1e-12)
+    w = won_vs_lost(y10, p10, rng.normal(size=len(y10)), groups=deal)
+    assert w.interval == pytest.approx(one, abs=1e-12)
