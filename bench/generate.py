@@ -2,7 +2,7 @@
 
     uv run python bench/generate.py --reps 500 --months 24 [--format parquet] [--out DIR]
 
-Runs once (the machine is shared) and prints one line per figure plus the rows per table.
+Runs once and prints one line per figure plus the rows per table.
 """
 
 from __future__ import annotations

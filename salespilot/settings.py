@@ -1,7 +1,10 @@
 """One settings object for the whole service, read from ``SALESPILOT_*`` environment variables.
 
 Nothing happens at import time: call :func:`get_settings` (cached) or build ``Settings()``
-yourself. Every default is an embedded one that runs on a laptop; each points at the real
+yourself. Relative folders (the defaults too) and the settings file ``.env`` are found from the
+project root (:func:`project_root`), not the working directory: a notebook opened in
+``notebooks/`` or a command run from a sub-folder uses the same data and state as one run at the
+root. Every default is an embedded one that runs on a laptop; each points at the real
 thing in production (a PostgreSQL replica, an MLflow server, a Prefect server, a Dask cluster).
 """
 
@@ -10,23 +13,44 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: what marks a project root: its settings file, its state folder, its package or its repository
+PROJECT_MARKERS = (".env", ".salespilot", "pyproject.toml", ".git")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder relative settings paths are read from: the nearest of ``start`` (default the
+    working directory) and its parents that holds a settings file (``.env``), a state folder
+    (``.salespilot``), a ``pyproject.toml`` or a ``.git``; ``start`` itself when none does."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return here
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SALESPILOT_", env_file=".env", extra="ignore")
 
+    def __init__(self, **values: Any) -> None:
+        # the settings file is the project's, wherever the command or notebook runs from
+        values.setdefault("_env_file", project_root() / ".env")
+        super().__init__(**values)
+
     # -- where things live ------------------------------------------------------------------
     data_dir: Path = Field(
         Path(".salespilot/demo-data"),
-        description="The interaction-history folder (CSV or Parquet files, one per table).",
+        description="The interaction-history folder (CSV or Parquet files, one per table); "
+        "a relative path is read from the project root.",
     )
     state_dir: Path = Field(
         Path(".salespilot"),
-        description="Where SalesPilot keeps its own state: features, MLflow store, tokens, lists.",
+        description="Where SalesPilot keeps its own state: features, MLflow store, tokens, lists "
+        "(a relative path is read from the project root).",
     )
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default a SQLite file in the state folder."
@@ -188,6 +212,11 @@ class Settings(BaseSettings):
     targets_simulations: int = Field(4000, description="Monte Carlo draws per forecast.")
     targets_seed: int = 0
     targets_ramp_months: float = Field(6.0, description="Months a new rep takes to ramp up.")
+    health_basis: Literal["team_history", "fixed"] = Field(
+        "team_history",
+        description="Process-health bounds: each team's own (healthy at the median of its "
+        "reps' last 26 weeks, warning beyond their worst decile) or the fixed HEALTH_* numbers.",
+    )
     health_lead_to_meeting_healthy: float = 0.40
     health_lead_to_meeting_warning: float = 0.25
     health_days_in_stage_healthy: float = 7.0
@@ -219,6 +248,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
+        root = None
+        for name in ("data_dir", "state_dir", "features_dir"):
+            path = getattr(self, name)
+            if path is not None and not path.expanduser().is_absolute():
+                root = root or project_root()
+                setattr(self, name, root / path)
+            elif path is not None:
+                setattr(self, name, path.expanduser())
         if self.mlflow_tracking_uri is None:
             db = (self.state_dir / "mlflow.db").resolve()
             self.mlflow_tracking_uri = f"sqlite:///{db}"

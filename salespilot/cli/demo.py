@@ -45,7 +45,7 @@ def ensure_history(settings: Settings, *, reps: int, months: int, seed: int) -> 
 
 def models_without_champion(settings: Settings) -> list[str]:
     from salespilot.models import SPECS
-    from salespilot.training.registry import current_champion
+    from salespilot.training.promotion import current_champion
 
     return [name for name in SPECS if current_champion(settings, name) is None]
 

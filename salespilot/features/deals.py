@@ -9,6 +9,7 @@ comes from events strictly before its ``as_of`` (see :mod:`salespilot.features.p
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -226,7 +227,7 @@ def _deal_rows(
     # context for serving and reporting: the team of the owner *now* (whose list it is on)
     cols["team"] = take_column(history, "reps", "team", owner_now)
     cols["region"] = take_column(history, "reps", "region", owner_now)
-    cols.update(_stage_features(history, rows, t, created_all[rows], stage_order))
+    cols.update(_stage_features(history, rows, t, stage_order))
     cols.update(_activity_features(history, rows, t))
     cols.update(_signal_features(history, rows, t, cols["deal_age_days"]))
     cols["median_reply_delay_h"] = _median_reply_delay(history, account, t)
@@ -432,13 +433,32 @@ def _owner_won_in_horizon_rate(
     return smoothed_rate(by_rep.sum("won"), by_rep.count(), overall, OWNER_PRIOR_DEALS)
 
 
-def _stage_features(
+@dataclass(frozen=True)
+class StageState:
+    """Where each (deal row, as_of) stands in its stages, from what is known before as_of.
+
+    ``stage`` the last stage entered (missing before any change), ``entered_ns`` when (the
+    deal's creation before any change), ``days_in_stage`` since then, ``norm_days`` the
+    stage's norm: the median of the finished stays in that stage known before as_of (a stay
+    ends at the next change or at the deal's close). The deal features and the warning rules
+    (:mod:`salespilot.serving.rules`) both read these.
+    """
+
+    stage: pd.Categorical
+    code: np.ndarray
+    entered_ns: np.ndarray
+    days_in_stage: np.ndarray
+    norm_days: np.ndarray
+    changes: PointInTime
+
+
+def stage_state(
     history: History,
     rows: np.ndarray,
     t: np.ndarray,
-    created_ns: np.ndarray,
-    stage_order: Sequence[str],
-) -> dict[str, object]:
+    stage_order: Sequence[str] = DEFAULT_STAGE_ORDER,
+) -> StageState:
+    """The :class:`StageState` of opportunity rows ``rows`` at ``t`` (int64 ns, one each)."""
     idx, spells, stage_names = cached(
         history, ("deals.stages", tuple(stage_order)), lambda: _stage_indexes(history, stage_order)
     )
@@ -446,21 +466,36 @@ def _stage_features(
     stage_code = q.last("stage")
     has_stage = ~np.isnan(stage_code)
     code = np.where(has_stage, stage_code, -1).astype(np.int64)
-    stage = pd.Categorical.from_codes(code, categories=list(stage_names))
     entered = q.last_time()
-    entered = np.where(entered == np.iinfo(np.int64).min, created_ns, entered)
-    days_in_stage = days_between(t, entered)
-    norm = spells.at(code, t).last("norm")
+    entered = np.where(entered == np.iinfo(np.int64).min, _deal_times(history)[0][rows], entered)
+    return StageState(
+        stage=pd.Categorical.from_codes(code, categories=list(stage_names)),
+        code=code,
+        entered_ns=entered,
+        days_in_stage=days_between(t, entered),
+        norm_days=spells.at(code, t).last("norm"),
+        changes=q,
+    )
+
+
+def _stage_features(
+    history: History,
+    rows: np.ndarray,
+    t: np.ndarray,
+    stage_order: Sequence[str],
+) -> dict[str, object]:
+    st = stage_state(history, rows, t, stage_order)
+    q, norm, days_in_stage = st.changes, st.norm_days, st.days_in_stage
     stage_rank = q.last("rank")
     return {
-        "stage": stage,
+        "stage": st.stage,
         "stage_index": np.where(stage_rank >= 0, stage_rank, np.nan),
         "stage_moves": q.count(),
         "days_in_stage": days_in_stage,
         "stage_norm_days": norm,
         "days_in_stage_vs_norm": days_in_stage / np.where(norm > 0, norm, np.nan),
         "stages_skipped": q.sum("skipped"),
-        **_pace_features(history, rows, t, code, days_in_stage, stage_order),
+        **_pace_features(history, rows, t, st.code, days_in_stage, stage_order),
     }
 
 

@@ -1,7 +1,8 @@
 """The interaction-history contract: which tables, which columns, which rules.
 
-This module only *describes* the contract (plain frozen dataclasses); the loader and the
-validation in :mod:`salespilot.features.loader` enforce it, the demo generator writes it and
+This module only *describes* the contract (plain frozen dataclasses); reading
+(:mod:`salespilot.features.reading`) and the validation rules
+(:mod:`salespilot.features.validation_rules`), run by :mod:`salespilot.features.loader`, enforce it, the demo generator writes it and
 every feature builder reads the typed frames it produces. Timestamps in a loaded history are
 tz-naive UTC (``datetime64[ns]``): the loader converts offsets to UTC so feature code never
 has to think about zones except for a contact's local hour.

@@ -1,6 +1,7 @@
 """Validation problems and the error that carries them.
 
-The loader (:mod:`salespilot.features.loader`) collects every :class:`Problem` of every file
+The loader (:mod:`salespilot.features.loader`: :mod:`~salespilot.features.reading` reads and
+types, :mod:`~salespilot.features.validation_rules` judges) collects every :class:`Problem` of every file
 in one pass and raises one :class:`HistoryValidationError`; ``str(error)`` is the report a
 user reads, :meth:`HistoryValidationError.to_dict` the one a program reads (``--json``).
 

@@ -53,12 +53,12 @@ def log_briefs(settings: Settings, week: str, paths: list[Path], data_hash: str)
     """One MLflow run (experiment ``weekly_briefs``) holding every team's brief as an artifact."""
     import mlflow
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    if mlflow.get_experiment_by_name("weekly_briefs") is None:
-        mlflow.create_experiment(
-            "weekly_briefs", artifact_location=settings.mlflow_artifacts_dir.resolve().as_uri()
-        )
-    mlflow.set_experiment("weekly_briefs")
+    from salespilot.training.tracking import client, tagged_experiment
+
+    location = settings.mlflow_artifacts_dir.resolve().as_uri()
+    mlflow.set_experiment(
+        experiment_id=tagged_experiment(client(settings), "weekly_briefs", location)
+    )
     with mlflow.start_run(run_name=f"briefs {week}") as run:
         mlflow.log_params({"week": week, "teams": len(paths), "data_hash": data_hash})
         for p in paths:

@@ -2,7 +2,8 @@
 
 Two steps, both pure: :func:`deal_facts` / :func:`account_facts` reduce the history to one row
 of plain facts per open deal (or customer account) as of a timestamp, using only events strictly
-before it; each ``rule_*`` function then looks at one facts row and returns a :class:`Warning`
+before it (the point-in-time rules of :mod:`salespilot.features.pit`; open deals, stage, time in
+stage and the stage's norm are the deal features' own, :func:`deals.stage_state`); each ``rule_*`` function then looks at one facts row and returns a :class:`Warning`
 (or None). Rules read facts, never the model, so a warning always has evidence a rep can check
 in the CRM ("last outbound email 3 days ago, no reply since").
 """
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salespilot.features.deals import open_deal_rows, stage_state
 from salespilot.features.history import History
+from salespilot.features.pit import known_before, to_utc_naive
 
 DAY = pd.Timedelta(days=1)
 _ENGAGED_OUTCOMES = ("connected", "replied", "held")
@@ -43,43 +46,16 @@ class Warning:
 
 
 def _before(df: pd.DataFrame | None, col: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """``df``'s rows known before ``as_of`` (:func:`pit.known_before`); none without a table."""
     if df is None or df.empty:
         return pd.DataFrame(columns=[] if df is None else df.columns)
-    return df[df[col] < as_of]
+    return known_before(df, col, as_of)
 
 
 def open_deals(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Deals open at ``as_of``: created before it and not closed before it."""
-    o = history.opportunities
-    closed = o["closed_at"]
-    mask = (o["created_at"] < as_of) & (closed.isna() | (closed >= as_of))
-    return o.loc[mask]
-
-
-def stage_norms(history: History, as_of: pd.Timestamp) -> pd.Series:
-    """Median days a deal stays in each stage, from stays that ended before ``as_of``."""
-    sc = _before(history.stage_changes, "changed_at", as_of)
-    if sc.empty:
-        return pd.Series(dtype=float)
-    sc = sc.sort_values(["opportunity_id", "changed_at"], kind="stable")
-    nxt = sc.groupby("opportunity_id", sort=False)["changed_at"].shift(-1)
-    dwell = (nxt - sc["changed_at"]) / DAY
-    done = dwell.notna()
-    return dwell[done].groupby(sc.loc[done, "stage"]).median()
-
-
-def _last_stage(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
-    sc = _before(history.stage_changes, "changed_at", as_of)
-    if sc.empty:
-        return pd.DataFrame(columns=["stage", "stage_entered_at"])
-    last = (
-        sc.sort_values(["opportunity_id", "changed_at"], kind="stable")
-        .groupby("opportunity_id", sort=False)
-        .tail(1)
-    )
-    return last.set_index("opportunity_id")[["stage", "changed_at"]].rename(
-        columns={"changed_at": "stage_entered_at"}
-    )
+    """Deals open at ``as_of`` (the deal features' rows: :func:`deals.open_deal_rows`)."""
+    rows, _ = open_deal_rows(history, as_of)
+    return history.opportunities.iloc[np.sort(rows)]
 
 
 def _touch_facts(acts: pd.DataFrame, key: str, contacts: pd.DataFrame | None) -> pd.DataFrame:
@@ -139,21 +115,25 @@ def _owner_facts(acts: pd.DataFrame, key: str, owners: pd.Series) -> pd.DataFram
 def deal_facts(history: History, as_of: pd.Timestamp, opportunity_ids=None) -> pd.DataFrame:
     """One row of rule facts per deal open at ``as_of`` (index: opportunity_id), or per deal
     of ``opportunity_ids`` open then."""
-    as_of = pd.Timestamp(as_of)
-    deals = open_deals(history, as_of).set_index("opportunity_id")
+    as_of = to_utc_naive(as_of)
+    rows = np.sort(open_deal_rows(history, as_of)[0])
+    deals = history.opportunities.iloc[rows]
     if opportunity_ids is not None:
-        deals = deals.loc[deals.index.isin(list(opportunity_ids))]
+        keep = deals["opportunity_id"].isin(list(opportunity_ids)).to_numpy()
+        rows, deals = rows[keep], deals.loc[keep]
+    deals = deals.set_index("opportunity_id")
     out = deals[["account_id", "owner_rep_id", "amount", "expected_close_at", "created_at"]].copy()
-    stage = _last_stage(history, as_of)
-    out = out.join(stage, how="left")
-    out["stage_entered_at"] = out["stage_entered_at"].fillna(out["created_at"])
-    out["days_in_stage"] = (as_of - out["stage_entered_at"]) / DAY
+    # the stage, time in it and its norm are the deal features' own (deals.stage_state)
+    st = stage_state(history, rows, np.full(rows.size, as_of.value, dtype=np.int64))
+    out["stage"] = np.asarray(st.stage.astype(object))
+    out["stage"] = out["stage"].where(out["stage"].notna(), np.nan)
+    out["stage_entered_at"] = st.entered_ns.astype("datetime64[ns]")
+    out["days_in_stage"] = st.days_in_stage
     if history.stage_changes is None or history.stage_changes.empty:
         # no stage history: "days in stage" would be the deal's age against a default norm
         # ("stalled for 407 days"); the stall rule stays quiet (see rules_left_out)
         out["days_in_stage"] = np.nan
-    norms = stage_norms(history, as_of)
-    out["stage_norm_days"] = out["stage"].map(norms) if len(norms) else np.nan
+    out["stage_norm_days"] = st.norm_days
     acts = _before(history.activities, "occurred_at", as_of)
     if not acts.empty:
         acts = acts[acts["opportunity_id"].isin(out.index)]

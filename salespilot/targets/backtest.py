@@ -29,8 +29,9 @@ from sklearn.metrics import mean_absolute_percentage_error
 from salespilot.features.history import History
 from salespilot.features.pit import data_as_of
 from salespilot.targets.allocation import TargetConfig, recommend_targets
-from salespilot.targets.forecast import ForecastConfig, Scorer, forecast_with, ramp_factor
+from salespilot.targets.forecast import ForecastConfig, forecast_with, ramp_factor
 from salespilot.targets.forecast import tenure_months as _tenure
+from salespilot.targets.modelled import Scorer
 from salespilot.targets.periods import Period, period_containing
 
 log = logging.getLogger(__name__)
@@ -272,12 +273,12 @@ def log_to_mlflow(
 
     import mlflow
 
+    from salespilot.training.tracking import tagged_experiment
+
     mlflow.set_tracking_uri(tracking_uri)
-    if mlflow.get_experiment_by_name("targets_backtest") is None:
-        mlflow.create_experiment(
-            "targets_backtest", artifact_location=Path(artifacts_dir).resolve().as_uri()
-        )
-    mlflow.set_experiment("targets_backtest")
+    location = Path(artifacts_dir).resolve().as_uri()
+    exp_id = tagged_experiment(mlflow.MlflowClient(tracking_uri), "targets_backtest", location)
+    mlflow.set_experiment(experiment_id=exp_id)
     with mlflow.start_run(run_name="backtest " + " ".join(result.periods)) as run:
         mlflow.log_params({**params, "periods": ",".join(result.periods)})
         for method, m in result.metrics.items():

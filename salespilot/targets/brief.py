@@ -28,10 +28,11 @@ from salespilot.features.history import History
 from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of
 from salespilot.targets.channels import channel_insights
-from salespilot.targets.forecast import ForecastConfig, Scorer
+from salespilot.targets.forecast import ForecastConfig
 from salespilot.targets.gap import FUNNEL, _factor_text, gap_attribution
 from salespilot.targets.handover import _paying_accounts, handover_risk
 from salespilot.targets.health import HealthThresholds
+from salespilot.targets.modelled import Scorer
 from salespilot.targets.periods import period_containing
 
 log = logging.getLogger(__name__)

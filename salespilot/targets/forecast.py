@@ -19,18 +19,15 @@ the sum of its reps' draws, not the sum of their P50s.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.targets.modelled import Scorer
 from salespilot.targets.periods import Period
 from salespilot.targets.pipeline import close_within_window, open_pipeline
-
-#: ``scorer(history, as_of)`` -> ``opportunity_id, p_win`` of the deals open at as_of.
-Scorer = Callable[[History, pd.Timestamp], pd.DataFrame]
 
 log = logging.getLogger(__name__)
 
@@ -307,16 +304,16 @@ def forecast_with(
     as_of: pd.Timestamp,
     config: ForecastConfig | None = None,
 ) -> Forecast:
-    """:func:`build_forecast` with the open deals scored by ``scorer(history, as_of)``; the
-    scorer's ``source`` and ``horizon_days`` attributes (if any) say what its p_win means."""
+    """:func:`build_forecast` with the open deals scored by ``scorer``; its ``source`` and
+    ``horizon_days`` say what its p_win means."""
     return build_forecast(
         history,
         period,
         as_of=as_of,
-        scored_deals=scorer(history, as_of),
+        scored_deals=scorer.predict(history, as_of),
         config=config,
-        p_win_source=getattr(scorer, "source", "empirical"),
-        p_win_horizon_days=getattr(scorer, "horizon_days", None),
+        p_win_source=scorer.source,
+        p_win_horizon_days=scorer.horizon_days,
     )
 
 

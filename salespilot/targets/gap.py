@@ -50,11 +50,11 @@ from salespilot.features.pit import data_as_of, smoothed_rate
 from salespilot.targets.activity import funnel_rates
 from salespilot.targets.forecast import (
     ForecastConfig,
-    Scorer,
     forecast_with,
     ramp_factor,
     tenure_months,
 )
+from salespilot.targets.modelled import Scorer
 from salespilot.targets.periods import Period
 from salespilot.targets.pipeline import open_pipeline
 

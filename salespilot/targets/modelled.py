@@ -1,4 +1,9 @@
-"""p_win from a LightGBM win-probability model trained only on data before ``as_of``.
+"""Where the p_win of open deals comes from: the :class:`Scorer` type, and a LightGBM
+win-probability model trained only on data before ``as_of`` (:func:`lightgbm_scorer`).
+
+A scorer is the champion model (:func:`salespilot.targets.service.champion_scorer`), the
+served champion's scores (the API), the history's empirical win rates
+(:data:`salespilot.targets.service.empirical_scorer`) or a model refitted per period (here).
 
 For the backtest: the champion in the registry was trained on everything, so replaying a past
 quarter with it would leak that quarter's outcomes. This scorer fits, for each ``as_of``, a
@@ -11,6 +16,8 @@ MLflow logging and registration, which is what makes it cheap enough to run once
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,13 +27,34 @@ from salespilot.features.history import History
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Scorer:
+    """The p_win of the deals open at ``as_of`` and what it means.
+
+    ``predict(history, as_of)`` -> ``DataFrame(opportunity_id, p_win)``; calling the scorer
+    does the same. ``source`` says where p_win comes from in words (``champion v3``,
+    ``empirical``); ``horizon_days`` what it means: "won within N days" (None: won at all,
+    the empirical rates); ``version`` the registered model version and ``features`` its
+    feature names, when a model scores.
+    """
+
+    predict: Callable[[History, pd.Timestamp], pd.DataFrame]
+    source: str = "empirical"
+    horizon_days: float | None = None
+    version: str | None = None
+    features: tuple[str, ...] = ()
+
+    def __call__(self, history: History, as_of: pd.Timestamp) -> pd.DataFrame:
+        return self.predict(history, as_of)
+
+
 def lightgbm_scorer(
     *, horizon_days: int | None = None, freq: str = "2W-MON", valid_share: float = 0.25
-):
-    """A scorer ``(history, as_of) -> DataFrame(opportunity_id, p_win)`` fitting per as_of.
+) -> Scorer:
+    """A :class:`Scorer` fitting the win spec per as_of.
 
     ``p_win`` means "won within ``horizon_days``" (default: the spec's horizon); the scorer
-    carries ``horizon_days`` so the forecast can convert it. The backtest sets the horizon to
+    says so (``horizon_days``) so the forecast can convert it. The backtest sets the horizon to
     the replayed period's length, so the model predicts "won inside the period" directly and
     the history's close-timing estimate cancels out.
     """
@@ -37,7 +65,8 @@ def lightgbm_scorer(
     def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
         from salespilot.features.deals import deal_snapshot
         from salespilot.features.training_sets import as_of_grid, build_training_set
-        from salespilot.training.fit import Calibrator, choose_calibration, fit_lightgbm
+        from salespilot.training.fit import choose_calibration, fit_lightgbm
+        from salespilot.training.scoring import Calibrator
 
         as_of = pd.Timestamp(as_of)
         # Labels must be fully observed before as_of: the grid stops a horizon earlier.
@@ -64,7 +93,7 @@ def lightgbm_scorer(
             num_boost_round=500,
             early_stopping_rounds=30,
         )
-        from salespilot.training.fit import prepare_features
+        from salespilot.training.scoring import prepare_features
 
         def raw(df: pd.DataFrame) -> np.ndarray:
             x = prepare_features(
@@ -78,9 +107,12 @@ def lightgbm_scorer(
         p = calibrator.predict(raw(rows))
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 
-    score.source = f"lightgbm refit per period ({horizon}-day label)"  # type: ignore[attr-defined]
-    score.horizon_days = horizon  # type: ignore[attr-defined]
-    return score
+    return Scorer(
+        predict=score,
+        source=f"lightgbm refit per period ({horizon}-day label)",
+        horizon_days=horizon,
+        features=tuple(SPEC.features),
+    )
 
 
 def _feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -18,17 +18,21 @@ from salespilot.features.names import unknown_name
 from salespilot.features.pit import data_as_of
 from salespilot.targets.activity import activity_plan, funnel_rates
 from salespilot.targets.allocation import TargetConfig, TargetPlan, recommend_targets
-from salespilot.targets.forecast import Forecast, ForecastConfig, Scorer, forecast_with
+from salespilot.targets.forecast import Forecast, ForecastConfig, forecast_with
 from salespilot.targets.health import HealthReport, HealthThresholds, process_health
+from salespilot.targets.modelled import Scorer
 from salespilot.targets.periods import Period, period_containing
 from salespilot.targets.pipeline import empirical_win_probability, open_pipeline
 
 log = logging.getLogger(__name__)
 
 
-def empirical_scorer(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
-    """p_win from the history's win rate by stage and age (no model needed)."""
+def _empirical_p_win(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
     return empirical_win_probability(history, as_of, open_pipeline(history, as_of))
+
+
+#: p_win from the history's win rate by stage and age (no model needed).
+empirical_scorer = Scorer(predict=_empirical_p_win, source="empirical")
 
 
 def champion_scorer(settings=None) -> Scorer | None:
@@ -47,14 +51,20 @@ def champion_scorer(settings=None) -> Scorer | None:
         log.info("no champion win_probability model (%s); using the empirical scorer", exc)
         return None
 
+    horizon = win_horizon_days(model)
+
     def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
-        rows = deal_snapshot(history, as_of, horizon_days=int(win_horizon_days(model)))
+        rows = deal_snapshot(history, as_of, horizon_days=int(horizon))
         p = model.predict_proba(rows)
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 
-    score.source = f"champion v{model.version}"  # type: ignore[attr-defined]
-    score.horizon_days = win_horizon_days(model)  # type: ignore[attr-defined]
-    return score
+    return Scorer(
+        predict=score,
+        source=f"champion v{model.version}",
+        horizon_days=horizon,
+        version=str(model.version),
+        features=tuple(model.features),
+    )
 
 
 def win_horizon_days(model: object | None = None) -> float:
@@ -152,6 +162,7 @@ def configs_from_settings(settings) -> tuple[ForecastConfig, TargetConfig, Healt
             response_hours_warning=s.health_response_hours_warning,
             alert_ratio=s.health_alert_ratio,
             alert_weeks=s.health_alert_weeks,
+            basis=s.health_basis,
         ),
     )
 

@@ -17,27 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from salespilot.training.checks import NotEnoughDataError
-    from salespilot.training.registry import (
-        LoadedModel,
-        RegistryError,
-        compare,
-        load_model,
-        promote,
-        rollback,
-    )
+    from salespilot.training.loading import LoadedModel, load_model
+    from salespilot.training.promotion import promote, rollback
     from salespilot.training.split import SplitError
+    from salespilot.training.tracking import RegistryError, compare
     from salespilot.training.train import MissingTablesError, TrainResult, train_model
 
 _EXPORTS = {
     "train_model": "salespilot.training.train",
     "TrainResult": "salespilot.training.train",
     "MissingTablesError": "salespilot.training.train",
-    "load_model": "salespilot.training.registry",
-    "LoadedModel": "salespilot.training.registry",
-    "RegistryError": "salespilot.training.registry",
-    "promote": "salespilot.training.registry",
-    "rollback": "salespilot.training.registry",
-    "compare": "salespilot.training.registry",
+    "load_model": "salespilot.training.loading",
+    "LoadedModel": "salespilot.training.loading",
+    "RegistryError": "salespilot.training.tracking",
+    "promote": "salespilot.training.promotion",
+    "rollback": "salespilot.training.promotion",
+    "compare": "salespilot.training.tracking",
     "NotEnoughDataError": "salespilot.training.checks",
     "SplitError": "salespilot.training.split",
 }

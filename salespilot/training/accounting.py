@@ -52,6 +52,19 @@ class RowAccount:
     used: dict[str, Count]
     left_out: dict[str, Count]
 
+    def describe(self) -> str:
+        """One sentence for messages: the rows (entities) each period used and each reason
+        left out, e.g. in the "not enough data" error of ``train``."""
+
+        def part(name: str, c: Count) -> str:
+            return f"{name} {c.rows:,} ({c.entities:,} {self.entity})"
+
+        used = ", ".join(part(k, v) for k, v in self.used.items())
+        out = ", ".join(part(k.replace("_", " "), v) for k, v in self.left_out.items() if v.rows)
+        return f"Rows of {self.candidates.rows:,} candidates: used in {used}; left out: " + (
+            out or "none"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "entity": self.entity,

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
 
 from salespilot.models.spec import ModelSpec
+from salespilot.training.evaluate import roc_auc
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,13 @@ def class_counts(y: np.ndarray) -> tuple[int, int]:
     return int(y.sum()), int(len(y) - y.sum())
 
 
-def check_min_data(spec: ModelSpec, **periods: np.ndarray) -> None:
+def check_min_data(spec: ModelSpec, *, account: Any = None, **periods: np.ndarray) -> None:
     """Raise :class:`NotEnoughDataError` when a period has too few examples of either class.
 
     The training period needs ``spec.min_examples_per_class`` of each, validation and test
-    ``spec.min_eval_examples_per_class`` (they only judge).
+    ``spec.min_eval_examples_per_class`` (they only judge). ``account`` (a
+    :class:`~salespilot.training.accounting.RowAccount`) puts the run's row accounting in the
+    message: how many rows each period had and what was left out, and why.
     """
     problems = []
     for period, y in periods.items():
@@ -46,7 +48,9 @@ def check_min_data(spec: ModelSpec, **periods: np.ndarray) -> None:
         raise NotEnoughDataError(
             f"not enough data to train {spec.name} ({spec.label}, horizon {spec.horizon_days} days): "
             + "; ".join(problems)
-            + ". Supply a longer history or one with more closed outcomes."
+            + ". "
+            + ("" if account is None else f"{account.describe()}. ")
+            + "Supply a longer history or one with more closed outcomes."
         )
 
 
@@ -73,27 +77,50 @@ def single_feature_aucs(
     out: dict[str, float] = {}
     if len(np.unique(y)) < 2:
         return out
-    for f in features:
-        if f not in frame.columns:
+    present = [f for f in features if f in frame.columns]
+    numeric = _numeric_aucs(frame, y, [f for f in present if f not in categorical])
+    for f in present:
+        if f not in categorical:
+            if f in numeric:
+                out[f] = numeric[f]
             continue
         col = frame[f]
-        if f in categorical:
-            x = col.astype("object").where(col.notna(), "(missing)").astype(str).to_frame()
-            score = (
-                TargetEncoder(
-                    target_type="binary", cv=StratifiedKFold(5, shuffle=True, random_state=0)
-                )
-                .fit_transform(x, y)
-                .ravel()
-            )
-        else:
-            v = pd.to_numeric(col, errors="coerce").astype(float)
-            if v.notna().sum() == 0:
-                continue
-            score = v.fillna(v.min() - 1).to_numpy()
-        auc = float(roc_auc_score(y, score))
+        x = col.astype("object").where(col.notna(), "(missing)").astype(str).to_frame()
+        score = (
+            TargetEncoder(target_type="binary", cv=StratifiedKFold(5, shuffle=True, random_state=0))
+            .fit_transform(x, y)
+            .ravel()
+        )
+        auc = roc_auc(y, score)
         out[f] = max(auc, 1 - auc)
     return out
+
+
+def _numeric_aucs(frame: pd.DataFrame, y: np.ndarray, features: list[str]) -> dict[str, float]:
+    """Direction-free ROC AUC of each numeric column (missing = below everything), all columns
+    ranked in one call: the Mann-Whitney statistic from average ranks, ties counting one half
+    (what ``roc_auc_score`` integrates)."""
+    from scipy.stats import rankdata
+
+    columns, values = [], []
+    for f in features:
+        col = frame[f]
+        if not pd.api.types.is_numeric_dtype(col.dtype):
+            col = pd.to_numeric(col, errors="coerce")
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+        if not np.isnan(v).all():
+            columns.append(f)
+            values.append(v)
+    if not columns:
+        return {}
+    x = np.array(values).T  # column-major: each column sorts in contiguous memory
+    missing = np.isnan(x)
+    x[missing] = np.broadcast_to(np.nanmin(x, axis=0) - 1, x.shape)[missing]
+    ranks = rankdata(x, axis=0)
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    aucs = (ranks[pos].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return {f: float(max(a, 1 - a)) for f, a in zip(columns, aucs, strict=True)}
 
 
 def leak_warnings_from(spec: ModelSpec, aucs: dict[str, float]) -> list[str]:
@@ -155,7 +182,7 @@ def missingness_aucs(frame: pd.DataFrame, y: np.ndarray, features: list[str]) ->
         missing = frame[f].isna().to_numpy()
         if missing.all() or not missing.any():
             continue
-        auc = float(roc_auc_score(y, missing.astype(float)))
+        auc = roc_auc(y, missing.astype(float))
         out[f] = max(auc, 1 - auc)
     return out
 

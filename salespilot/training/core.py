@@ -20,13 +20,8 @@ from salespilot.models.spec import ModelSpec
 from salespilot.training import baselines, checks, readiness
 from salespilot.training.accounting import RowAccount, account_rows
 from salespilot.training.evaluate import binary_metrics
-from salespilot.training.fit import (
-    Calibrator,
-    SalesPilotModel,
-    choose_calibration,
-    fit_lightgbm,
-    refit_lightgbm,
-)
+from salespilot.training.fit import choose_calibration, fit_lightgbm, refit_lightgbm
+from salespilot.training.scoring import Calibrator, SalesPilotModel
 from salespilot.training.split import TimeSplit, decision_split, time_split
 
 log = logging.getLogger(__name__)
@@ -137,7 +132,7 @@ def fit_and_evaluate(
             warm_up=warm_up,
         )
     y_train, y_valid, y_test = y[split.train], y[split.valid], y[split.test]
-    checks.check_min_data(spec, train=y_train, valid=y_valid, test=y_test)
+    checks.check_min_data(spec, account=row_account, train=y_train, valid=y_valid, test=y_test)
     train, valid, test = rows[split.train], rows[split.valid], rows[split.test]
 
     warnings: list[str] = []
@@ -235,6 +230,7 @@ def fit_and_evaluate(
         negative_name=spec.negative_name,
         won_lost=won_against_lost(spec, fit_rows, y_fit, test, y_test, p_test),
         horizon_days=spec.horizon_days,
+        groups=_entities(spec, test),
     )
 
     return Evaluation(
@@ -377,7 +373,21 @@ def won_against_lost(
         p_age = baselines.deal_age_baseline(
             spec, fit_rows[closed_fit], y_closed_fit, test[closed_test]
         )
-    return readiness.won_vs_lost(y_test[closed_test], p_test[closed_test], p_age)
+    groups = _entities(spec, test)
+    return readiness.won_vs_lost(
+        y_test[closed_test],
+        p_test[closed_test],
+        p_age,
+        groups=None if groups is None else groups[closed_test],
+    )
+
+
+def _entities(spec: ModelSpec, rows: pd.DataFrame) -> np.ndarray | None:
+    """Each row's entity (a deal's weekly rows share one), the readiness bootstrap's clusters;
+    None when the table has no entity column (each row its own)."""
+    if spec.entity not in rows.columns:
+        return None
+    return rows[spec.entity].to_numpy(dtype=object)
 
 
 def summary(evaluation: Evaluation) -> dict[str, Any]:

@@ -1,10 +1,9 @@
-"""LightGBM fit with early stopping, probability calibration, and the model object serving uses.
+"""LightGBM fit with early stopping and the choice of probability calibration.
 
-:class:`SalesPilotModel` holds everything a prediction needs: the raw booster (explanations are
-its SHAP values, in log-odds), the calibrator chosen on the validation period (probabilities),
-the feature list, the categories seen in training and the readable names. It is what MLflow
-stores (wrapped as a pyfunc) and what :func:`salespilot.training.load_model` returns inside a
-:class:`~salespilot.training.registry.LoadedModel`.
+What it fits is a :class:`~salespilot.training.scoring.SalesPilotModel` (booster, calibrator,
+features, categories, readable names): the scoring half, in its own module so that every
+registered model ships it. ``Calibrator``, ``SalesPilotModel`` and ``prepare_features`` are
+importable from here too (model versions registered before the split pickled them here).
 """
 
 from __future__ import annotations
@@ -16,58 +15,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+
+from salespilot.training.scoring import (  # noqa: F401 (SalesPilotModel: older pickles)
+    CALIBRATION_METHODS,
+    Calibrator,
+    SalesPilotModel,
+    _sigmoid,
+    prepare_features,
+)
 
 log = logging.getLogger(__name__)
-
-CALIBRATION_METHODS = ("none", "sigmoid", "isotonic")
-_CLIP = 1e-4
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-class Calibrator(BaseEstimator):
-    """Maps the booster's raw score (log-odds) to a calibrated probability.
-
-    ``none`` is the booster's own sigmoid; ``sigmoid`` is Platt scaling (a logistic regression
-    on the raw score); ``isotonic`` a monotone step function of it. ``predict`` before ``fit``
-    raises scikit-learn's ``NotFittedError``.
-    """
-
-    def __init__(self, method: str = "none") -> None:
-        if method not in CALIBRATION_METHODS:
-            raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {method!r}")
-        self.method = method
-
-    def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:
-        raw = np.asarray(raw, dtype=float).reshape(-1, 1)
-        if self.method == "sigmoid":
-            from sklearn.linear_model import LogisticRegression
-
-            self.estimator_ = LogisticRegression(C=1e4).fit(raw, y)
-        elif self.method == "isotonic":
-            from sklearn.isotonic import IsotonicRegression
-
-            self.estimator_ = IsotonicRegression(
-                out_of_bounds="clip", y_min=_CLIP, y_max=1 - _CLIP
-            ).fit(raw.ravel(), y)
-        else:
-            self.estimator_ = None
-        return self
-
-    def predict(self, raw: np.ndarray) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
-        raw = np.asarray(raw, dtype=float)
-        if self.method == "sigmoid":
-            p = self.estimator_.predict_proba(raw.reshape(-1, 1))[:, 1]
-        elif self.method == "isotonic":
-            p = self.estimator_.predict(raw)
-        else:
-            p = _sigmoid(raw)
-        return np.clip(p, _CLIP, 1 - _CLIP)
 
 
 def choose_calibration(raw: np.ndarray, y: np.ndarray, *, folds: int = 4) -> tuple[str, dict]:
@@ -96,76 +53,6 @@ def choose_calibration(raw: np.ndarray, y: np.ndarray, *, folds: int = 4) -> tup
         if losses[method] < losses[best] - 1e-3:
             best = method
     return best, losses
-
-
-class SalesPilotModel:
-    """A trained model: raw LightGBM booster + calibrator + the columns and names it needs."""
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        booster: Any,
-        calibrator: Calibrator,
-        features: list[str],
-        categorical: list[str],
-        categories: Mapping[str, list],
-        readable_names: Mapping[str, str],
-        metadata: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.name = name
-        self.booster = booster
-        self.calibrator = calibrator
-        self.features = list(features)
-        self.categorical = list(categorical)
-        self.categories = {k: list(v) for k, v in categories.items()}
-        self.readable_names = dict(readable_names)
-        self.metadata = dict(metadata or {})
-
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The model's input matrix: its columns in its order, categories as seen in training."""
-        missing = [f for f in self.features if f not in frame.columns]
-        if missing:
-            raise KeyError(f"{self.name}: input lacks feature columns {missing}")
-        return prepare_features(frame, self.features, self.categories)
-
-    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
-        """The booster's score in log-odds (what SHAP values add up to)."""
-        return self.booster.predict(self.prepare(frame), raw_score=True)
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Calibrated probability of the positive class, one per row."""
-        return self.calibrator.predict(self.raw_score(frame))
-
-    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """TreeSHAP contributions per feature (log-odds) plus ``base_value``; rows sum to raw_score."""
-        values = self.booster.predict(self.prepare(frame), pred_contrib=True)
-        return pd.DataFrame(values, columns=[*self.features, "base_value"], index=frame.index)
-
-    def score_all(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(probability, raw score, contributions)`` from one input matrix and one booster
-        call: TreeSHAP contributions (features then the base value) add up to the raw score."""
-        contrib = np.asarray(self.booster.predict(self.prepare(frame), pred_contrib=True))
-        raw = contrib.sum(axis=1)
-        return np.asarray(self.calibrator.predict(raw), dtype=float), raw, contrib
-
-
-def prepare_features(
-    frame: pd.DataFrame, features: list[str], categories: Mapping[str, list]
-) -> pd.DataFrame:
-    """Select ``features``; categoricals get the training categories (unseen values -> missing),
-    everything else becomes float (booleans included)."""
-    out = {}
-    for f in features:
-        col = frame[f]
-        if f in categories:
-            # categories were learned as strings: compare like with like (codes 1 vs "1")
-            values = col.astype("object")
-            values = values.where(values.isna(), values.astype(str))
-            out[f] = pd.Categorical(values.where(values.notna(), None), categories=categories[f])
-        else:
-            out[f] = pd.to_numeric(col, errors="coerce").astype("float64")
-    return pd.DataFrame(out, index=frame.index)
 
 
 def learn_categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list]:

@@ -4,8 +4,9 @@ Judged on the test period only, against the logistic regression scored on the sa
 
 * ``not_ready`` when the test period has too few examples of a class to judge
   (:data:`MIN_TEST_PER_CLASS`), when the test ROC AUC's seeded bootstrap 90 % interval includes
-  0.5, when the model does not beat the logistic regression's ROC AUC, when a leak check fired
-  at error level, or (win model) when among the test deals that closed within the horizon it
+  0.5 (a cluster bootstrap: an entity's rows - a deal's weekly snapshots - are drawn
+  together), when the model does not beat the logistic regression's ROC AUC, when a leak
+  check fired at error level, or (win model) when among the test deals that closed within the horizon it
   tells won from lost no better than the deal's age alone (:class:`WonVsLost`: the seeded
   bootstrap interval of the paired ROC AUC difference includes 0) - a model that learned *when*
   deals close, not *which* win;
@@ -22,7 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
+
+from salespilot.training.evaluate import RankedScores
 
 READY = "ready"
 USABLE = "usable"
@@ -99,20 +103,28 @@ def _bootstrap_interval(
     y: np.ndarray,
     statistic: Any,
     *,
+    groups: np.ndarray | None,
     resamples: int,
     seed: int,
     level: float,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(idx)`` over rows resampled with
-    replacement (seeded); resamples holding a single class are skipped."""
+    """Percentile bootstrap interval of ``statistic(counts)`` over clusters resampled with
+    replacement (seeded; ``counts[i]``: how often row ``i``'s cluster was drawn). A drawn
+    cluster brings all its rows: ``groups`` holds each row's entity - the weekly rows of one
+    deal share its outcome, so they are one draw, not many (None: each row its own cluster).
+    Resamples holding a single class are skipped."""
     y = np.asarray(y, dtype=int)
+    codes = np.arange(len(y)) if groups is None else pd.factorize(np.asarray(groups))[0]
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
+        drawn = rng.integers(0, n_groups, n_groups)
+        counts = np.bincount(drawn, minlength=n_groups)[codes]
+        drawn_y = y[counts > 0]
+        if drawn_y.min() == drawn_y.max():
             continue
-        values.append(statistic(idx))
+        values.append(statistic(counts))
     if not values:
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
@@ -124,15 +136,17 @@ def bootstrap_auc_interval(
     y: np.ndarray,
     p: np.ndarray,
     *,
+    groups: np.ndarray | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     level: float = INTERVAL,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ROC AUC (rows resampled with replacement, seeded)."""
+    """Percentile bootstrap interval of ROC AUC (clusters ``groups`` - the rows' entities -
+    resampled with replacement, seeded; None: rows)."""
     y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
+    ranked = RankedScores(y, p)  # sorted once: each resample reweights the rows
     return _bootstrap_interval(
-        y, lambda idx: roc_auc_score(y[idx], p[idx]), resamples=resamples, seed=seed, level=level
+        y, ranked.auc, groups=groups, resamples=resamples, seed=seed, level=level
     )
 
 
@@ -141,39 +155,47 @@ def bootstrap_auc_difference_interval(
     p: np.ndarray,
     p_other: np.ndarray,
     *,
+    groups: np.ndarray | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     level: float = INTERVAL,
 ) -> tuple[float, float]:
     """Interval of ROC AUC(``p``) - ROC AUC(``p_other``), both scored on each same resample
-    (the same resamples as :func:`bootstrap_auc_interval` with the same seed)."""
+    (the same resamples as :func:`bootstrap_auc_interval` with the same seed and groups)."""
     y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
-    p_other = np.asarray(p_other, dtype=float)
+    ranked, other = RankedScores(y, p), RankedScores(y, p_other)
     return _bootstrap_interval(
         y,
-        lambda idx: roc_auc_score(y[idx], p[idx]) - roc_auc_score(y[idx], p_other[idx]),
+        lambda counts: ranked.auc(counts) - other.auc(counts),
+        groups=groups,
         resamples=resamples,
         seed=seed,
         level=level,
     )
 
 
-def won_vs_lost(y_won: np.ndarray, p: np.ndarray, p_age: np.ndarray | None) -> WonVsLost:
+def won_vs_lost(
+    y_won: np.ndarray,
+    p: np.ndarray,
+    p_age: np.ndarray | None,
+    *,
+    groups: np.ndarray | None = None,
+) -> WonVsLost:
     """:class:`WonVsLost` of test rows whose deal closed (``y_won``: 1 won, 0 lost), the
     model's scores ``p`` and the deal-age baseline's ``p_age`` on the same rows (None: no
-    baseline could be fitted, nothing to compare with)."""
+    baseline could be fitted, nothing to compare with); ``groups``: each row's deal, the
+    bootstrap's clusters."""
     y = np.asarray(y_won, dtype=int)
     won, lost = int(y.sum()), int(len(y) - y.sum())
     if not won or not lost:
         return WonVsLost(won, lost)
     out = WonVsLost(won, lost, auc=float(roc_auc_score(y, p)))
     if out.judged:
-        out.interval = bootstrap_auc_interval(y, p)
+        out.interval = bootstrap_auc_interval(y, p, groups=groups)
     if p_age is not None:
         out.age_baseline_auc = float(roc_auc_score(y, p_age))
         if out.judged:
-            out.gain_interval = bootstrap_auc_difference_interval(y, p, p_age)
+            out.gain_interval = bootstrap_auc_difference_interval(y, p, p_age, groups=groups)
     return out
 
 
@@ -215,9 +237,11 @@ def judge(
     negative_name: str = "negative",
     won_lost: WonVsLost | None = None,
     horizon_days: int | None = None,
+    groups: np.ndarray | None = None,
 ) -> Readiness:
     """The verdict for one model's test scores (``baseline_auc``: the logistic regression's;
-    ``won_lost``: the win model's won-against-lost check, see :func:`won_vs_lost`)."""
+    ``won_lost``: the win model's won-against-lost check, see :func:`won_vs_lost`;
+    ``groups``: each test row's entity, the bootstrap's clusters)."""
     y = np.asarray(y_test, dtype=int)
     pos, neg = int(y.sum()), int(len(y) - y.sum())
     reasons: list[str] = []
@@ -230,7 +254,7 @@ def judge(
         helps.append("a longer history or one with more recorded outcomes in its latest months")
         return Readiness(NOT_READY, reasons, None, "; ".join(helps), won_lost)
     auc = float(roc_auc_score(y, p_test))
-    low, high = bootstrap_auc_interval(y, p_test)
+    low, high = bootstrap_auc_interval(y, p_test, groups=groups)
     interval = (low, high)
     if low <= 0.5:
         reasons.append(

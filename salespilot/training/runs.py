@@ -106,15 +106,15 @@ def train_named(
     spec = get_spec(name)
     explicit = horizon_days if spec.horizon_applies else None
     resolved = horizon_spec(spec, settings, explicit)
-    frame = stored_frame(
-        resolved.table, features_dir, history.content_hash(), resolved.horizon_days
-    )
+    history_hash = history.content_hash()
+    frame = stored_frame(resolved.table, features_dir, history_hash, resolved.horizon_days)
     return train_model(
         spec,
         history,
         settings,
         params=params or None,
         frame=frame,
+        history_hash=history_hash,
         horizon_days=explicit,
         progress=progress,
     )

@@ -21,7 +21,7 @@ import pandas as pd
 from salespilot.models.spec import ModelSpec
 from salespilot.training.core import SlotFn
 from salespilot.training.evaluate import slot_metrics
-from salespilot.training.fit import SalesPilotModel
+from salespilot.training.scoring import SalesPilotModel
 
 if TYPE_CHECKING:
     from salespilot.features.history import History

@@ -2,7 +2,7 @@
 
 Reads like a table of contents: check the tables, build the labelled feature table, fit and
 evaluate (:mod:`~salespilot.training.core`), log the run, register, decide champion or
-challenger (:mod:`~salespilot.training.registry`).
+challenger (:mod:`~salespilot.training.tracking`, :mod:`~salespilot.training.promotion`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 from salespilot.features.pit import observed_end
 from salespilot.models.spec import ModelSpec
 from salespilot.settings import Settings
-from salespilot.training import registry
+from salespilot.training import promotion, tracking
 from salespilot.training.core import Evaluation, OracleFn, SlotFn, fit_and_evaluate, summary
 
 if TYPE_CHECKING:
@@ -216,6 +216,7 @@ def train_model(
     figures: bool = True,
     progress: Progress | None = None,
     horizon_days: int | None = None,
+    history_hash: str | None = None,
 ) -> TrainResult:
     """Train, evaluate, log, register and judge one model.
 
@@ -223,7 +224,8 @@ def train_model(
     is an already built labelled feature table to use instead of building one. ``params``
     overrides LightGBM parameters; ``extra_features`` adds a customer's own columns
     (name -> ``"categorical"`` / ``"numeric"``), ``exclude_features`` drops some.
-    ``horizon_days`` sets the label horizon (see :func:`horizon_spec`).
+    ``horizon_days`` sets the label horizon (see :func:`horizon_spec`). ``history_hash`` is
+    ``history.content_hash()`` when the caller has it already (hashing a big history costs).
     The oracle and the contact-time slot evaluation come from the history's ``truth/`` folder
     when there is one (or from ``oracle``/``slots`` when given).
 
@@ -243,7 +245,8 @@ def train_model(
         spec = spec.with_features(extra=extra_features, exclude=exclude_features)
     if history is not None:
         check_tables(spec, history)
-    history_hash = history.content_hash() if history is not None else None
+    if history_hash is None and history is not None:
+        history_hash = history.content_hash()
     if frame is None:
         if history is None:
             raise ValueError("train_model needs a history or a frame")
@@ -290,7 +293,7 @@ def train_model(
 
     say(f"{spec.name}: logging the run and registering the model")
     history_hash = history_hash or _frame_hash(frame)
-    run_id, version = registry.log_run(
+    run_id, version = tracking.log_run(
         ev,
         settings=settings,
         history_hash=history_hash,
@@ -300,12 +303,19 @@ def train_model(
             "training_cluster": settings.training_cluster,
             **({"data_dir": str(history.source)} if history is not None and history.source else {}),
         },
+        progress=say,
     )
-    becomes, reason, champ_metrics = registry.decide_promotion(ev, settings, version)
-    if becomes:
-        registry.promote(spec.name, version, settings=settings, reason=reason)
-    else:
-        registry.mark_challenger(spec.name, version, settings=settings, reason=reason)
+    try:
+        becomes, reason, champ_metrics = promotion.decide_promotion(ev, settings, version)
+        if becomes:
+            promotion.promote(spec.name, version, settings=settings, reason=reason)
+        else:
+            promotion.mark_challenger(spec.name, version, settings=settings, reason=reason)
+    except Exception as exc:  # registered but not judged: never to be promoted or served
+        tracking.mark_failed(
+            tracking.client(settings), spec.name, version, f"judging it failed: {exc}"
+        )
+        raise
     say(
         f"{spec.name}: v{version} {'is the new champion' if becomes else 'stays challenger'} ({reason})"
     )

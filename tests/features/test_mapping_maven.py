@@ -16,12 +16,8 @@ from salespilot.features.pit import observed_end
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "examples" / "maven_crm" / "mapping.yaml"
-# The data lives in shared/data/maven-crm beside the repository or one folder further up.
-_CANDIDATES = [ROOT.parent / "shared/data/maven-crm", ROOT.parent.parent / "shared/data/maven-crm"]
-MAVEN = Path(
-    os.environ.get("SALESPILOT_MAVEN_DIR")
-    or next((c for c in _CANDIDATES if c.is_dir()), _CANDIDATES[0])
-)
+# SALESPILOT_MAVEN_DIR, or where CI provides the public exports: shared/data/ beside the checkout
+MAVEN = Path(os.environ.get("SALESPILOT_MAVEN_DIR") or ROOT.parent / "shared/data/maven-crm")
 
 _MISSING = f"the Maven CRM files are not at {MAVEN} (set SALESPILOT_MAVEN_DIR)"
 if os.environ.get("CI") and not (MAVEN / "sales_pipeline.csv").is_file():

@@ -1,7 +1,8 @@
 """The Olist marketing funnel (a lead list and its won deals) through examples/olist_funnel/.
 
 Its licence is non-commercial: the files stay out of the repository and are read from
-``../shared/data/olist-funnel/`` beside it (skipped where absent, except under CI).
+``SALESPILOT_OLIST_DIR`` or, as CI provides them, ``shared/data/olist-funnel/`` beside the
+checkout (skipped where absent, except under CI).
 """
 
 from __future__ import annotations
@@ -18,15 +19,7 @@ from salespilot.features.mapping import import_history
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "examples" / "olist_funnel" / "mapping.yaml"
-# shared/data/olist-funnel beside the repository or one folder further up
-_CANDIDATES = [
-    ROOT.parent / "shared/data/olist-funnel",
-    ROOT.parent.parent / "shared/data/olist-funnel",
-]
-OLIST = Path(
-    os.environ.get("SALESPILOT_OLIST_DIR")
-    or next((c for c in _CANDIDATES if c.is_dir()), _CANDIDATES[0])
-)
+OLIST = Path(os.environ.get("SALESPILOT_OLIST_DIR") or ROOT.parent / "shared/data/olist-funnel")
 _LEADS = "olist_marketing_qualified_leads_dataset.csv"
 _MISSING = f"the Olist funnel files are not at {OLIST} (set SALESPILOT_OLIST_DIR)"
 if os.environ.get("CI") and not (OLIST / _LEADS).is_file():

@@ -37,3 +37,5 @@ def test_weekly_briefs_are_stored_pushed_and_logged(tmp_path, demo_history_dir, 
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     files = client.list_artifacts(result["mlflow_run_id"], f"briefs/{result['week']}")
     assert [f.path.rsplit("/", 1)[-1] for f in files] == ["na-enterprise.json"]
+    exp = client.get_experiment(client.get_run(result["mlflow_run_id"]).info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"

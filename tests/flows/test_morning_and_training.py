@@ -47,7 +47,7 @@ def test_morning_lists_are_written_for_every_active_rep_and_pushed(trained_copy,
 def test_a_failing_model_leaves_its_champion_alone_and_the_others_train(trained_copy):
     from salespilot.flows.training_flow import train_models
     from salespilot.settings import Settings
-    from salespilot.training.registry import current_champion
+    from salespilot.training.promotion import current_champion
 
     settings = Settings()
     before = {m: current_champion(settings, m) for m in ("win_probability", "churn_risk")}

@@ -182,3 +182,44 @@ def test_account_facts_apply_reply_and_owner_rules():
     got = {w.code for w in rules.evaluate(f, rules.ACCOUNT_RULES)}
     assert got == {"no_reply_48h", "owner_changed_without_handover"}
     assert isinstance(f["as_of"], pd.Timestamp)
+
+
+# -- the rules and the features read the history the same way --------------------------------
+
+
+def test_rule_facts_agree_with_the_deal_features(demo_history):
+    """The rules' open deals, stage, days in stage and stage norm are the deal features' own
+    (one point-in-time definition): on the generated history, at three dates."""
+    import numpy as np
+
+    from salespilot.features.deals import deal_snapshot
+
+    for as_of in map(pd.Timestamp, ["2026-02-02", "2026-04-15 13:30", "2026-07-01"]):
+        f = rules.deal_facts(demo_history, as_of)
+        snap = deal_snapshot(demo_history, as_of).set_index("opportunity_id")
+        assert sorted(f.index) == sorted(snap.index)
+        snap = snap.loc[f.index]
+        assert (f["stage"].astype(str) == snap["stage"].astype(str)).all()
+        np.testing.assert_allclose(f["days_in_stage"], snap["days_in_stage"], rtol=1e-12)
+        np.testing.assert_allclose(f["stage_norm_days"], snap["stage_norm_days"], rtol=1e-12)
+
+
+def test_a_stage_left_by_closing_the_deal_counts_in_the_norm_like_in_the_features():
+    """O2 sat 12 days in "proposal" and was lost from there (no further stage change): that
+    stay is part of the stage's norm for the rules as for the features."""
+    from salespilot.features.deals import deal_snapshot
+
+    sc = [
+        dict(opportunity_id="O1", changed_at=ts(-30), stage="proposal"),
+        dict(opportunity_id="O2", changed_at=ts(-50), stage="proposal"),
+    ]
+    opps = [
+        deal(),
+        deal(opportunity_id="O2", created_at=ts(-80), closed_at=ts(-38), status="lost"),
+    ]
+    h = history(opportunities=opps, stage_changes=sc)
+    f = facts(h)
+    features = deal_snapshot(h, NOW).set_index("opportunity_id").loc["O1"]
+    assert features["stage_norm_days"] == 12.0
+    assert f["stage_norm_days"] == 12.0 and f["days_in_stage"] == features["days_in_stage"] == 30
+    assert rules.rule_stalled(f).evidence["stage_norm_days"] == 12.0

@@ -58,6 +58,8 @@ def test_backtest_logs_to_mlflow_with_fan_charts(result, tmp_path):
     charts = [a.path for a in client.list_artifacts(run_id, "fan_charts/company")]
     assert charts == ["fan_charts/company/company.png"]
     assert "backtest_rows.csv" in [a.path for a in client.list_artifacts(run_id)]
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     assert client.get_experiment(run.info.experiment_id).name == "targets_backtest"
 
 

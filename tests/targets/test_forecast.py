@@ -128,3 +128,25 @@ def test_forecast_rejects_a_past_period(small_history):
             as_of=PERIOD.start,
             scored_deals=pd.DataFrame({"opportunity_id": [], "p_win": []}),
         )
+
+
+def test_a_scorer_says_what_its_p_win_means_and_the_forecast_reports_it(small_history):
+    from salespilot.models.win_probability import SPEC
+    from salespilot.targets.forecast import forecast_with
+    from salespilot.targets.modelled import Scorer, lightgbm_scorer
+    from salespilot.targets.service import empirical_scorer
+
+    refit = lightgbm_scorer(horizon_days=92)
+    assert isinstance(refit, Scorer) and refit.horizon_days == 92 and refit.version is None
+    assert refit.source == "lightgbm refit per period (92-day label)"
+    assert refit.features == tuple(SPEC.features)
+    assert isinstance(empirical_scorer, Scorer) and empirical_scorer.source == "empirical"
+    assert empirical_scorer.horizon_days is None
+    own = Scorer(predict=empirical_scorer.predict, source="by hand", horizon_days=30)
+    config = ForecastConfig(simulations=200)
+    fc = forecast_with(own, small_history, PERIOD, as_of=PERIOD.start, config=config)
+    assert fc.p_win_source == "by hand"
+    plain = forecast_with(
+        empirical_scorer, small_history, PERIOD, as_of=PERIOD.start, config=config
+    )
+    assert plain.p_win_source == "empirical"

@@ -177,7 +177,7 @@ def test_after_the_fact_fields_are_named_for_review():
     assert "missing alone separates" in by_name["followup_rating"][0]
     assert "alone ranks label_won" in by_name["call_duration"][0]
     assert not [w for w in ev.warnings if "likely leak" in w]  # below the error level
-    from salespilot.training.registry import readiness_tags
+    from salespilot.training.tracking import readiness_tags
 
     assert {"followup_rating", "call_duration"} <= set(
         json.loads(readiness_tags(ev)["leak_review"])
@@ -223,3 +223,19 @@ def test_a_rule_with_no_data_to_stand_on_is_left_out_and_said_to_be():
         summary(fit_and_evaluate(synthetic_spec(), synthetic_frame(1500)))["baselines_left_out"]
         == {}
     )
+
+
+def test_not_enough_data_says_where_the_rows_went():
+    """The error carries the row accounting: each period's rows and what was left out."""
+    frame = synthetic_frame(3000)
+    frame["label_won"] = 0
+    frame.loc[frame.index[:12], "label_won"] = 1
+    frame.loc[frame.index[-100:], "label_won"] = np.nan  # the unlabelled end
+    with pytest.raises(NotEnoughDataError) as err:
+        fit_and_evaluate(synthetic_spec(), frame)
+    msg = str(err.value)
+    ev_rows = frame["label_won"].notna().sum()
+    assert f"Rows of {len(frame):,} candidates: used in train " in msg, msg
+    assert "validation " in msg and "test " in msg
+    assert "left out: unlabelled end 100 (" in msg, msg
+    assert "embargo " in msg and ev_rows < len(frame)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
 
 from salespilot.settings import Settings
 from salespilot.training import compare, train_model
-from salespilot.training.readiness import bootstrap_auc_interval, judge, won_vs_lost
+from salespilot.training.evaluate import roc_auc
+from salespilot.training.readiness import (
+    bootstrap_auc_difference_interval,
+    bootstrap_auc_interval,
+    judge,
+    won_vs_lost,
+)
 from tests.training.synthetic import (
     synthetic_frame,
     synthetic_spec,
@@ -87,3 +95,53 @@ def test_won_vs_lost_check_rules():
     assert not few.judged and not few.within_noise and few.gain_interval is None
     ok = judge(y_test=y, p_test=signal, baseline_auc=0.6, error_leaks=[], won_lost=few)
     assert ok.verdict == "ready" and "not judged" in ok.reasons[-1]
+
+
+def _naive_interval(y, p, p_other=None, *, resamples=200, seed=0, level=0.90):
+    """The reference: scikit-learn's ROC AUC on each resample drawn row by row."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        v = roc_auc_score(y[idx], p[idx])
+        values.append(v if p_other is None else v - roc_auc_score(y[idx], p_other[idx]))
+    tail = (1 - level) / 2 * 100
+    return tuple(np.percentile(values, [tail, 100 - tail]))
+
+
+def test_bootstrap_intervals_and_auc_match_scikit_learn_with_ties():
+    rng = np.random.default_rng(4)
+    for n in (25, 400):  # 25 rows: some resamples hold one class and are skipped
+        y = (rng.random(n) < 0.2).astype(int)
+        p = np.round(rng.random(n) + 0.4 * y, 1)  # rounded: many ties, across classes too
+        other = np.round(rng.random(n), 2)
+        np.testing.assert_allclose(bootstrap_auc_interval(y, p), _naive_interval(y, p), atol=1e-12)
+        np.testing.assert_allclose(
+            bootstrap_auc_difference_interval(y, p, other),
+            _naive_interval(y, p, other),
+            atol=1e-12,
+        )
+        assert abs(roc_auc(y, p) - roc_auc_score(y, p)) < 1e-12
+    assert np.isnan(roc_auc(np.ones(5), np.arange(5.0)))
+
+
+def test_the_bootstrap_resamples_entities_not_rows():
+    """A deal's weekly rows share its outcome: ten copies of each row are one draw, so the
+    interval is the one-row-per-deal interval, not one ten times too confident."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 300)
+    p = y + rng.normal(scale=1.5, size=len(y))
+    deal = np.repeat(np.arange(len(y)).astype(str), 10)
+    y10, p10 = np.repeat(y, 10), np.repeat(p, 10)
+    one = bootstrap_auc_interval(y, p)
+    by_deal = bootstrap_auc_interval(y10, p10, groups=deal)
+    by_row = bootstrap_auc_interval(y10, p10)
+    assert by_deal == pytest.approx(one, abs=1e-12)
+    assert by_row[1] - by_row[0] < 0.5 * (one[1] - one[0])  # rows: far too narrow
+    # the verdict and the won-against-lost check draw the same clusters
+    verdict = judge(y_test=y10, p_test=p10, baseline_auc=0.5, error_leaks=[], groups=deal)
+    assert verdict.roc_auc_interval == pytest.approx(one, abs=1e-12)
+    w = won_vs_lost(y10, p10, rng.normal(size=len(y10)), groups=deal)
+    assert w.interval == pytest.approx(one, abs=1e-12)

@@ -65,3 +65,24 @@ def test_readiness_verdicts_on_the_small_demo(trained_state):
     assert churn["readiness"]["verdict"] == "not_ready"
     assert any("chance" in r for r in churn["readiness"]["reasons"])
     assert churn["reason"] == "promoted by hand"
+
+
+def test_the_champion_scorer_says_which_model_and_horizon_its_p_win_comes_from(
+    trained_state, demo_history
+):
+    """The targets' p_win from the champion is a :class:`Scorer` naming the model's version,
+    horizon and features, not a function carrying attributes."""
+    import pandas as pd
+
+    from salespilot.targets.modelled import Scorer
+    from salespilot.targets.service import champion_scorer
+
+    model = load_model("win_probability", settings=trained_state)
+    scorer = champion_scorer(trained_state)
+    assert isinstance(scorer, Scorer)
+    assert (scorer.version, scorer.source) == (model.version, f"champion v{model.version}")
+    assert scorer.horizon_days == model.metadata["horizon_days"]
+    assert scorer.features == tuple(model.features)
+    p = scorer.predict(demo_history, pd.Timestamp("2026-06-01"))
+    assert list(p.columns) == ["opportunity_id", "p_win"] and len(p) > 0
+    assert p["p_win"].between(0, 1).all()

@@ -44,7 +44,7 @@ def served(trained_state, tmp_path_factory):
     import uvicorn
 
     from salespilot.serving.app import create_app
-    from salespilot.training.registry import client
+    from salespilot.training.tracking import client
 
     root = tmp_path_factory.mktemp("web-state")
     db = Path(str(trained_state.mlflow_tracking_uri).removeprefix("sqlite:///"))

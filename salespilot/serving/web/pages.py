@@ -373,7 +373,8 @@ async def model_action(
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     from salespilot.models import SPECS
-    from salespilot.training.registry import RegistryError, promote, rollback
+    from salespilot.training.promotion import promote, rollback
+    from salespilot.training.tracking import RegistryError
 
     _admin(user)
     require_csrf(request, csrf)

@@ -77,7 +77,7 @@ def _calibration_curve(settings: Settings, run_id: str | None, cache: dict) -> d
         return None
     key = ("calibration_curve", run_id)
     if key not in cache:
-        from salespilot.training.registry import client
+        from salespilot.training.tracking import client
 
         try:
             path = client(settings).download_artifacts(run_id, "summary.json")
@@ -92,7 +92,7 @@ def _calibration_curve(settings: Settings, run_id: str | None, cache: dict) -> d
 def models_overview(settings: Settings, cache: dict) -> list[dict[str, Any]]:
     """Every model: its versions side by side (champion first), with calibration curves."""
     from salespilot.models import SPECS
-    from salespilot.training.registry import RegistryError, compare
+    from salespilot.training.tracking import RegistryError, compare
 
     out = []
     for name, spec in SPECS.items():
