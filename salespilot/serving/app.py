@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -22,7 +23,7 @@ from salespilot.serving.errors import error_body, install_error_handlers, redact
 from salespilot.serving.routes import router
 from salespilot.serving.routes_insights import router as insights_router
 from salespilot.serving.routes_targets import router as targets_router
-from salespilot.serving.schemas import ErrorResponse, Health, Readiness
+from salespilot.serving.schemas import ErrorResponse, Health, Readiness, error_responses
 from salespilot.serving.state import StateHolder
 from salespilot.serving.web import install_web
 from salespilot.settings import Settings, get_settings
@@ -52,15 +53,19 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = []
         if load and holder.state is None:
-            await run_in_threadpool(holder.reload)
-        task = None
+            # ready from the serving export, without MLflow; then the registry confirms it
+            await run_in_threadpool(functools.partial(holder.reload, trust_export=True))
+            tasks.append(asyncio.create_task(run_in_threadpool(holder.check_registry)))
         if settings.serving_reload_interval_s > 0:
-            task = asyncio.create_task(_reload_every(holder, settings.serving_reload_interval_s))
+            tasks.append(
+                asyncio.create_task(_reload_every(holder, settings.serving_reload_interval_s))
+            )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
 
     # Swagger UI and ReDoc from files in the package, not a CDN: /docs works offline
@@ -89,7 +94,11 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
     app.include_router(insights_router)
     install_web(app)
 
-    @app.get("/health", response_model=Health, tags=["health"], summary="Alive")
+    nul_refused = error_responses(422, e422="A NUL character in the path or query (`nul_byte`)")
+
+    @app.get(
+        "/health", response_model=Health, tags=["health"], summary="Alive", responses=nul_refused
+    )
     async def health() -> Health:
         # always 200 (alive); degraded: serving, but the last good models (not "still loading")
         degraded = holder.state is not None and mi.readiness(holder).degraded
@@ -100,7 +109,7 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
         response_model=Readiness,
         tags=["health"],
         summary="Data and models loaded",
-        responses={503: {"model": ErrorResponse}},
+        responses={**nul_refused, 503: {"model": ErrorResponse}},
     )
     async def ready(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

@@ -179,7 +179,13 @@ def _explain_contact(state, contact_id: str):
     key = ("explain_contact", contact_id)
     if key not in state.cache:
         slots = bt.candidate_slots_for(
-            state.history, contact_id, state.as_of, 7, (8, 18), rates=state.cache.get("_rates")
+            state.history,
+            contact_id,
+            state.as_of,
+            7,
+            (8, 18),
+            rates=state.cache.get("_rates"),
+            not_before=state.slots_from,
         )
         if slots.empty:
             return None

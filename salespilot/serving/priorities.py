@@ -397,6 +397,7 @@ def assemble_lists(
     settings: Settings,
     previous: PreviousScores,
     rates: Any = None,
+    slots_from: pd.Timestamp | None = None,
 ) -> Lists:
     """Turn the scored deals and accounts into every rep's ranked list: the rules each item
     trips, whom to call and when, its top factors, its trend against ``previous``."""
@@ -440,6 +441,7 @@ def assemble_lists(
         contact_model,
         settings,
         rates,
+        slots_from=slots_from,
     )
 
     # the rep's zone: the settings map by team or region, else the usual zone of their contacts
@@ -609,18 +611,26 @@ def _best_times(
     model: ServingModel | None,
     settings: Settings,
     rates: Any,
+    slots_from: pd.Timestamp | None = None,
 ) -> dict[str, tuple[pd.Timestamp, float]]:
     """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``.
 
-    One batch of candidate slots (3 days ahead, working hours) for every contact on any list,
-    one model call.
+    One batch of candidate slots (3 days ahead, working hours, none before ``slots_from``)
+    for every contact on any list, one model call.
     """
+    start = as_of if slots_from is None else max(as_of, slots_from)
     if model is None or not contacts or history.contacts is None:
         return {}
     zones = history.contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
     try:
         slots = bt.candidate_slots_for(
-            history, sorted(contacts), as_of, 3, settings.serving_working_hours, rates=rates
+            history,
+            sorted(contacts),
+            as_of,
+            3,
+            settings.serving_working_hours,
+            rates=rates,
+            not_before=start,
         )
     except (KeyError, ValueError) as exc:
         log.warning("no candidate slots: %s", exc)
@@ -635,7 +645,7 @@ def _best_times(
         bt.slot_times(slots),
         contact.map(zones).fillna("UTC"),
         proba,
-        as_of=as_of,
+        as_of=start,
     )
 
 

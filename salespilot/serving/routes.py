@@ -30,30 +30,19 @@ from salespilot.serving.explanations import explain_entity
 from salespilot.serving.limits import run_limited
 from salespilot.serving.priorities import rep_priorities_json
 from salespilot.serving.schemas import (
+    BODY_ERRORS,
     AtRiskResponse,
     BestTimesResponse,
     CalendarLink,
-    ErrorResponse,
     ExplanationResponse,
     ModelName,
     ModelsResponse,
     PrioritiesResponse,
     ReloadResponse,
+    error_responses,
 )
 
-_ERRORS = {
-    s: {"model": ErrorResponse, "description": d}
-    for s, d in (
-        (401, "Missing, unknown or revoked token"),
-        (403, "Outside the token's scope"),
-        (404, "Unknown id"),
-        (422, "Invalid parameters"),
-        (429, "Rate limit or rebuild limit reached (see Retry-After)"),
-        (503, "Data or models not loaded yet, or the request's time limit passed"),
-    )
-}
-
-router = APIRouter(prefix="/v1", responses=_ERRORS)
+router = APIRouter(prefix="/v1", responses=error_responses(401, 403, 404, 422, 429, 503))
 
 Id = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -280,7 +269,12 @@ async def models(_: AdminUser, state: State, holder: Holder) -> ModelsResponse:
     return mi.models_info(state, alias=holder.settings.serving_model_alias)
 
 
-@router.post("/models/reload", response_model=ReloadResponse, summary="Reload data and models")
+@router.post(
+    "/models/reload",
+    response_model=ReloadResponse,
+    summary="Reload data and models",
+    responses=error_responses(*BODY_ERRORS),
+)
 async def reload(admin: AdminUser, holder: Holder) -> ReloadResponse:
     holder.limiter.check(admin.token_id)
     before = holder.state

@@ -15,20 +15,15 @@ from pydantic import BaseModel
 from salespilot.serving.deps import Holder, LimitedUser, State, scope_team
 from salespilot.serving.errors import ApiError
 from salespilot.serving.limits import memo_limited
-from salespilot.serving.schemas import ErrorResponse
+from salespilot.serving.schemas import error_responses
 
-_ERRORS = {
-    s: {"model": ErrorResponse, "description": d}
-    for s, d in (
-        (401, "Missing, unknown or revoked token"),
-        (403, "Outside the token's scope"),
-        (404, "Unknown team or region"),
-        (422, "Invalid parameters"),
-        (503, "Data not loaded yet"),
-    )
-}
-
-router = APIRouter(prefix="/v1", tags=["insights"], responses=_ERRORS)
+router = APIRouter(
+    prefix="/v1",
+    tags=["insights"],
+    responses=error_responses(
+        401, 403, 404, 422, 429, 503, e404="Unknown team or region", e503="Data not loaded yet"
+    ),
+)
 
 
 class ChannelOut(BaseModel):

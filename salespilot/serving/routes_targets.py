@@ -19,20 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from salespilot.serving.deps import Holder, LimitedUser, State, scope_team
 from salespilot.serving.errors import ApiError
 from salespilot.serving.limits import memo_limited
-from salespilot.serving.schemas import ErrorResponse
+from salespilot.serving.schemas import BODY_ERRORS, error_responses
 
-_ERRORS = {
-    s: {"model": ErrorResponse, "description": d}
-    for s, d in (
-        (401, "Missing, unknown or revoked token"),
-        (403, "Outside the token's scope"),
-        (404, "Unknown team"),
-        (422, "Invalid parameters"),
-        (503, "Data not loaded yet"),
-    )
-}
-
-router = APIRouter(prefix="/v1", tags=["targets"], responses=_ERRORS)
+router = APIRouter(
+    prefix="/v1",
+    tags=["targets"],
+    responses=error_responses(
+        401, 403, 404, 422, 429, 503, e404="Unknown team", e503="Data not loaded yet"
+    ),
+)
 
 
 # -- schemas -----------------------------------------------------------------------------------
@@ -166,6 +161,11 @@ class HealthResponse(BaseModel):
     as_of: str
     weeks: list[str]
     thresholds: dict[str, float]
+    thresholds_basis: str = Field(
+        "fixed",
+        description="team_history: the bounds are the team's own (healthy at the median of "
+        "its reps' weeks, warning beyond their worst decile); fixed: the HEALTH_* settings.",
+    )
     flagged_reps: list[str]
     alerts: list[HealthAlert]
     team_weeks: list[HealthWeek]
@@ -199,6 +199,7 @@ def _state_scorer(state):
     "/targets/recommendations",
     response_model=TargetsResponse,
     summary="Forecast, base and stretch targets, allocation and activity plan",
+    responses=error_responses(*BODY_ERRORS),
 )
 async def recommendations(
     body: TargetsRequest, user: LimitedUser, state: State, holder: Holder

@@ -34,6 +34,33 @@ class ErrorResponse(_Out):
     error: ErrorDetail
 
 
+#: what each error status means, in the OpenAPI schema of every route that can answer it
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The body cannot be read: not UTF-8 text (`bad_request`)",
+    401: "Missing, unknown or revoked token",
+    403: "Outside the token's scope",
+    404: "Unknown id",
+    413: "The body is larger than the service accepts (`body_too_large`)",
+    422: "Invalid parameters, or a NUL character in the path, query or body (`nul_byte`)",
+    429: "Rate limit or rebuild limit reached (see Retry-After)",
+    503: "Data or models not loaded yet, or the request's time limit passed",
+}
+#: the statuses only a request with a body can get (read by the body guard before any route)
+BODY_ERRORS = (400, 413)
+
+
+def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error ``statuses`` (an :class:`ErrorResponse` each);
+    ``descriptions`` (``e404="Unknown team"``) says what a status means on these routes."""
+    return {
+        s: {
+            "model": ErrorResponse,
+            "description": descriptions.get(f"e{s}", ERROR_DESCRIPTIONS[s]),
+        }
+        for s in statuses
+    }
+
+
 # -- health --------------------------------------------------------------------------------
 
 

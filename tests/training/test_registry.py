@@ -151,6 +151,7 @@ def test_a_registered_model_loads_and_predicts_where_salespilot_is_not_installed
     local = mlflow.artifacts.download_artifacts(f"models:/{spec.name}/{loaded.version}")
     requirements = Path(local, "requirements.txt").read_text()
     assert "salespilot" not in requirements and "lightgbm==" in requirements
+    assert (Path(local) / "code" / "salespilot_scoring.py").is_file()
     script = f"""
 import importlib.util, json, sys
 sys.path[:0] = [{sysconfig.get_paths()["purelib"]!r}, {sysconfig.get_paths()["platlib"]!r}]
@@ -173,3 +174,53 @@ print(json.dumps(model.predict(rows)["probability"].tolist()))
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(got, loaded.predict_proba(rows), rtol=1e-9)
+
+
+def test_a_champion_that_cannot_score_the_new_table_is_replaced_and_the_reason_says_so(tmp_path):
+    """The champion needs ``noise``, which the new feature table no longer has: the new
+    version becomes champion, and its reason (the CLI prints it) names why."""
+    settings = Settings(state_dir=tmp_path / "state")
+    frame, spec = synthetic_frame(5000), synthetic_spec()
+    first = train_model(spec, None, settings, frame=frame, figures=False)
+    assert first.champion
+    fewer = synthetic_spec(
+        features=tuple(f for f in spec.features if f != "noise"),
+        readable_names={k: v for k, v in spec.readable_names.items() if k != "noise"},
+    )
+    new = train_model(fewer, None, settings, frame=frame.drop(columns="noise"), figures=False)
+    assert new.champion
+    assert f"champion v{first.version} cannot score the new feature table" in new.reason
+    assert "noise" in new.reason
+    versions = {v["version"]: v for v in compare(spec.name, settings=settings)}
+    assert versions[new.version]["reason"] == new.reason
+    assert versions[new.version]["aliases"] == ["champion"]
+
+
+def test_loading_a_version_prints_nothing(registry_state, capfd):
+    settings, spec, *_ = registry_state
+    capfd.readouterr()
+    load_model(spec.name, settings=settings, version="1")
+    out = capfd.readouterr()
+    assert "Downloading artifacts" not in out.err + out.out
+
+
+def test_a_version_pickled_before_models_were_logged_as_code_still_loads(registry_state):
+    """Registries made before hold a pickled pyfunc with the model inside: serving loads them."""
+    import mlflow
+
+    from salespilot.training.pyfunc import SalesPilotPyfunc
+    from salespilot.training.tracking import client
+
+    settings, _, _, first, _ = registry_state
+    model = first.evaluation.model
+    client(settings)  # the tracking store of these tests
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=SalesPilotPyfunc(model),
+            registered_model_name="pickled_before",
+            pip_requirements=["mlflow"],
+        )
+    loaded = load_model("pickled_before", settings=settings, version="1")
+    rows = first.evaluation.test.head(20)
+    np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows))
