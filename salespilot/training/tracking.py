@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -181,6 +182,16 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
 
+@contextlib.contextmanager
+def _no_bytecode():
+    before = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
+
+
 def ensure_experiment(settings: Settings, name: str) -> str:
     """The experiment id for model ``name``, created with artifacts under the state folder."""
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +320,11 @@ def log_run(
                 "run_id": run.info.run_id,
             }
         )
-        with _known_mlflow_notices_silenced(), tempfile.TemporaryDirectory() as tmp:
+        with (
+            _known_mlflow_notices_silenced(),
+            _no_bytecode(),  # MLflow runs the code once from the model's folder: no __pycache__
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             # self-contained: the model's files, this package's scoring module under a name
             # of its own, the pyfunc as code; no pickled reference to salespilot anywhere
             files = ev.model.save(Path(tmp) / pyfunc.MODEL_ARTIFACT)

@@ -151,6 +151,7 @@ def test_a_registered_model_loads_and_predicts_where_salespilot_is_not_installed
     local = mlflow.artifacts.download_artifacts(f"models:/{spec.name}/{loaded.version}")
     requirements = Path(local, "requirements.txt").read_text()
     assert "salespilot" not in requirements and "lightgbm==" in requirements
+    assert (Path(local) / "code" / "salespilot_scoring.py").is_file()
     script = f"""
 import importlib.util, json, sys
 sys.path[:0] = [{sysconfig.get_paths()["purelib"]!r}, {sysconfig.get_paths()["platlib"]!r}]
