@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
+from salespilot.features.names import display_name
 from salespilot.serving import best_times as bt
 from salespilot.serving import rules
 from salespilot.serving.explanations import top_factors
@@ -121,6 +122,14 @@ def trend(
         previous_as_of=None if previous_as_of is None else previous_as_of.to_pydatetime(),
         change=round(change, 4),
     )
+
+
+def risk_raised_by(factors: Factors) -> list[str]:
+    """What raises an account's churn risk, in words: its positive factors, strongest first
+    (or that none does: the account's risk is the usual one, listed for its value)."""
+    if factors.positive:
+        return [f.text for f in factors.positive]
+    return ["Nothing raises the risk above the usual: the account is listed for its value"]
 
 
 def next_step(c: Candidate) -> str:
@@ -487,7 +496,8 @@ def assemble_lists(
                     entity_id=d,
                     account_id=acc,
                     account_name=account_names.get(acc),
-                    title=f"{account_names.get(acc, acc)} - {row.get('product_line')} ({stage or 'open'})",
+                    title=f"{account_names.get(acc, acc)} - {display_name(row.get('product_line'))}"
+                    f" ({stage or 'open'})",
                     model="win_probability",
                     score=float(win.proba[i]),
                     value=float(row["amount"]),
@@ -547,6 +557,7 @@ def assemble_lists(
                             for w in warns
                         ],
                         factors=factors,
+                        risk_raised_by=risk_raised_by(factors),
                     ),
                 )
             )
