@@ -471,8 +471,17 @@ def main() -> None:
         mine = [t for t in table if t[0] == name]
         sp, flats = mine[0], mine[1:]
         held = all(sp[2] >= f[2] for f in flats) and sp[3] <= 0.05
+        missed = [
+            f"below the {f[1]} by {f[2] - sp[2]:.3f} (90 % interval of the difference "
+            f"{-f[5][1]:+.3f} to {-f[5][0]:+.3f}{': within noise' if f[5][0] < 0 < f[5][1] else ''})"
+            for f in flats
+            if sp[2] < f[2]
+        ]
+        if sp[3] > 0.05:
+            missed.append(f"ECE {sp[3]:.3f} > 0.05")
         print(
             f"{name}: bar {'met' if held else 'NOT met'} (ROC AUC >= both flat models, ECE <= 0.05)"
+            + ("" if held else ": " + "; ".join(missed))
         )
 
 
