@@ -212,6 +212,11 @@ class Settings(BaseSettings):
     targets_simulations: int = Field(4000, description="Monte Carlo draws per forecast.")
     targets_seed: int = 0
     targets_ramp_months: float = Field(6.0, description="Months a new rep takes to ramp up.")
+    health_basis: Literal["team_history", "fixed"] = Field(
+        "team_history",
+        description="Process-health bounds: each team's own (healthy at the median of its "
+        "reps' last 26 weeks, warning beyond their worst decile) or the fixed HEALTH_* numbers.",
+    )
     health_lead_to_meeting_healthy: float = 0.40
     health_lead_to_meeting_warning: float = 0.25
     health_days_in_stage_healthy: float = 7.0

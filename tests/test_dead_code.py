@@ -29,3 +29,13 @@ def test_unused_helper_is_gone(module, name):
     for owner in owners:
         obj = getattr(obj, owner)
     assert not hasattr(obj, attr), f"{module}.{name} is unused and should not exist"
+
+
+def test_no_unused_dependency():
+    """duckdb was declared and never imported: a dependency is declared only where used."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    deps = [d.lower() for d in project["project"]["dependencies"]]
+    assert not [d for d in deps if d.startswith("duckdb")]

@@ -246,6 +246,15 @@ def _won_vs_lost(readiness: dict[str, Any] | None) -> str:
     return text + f" on {w['won']} won, {w['lost']} lost rows"
 
 
+def _horizon(model: str, days: str | None) -> str:
+    """A version's label horizon as the compare table shows it ("-": the model has none)."""
+    from salespilot.models import SPECS
+
+    if not days or not SPECS[model].horizon_applies:
+        return "-"
+    return f"{float(days):g} days"
+
+
 def compare(
     model: Annotated[str, typer.Argument(help="Model name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -273,7 +282,9 @@ def compare(
     table = Table(title=f"{model}: registered versions")
     won_lost = any((v.get("readiness") or {}).get("won_vs_lost") for v in versions)
     extra_cols = ("won vs lost",) if won_lost else ()
-    cols = ("version", "alias", "created", "data", *metric_names, "readiness", *extra_cols)
+    cols = (
+        "version", "alias", "created", "data", "horizon", *metric_names, "readiness", *extra_cols
+    )  # fmt: skip
     for col in (*cols, "reason"):
         table.add_column(col)
     for v in versions:
@@ -282,6 +293,7 @@ def compare(
             ", ".join(v["aliases"]) or "-",
             v["created_at"][:16],
             v["history_hash"] or "-",
+            _horizon(model, v.get("horizon_days")),
             *(_fmt(v["metrics"].get(m)) for m in metric_names),
             (v.get("readiness") or {}).get("verdict", "-"),
             *((_won_vs_lost(v.get("readiness")),) if won_lost else ()),

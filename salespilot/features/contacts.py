@@ -249,18 +249,24 @@ def candidate_slots_for_contacts(
     *,
     channels: Sequence[str] = ("call",),
     rates: AttemptRates | None = None,
+    not_before: pd.Timestamp | str | None = None,
 ) -> pd.DataFrame:
-    """:func:`candidate_slots` for many contacts at once (e.g. all contacts of a rep's deals)."""
+    """:func:`candidate_slots` for many contacts at once (e.g. all contacts of a rep's deals).
+
+    The slots start at ``not_before`` when it is later than ``as_of`` (a list read after the
+    data's end suggests no slot already gone); their features are still those known at ``as_of``.
+    """
     if history.contacts is None:
         raise ValueError("candidate slots need the contacts table (contact time zones)")
     as_of = to_utc_naive(as_of)
+    start = as_of if not_before is None else max(as_of, to_utc_naive(not_before))
     rates = rates or cached(history, "contacts.rates", lambda: AttemptRates.from_history(history))
     c = history.contacts.set_index("contact_id").reindex(list(contact_ids))
     c = c[c["account_id"].notna()]
     hours = np.arange(working_hours[0], working_hours[1])
     parts = []
     for zone, group in c.groupby(c["timezone"].fillna("UTC"), sort=False):
-        local_now = pd.Timestamp(as_of).tz_localize("UTC").tz_convert(zone)
+        local_now = pd.Timestamp(start).tz_localize("UTC").tz_convert(zone)
         first_day = local_now.normalize().tz_localize(None)
         local_naive = pd.DatetimeIndex(
             [
@@ -272,7 +278,7 @@ def candidate_slots_for_contacts(
         # shift_forward: a working hour that does not exist (clocks jump) starts at the jump
         aware = local_naive.tz_localize(zone, nonexistent="shift_forward", ambiguous=True)
         utc = aware.tz_convert("UTC").tz_localize(None)
-        keep = (utc >= as_of) & (utc < as_of + pd.Timedelta(days=days))
+        keep = (utc >= start) & (utc < start + pd.Timedelta(days=days))
         utc, local_naive = utc[keep], local_naive[keep]
         # every (contact, channel) gets every slot: contact-major, then channel, then time
         ids = group.index.to_numpy(dtype=object)

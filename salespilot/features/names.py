@@ -24,3 +24,13 @@ def unknown_name(kind: str, given: str, known: Iterable[str]) -> str:
     close = close_names(given, names)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} {given!r}{hint} ({kind}s: {', '.join(names)})"
+
+
+def display_name(value: str) -> str:
+    """A category as people write it: ``custom_solution`` -> ``Custom solution`` (a value
+    already written with capitals or spaces is left as it is)."""
+    text = str(value)
+    if "_" not in text and not (text.islower() and text.isalpha()):
+        return text
+    words = text.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]

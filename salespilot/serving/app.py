@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -52,15 +53,19 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = []
         if load and holder.state is None:
-            await run_in_threadpool(holder.reload)
-        task = None
+            # ready from the serving export, without MLflow; then the registry confirms it
+            await run_in_threadpool(functools.partial(holder.reload, trust_export=True))
+            tasks.append(asyncio.create_task(run_in_threadpool(holder.check_registry)))
         if settings.serving_reload_interval_s > 0:
-            task = asyncio.create_task(_reload_every(holder, settings.serving_reload_interval_s))
+            tasks.append(
+                asyncio.create_task(_reload_every(holder, settings.serving_reload_interval_s))
+            )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
 
     # Swagger UI and ReDoc from files in the package, not a CDN: /docs works offline

@@ -45,6 +45,27 @@ def local(ts_utc: pd.Timestamp, tz: str | None) -> datetime:
     return pd.Timestamp(ts_utc).tz_localize("UTC").tz_convert(zone(tz)).to_pydatetime()
 
 
+#: how long after the data's end a list is still read "now": a live export is at most a week
+#: old (a weekly one); an older history is a replay (the tests' fixed one, a backtest), whose
+#: lists keep to their own ``as_of``
+LIVE_DATA_DAYS = 7
+
+
+def slots_from(as_of: pd.Timestamp, now: datetime | pd.Timestamp | None = None) -> pd.Timestamp:
+    """The instant a list's suggested slots start: the wall clock ``now`` (default: this
+    instant) when the data are live (``as_of <= now < as_of + LIVE_DATA_DAYS``), else ``as_of``.
+
+    The data's "now" is where the export ends; the list is read later (a morning list at
+    06:30, a rep at 09:00), and a slot between the two would be advice already gone.
+    """
+    as_of = pd.Timestamp(as_of)
+    t = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    t = t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
+    if as_of <= t < as_of + pd.Timedelta(days=LIVE_DATA_DAYS):
+        return t
+    return as_of
+
+
 def _next_working_day(day: pd.Timestamp, working_days: tuple[int, ...]) -> pd.Timestamp:
     d = day + pd.Timedelta(days=1)
     for _ in range(7):
@@ -174,15 +195,16 @@ def attempt_rates(history):
 
 
 def candidate_slots_for(
-    history, contact_ids, as_of: pd.Timestamp, days: int, hours, rates=None
+    history, contact_ids, as_of: pd.Timestamp, days: int, hours, rates=None, not_before=None
 ) -> pd.DataFrame:
-    """The feature layer's candidate slots (rows the contact_time model scores) of contacts."""
+    """The feature layer's candidate slots (rows the contact_time model scores) of contacts,
+    from ``not_before`` (:func:`slots_from`) on when it is later than ``as_of``."""
     from salespilot.features.contacts import candidate_slots_for_contacts
 
     if isinstance(contact_ids, str):
         contact_ids = [contact_ids]
     return candidate_slots_for_contacts(
-        history, list(contact_ids), as_of, days, tuple(hours), rates=rates
+        history, list(contact_ids), as_of, days, tuple(hours), rates=rates, not_before=not_before
     )
 
 
@@ -210,8 +232,15 @@ def contact_best_times(state, contact_id: str, *, top: int, working_hours: tuple
     if cached is not None:
         return cached
     model = state.model("contact_time")
+    start = state.slots_from or state.as_of
     slots = candidate_slots_for(
-        state.history, contact_id, state.as_of, 7, (0, 24), rates=state.cache.get("_rates")
+        state.history,
+        contact_id,
+        state.as_of,
+        7,
+        (0, 24),
+        rates=state.cache.get("_rates"),
+        not_before=start,
     )
     tz = state.contact_zone.get(contact_id, "UTC")
     proba = score_slots(model, slots) if len(slots) else np.zeros(0)
@@ -221,7 +250,7 @@ def contact_best_times(state, contact_id: str, *, top: int, working_hours: tuple
     )
     starts = slot_times(slots) if len(slots) else pd.Series(dtype="datetime64[ns]")
     lo, hi = working_hours
-    ok = (hour >= lo) & (hour < hi) & np.asarray(starts >= state.as_of)
+    ok = (hour >= lo) & (hour < hi) & np.asarray(starts >= start)
     order = [i for i in np.argsort(-proba, kind="stable") if ok[i]][:top]
     slot_model = state.models.get("contact_time")
     out = BestTimesResponse(

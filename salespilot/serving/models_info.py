@@ -61,6 +61,8 @@ def readiness(holder: StateHolder) -> Readiness:
     problems = list(state.problems)
     if holder.last_error:
         problems.append(holder.last_error)
+    if getattr(holder, "registry_problem", None):
+        problems.append(holder.registry_problem)
     supported = models_available(state.history)
     ready = bool(supported) and all(state.model(n) is not None for n in supported)
     return Readiness(

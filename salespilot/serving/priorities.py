@@ -28,6 +28,7 @@ import pandas as pd
 
 from salespilot.atomic import write_json
 from salespilot.features.history import History
+from salespilot.features.names import display_name
 from salespilot.serving import best_times as bt
 from salespilot.serving import rules
 from salespilot.serving.explanations import top_factors
@@ -122,6 +123,14 @@ def trend(
         previous_as_of=None if previous_as_of is None else previous_as_of.to_pydatetime(),
         change=round(change, 4),
     )
+
+
+def risk_raised_by(factors: Factors) -> list[str]:
+    """What raises an account's churn risk, in words: its positive factors, strongest first
+    (or that none does: the account's risk is the usual one, listed for its value)."""
+    if factors.positive:
+        return [f.text for f in factors.positive]
+    return ["Nothing raises the risk above the usual: the account is listed for its value"]
 
 
 def next_step(c: Candidate) -> str:
@@ -394,6 +403,7 @@ def assemble_lists(
     settings: Settings,
     previous: PreviousScores,
     rates: Any = None,
+    slots_from: pd.Timestamp | None = None,
 ) -> Lists:
     """Turn the scored deals and accounts into every rep's ranked list: the rules each item
     trips, whom to call and when, its top factors, its trend against ``previous``."""
@@ -437,6 +447,7 @@ def assemble_lists(
         contact_model,
         settings,
         rates,
+        slots_from=slots_from,
     )
 
     # the rep's zone: the settings map by team or region, else the usual zone of their contacts
@@ -482,7 +493,8 @@ def assemble_lists(
                     entity_id=d,
                     account_id=acc,
                     account_name=account_names.get(acc),
-                    title=f"{account_names.get(acc, acc)} - {row.get('product_line')} ({stage or 'open'})",
+                    title=f"{account_names.get(acc, acc)} - {display_name(row.get('product_line'))}"
+                    f" ({stage or 'open'})",
                     model="win_probability",
                     score=float(win.proba[i]),
                     value=float(row["amount"]),
@@ -542,6 +554,7 @@ def assemble_lists(
                             for w in warns
                         ],
                         factors=factors,
+                        risk_raised_by=risk_raised_by(factors),
                     ),
                 )
             )
@@ -606,18 +619,26 @@ def _best_times(
     model: ServingModel | None,
     settings: Settings,
     rates: Any,
+    slots_from: pd.Timestamp | None = None,
 ) -> dict[str, tuple[pd.Timestamp, float]]:
     """Best slot today / next working day for each contact: ``{contact: (utc start, p)}``.
 
-    One batch of candidate slots (3 days ahead, working hours) for every contact on any list,
-    one model call.
+    One batch of candidate slots (3 days ahead, working hours, none before ``slots_from``)
+    for every contact on any list, one model call.
     """
+    start = as_of if slots_from is None else max(as_of, slots_from)
     if model is None or not contacts or history.contacts is None:
         return {}
     zones = history.contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
     try:
         slots = bt.candidate_slots_for(
-            history, sorted(contacts), as_of, 3, settings.serving_working_hours, rates=rates
+            history,
+            sorted(contacts),
+            as_of,
+            3,
+            settings.serving_working_hours,
+            rates=rates,
+            not_before=start,
         )
     except (KeyError, ValueError) as exc:
         log.warning("no candidate slots: %s", exc)
@@ -632,7 +653,7 @@ def _best_times(
         bt.slot_times(slots),
         contact.map(zones).fillna("UTC"),
         proba,
-        as_of=as_of,
+        as_of=start,
     )
 
 

@@ -161,6 +161,11 @@ class HealthResponse(BaseModel):
     as_of: str
     weeks: list[str]
     thresholds: dict[str, float]
+    thresholds_basis: str = Field(
+        "fixed",
+        description="team_history: the bounds are the team's own (healthy at the median of "
+        "its reps' weeks, warning beyond their worst decile); fixed: the HEALTH_* settings.",
+    )
     flagged_reps: list[str]
     alerts: list[HealthAlert]
     team_weeks: list[HealthWeek]

@@ -227,6 +227,11 @@ class AtRiskAccount(_Out):
     grade: Literal["A", "B", "C", "D"]
     warnings: list[WarningOut]
     factors: Factors
+    risk_raised_by: list[str] = Field(
+        default_factory=list,
+        description="What raises this account's churn risk, in plain words (the positive "
+        "factors' text, strongest first).",
+    )
 
 
 class AtRiskResponse(_Out):

@@ -29,6 +29,7 @@ from salespilot.features.history import History
 from salespilot.features.pit import data_as_of
 from salespilot.features.validation import HistoryValidationError
 from salespilot.serving import rules
+from salespilot.serving.best_times import slots_from
 from salespilot.serving.limits import BoundedCache, RateLimiter, RebuildGate
 from salespilot.serving.priorities import Lookups, PreviousScores, assemble_lists, rule_config
 from salespilot.serving.schemas import AtRiskAccount, PriorityItem
@@ -80,6 +81,9 @@ class ServingState:
     data_signature: tuple = ()
     #: rules with no data to stand on in this history: warning code -> why (rules.rules_left_out)
     rules_left_out: dict[str, str] = field(default_factory=dict)
+    #: where suggested contact slots start (best_times.slots_from): the wall clock while the
+    #: data are live, so no list suggests a slot already gone; None: ``as_of``
+    slots_from: pd.Timestamp | None = None
     # per-state memo of answers (filled lazily, bounded; never shared across states); keys
     # starting with "_" hold the state's own indexes and are never evicted
     cache: BoundedCache = field(default_factory=lambda: BoundedCache(512), compare=False)
@@ -122,6 +126,8 @@ class StateHolder:
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self.last_error: str | None = None
+        #: why :meth:`check_registry` could not confirm the exported versions (None: confirmed)
+        self.registry_problem: str | None = None
         self.limiter = RateLimiter(settings.serving_rate_per_minute, settings.serving_rate_burst)
         self.rebuilds = RebuildGate(settings.serving_max_rebuilds)
 
@@ -129,12 +135,16 @@ class StateHolder:
     def state(self) -> ServingState | None:
         return self._state
 
-    def reload(self) -> ServingState | None:
-        """Build a new state aside and swap it in; on total failure keep the old one."""
+    def reload(self, *, trust_export: bool = False) -> ServingState | None:
+        """Build a new state aside and swap it in; on total failure keep the old one.
+
+        ``trust_export`` (the server's start): models from the serving export, without
+        asking the registry; :meth:`check_registry` then confirms them."""
         with self._reload_lock:
             started = time.perf_counter()
+            extra = {"trust_export": True} if trust_export else {}
             try:
-                new = self._builder(self.settings, previous=self._state)
+                new = self._builder(self.settings, previous=self._state, **extra)
             except Exception as exc:  # keep serving the last good state
                 if isinstance(exc, HistoryValidationError):  # the data's to fix: no traceback
                     log.error("reload failed; keeping the previous state: %s", exc)
@@ -144,6 +154,8 @@ class StateHolder:
                 return self._state
             self._state = new  # the atomic swap: one reference assignment
             self.last_error = None
+            if not trust_export:  # the registry was asked (its problems are the state's)
+                self.registry_problem = None
             log.info(
                 "state loaded in %.2fs (as_of %s, models %s%s)",
                 time.perf_counter() - started,
@@ -153,58 +165,143 @@ class StateHolder:
             )
             return new
 
+    def check_registry(self) -> bool:
+        """Ask the registry where the serving alias points; when it is not what the state
+        serves (an alias moved outside the promotion functions, or while the export was being
+        written), reload through the registry. True when it reloaded."""
+        state = self._state
+        if state is None:
+            return False
+        try:
+            differs = registry_differs(self.settings, state)
+        except Exception as exc:  # a check must never take the server down
+            self.registry_problem = (
+                f"model registry could not be read ({type(exc).__name__}: {exc}); serving the "
+                f"exported versions {state.versions}"
+            )
+            log.warning(self.registry_problem)
+            return False
+        self.registry_problem = None
+        if not differs:
+            log.info("served versions match the registry: %s", state.versions)
+            return False
+        log.info("the registry moved %s; reloading", ", ".join(differs))
+        self.reload()
+        return True
+
 
 # ------------------------------------------------------------------------------------------
 # building a state
 # ------------------------------------------------------------------------------------------
 
 
-def _load_models(settings: Settings, previous: ServingState | None) -> dict[str, ModelSlot]:
+def _slot(m: Any) -> ModelSlot:
+    from salespilot.training.tracking import readiness_from_tags
+
+    return ModelSlot(
+        name=m.name,
+        model=m,
+        version=None if getattr(m, "version", None) is None else str(m.version),
+        metrics=dict(getattr(m, "metrics", {}) or {}),
+        trained_at=getattr(m, "trained_at", None),
+        readiness=readiness_from_tags(getattr(m, "tags", None)),
+    )
+
+
+def _load_models(
+    settings: Settings, previous: ServingState | None, *, trust_export: bool = False
+) -> dict[str, ModelSlot]:
+    """Every model at the serving alias. With ``trust_export`` (the server's start) the
+    versions the serving export says the alias points at, read without MLflow; a model missing
+    there, and every model on a reload, comes from the registry (its exported files when the
+    version has them, else through MLflow, exported then for the next start)."""
+    from salespilot.training.export import load_exported
+
+    alias = settings.serving_model_alias
+    slots: dict[str, ModelSlot] = {}
+    if trust_export:
+        for name in MODEL_NAMES:
+            m = load_exported(settings, name, alias)
+            if m is not None:
+                slots[name] = _slot(m)
+    todo = [n for n in MODEL_NAMES if n not in slots]
+    if todo:
+        slots.update(_load_from_registry(settings, previous, todo))
+    return {n: slots[n] for n in MODEL_NAMES}
+
+
+def _load_from_registry(
+    settings: Settings, previous: ServingState | None, names: list[str]
+) -> dict[str, ModelSlot]:
     from salespilot.serving.registry_probe import (
         bound_mlflow_requests,
         forget_registry_connections,
         registry_problem,
     )
-    from salespilot.training import load_model
-    from salespilot.training.tracking import readiness_from_tags
+    from salespilot.training import export
+    from salespilot.training.loading import load_model, model_version
 
+    alias = settings.serving_model_alias
     bound_mlflow_requests(settings)
     unreachable = registry_problem(settings)  # one bounded question before any MLflow call
     slots: dict[str, ModelSlot] = {}
-    for name in MODEL_NAMES:
+    for name in names:
         try:
             if unreachable:
                 raise ConnectionError(unreachable)
-            m = load_model(name, alias=settings.serving_model_alias, settings=settings)
-            slots[name] = ModelSlot(
-                name=name,
-                model=m,
-                version=None if getattr(m, "version", None) is None else str(m.version),
-                metrics=dict(getattr(m, "metrics", {}) or {}),
-                trained_at=getattr(m, "trained_at", None),
-                readiness=readiness_from_tags(getattr(m, "tags", None)),
+            version = str(model_version(name, alias, settings).version)
+            m = export.load_exported(settings, name, alias, version=version)
+            if m is None:
+                m = dataclasses.replace(
+                    load_model(name, settings=settings, version=version), alias=alias
+                )
+                _export_quietly(settings, m, export.export_loaded)
+            _export_quietly(
+                settings, m, lambda s, m: export.write_alias(s, m.name, alias, m.version)
             )
+            slots[name] = _slot(m)
         except Exception as exc:
             what = str(exc) if unreachable else f"{type(exc).__name__}: {exc}"
-            problem = f"{name}: could not load @{settings.serving_model_alias}: {what}"
+            problem = f"{name}: could not load @{alias}: {what}"
             log.warning(problem)
             old = None if previous is None else previous.models.get(name)
             if old is not None and old.model is not None:
-                slots[name] = ModelSlot(
-                    name,
-                    old.model,
-                    old.version,
-                    old.metrics,
-                    old.trained_at,
-                    True,
-                    problem,
-                    old.readiness,
-                )
+                slots[name] = dataclasses.replace(old, stale=True, problem=problem)
             else:
                 slots[name] = ModelSlot(name, None, problem=problem)
     if any(s.problem for s in slots.values()):
         forget_registry_connections()  # the next reload opens the store afresh
     return slots
+
+
+def _export_quietly(settings: Settings, m: Any, write: Callable[[Settings, Any], Any]) -> None:
+    """Write to the serving export; a read-only state folder only costs the next start time."""
+    try:
+        write(settings, m)
+    except OSError as exc:
+        log.warning("could not export %s v%s for the next start: %s", m.name, m.version, exc)
+
+
+def registry_differs(settings: Settings, state: ServingState) -> list[str]:
+    """The models whose serving alias the registry now points at another version than
+    ``state`` serves; raises when the registry cannot be asked."""
+    from salespilot.serving.registry_probe import bound_mlflow_requests, registry_problem
+    from salespilot.training.loading import model_version
+    from salespilot.training.tracking import RegistryError
+
+    bound_mlflow_requests(settings)
+    problem = registry_problem(settings)
+    if problem:
+        raise ConnectionError(problem)
+    differs = []
+    for name in MODEL_NAMES:
+        try:
+            version = str(model_version(name, settings.serving_model_alias, settings).version)
+        except RegistryError:
+            version = None
+        if version != state.versions.get(name):
+            differs.append(name)
+    return differs
 
 
 def data_signature(folder) -> tuple:
@@ -267,6 +364,13 @@ def _with_subscriptions(history: History) -> History:
     return dataclasses.replace(history, subscriptions=empty)
 
 
+def _same_hour(a: pd.Timestamp | None, b: pd.Timestamp | None) -> bool:
+    """Suggested slots starting within the hour: the previous lists' best times still hold."""
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) < pd.Timedelta(hours=1)
+
+
 def build_state(
     settings: Settings,
     *,
@@ -277,11 +381,16 @@ def build_state(
     models: dict[str, ModelSlot] | None = None,
     only_reps: set[str] | None = None,
     rates: Any = None,
+    now: datetime | None = None,
+    trust_export: bool = False,
 ) -> ServingState:
     """Load data and models, score everything, rank every rep's list, explain every item.
 
     ``only_reps`` limits the lists (and the at-risk accounts) to those reps' deals and
     accounts: the on-demand ``as_of`` path scores one rep, not the whole company.
+    ``now`` (default the wall clock) is when the lists are read: scoring the data's "now",
+    no suggested slot is before it (:func:`salespilot.serving.best_times.slots_from`); an
+    earlier ``as_of`` keeps its own slots.
     """
     from salespilot.features.accounts import account_snapshot
     from salespilot.features.deals import deal_snapshot
@@ -300,14 +409,16 @@ def build_state(
             history = load_history(settings.data_dir, observed_until=settings.observed_until)
     now_of_data = as_of is None
     as_of = data_as_of(history) if as_of is None else pd.Timestamp(as_of)
+    slots_start = slots_from(as_of, now) if now_of_data else None
     if models is None:
-        models = _load_models(settings, previous)
+        models = _load_models(settings, previous, trust_export=trust_export)
     problems = tuple(s.problem for s in models.values() if s.problem)
     if (
         same_data
         and now_of_data
         and previous is not None
         and previous.versions == {n: s.version for n, s in models.items()}
+        and _same_hour(previous.slots_from, slots_start)
     ):
         # same data, same model versions: the scores stand; only the models and status change
         return dataclasses.replace(
@@ -385,6 +496,7 @@ def build_state(
         settings=settings,
         previous=store,
         rates=rates,
+        slots_from=slots_start,
     )
     if persist_scores:
         for rep_id, scores in lists.scores.items():
@@ -420,6 +532,7 @@ def build_state(
         problems=problems,
         data_signature=signature,
         cache=BoundedCache(settings.serving_cache_entries),
+        slots_from=slots_start,
     )
     state.cache["_account_deal_reps"] = lists.account_deal_reps
     state.cache["_rates"] = lists.rates

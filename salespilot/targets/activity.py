@@ -18,21 +18,48 @@ from salespilot.features.history import History
 STEPS = ("lead_to_meeting", "meeting_to_demo", "demo_to_won")
 
 
+#: A new lead "met" when a meeting or a demo was held within this many days of its creation.
+#: The one meaning of ``lead_to_meeting``: process health judges a week's leads by it and the
+#: activity plan turns meetings into leads with it (a lead met later is counted as not met).
+LEAD_MEETING_WINDOW_DAYS = 30
+
+
 def _touched(history: History, as_of: pd.Timestamp, kind: str) -> pd.Series:
-    """Opportunity ids with a held ``kind`` (meeting/demo) before ``as_of``."""
-    ids: list[pd.Series] = []
+    """Each opportunity's first held ``kind`` (meeting/demo) before ``as_of``: a held
+    activity of that channel, or a move into a stage of that name."""
+    times: list[pd.Series] = []
     act = history.activities
     if act is not None and not act.empty:
         a = act[(act["occurred_at"] < as_of) & (act["channel"] == kind)]
-        a = a[a["outcome"].isna() | a["outcome"].eq("held")]
-        ids.append(a["opportunity_id"].dropna().astype(str))
+        a = a[(a["outcome"].isna() | a["outcome"].eq("held")) & a["opportunity_id"].notna()]
+        times.append(a.set_index(a["opportunity_id"].astype(str))["occurred_at"])
     sc = history.stage_changes
     if sc is not None and not sc.empty:
         s = sc[(sc["changed_at"] < as_of) & sc["stage"].str.lower().str.contains(kind[:4])]
-        ids.append(s["opportunity_id"].astype(str))
-    if not ids:
-        return pd.Series([], dtype=str)
-    return pd.concat(ids).drop_duplicates()
+        times.append(s.set_index(s["opportunity_id"].astype(str))["changed_at"])
+    if not times:
+        return pd.Series([], dtype="datetime64[ns]")
+    both = pd.concat(times)
+    return both.groupby(level=0).min()
+
+
+def first_meeting(history: History, as_of: pd.Timestamp) -> pd.Series:
+    """opportunity_id -> when its first meeting or demo was held (known before ``as_of``)."""
+    both = pd.concat([_touched(history, as_of, "meeting"), _touched(history, as_of, "demo")])
+    return both.groupby(level=0).min() if len(both) else both
+
+
+def met_within(
+    opportunity_ids: pd.Series,
+    created_at: pd.Series,
+    first: pd.Series,
+    window_days: float = LEAD_MEETING_WINDOW_DAYS,
+) -> np.ndarray:
+    """Whether each lead "met" (:data:`LEAD_MEETING_WINDOW_DAYS`): a first meeting or demo
+    (``first`` from :func:`first_meeting`) within ``window_days`` of its creation."""
+    at = pd.to_datetime(first.reindex(opportunity_ids.astype(str)).to_numpy())
+    created = pd.to_datetime(created_at.to_numpy())
+    return np.asarray(~pd.isna(at) & (at < created + pd.Timedelta(days=window_days)))
 
 
 def funnel_rates(
@@ -40,13 +67,14 @@ def funnel_rates(
     as_of: pd.Timestamp,
     *,
     lookback_days: int = 365,
-    settle_days: int = 30,
+    settle_days: int = LEAD_MEETING_WINDOW_DAYS,
     prior_strength: float = 10.0,
 ) -> pd.DataFrame:
     """Per rep: cohort counts, smoothed step conversions and the average won amount.
 
     The cohort is the deals created in ``[as_of - lookback, as_of - settle)``, old enough to
-    have had their meetings and demos; ``won`` counts those won before ``as_of``.
+    have had their meetings and demos; ``won`` counts those won before ``as_of``. A lead
+    "met" as process health says (:func:`met_within`).
     """
     as_of = pd.Timestamp(as_of)
     opp = history.opportunities
@@ -54,10 +82,13 @@ def funnel_rates(
         (opp["created_at"] >= as_of - pd.Timedelta(days=lookback_days))
         & (opp["created_at"] < as_of - pd.Timedelta(days=settle_days))
     ].copy()
-    met = set(_touched(history, as_of, "meeting"))
-    demo = set(_touched(history, as_of, "demo"))
-    cohort["meeting"] = cohort["opportunity_id"].isin(met) | cohort["opportunity_id"].isin(demo)
-    cohort["demo"] = cohort["opportunity_id"].isin(demo)
+    # lead_to_meeting means what process health means by it (met_within); a demo counts only
+    # after such a meeting, so the three steps still multiply to won / leads
+    cohort["meeting"] = met_within(
+        cohort["opportunity_id"], cohort["created_at"], first_meeting(history, as_of)
+    )
+    demo = set(_touched(history, as_of, "demo").index)
+    cohort["demo"] = cohort["opportunity_id"].astype(str).isin(demo) & cohort["meeting"]
     cohort["won"] = cohort["status"].eq("won") & (cohort["closed_at"] < as_of)
     cohort["won_amount"] = cohort["amount"].where(cohort["won"], 0.0)
     reps = history.reps[["rep_id", "team"]]

@@ -2,8 +2,9 @@
 
 Three process metrics, each with a healthy and a warning threshold (configurable):
 
-* ``lead_to_meeting`` - share of the week's new leads (deals created) that had a first
-  meeting held within ``lead_meeting_window_days``; weeks whose window is not over yet are
+* ``lead_to_meeting`` - share of the week's new leads (deals created) that "met": a first
+  meeting or demo held within ``lead_meeting_window_days`` (the activity plan's definition,
+  :func:`salespilot.targets.activity.met_within`); weeks whose window is not over yet are
   left blank rather than judged early;
 * ``avg_days_in_stage`` - mean days a deal stayed in a stage, over the stage spells (of the
   rep's deals) that ended during the week;
@@ -11,19 +12,25 @@ Three process metrics, each with a healthy and a warning threshold (configurable
   email or message to the customer's next inbound touch on that account, over the week's
   messages answered within 7 days (``reply_share`` says how many were).
 
+Thresholds are fixed numbers (:class:`HealthThresholds`), or - ``basis="team_history"``, the
+service's default - each team's own: healthy at the median of its reps' weeks over the last
+``baseline_weeks``, warning beyond their worst decile. A bar every rep misses is noise; against
+its own history a team sees who slipped.
+
 And one plan check: the core metric (new leads per week) below ``alert_ratio`` (70 %) of the
 activity plan ``alert_weeks`` (2) weeks in a row raises an alert saying what to look at first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from salespilot.features.history import History
 from salespilot.features.names import unknown_name
+from salespilot.targets.activity import LEAD_MEETING_WINDOW_DAYS, first_meeting, met_within
 
 
 @dataclass(frozen=True)
@@ -36,9 +43,44 @@ class HealthThresholds:
     response_hours_warning: float = 72.0
     alert_ratio: float = 0.70
     alert_weeks: int = 2
-    lead_meeting_window_days: int = 14
+    lead_meeting_window_days: int = LEAD_MEETING_WINDOW_DAYS
     min_leads: int = 3  # fewer leads in a week: conversion shown but not judged
     weeks: int = 8
+    #: "fixed": the numbers above; "team_history": each team's own (:func:`team_thresholds`)
+    basis: str = "fixed"
+    baseline_weeks: int = 26
+    healthy_quantile: float = 0.5  # healthy: at least as good as the team's median week
+    warning_quantile: float = 0.9  # warning: worse than nine weeks in ten of the team's
+    min_baseline: int = 12  # fewer known rep-weeks: the fixed numbers stand
+
+
+#: metric -> (healthy field, warning field, higher is better, rounding) of HealthThresholds
+_BOUNDS = {
+    "lead_to_meeting": ("lead_to_meeting_healthy", "lead_to_meeting_warning", True, 2),
+    "avg_days_in_stage": ("days_in_stage_healthy", "days_in_stage_warning", False, 1),
+    "response_hours": ("response_hours_healthy", "response_hours_warning", False, 0),
+}
+
+
+def team_thresholds(baseline: pd.DataFrame, t: HealthThresholds) -> HealthThresholds:
+    """``t`` with each metric's bounds set from the team's own rep-weeks in ``baseline``:
+    healthy at the ``healthy_quantile`` week, warning beyond the ``warning_quantile`` one
+    (conversion only over weeks with ``min_leads``). A metric with too few known weeks keeps
+    its fixed bounds."""
+    update: dict[str, float] = {}
+    for m, (healthy, warning, higher, digits) in _BOUNDS.items():
+        values = baseline[m]
+        if m == "lead_to_meeting":
+            values = values[baseline["leads"] >= t.min_leads]
+        values = values.dropna().to_numpy(float)
+        if len(values) < t.min_baseline:
+            continue
+        qh, qw = t.healthy_quantile, t.warning_quantile
+        if higher:  # conversion: the bad tail is the low one
+            qh, qw = 1 - qh, 1 - qw
+        update[healthy] = round(float(np.quantile(values, qh)), digits)
+        update[warning] = round(float(np.quantile(values, qw)), digits)
+    return replace(t, **update)
 
 
 METRICS = ("lead_to_meeting", "avg_days_in_stage", "response_hours")
@@ -107,7 +149,8 @@ class HealthReport:
             "team": self.team,
             "as_of": self.as_of.isoformat(),
             "weeks": [w.strftime("%Y-%m-%d") for w in self.weeks],
-            "thresholds": self.thresholds.__dict__,
+            "thresholds": {k: v for k, v in self.thresholds.__dict__.items() if k != "basis"},
+            "thresholds_basis": self.thresholds.basis,
             "flagged_reps": self.flagged_reps,
             "alerts": self.alerts,
             "team_weeks": rows(self.team_weeks),
@@ -135,20 +178,13 @@ def _lead_conversion(history, reps, weeks, as_of, t) -> pd.DataFrame:
     leads = opp[opp["owner_rep_id"].isin(reps) & (opp["created_at"] < as_of)][
         ["opportunity_id", "owner_rep_id", "created_at"]
     ]
-    first_meeting = pd.Series(dtype="datetime64[ns]")
-    act = history.activities
-    if act is not None and not act.empty:
-        m = act[
-            act["channel"].isin(["meeting", "demo"])
-            & (act["outcome"].isna() | act["outcome"].eq("held"))
-            & (act["occurred_at"] < as_of)
-            & act["opportunity_id"].notna()
-        ]
-        first_meeting = m.groupby("opportunity_id")["occurred_at"].min()
-    leads = leads.assign(first_meeting=first_meeting.reindex(leads["opportunity_id"]).to_numpy())
-    window = pd.Timedelta(days=t.lead_meeting_window_days)
-    leads["converted"] = leads["first_meeting"].notna() & (
-        leads["first_meeting"] < leads["created_at"] + window
+    leads = leads.assign(
+        converted=met_within(
+            leads["opportunity_id"],
+            leads["created_at"],
+            first_meeting(history, as_of),
+            t.lead_meeting_window_days,
+        )
     )
     leads["week_start"] = _to_week(leads["created_at"])
     leads = leads[leads["week_start"].isin(weeks)]
@@ -250,6 +286,9 @@ def process_health(
     ]
     reps = list(members["rep_id"])
     weeks = _week_grid(as_of, t.weeks)
+    if t.basis == "team_history":
+        # the team's own weeks (the shown ones too) set its bounds, then only the shown are kept
+        weeks = _week_grid(as_of, max(t.weeks, t.baseline_weeks))
     grid = pd.MultiIndex.from_product([reps, weeks], names=["rep_id", "week_start"])
     conv = _lead_conversion(history, reps, weeks, as_of, t).reindex(grid)
     dwell = _stage_dwell(history, reps, weeks, as_of).reindex(grid)
@@ -264,6 +303,14 @@ def process_health(
     df["avg_days_in_stage"] = df["dwell_sum"] / df["dwell_n"]
     df["response_hours"] = df["resp_sum"] / df["resp_n"].replace(0, np.nan)
     df["reply_share"] = df["resp_n"] / df["sent"].replace(0, np.nan)
+    if t.basis == "team_history":
+        t = team_thresholds(df, t)
+        weeks = weeks[-t.weeks :]
+        shown = df["week_start"].isin(weeks).to_numpy()
+        df, window_over = (
+            df[shown].reset_index(drop=True),
+            window_over[shown].reset_index(drop=True),
+        )
     team_df = _pool_team(df, window_over)
     for frame in (df, team_df):
         for m in METRICS:

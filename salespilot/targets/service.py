@@ -162,6 +162,7 @@ def configs_from_settings(settings) -> tuple[ForecastConfig, TargetConfig, Healt
             response_hours_warning=s.health_response_hours_warning,
             alert_ratio=s.health_alert_ratio,
             alert_weeks=s.health_alert_weeks,
+            basis=s.health_basis,
         ),
     )
 

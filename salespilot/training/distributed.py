@@ -105,8 +105,10 @@ def dask_train(
     With ``valid`` and ``early_stopping_rounds`` the booster is trimmed to the best iteration
     on the validation rows (see the module's docstring)."""
     import dask.dataframe as dd
-    import lightgbm as lgb
 
+    from salespilot.training.lightgbm_import import with_scikit_learn
+
+    lgb = with_scikit_learn()  # the Dask estimators are scikit-learn estimators
     workers = max(len(client.scheduler_info().get("workers", {})), 1)
     parts = max(min(workers, len(x)), 1)
     dx = dd.from_pandas(x.reset_index(drop=True), npartitions=parts)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from salespilot.settings import Settings
-from salespilot.training.tracking import RegistryError, open_registry, version_problem
+from salespilot.training.tracking import RegistryError, client, open_registry, version_problem
 
 if TYPE_CHECKING:
     from salespilot.training.scoring import SalesPilotModel
@@ -66,18 +66,17 @@ class LoadedModel:
         return self.model.score_all(frame)
 
 
-def load_model(
+def model_version(
     name: str,
     alias: str = CHAMPION,
     settings: Settings | None = None,
     *,
     version: str | None = None,
-) -> LoadedModel:
-    """Load model ``name`` by alias (default ``champion``) or by explicit ``version``.
-
-    Raises :class:`RegistryError` with a readable message when there is no such model/alias.
-    """
-    import mlflow
+) -> Any:
+    """The registry's record of ``name`` at ``alias`` (or at ``version``): MLflow's
+    ``ModelVersion``. Raises :class:`RegistryError` with a readable message when there is no
+    such model/alias, the version cannot be served (failed or half-made) or the registry
+    cannot be read."""
     from mlflow.exceptions import MlflowException
 
     from salespilot.settings import get_settings
@@ -105,6 +104,27 @@ def load_model(
     if problem is not None:  # failed or half-made: never served, whatever alias points at it
         what = f"@{alias}" if not version else f"version {version}"
         raise RegistryError(f"model {name!r} {what} cannot be served: {problem}")
+    return mv
+
+
+def load_model(
+    name: str,
+    alias: str = CHAMPION,
+    settings: Settings | None = None,
+    *,
+    version: str | None = None,
+) -> LoadedModel:
+    """Load model ``name`` by alias (default ``champion``) or by explicit ``version``.
+
+    Raises :class:`RegistryError` with a readable message when there is no such model/alias.
+    """
+    import mlflow
+
+    from salespilot.settings import get_settings
+
+    settings = settings or get_settings()
+    mv = model_version(name, alias, settings, version=version)
+    c = client(settings)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
     model: SalesPilotModel = pyfunc.unwrap_python_model().model
     run = c.get_run(mv.run_id) if mv.run_id else None

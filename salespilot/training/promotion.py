@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import TYPE_CHECKING
 
 from salespilot.settings import Settings
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from salespilot.training.core import Evaluation
+
+log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
 HISTORY_TAG = "champion_history"
@@ -132,6 +135,7 @@ def promote(
     if previous is not None and (not history or history[-1] != previous):
         history.append(previous)
     if previous == version:
+        export_alias(settings, name, CHAMPION, version)
         return version
     history.append(version)
     c.set_registered_model_alias(name, CHAMPION, version)
@@ -141,9 +145,11 @@ def promote(
     try:
         if str(c.get_model_version_by_alias(name, CHALLENGER).version) == version:
             c.delete_registered_model_alias(name, CHALLENGER)
+            export_alias(settings, name, CHALLENGER, None)
     except MlflowException:
         pass
     _set_promotion_tags(c, name, version, CHAMPION, reason)
+    export_alias(settings, name, CHAMPION, version)
     return version
 
 
@@ -152,6 +158,7 @@ def mark_challenger(name: str, version: str, *, settings: Settings, reason: str)
     c = client(settings)
     c.set_registered_model_alias(name, CHALLENGER, str(version))
     _set_promotion_tags(c, name, str(version), CHALLENGER, reason)
+    export_alias(settings, name, CHALLENGER, str(version))
 
 
 def rollback(name: str, *, settings: Settings) -> str:
@@ -180,4 +187,20 @@ def rollback(name: str, *, settings: Settings) -> str:
     else:
         with contextlib.suppress(Exception):
             c.delete_registered_model_alias(name, "previous_champion")
+    export_alias(settings, name, CHAMPION, target)
     return target
+
+
+def export_alias(settings: Settings, name: str, alias: str, version: str | None) -> None:
+    """Mirror where ``alias`` now points in the serving export (:mod:`salespilot.training.export`),
+    exporting that version first when it was registered before exports existed. Every function
+    here that moves an alias calls this; a failure only costs the server a slower start
+    (it then loads the version through MLflow)."""
+    from salespilot.training import export
+
+    try:
+        if version is not None and not export.has_version(settings, name, version):
+            export.export_loaded(settings, load_model(name, settings=settings, version=version))
+        export.write_alias(settings, name, alias, version)
+    except (OSError, RegistryError) as exc:
+        log.warning("could not export %s@%s for serving: %s", name, alias, exc)

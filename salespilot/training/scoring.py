@@ -4,31 +4,29 @@
 (explanations are its SHAP values, in log-odds), the :class:`Calibrator` chosen on the
 validation period (probabilities), the feature list, the categories seen in training and the
 readable names. :meth:`SalesPilotModel.save` writes it as plain files (the booster's text
-model, the calibrator's scikit-learn estimator, a JSON description) and
-:meth:`SalesPilotModel.load` reads them back.
+model, a JSON description with the calibrator's parameters) and :meth:`SalesPilotModel.load`
+reads them back; predicting needs no scikit-learn (fitting a calibrator does).
 
-This module imports nothing from ``salespilot`` (only NumPy, pandas, scikit-learn and
-LightGBM): every registered model ships a copy of it (:mod:`salespilot.training.pyfunc`), so
-a model loads where the ``salespilot`` package is not installed. Fitting lives in
+This module imports nothing from ``salespilot`` (only NumPy, pandas, LightGBM, and scikit-learn
+to fit a calibrator): every registered model ships a copy of it
+(:mod:`salespilot.training.pyfunc`), so a model loads where the ``salespilot`` package is not
+installed. Fitting lives in
 :mod:`salespilot.training.fit`.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 CALIBRATION_METHODS = ("none", "sigmoid", "isotonic")
 _CLIP = 1e-4
-#: The files :meth:`SalesPilotModel.save` writes.
+#: The files :meth:`SalesPilotModel.save` writes (and the calibrator file of older saves).
 BOOSTER_FILE, CALIBRATOR_FILE, DESCRIPTION_FILE = "booster.txt", "calibrator.pkl", "model.json"
 
 
@@ -36,12 +34,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class Calibrator(BaseEstimator):
+class Calibrator:
     """Maps the booster's raw score (log-odds) to a calibrated probability.
 
     ``none`` is the booster's own sigmoid; ``sigmoid`` is Platt scaling (a logistic regression
-    on the raw score); ``isotonic`` a monotone step function of it. ``predict`` before ``fit``
-    raises scikit-learn's ``NotFittedError``.
+    on the raw score); ``isotonic`` a monotone step function of it. ``fit`` uses scikit-learn
+    and keeps only the fitted estimator's plain parameters in ``params_`` (``coef`` and
+    ``intercept``; ``x_thresholds`` and ``y_thresholds``), so ``predict`` is NumPy alone
+    (``numpy.interp`` between the thresholds, which is what the isotonic regression does) and a
+    saved model loads without scikit-learn. ``predict`` before ``fit`` raises scikit-learn's
+    ``NotFittedError``.
     """
 
     def __init__(self, method: str = "none") -> None:
@@ -54,27 +56,71 @@ class Calibrator(BaseEstimator):
         if self.method == "sigmoid":
             from sklearn.linear_model import LogisticRegression
 
-            self.estimator_ = LogisticRegression(C=1e4).fit(raw, y)
+            self.params_ = _plain_params(self.method, LogisticRegression(C=1e4).fit(raw, y))
         elif self.method == "isotonic":
             from sklearn.isotonic import IsotonicRegression
 
-            self.estimator_ = IsotonicRegression(
-                out_of_bounds="clip", y_min=_CLIP, y_max=1 - _CLIP
-            ).fit(raw.ravel(), y)
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=_CLIP, y_max=1 - _CLIP)
+            self.params_ = _plain_params(self.method, iso.fit(raw.ravel(), y))
         else:
-            self.estimator_ = None
+            self.params_ = {}
         return self
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
+        params = self._fitted_params()
         raw = np.asarray(raw, dtype=float)
         if self.method == "sigmoid":
-            p = self.estimator_.predict_proba(raw.reshape(-1, 1))[:, 1]
+            p = _sigmoid(params["coef"] * raw + params["intercept"])
         elif self.method == "isotonic":
-            p = self.estimator_.predict(raw)
+            # the isotonic regression's own prediction: linear between its thresholds,
+            # clipped to the end values outside them
+            p = np.interp(raw, params["x_thresholds"], params["y_thresholds"])
         else:
             p = _sigmoid(raw)
         return np.clip(p, _CLIP, 1 - _CLIP)
+
+    def _fitted_params(self) -> dict[str, Any]:
+        params = getattr(self, "params_", None)
+        if params is None and "estimator_" in self.__dict__:
+            # a calibrator pickled before the parameters were kept: read them off its estimator
+            params = self.params_ = _plain_params(self.method, self.__dict__["estimator_"])
+        if params is None:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+        return params
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"method", "params"}``: everything :meth:`from_json` needs, as plain numbers."""
+        return {"method": self.method, "params": self._fitted_params()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Calibrator:
+        calibrator = cls(data["method"])
+        params = dict(data["params"])
+        for key in ("x_thresholds", "y_thresholds"):
+            if key in params:
+                params[key] = np.asarray(params[key], dtype=float)
+        calibrator.params_ = params
+        return calibrator
+
+
+def _plain_params(method: str, estimator: Any) -> dict[str, Any]:
+    """The fitted scikit-learn estimator's parameters the prediction needs, as plain numbers."""
+    if method == "sigmoid":
+        return {
+            "coef": float(np.ravel(estimator.coef_)[0]),
+            "intercept": float(np.ravel(estimator.intercept_)[0]),
+        }
+    if method == "isotonic":
+        return {
+            "x_thresholds": np.asarray(estimator.X_thresholds_, dtype=float),
+            "y_thresholds": np.asarray(estimator.y_thresholds_, dtype=float),
+        }
+    return {}
 
 
 class SalesPilotModel:
@@ -129,24 +175,25 @@ class SalesPilotModel:
         return np.asarray(self.calibrator.predict(raw), dtype=float), raw, contrib
 
     def save(self, folder: str | Path) -> Path:
-        """Write the model as ``booster.txt``, ``calibrator.pkl`` and ``model.json`` in
-        ``folder`` (created); :meth:`load` reads them back."""
+        """Write the model as ``booster.txt`` (LightGBM's text model) and ``model.json`` (the
+        calibrator's plain parameters, features, categories, names, metadata) in ``folder``
+        (created); :meth:`load` reads them back without scikit-learn."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / BOOSTER_FILE).write_text(self.booster.model_to_string())
-        check_is_fitted(self.calibrator, "estimator_")
-        with open(folder / CALIBRATOR_FILE, "wb") as f:
-            pickle.dump(self.calibrator.estimator_, f)  # a scikit-learn estimator, or None
         description = {
             "name": self.name,
             "calibration": self.calibrator.method,
+            "calibrator": self.calibrator.to_json(),
             "features": self.features,
             "categorical": self.categorical,
             "categories": self.categories,
             "readable_names": self.readable_names,
             "metadata": self.metadata,
         }
-        (folder / DESCRIPTION_FILE).write_text(json.dumps(description, indent=1, default=str))
+        (folder / DESCRIPTION_FILE).write_text(
+            json.dumps(description, indent=1, default=_plain_json)
+        )
         return folder
 
     @classmethod
@@ -156,9 +203,14 @@ class SalesPilotModel:
 
         folder = Path(folder)
         description = json.loads((folder / DESCRIPTION_FILE).read_text())
-        calibrator = Calibrator(description["calibration"])
-        with open(folder / CALIBRATOR_FILE, "rb") as f:
-            calibrator.estimator_ = pickle.load(f)
+        if "calibrator" in description:
+            calibrator = Calibrator.from_json(description["calibrator"])
+        else:  # saved with the calibrator's pickled scikit-learn estimator
+            import pickle
+
+            calibrator = Calibrator(description["calibration"])
+            with open(folder / CALIBRATOR_FILE, "rb") as f:
+                calibrator.estimator_ = pickle.load(f)
         return cls(
             name=description["name"],
             booster=lgb.Booster(model_file=str(folder / BOOSTER_FILE)),
@@ -169,6 +221,14 @@ class SalesPilotModel:
             readable_names=description["readable_names"],
             metadata=description["metadata"],
         )
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 def prepare_features(

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -181,6 +182,16 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
 
+@contextlib.contextmanager
+def _no_bytecode():
+    before = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
+
+
 def ensure_experiment(settings: Settings, name: str) -> str:
     """The experiment id for model ``name``, created with artifacts under the state folder."""
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +320,11 @@ def log_run(
                 "run_id": run.info.run_id,
             }
         )
-        with _known_mlflow_notices_silenced(), tempfile.TemporaryDirectory() as tmp:
+        with (
+            _known_mlflow_notices_silenced(),
+            _no_bytecode(),  # MLflow runs the code once from the model's folder: no __pycache__
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             # self-contained: the model's files, this package's scoring module under a name
             # of its own, the pyfunc as code; no pickled reference to salespilot anywhere
             files = ev.model.save(Path(tmp) / pyfunc.MODEL_ARTIFACT)
@@ -341,7 +356,34 @@ def log_run(
     c.set_model_version_tag(spec.name, version, "horizon_days", str(spec.horizon_days))
     for key, value in readiness_tags(ev).items():
         c.set_model_version_tag(spec.name, version, key, value)
+    export_version(settings, c, spec.name, version, ev.model)
     return run.info.run_id, version
+
+
+def export_version(
+    settings: Settings, c: MlflowClient, name: str, version: str, model: SalesPilotModel
+) -> None:
+    """Export registered ``version`` for serving (:mod:`salespilot.training.export`): the
+    version's tags, metrics and registration time as the registry holds them. A failed export
+    never fails a training run: serving then loads that version through MLflow."""
+    from salespilot.training.export import write_version
+
+    try:
+        mv = c.get_model_version(name, version)
+        run = c.get_run(mv.run_id) if mv.run_id else None
+        metrics = {k: v for k, v in (run.data.metrics if run else {}).items() if "." not in k}
+        write_version(
+            settings,
+            name,
+            version,
+            model,
+            run_id=mv.run_id,
+            trained_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
+            metrics=metrics,
+            tags=dict(mv.tags or {}),
+        )
+    except OSError as exc:
+        log.warning("could not export %s v%s for serving: %s", name, version, exc)
 
 
 def readiness_tags(ev: Evaluation) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 from fastapi.testclient import TestClient
@@ -67,14 +68,40 @@ def test_unreachable_registry_keeps_last_good_models(client, serving_settings, p
         assert c.post("/v1/models/reload", headers=people.h("admin")).json()["degraded"] is False
 
 
-def test_no_registry_at_start_is_not_ready(serving_settings, people, tmp_path):
+def test_no_registry_and_no_export_at_start_is_not_ready(serving_settings, people, tmp_path):
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"garbage" * 100)
+    state_dir = tmp_path / "state"  # the tokens, without the serving export
+    shutil.copytree(serving_settings.state_dir, state_dir, ignore=shutil.ignore_patterns("export"))
     app = create_app(
-        serving_settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{broken}"})
+        serving_settings.model_copy(
+            update={"mlflow_tracking_uri": f"sqlite:///{broken}", "state_dir": state_dir}
+        )
     )
     with TestClient(app) as c:
         r = c.get("/ready")
         assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
         r = c.get(f"/v1/reps/{people.rep}/priorities", headers=people.h("rep"))
         assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+
+
+def test_an_unreadable_registry_at_start_serves_the_export_degraded(
+    client, serving_settings, people, tmp_path
+):
+    """The export the last start (or promotion) wrote serves without the registry; the check
+    against the registry after the start says it could not confirm it: ready, degraded."""
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"garbage" * 100)
+    versions = client.app.state.holder.state.versions
+    app = create_app(
+        serving_settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{broken}"})
+    )
+    with TestClient(app) as c:
+        holder = app.state.holder
+        assert holder.state.versions == versions
+        assert holder.check_registry() is False
+        r = c.get("/ready")
+        assert r.status_code == 200 and r.json()["degraded"] is True
+        assert any("could not be read" in p for p in r.json()["problems"])
+        r = c.get(f"/v1/reps/{people.rep}/priorities", headers=people.h("rep"))
+        assert r.status_code == 200

@@ -163,3 +163,69 @@ def test_unknown_team_and_json(report):
     out = json.loads(json.dumps(report.to_dict()))
     assert out["team"] == "east" and len(out["weeks"]) == 8
     assert out["flagged_reps"] == ["FEW", "SLOW"]
+
+
+def test_lead_to_meeting_means_the_same_in_health_and_the_activity_plan():
+    """One definition: a first meeting or demo within the window of the lead's creation.
+
+    SLOW's leads reach the demo stage 30 days in, one in five met on day 2: the activity
+    plan counted the late demo as a meeting (100 %), while health said 20 %."""
+    from salespilot.targets.activity import LEAD_MEETING_WINDOW_DAYS, funnel_rates
+
+    h = _history()
+    assert HealthThresholds().lead_meeting_window_days == LEAD_MEETING_WINDOW_DAYS
+    f = funnel_rates(h, AS_OF).set_index("rep_id")
+    raw = f["meeting"] / f["leads"]
+    assert raw["SLOW"] == pytest.approx(0.2) and raw["GOOD"] == pytest.approx(1.0)
+    health = process_health(h, "east", as_of=AS_OF)
+    assert _latest(health, "SLOW")["lead_to_meeting"] == pytest.approx(raw["SLOW"])
+
+
+def _plant_slow_replies(history: History, rep: str, as_of: pd.Timestamp) -> History:
+    """``rep``'s customers answer two and a half days later over the last ten weeks."""
+    import dataclasses
+
+    acts = history.activities.copy()
+    mine = set(history.accounts.loc[history.accounts["owner_rep_id"] == rep, "account_id"])
+    late = (
+        acts["account_id"].isin(mine)
+        & (acts["direction"] == "inbound")
+        & (acts["occurred_at"] >= as_of - pd.Timedelta(weeks=10))
+    )
+    acts.loc[late, "occurred_at"] += pd.Timedelta(hours=60)
+    acts = acts[acts["occurred_at"] < as_of].reset_index(drop=True)
+    return dataclasses.replace(history, activities=acts)
+
+
+def test_on_the_demo_the_team_bounds_flag_a_planted_slow_rep_not_everyone(demo_history):
+    from salespilot.features.pit import data_as_of
+
+    as_of = data_as_of(demo_history)
+    t = HealthThresholds(basis="team_history")
+    teams = sorted(demo_history.reps["team"].astype(str).unique())
+    flagged = {
+        team: process_health(demo_history, team, as_of=as_of, thresholds=t) for team in teams
+    }
+    for team, r in flagged.items():
+        assert len(r.flagged_reps) < r.reps["rep_id"].nunique(), (team, r.flagged_reps)
+        assert r.thresholds.basis == "team_history"
+    total = sum(len(r.flagged_reps) for r in flagged.values())
+    assert total <= len(demo_history.reps) // 3
+    # the fixed bounds, by contrast, flag most reps of the same demo
+    fixed = sum(len(process_health(demo_history, team, as_of=as_of).flagged_reps) for team in teams)
+    assert fixed > 2 * total
+
+    team = teams[0]
+    healthy = [
+        r for r in flagged[team].reps["rep_id"].unique() if r not in flagged[team].flagged_reps
+    ]
+    bad = healthy[0]
+    planted = process_health(
+        _plant_slow_replies(demo_history, bad, as_of), team, as_of=as_of, thresholds=t
+    )
+    assert bad in planted.flagged_reps
+    mine = planted.reps[planted.reps["rep_id"] == bad].dropna(subset=["response_hours_status"])
+    assert mine.iloc[-1]["response_hours_status"] == "warning"
+    out = planted.to_dict()
+    assert out["thresholds_basis"] == "team_history"
+    assert out["thresholds"]["response_hours_warning"] == planted.thresholds.response_hours_warning

@@ -64,7 +64,10 @@ def test_train_json_then_worse_params_stay_challenger(cli_state, demo_history_di
     assert back.exit_code == 0 and "v1" in back.stdout
     table = run("compare", "win_probability")
     assert table.exit_code == 0 and "registered versions" in table.stdout
-    assert_readable_at_80(table.stdout, ("champion", "restored by rollback", "brier_score"))
+    assert_readable_at_80(
+        table.stdout, ("champion", "restored by rollback", "brier_score", "horizon", "60 days")
+    )
+    assert [v["horizon_days"] for v in cmp["versions"]] == ["60", "60"]
 
 
 def test_model_without_its_tables_is_skipped_with_what_to_add(

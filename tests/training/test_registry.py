@@ -151,6 +151,7 @@ def test_a_registered_model_loads_and_predicts_where_salespilot_is_not_installed
     local = mlflow.artifacts.download_artifacts(f"models:/{spec.name}/{loaded.version}")
     requirements = Path(local, "requirements.txt").read_text()
     assert "salespilot" not in requirements and "lightgbm==" in requirements
+    assert (Path(local) / "code" / "salespilot_scoring.py").is_file()
     script = f"""
 import importlib.util, json, sys
 sys.path[:0] = [{sysconfig.get_paths()["purelib"]!r}, {sysconfig.get_paths()["platlib"]!r}]
@@ -201,3 +202,25 @@ def test_loading_a_version_prints_nothing(registry_state, capfd):
     load_model(spec.name, settings=settings, version="1")
     out = capfd.readouterr()
     assert "Downloading artifacts" not in out.err + out.out
+
+
+def test_a_version_pickled_before_models_were_logged_as_code_still_loads(registry_state):
+    """Registries made before hold a pickled pyfunc with the model inside: serving loads them."""
+    import mlflow
+
+    from salespilot.training.pyfunc import SalesPilotPyfunc
+    from salespilot.training.tracking import client
+
+    settings, _, _, first, _ = registry_state
+    model = first.evaluation.model
+    client(settings)  # the tracking store of these tests
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=SalesPilotPyfunc(model),
+            registered_model_name="pickled_before",
+            pip_requirements=["mlflow"],
+        )
+    loaded = load_model("pickled_before", settings=settings, version="1")
+    rows = first.evaluation.test.head(20)
+    np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows))

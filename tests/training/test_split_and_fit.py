@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,3 +136,28 @@ def test_training_params_derive_the_leaf_size_from_the_training_labels():
     y = np.r_[np.ones(4000), np.zeros(6000)]
     params = _train_params({"min_data_in_leaf": 20, "min_child_samples": 300}, ["x"], None, y)
     assert params["min_data_in_leaf"] == 300
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibrator_plain_parameters_predict_as_the_scikit_learn_estimator(method):
+    """The calibrator keeps plain numbers and predicts with NumPy: the same probabilities as the
+    scikit-learn estimator it was fitted with, inside and outside the fitted range, also after a
+    JSON round trip (how a saved model carries it)."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    raw = rng.normal(scale=2.0, size=3000)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(0.6 * raw - 0.4)))).astype(int)
+    if method == "sigmoid":
+        est = LogisticRegression(C=1e4).fit(raw.reshape(-1, 1), y)
+        expected = lambda x: est.predict_proba(x.reshape(-1, 1))[:, 1]  # noqa: E731
+    else:
+        est = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y)
+        expected = est.predict
+    cal = Calibrator(method).fit(raw, y)
+    new = np.concatenate([rng.normal(scale=3.0, size=2000), [-50.0, 50.0]])
+    want = np.clip(expected(new), 1e-4, 1 - 1e-4)
+    np.testing.assert_allclose(cal.predict(new), want, rtol=0, atol=1e-12)
+    saved = json.loads(json.dumps(cal.to_json(), default=lambda a: a.tolist()))
+    np.testing.assert_allclose(Calibrator.from_json(saved).predict(new), want, rtol=0, atol=1e-12)
