@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,28 @@ def replacing(path: str | Path, *, mode: int | None = None) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def replacing_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder to fill with ``path``'s new content; when the block ends
+    without an error, swap it in for ``path`` (the old folder renamed aside first, then
+    removed). On an error the temporary folder is removed and ``path`` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = temporary_name(path) if path.exists() else None
+        if old is not None:
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
