@@ -105,6 +105,30 @@ def fit_and_evaluate(
     Raises :class:`~salespilot.training.checks.NotEnoughDataError` (with the counts) when a
     period is short of examples, before any tree is grown.
     """
+    with baselines.one_blas_thread():
+        return _fit_and_evaluate(
+            spec,
+            frame,
+            oracle=oracle,
+            slots=slots,
+            test_fraction=test_fraction,
+            valid_fraction=valid_fraction,
+            warm_up=warm_up,
+            client=client,
+        )
+
+
+def _fit_and_evaluate(
+    spec: ModelSpec,
+    frame: pd.DataFrame,
+    *,
+    oracle: OracleFn | None,
+    slots: SlotFn | None,
+    test_fraction: float,
+    valid_fraction: float,
+    warm_up: pd.Series | None,
+    client: Any,
+) -> Evaluation:
     rows = labelled_rows(spec, frame)
     y = rows[spec.label].astype(int).to_numpy()
     if spec.rows == "decision":
