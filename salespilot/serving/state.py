@@ -412,7 +412,7 @@ def build_state(
     earlier ``as_of`` keeps its own slots.
     """
     from salespilot.features.accounts import account_snapshot
-    from salespilot.features.deals import deal_snapshot
+    from salespilot.features.deals import deal_rows_as_trained, deal_snapshot
     from salespilot.features.pit import cached, keep_feature_cache
     from salespilot.models.win_probability import SPEC as WIN_SPEC
 
@@ -486,7 +486,17 @@ def build_state(
     if only_reps is not None:
         deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
         acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]
-    win = score(win_m, deal_rows.reset_index(drop=True), "opportunity_id") if win_m else None
+    win = None
+    if win_m:
+        # a decision-row model (a lead scored at its creation) scores each deal as of its
+        # decision time, as it was trained; the lists and rules read the rows of now
+        win_rows = deal_rows_as_trained(
+            history,
+            deal_rows.reset_index(drop=True),
+            win_m,
+            horizon_days=WIN_SPEC.horizon_of(win_m) or WIN_SPEC.horizon_days,
+        )
+        win = score(win_m, win_rows, "opportunity_id")
     churn = score(churn_m, acc_rows.reset_index(drop=True), "account_id") if churn_m else None
 
     store = PreviousScores(settings.state_dir / "serving" / "previous")
