@@ -340,11 +340,14 @@ def data_signature(folder) -> tuple:
 def _stored_snapshots(settings: Settings, content_hash: str, as_of: pd.Timestamp):
     """The "now" deal and account rows from the feature store, when they were built from this
     very history (same content hash) at or after its last event; else None (compute them)."""
-    from salespilot.features.store import latest_snapshot
+    from salespilot.features.store import FeatureFolderError, latest_snapshot
 
     try:
         deals, dmeta = latest_snapshot(settings.features_dir, "deals")
         accounts, ameta = latest_snapshot(settings.features_dir, "accounts")
+    except FeatureFolderError as exc:  # a build was interrupted half-way: not to be trusted
+        log.warning("not scoring the stored feature snapshots: %s", exc)
+        return None
     except (FileNotFoundError, ValueError, OSError):
         return None
     if {dmeta.get("history_hash"), ameta.get("history_hash")} != {content_hash}:
