@@ -203,6 +203,10 @@ def _fit_and_evaluate(
             "best_iteration": best_iteration,
             "trees": int(booster.current_iteration()),
             "refit_on_validation": spec.refit_on_validation,
+            # what a row is: serving scores an entity the way the model learned it (an open
+            # deal of a decision-row model as of its decision time, see deals.py)
+            "rows": spec.rows,
+            "decision_at": spec.decision_at,
         },
     )
 
