@@ -319,7 +319,12 @@ _CATEGORIES = {
 
 
 def _as_category(s: pd.Series) -> pd.Categorical:
-    return pd.Categorical(s, categories=_CATEGORIES[s.name])
+    """``pd.Categorical(s, categories=...)`` by factorizing first: the few distinct values are
+    looked up among the categories, not every row (values outside them: missing)."""
+    categories = pd.Index(_CATEGORIES[s.name])
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    at = np.append(categories.get_indexer(pd.Index(uniques, dtype=object)), -1)
+    return pd.Categorical.from_codes(at[codes], categories=categories)
 
 
 def _attempts_frame(history: History) -> pd.DataFrame:
