@@ -85,35 +85,51 @@ def _print_channels(out: dict) -> None:
 
 def gap(
     team: Annotated[
-        str, typer.Argument(help="Team name, as in reps.team (a region with --by region).")
+        str,
+        typer.Argument(
+            help="Team name, as in reps.team (a region with --by region, a product line with"
+            " --by product_line)."
+        ),
     ],
     period: Annotated[
         str, typer.Option("--period", help="A quarter (2026-Q2) or month (2026-05).")
     ],
     by: Annotated[
-        str, typer.Option("--by", help="The scope: team (default) or region (reps.region).")
+        str,
+        typer.Option(
+            "--by",
+            help="The scope: team (default), region (reps.region) or product_line (its share"
+            " of the reps' target: its share of their won value over the last 12 months).",
+        ),
     ] = "team",
     only_team: Annotated[
         str | None,
-        typer.Option("--team", help="With --by region: only this team's reps in the region."),
+        typer.Option(
+            "--team",
+            help="With --by region: only this team's reps in the region; with --by"
+            " product_line: only this team's reps (default: every rep).",
+        ),
     ] = None,
     target: Annotated[
         float | None,
-        typer.Option("--target", help="The team's target (default: the targets table)."),
+        typer.Option(
+            "--target",
+            help="The scope's target (default: the targets table; a product line's share of it).",
+        ),
     ] = None,
     data: DataOpt = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The team's (or region's) expected shortfall (target - P50 of booked + forecast) split
-    into causes: by rep, by funnel step against the scope's norm, and by segment; each with an
-    action."""
+    """The team's (or region's, or product line's) expected shortfall (target - P50 of booked +
+    forecast) split into causes: by rep, by funnel step against the scope's norm, and by
+    segment; each with an action."""
     from salespilot.targets.gap import SCOPES, gap_attribution
     from salespilot.targets.periods import parse_period
     from salespilot.targets.service import champion_scorer, configs_from_settings
 
     if by not in SCOPES:
-        _fail(f"--by is {' or '.join(SCOPES)}, not {by!r}", as_json)
+        _fail(f"--by is one of {', '.join(SCOPES)}, not {by!r}", as_json)
     try:
         p = parse_period(period)
     except ValueError as exc:
@@ -151,6 +167,15 @@ def _print_gap(out: dict) -> None:
         f" ({out['target_source']}), booked {_short(out['booked'])}, P50 {_short(out['p50'])},"
         f" gap [bold]{_short(out['gap'])}[/bold]"
     )
+    if out.get("line_share"):
+        s = out["line_share"]
+        of = (
+            "" if s["scope_target"] is None else f" of the reps' target {_short(s['scope_target'])}"
+        )
+        console.print(
+            f"the line's share: {s['share']:.1%}{of} (its won value {_short(s['line_booked'])}"
+            f" of {_short(s['scope_booked'])}, {s['window_start'][:10]} to {s['window_end'][:10]})"
+        )
     for dimension in dict.fromkeys(c["dimension"] for c in out["causes"]):
         rows = [c for c in out["causes"] if c["dimension"] == dimension]
         t = Table(title=f"by {dimension} (sums to the gap)", title_justify="left")

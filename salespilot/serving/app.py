@@ -55,9 +55,10 @@ def create_app(settings: Settings | None = None, *, load: bool = True) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
         if load and holder.state is None:
-            # ready from the serving export, without MLflow; then the registry confirms it
+            # ready from the serving export and the stored lists, without MLflow; the
+            # registry confirms the versions after (StateHolder.after_start)
             await run_in_threadpool(functools.partial(holder.reload, trust_export=True))
-            tasks.append(asyncio.create_task(run_in_threadpool(holder.check_registry)))
+            tasks.append(asyncio.create_task(run_in_threadpool(holder.after_start)))
         if settings.serving_reload_interval_s > 0:
             tasks.append(
                 asyncio.create_task(_reload_every(holder, settings.serving_reload_interval_s))

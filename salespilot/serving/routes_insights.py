@@ -1,4 +1,5 @@
-"""The /v1 insights routes for managers: which channel pays, where a team's or region's gap is.
+"""The /v1 insights routes for managers: which channel pays, where a team's, region's or
+product line's gap is.
 
 Routes only parse, authorise and call the plain modules of :mod:`salespilot.targets`. A
 manager sees their own team only (in a region: their team's reps there); an admin any team,
@@ -21,7 +22,14 @@ router = APIRouter(
     prefix="/v1",
     tags=["insights"],
     responses=error_responses(
-        401, 403, 404, 422, 429, 503, e404="Unknown team or region", e503="Data not loaded yet"
+        401,
+        403,
+        404,
+        422,
+        429,
+        503,
+        e404="Unknown team, region or product line",
+        e503="Data not loaded yet",
     ),
 )
 
@@ -99,6 +107,19 @@ async def channels(
     return ChannelsResponse(**out)
 
 
+class LineShareOut(BaseModel):
+    """A product line's share of its reps' target (their won value in the trailing window)."""
+
+    line: str
+    basis: str
+    share: float
+    line_booked: float
+    scope_booked: float
+    window_start: str
+    window_end: str
+    scope_target: float | None
+
+
 class GapCauseOut(BaseModel):
     dimension: str
     key: str
@@ -118,6 +139,7 @@ class GapResponse(BaseModel):
     gap: float
     causes: list[GapCauseOut]
     notes: list[str] = []
+    line_share: LineShareOut | None = None
 
 
 @router.get(
@@ -173,6 +195,36 @@ async def region_gap(
     if team is not None and team not in set(in_region["team"].astype(str)):
         raise ApiError(403, f"Region {region!r} has no rep of team {team!r}.", code="forbidden")
     return await _gap(state, holder, region, "region", team, period, target)
+
+
+@router.get(
+    "/product-lines/{product_line}/gap",
+    response_model=GapResponse,
+    summary="A product line's shortfall against its share of the reps' target (its won value share)",
+)
+async def product_line_gap(
+    product_line: Annotated[str, Path(min_length=1, max_length=128)],
+    user: LimitedUser,
+    state: State,
+    holder: Holder,
+    period: Annotated[
+        str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
+    ],
+    team: Annotated[
+        str | None,
+        Query(max_length=128, description="Only this team's reps (managers: their own)."),
+    ] = None,
+    target: Annotated[
+        float | None,
+        Query(ge=0, description="The line's target (default: its share of the targets table)."),
+    ] = None,
+) -> GapResponse:
+    team = scope_team(user, team, state, "Gap attributions")
+    lines = set(state.history.opportunities["product_line"].dropna().astype(str))
+    if product_line not in lines:
+        raise ApiError(404, f"No product line named {product_line!r}.",
+                       code="product_line_not_found")  # fmt: skip
+    return await _gap(state, holder, product_line, "product_line", team, period, target)
 
 
 async def _gap(state, holder, scope: str, by: str, team: str | None, period: str,

@@ -165,6 +165,25 @@ class StateHolder:
             )
             return new
 
+    def after_start(self) -> None:
+        """What a start from the export and the stored lists leaves to do, behind the ready
+        server: confirm the versions with the registry (:meth:`check_registry`), rebuild lists
+        whose suggested slots started more than an hour ago, index the contacts' answer rates."""
+        if self.check_registry():
+            return
+        state = self._state
+        if state is None:
+            return
+        if state.slots_from is not None and not _same_hour(
+            state.slots_from, slots_from(state.as_of)
+        ):
+            log.info("the stored lists' contact slots start at %s; rebuilding", state.slots_from)
+            self.reload()
+        elif "_rates" not in state.cache and state.history.contacts is not None:
+            from salespilot.serving.best_times import attempt_rates
+
+            state.cache["_rates"] = attempt_rates(state.history)
+
     def check_registry(self) -> bool:
         """Ask the registry where the serving alias points; when it is not what the state
         serves (an alias moved outside the promotion functions, or while the export was being
@@ -321,11 +340,14 @@ def data_signature(folder) -> tuple:
 def _stored_snapshots(settings: Settings, content_hash: str, as_of: pd.Timestamp):
     """The "now" deal and account rows from the feature store, when they were built from this
     very history (same content hash) at or after its last event; else None (compute them)."""
-    from salespilot.features.store import latest_snapshot
+    from salespilot.features.store import FeatureFolderError, latest_snapshot
 
     try:
         deals, dmeta = latest_snapshot(settings.features_dir, "deals")
         accounts, ameta = latest_snapshot(settings.features_dir, "accounts")
+    except FeatureFolderError as exc:  # a build was interrupted half-way: not to be trusted
+        log.warning("not scoring the stored feature snapshots: %s", exc)
+        return None
     except (FileNotFoundError, ValueError, OSError):
         return None
     if {dmeta.get("history_hash"), ameta.get("history_hash")} != {content_hash}:
@@ -390,7 +412,7 @@ def build_state(
     earlier ``as_of`` keeps its own slots.
     """
     from salespilot.features.accounts import account_snapshot
-    from salespilot.features.deals import deal_snapshot
+    from salespilot.features.deals import deal_rows_as_trained, deal_snapshot
     from salespilot.features.pit import cached, keep_feature_cache
     from salespilot.models.win_probability import SPEC as WIN_SPEC
 
@@ -401,6 +423,12 @@ def build_state(
         if previous is not None and signature and signature == previous.data_signature:
             history, same_data = previous.history, True  # the files did not change
         else:
+            if as_of is None and only_reps is None:
+                if models is None:
+                    models = _load_models(settings, previous, trust_export=trust_export)
+                restored = _restore(settings, signature, models)
+                if restored is not None:
+                    return restored  # what the last full build of these data and models stored
             from salespilot.features.loader import load_history
 
             history = load_history(settings.data_dir, observed_until=settings.observed_until)
@@ -426,22 +454,10 @@ def build_state(
             cache=BoundedCache(settings.serving_cache_entries, previous.cache.items()),
         )
 
-    reps = history.reps.set_index("rep_id")
-    accounts = history.accounts
-    account_owner = accounts.dropna(subset=["owner_rep_id"]).set_index("account_id")["owner_rep_id"]
-    account_names = accounts.set_index("account_id")["name"].astype(str).to_dict()
-    contacts = history.contacts
-    contact_account = (
-        {} if contacts is None else contacts.set_index("contact_id")["account_id"].to_dict()
-    )
-    contact_zone = (
-        {}
-        if contacts is None
-        else contacts.set_index("contact_id")["timezone"].astype(str).to_dict()
-    )
-    contact_role = (
-        {} if contacts is None else contacts.set_index("contact_id")["role"].astype(str).to_dict()
-    )
+    looked_up = _lookups(history)
+    reps, accounts = looked_up["reps"], history.accounts
+    account_names = looked_up["account_names"]
+    contact_zone, contact_role = looked_up["contact_zone"], looked_up["contact_role"]
 
     # -- score deals and accounts (one batch each) -----------------------------------------
     # the loaded history is never edited: its event indexes are built once and shared by
@@ -470,7 +486,17 @@ def build_state(
     if only_reps is not None:
         deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
         acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]
-    win = score(win_m, deal_rows.reset_index(drop=True), "opportunity_id") if win_m else None
+    win = None
+    if win_m:
+        # a decision-row model (a lead scored at its creation) scores each deal as of its
+        # decision time, as it was trained; the lists and rules read the rows of now
+        win_rows = deal_rows_as_trained(
+            history,
+            deal_rows.reset_index(drop=True),
+            win_m,
+            horizon_days=WIN_SPEC.horizon_of(win_m) or WIN_SPEC.horizon_days,
+        )
+        win = score(win_m, win_rows, "opportunity_id")
     churn = score(churn_m, acc_rows.reset_index(drop=True), "account_id") if churn_m else None
 
     store = PreviousScores(settings.state_dir / "serving" / "previous")
@@ -511,13 +537,8 @@ def build_state(
         content_hash=content_hash,
         rules_left_out=rules.rules_left_out(history, rule_config(settings)),
         models=models,
-        reps=reps,
+        **looked_up,
         rep_timezones=lists.rep_zones,
-        account_owner={str(k): str(v) for k, v in account_owner.items()},
-        account_names=account_names,
-        contact_account={str(k): str(v) for k, v in contact_account.items()},
-        contact_zone=contact_zone,
-        contact_role=contact_role,
         deal_owner=lists.deal_owner,
         win=win,
         churn=churn,
@@ -533,4 +554,61 @@ def build_state(
     )
     state.cache["_account_deal_reps"] = lists.account_deal_reps
     state.cache["_rates"] = lists.rates
+    if persist_scores and now_of_data and only_reps is None:
+        from salespilot.serving import stored_state
+
+        stored_state.store(settings, state)  # the next start reads it back
+    return state
+
+
+def _lookups(history: History) -> dict[str, Any]:
+    """Who owns what and how to reach them: the state's lookups read off the history."""
+    accounts, contacts = history.accounts, history.contacts
+    owner = accounts.dropna(subset=["owner_rep_id"]).set_index("account_id")["owner_rep_id"]
+
+    def by_contact(column: str) -> dict[str, str]:
+        if contacts is None:
+            return {}
+        # zip over plain lists: iterating Arrow-backed strings one by one is 10x slower
+        ids = contacts["contact_id"].astype(str).tolist()
+        return dict(zip(ids, contacts[column].astype(str).tolist(), strict=True))
+
+    return {
+        "reps": history.reps.set_index("rep_id"),
+        "account_owner": {str(k): str(v) for k, v in owner.items()},
+        "account_names": accounts.set_index("account_id")["name"].astype(str).to_dict(),
+        "contact_account": {str(k): str(v) for k, v in by_contact("account_id").items()},
+        "contact_zone": by_contact("timezone"),
+        "contact_role": by_contact("role"),
+    }
+
+
+def _restore(
+    settings: Settings, signature: tuple, models: dict[str, ModelSlot]
+) -> ServingState | None:
+    """The state the last full build stored (:mod:`salespilot.serving.stored_state`), when it
+    holds for these data files, the models about to serve and the list settings."""
+    from salespilot.serving import stored_state
+
+    if not signature or not stored_state.stored_dir(settings).is_dir():
+        return None
+    parts = stored_state.restore(settings, signature, models)
+    if parts is None:
+        return None
+    history = parts.pop("history")
+    account_deal_reps = parts.pop("account_deal_reps")
+    state = ServingState(
+        loaded_at=datetime.now(UTC),
+        history=history,
+        source=None if history.source is None else str(history.source),
+        rules_left_out=rules.rules_left_out(history, rule_config(settings)),
+        models=models,
+        **_lookups(history),
+        **parts,
+        problems=tuple(s.problem for s in models.values() if s.problem),
+        data_signature=signature,
+        cache=BoundedCache(settings.serving_cache_entries),
+    )
+    state.cache["_account_deal_reps"] = account_deal_reps
+    log.info("restored the stored serving state as of %s (models %s)", state.as_of, state.versions)
     return state

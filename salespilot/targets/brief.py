@@ -183,7 +183,7 @@ def _gap_candidates(gap) -> list[dict]:
             amount = float(r[f"gap_{k}"])
             if amount <= 0:
                 continue
-            what, action = _factor_text(k, r[f"f_{k}"], r[f"n_{k}"])
+            what, action = _factor_text(k, r[f"f_{k}"], r[f"n_{k}"], gap.by)
             out.append(
                 {
                     "title": f"{r['rep_id']}: {what}",

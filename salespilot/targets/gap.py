@@ -1,9 +1,17 @@
-"""Gap attribution: where a team's or region's expected shortfall against its target comes from.
+"""Gap attribution: where a team's, region's or product line's expected shortfall against its
+target comes from.
 
 The scope is a team or a region (``by``), optionally narrowed to one team's reps in that
 region (a manager's view): its reps are the scope's reps, its target their rows of the
 ``targets`` table, its forecast the cells of those reps, and the norms below are pooled over
 them.
+
+A product line (``by="product_line"``, of every rep or one team's) has no target of its own:
+its target is its **share** of those reps' target, the line's won value over the 12 months
+before the period (or before ``as_of``, if earlier) divided by all their won value then
+(:func:`line_share`, shown as ``line_share`` in the JSON); a rep's part is the rep's target
+times the rep's own share, scaled to the line's. Everything below is then read through the
+line: its booked deals, its forecast cells, its funnel and pipeline (the norms are the line's).
 
 ``gap = target - p50``, where ``p50`` is what is already booked in the period plus the P50 of
 the forecast of the rest (the same simulation as the targets). The gap is split three ways,
@@ -31,7 +39,7 @@ Positive amounts add to the shortfall, negative ones offset it. The funnel rates
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -81,6 +89,7 @@ class GapReport:
     reps: pd.DataFrame  # per rep: factors, norm, target, expected
     target_source: str
     notes: list[str] = field(default_factory=list)
+    line_share: LineShare | None = None  # a product line's scope: its share of the target
 
     @property
     def gap(self) -> float:
@@ -103,19 +112,33 @@ class GapReport:
                 for r in causes.to_dict(orient="records")
             ],
             "notes": list(self.notes),
+            "line_share": None if self.line_share is None else self.line_share.to_dict(),
         }
 
 
-SCOPES = ("team", "region")
+SCOPES = ("team", "region", "product_line")
+_KIND = {"team": "team", "region": "region", "product_line": "product line"}
 
 
 def scope_reps(history: History, scope: str, by: str = "team", team: str | None = None) -> list:
-    """The rep ids of a team or a region (``by``), in a region only ``team``'s when given.
+    """The rep ids of a team or a region (``by``), in a region only ``team``'s when given; for
+    a product line (``by="product_line"``) every rep, or ``team``'s.
 
-    Raises ``LookupError`` for an unknown team or region, or a team with no rep in it."""
+    Raises ``LookupError`` for an unknown team, region or product line, or a team with no rep
+    in it."""
     if by not in SCOPES:
-        raise ValueError(f"a gap is by {' or '.join(SCOPES)}, not {by!r}")
+        raise ValueError(f"a gap is by {', '.join(SCOPES)}, not {by!r}")
     roster = history.reps
+    if by == "product_line":
+        lines = history.opportunities["product_line"].dropna().astype(str)
+        if scope not in set(lines):
+            raise LookupError(unknown_name(_KIND[by], scope, lines))
+        if team is None:
+            return list(roster["rep_id"])
+        teams = roster["team"].astype(str)
+        if team not in set(teams):
+            raise LookupError(unknown_name("team", team, teams))
+        return list(roster.loc[teams == team, "rep_id"])
     col = roster[by].astype(str)
     if scope not in set(col):
         raise LookupError(unknown_name(by, scope, col))
@@ -125,6 +148,71 @@ def scope_reps(history: History, scope: str, by: str = "team", team: str | None 
         if not sel.any():
             raise LookupError(f"team {team!r} has no rep in {by} {scope!r}")
     return list(roster.loc[sel, "rep_id"])
+
+
+@dataclass(frozen=True)
+class LineShare:
+    """A product line's share of its scope's target: the line's won value over the trailing
+    ``mix_months`` before the period (or before ``as_of``, if earlier) divided by all the won
+    value of the same reps in that window (per rep likewise, for the reps' split)."""
+
+    line: str
+    share: float
+    line_booked: float
+    scope_booked: float
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    scope_target: float | None  # the reps' target the share is taken of (None: target given)
+    by_rep: pd.Series  # rep_id -> the rep's own share of their won value in the line
+
+    def to_dict(self) -> dict:
+        return {
+            "line": self.line,
+            "basis": "the line's share of the scope's won value over the trailing window",
+            "share": self.share,  # unrounded: target = share x scope_target
+            "line_booked": round(self.line_booked, 2),
+            "scope_booked": round(self.scope_booked, 2),
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "scope_target": None if self.scope_target is None else round(self.scope_target, 2),
+        }
+
+
+def line_share(
+    history: History,
+    line: str,
+    rep_ids: list,
+    period: Period,
+    as_of: pd.Timestamp,
+    config: GapConfig | None = None,
+) -> LineShare:
+    """The share of ``line`` in the won value of ``rep_ids`` over the trailing window."""
+    c = config or GapConfig()
+    opp = history.opportunities
+    end = min(pd.Timestamp(as_of), period.start)
+    start = end - pd.DateOffset(months=c.mix_months)
+    won = opp[
+        opp["owner_rep_id"].isin(rep_ids)
+        & opp["status"].eq("won")
+        & (opp["closed_at"] >= start)
+        & (opp["closed_at"] < end)
+    ]
+    in_line = won["product_line"].astype(str).eq(line)
+    total = float(won["amount"].sum())
+    mine = float(won.loc[in_line, "amount"].sum())
+    rep_total = won.groupby("owner_rep_id")["amount"].sum()
+    rep_line = won[in_line].groupby("owner_rep_id")["amount"].sum()
+    by_rep = (rep_line.reindex(rep_total.index).fillna(0.0) / rep_total).reindex(rep_ids)
+    return LineShare(line=line, share=mine / total if total > 0 else 0.0, line_booked=mine,
+                     scope_booked=total, window_start=start, window_end=end, scope_target=None,
+                     by_rep=by_rep.fillna(0.0))  # fmt: skip
+
+
+def _line_view(history: History, line: str) -> History:
+    """The history seen through one product line: only its opportunities (the other tables
+    are read through them)."""
+    opp = history.opportunities
+    return replace(history, opportunities=opp[opp["product_line"].astype(str).eq(line)])
 
 
 def gap_attribution(
@@ -141,10 +229,12 @@ def gap_attribution(
     config: GapConfig | None = None,
 ) -> GapReport:
     """The gap of ``scope`` (a team, or a region with ``by="region"``, then only ``team``'s
-    reps in it when given) in ``period`` against ``target`` (default: the ``targets`` table).
+    reps in it when given, or a product line with ``by="product_line"``, then of every rep
+    or ``team``'s) in ``period`` against ``target`` (default: the ``targets`` table; for a
+    product line its share of the reps' targets, :func:`line_share`).
 
-    Raises ``LookupError`` for an unknown team or region and ``ValueError`` when there is no
-    target.
+    Raises ``LookupError`` for an unknown team, region or product line and ``ValueError`` when
+    there is no target.
     """
     from salespilot.targets.service import _targets_for, empirical_scorer
 
@@ -152,6 +242,11 @@ def gap_attribution(
     as_of = pd.Timestamp(as_of) if as_of is not None else data_as_of(history)
     rep_ids = scope_reps(history, scope, by, team)
     label = scope if team is None or by == "team" else f"{scope} ({team})"
+    full = history
+    share = None
+    if by == "product_line":
+        share = line_share(history, scope, rep_ids, period, as_of, c)
+        history = _line_view(history, scope)
     opp = history.opportunities
     booked_until = min(as_of, period.end)
     won_in = opp[
@@ -168,9 +263,11 @@ def gap_attribution(
     cells = pd.DataFrame(columns=["rep_id", "product_line", "pipeline_expected", "new_mean"])
     if as_of < period.end:
         fc = forecast_with(
-            scorer or empirical_scorer, history, period, as_of=as_of, config=forecast_config
+            scorer or empirical_scorer, full, period, as_of=as_of, config=forecast_config
         )
         mask = fc.cells["rep_id"].isin(rep_ids).to_numpy()
+        if share is not None:
+            mask = mask & fc.cells["product_line"].astype(str).eq(scope).to_numpy()
         if mask.any():
             fc = fc.restrict(mask)
             total = fc.draws.sum(axis=1)
@@ -192,16 +289,32 @@ def gap_attribution(
     if target is None:
         if table_r.empty:
             raise ValueError(
-                f"no target for {by} {label!r} in {period}: add a targets table"
+                f"no target for {_KIND[by]} {label!r} in {period}: add a targets table"
                 " (rep_id, period_start, period_end, amount) or pass a target"
             )
         target = float(table_r.sum())
         target_source = "targets table"
+        if share is not None:
+            if share.share <= 0:
+                raise ValueError(
+                    f"product line {label!r} won nothing from {share.window_start.date()} to"
+                    f" {share.window_end.date()}, so it has no share of the target: pass a target"
+                )
+            share = replace(share, scope_target=target)
+            target *= share.share
+            target_source = "targets table x line share"
     else:
         target_source = "given"
     target = float(target)
+    if share is not None:
+        # A rep's part of the line's target: the rep's target x the rep's own line share.
+        table_r = table_r * share.by_rep.reindex(table_r.index).fillna(0.0)
+        table_r = table_r[table_r > 0]
 
     reps = sorted(set(rep_ids) & (set(fc_mean_r.index) | set(booked_r.index) | set(table_r.index)))
+    if share is not None:  # a rep with nothing in the line has no part in its gap
+        reps = [r for r in reps if fc_mean_r.get(r, 0.0) > 0 or r in booked_r.index
+                or r in table_r.index]  # fmt: skip
     if not reps:
         raise ValueError(f"{by} {label!r} has no rep with a forecast, a booking or a target")
     frame = pd.DataFrame({"rep_id": reps})
@@ -219,8 +332,8 @@ def gap_attribution(
     contrib["target_above_norm"] = frame["gap"].to_numpy() - contrib.sum(axis=1).to_numpy()
 
     rows: list[dict] = []
-    rows += _rep_rows(frame, contrib)
-    rows += _funnel_rows(frame, contrib)
+    rows += _rep_rows(frame, contrib, by)
+    rows += _funnel_rows(frame, contrib, by)
     rows += _segment_rows(history, rep_ids, cells, won_in, target, as_of, period, c)
     causes = pd.DataFrame(rows, columns=["dimension", "key", "amount", "action"])
     report = GapReport(
@@ -234,6 +347,7 @@ def gap_attribution(
         causes=causes,
         reps=frame.join(contrib.add_prefix("gap_")),
         target_source=target_source,
+        line_share=share,
     )
     log.info("gap %s %s %s: target %.0f, p50 %.0f, gap %.0f", by, label, period, target, p50,
              report.gap)  # fmt: skip
@@ -346,30 +460,39 @@ def _split_target(total: float, table: pd.Series, norm_value: pd.Series) -> np.n
 
 # -- rows and actions --------------------------------------------------------------------------
 
+NORM_OF = {"team": "the team's", "region": "the region's", "product_line": "the line's"}
+
+
+def norm_of(by: str) -> str:
+    """Whose norm a scope's rows compare with: "the team's", "the region's", "the line's"."""
+    return NORM_OF[by]
+
+
 _FACTOR_WORDS = {
-    "new_leads": ("new leads", "{x:.0f} leads in the last year against {n:.0f} for the team's norm",
+    "new_leads": ("new leads", "{x:.0f} leads in the last year against {n:.0f} for {norm} norm",
                   "book prospecting time and ask for referrals each week"),
-    "lead_to_meeting": ("lead to meeting", "{x:.0%} of leads reach a meeting against the"
-                        " team's {n:.0%}", "call each new lead within a day and book the meeting"),
-    "meeting_to_demo": ("meeting to demo", "{x:.0%} of meetings lead to a demo against the"
-                        " team's {n:.0%}", "qualify the need in the first meeting and propose"
+    "lead_to_meeting": ("lead to meeting", "{x:.0%} of leads reach a meeting against"
+                        " {norm} {n:.0%}", "call each new lead within a day and book the meeting"),
+    "meeting_to_demo": ("meeting to demo", "{x:.0%} of meetings lead to a demo against"
+                        " {norm} {n:.0%}", "qualify the need in the first meeting and propose"
                         " the demo there"),
-    "demo_to_won": ("demo to won", "demos convert at {x:.0%} against the team's {n:.0%}",
+    "demo_to_won": ("demo to won", "demos convert at {x:.0%} against {norm} {n:.0%}",
                     "pair with a senior on the next three demos"),
-    "deal_size": ("deal size", "won deals average {x:,.0f} against the team's {n:,.0f}",
+    "deal_size": ("deal size", "won deals average {x:,.0f} against {norm} {n:,.0f}",
                   "lead with the full package and review discounting"),
     "slipping": ("deals slipping", "{s:.0%} of open deals are past their expected close"
-                 " against the team's {ns:.0%}", "re-date or close the overdue deals, each"
+                 " against {norm} {ns:.0%}", "re-date or close the overdue deals, each"
                  " with a next step"),
 }  # fmt: skip
 
 
-def _factor_text(k: str, x: float, n: float) -> tuple[str, str]:
+def _factor_text(k: str, x: float, n: float, by: str) -> tuple[str, str]:
     _, what, action = _FACTOR_WORDS[k]
-    return what.format(x=x, n=n, s=1 - x, ns=1 - n), action
+    return what.format(x=x, n=n, s=1 - x, ns=1 - n, norm=norm_of(by)), action
 
 
-def _rep_rows(frame: pd.DataFrame, contrib: pd.DataFrame) -> list[dict]:
+def _rep_rows(frame: pd.DataFrame, contrib: pd.DataFrame, by: str) -> list[dict]:
+    norm = norm_of(by)
     rows = []
     funnel_only = contrib[list(FUNNEL)]
     for i, r in frame.iterrows():
@@ -377,25 +500,26 @@ def _rep_rows(frame: pd.DataFrame, contrib: pd.DataFrame) -> list[dict]:
         if r["gap"] <= 0:
             text = f"{r['rep_id']}: on course, {-r['gap']:,.0f} ahead of the target"
         elif funnel_only.loc[i, worst] > 0:
-            what, action = _factor_text(worst, r[f"f_{worst}"], r[f"n_{worst}"])
+            what, action = _factor_text(worst, r[f"f_{worst}"], r[f"n_{worst}"], by)
             text = f"{r['rep_id']}: {what}: {action}"
         elif contrib.loc[i, "target_above_norm"] > 0:
-            text = f"{r['rep_id']}: the funnel runs at the team's norm; the target asks more"
-            text += " than that pace: check the target or add pipeline from the team"
+            text = f"{r['rep_id']}: the funnel runs at {norm} norm; the target asks more"
+            text += " than that pace: check the target or add pipeline"
         else:
-            text = f"{r['rep_id']}: the team's pipeline is late for this period: pull deals forward"
+            text = f"{r['rep_id']}: the pipeline is late for this period: pull deals forward"
         rows.append({"dimension": "rep", "key": r["rep_id"], "amount": float(r["gap"]),
                      "action": text})  # fmt: skip
     return rows
 
 
-def _funnel_rows(frame: pd.DataFrame, contrib: pd.DataFrame) -> list[dict]:
+def _funnel_rows(frame: pd.DataFrame, contrib: pd.DataFrame, by: str) -> list[dict]:
+    norm = norm_of(by)
     rows = []
     for k in (*FUNNEL, "target_above_norm"):
         amount = float(contrib[k].sum())
         if k == "target_above_norm":
             action = (
-                "the target asks more than the team's norm pace: add pipeline or revisit it"
+                f"the target asks more than {norm} norm pace: add pipeline or revisit it"
                 if amount > 0
                 else "the funnel's shortfall is partly covered by this period's pipeline"
             )
@@ -404,10 +528,10 @@ def _funnel_rows(frame: pd.DataFrame, contrib: pd.DataFrame) -> list[dict]:
         worst = contrib[k].idxmax()
         r = frame.loc[worst]
         if contrib.loc[worst, k] > 0:
-            what, action = _factor_text(k, r[f"f_{k}"], r[f"n_{k}"])
+            what, action = _factor_text(k, r[f"f_{k}"], r[f"n_{k}"], by)
             text = f"{r['rep_id']}: {what}: {action}"
         else:
-            text = f"{_FACTOR_WORDS[k][0]} at or above the team's norm"
+            text = f"{_FACTOR_WORDS[k][0]} at or above {norm} norm"
         rows.append({"dimension": "funnel", "key": k, "amount": amount, "action": text})  # fmt: skip
     return rows
 

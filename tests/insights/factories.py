@@ -13,7 +13,8 @@ NORM = {"qualification": 0.6, "demo": 0.5, "proposal": 0.8}
 
 
 def rep(rep_id: str, team: str = "north", **kw) -> dict:
-    """One rep's spec; any of leads_per_month, passes, amount, sources, hired_days_ago."""
+    """One rep's spec; any of leads_per_month, passes, amount, sources, source_win, lines
+    (product line -> share of the leads) and line_passes (product line -> its own passes)."""
     spec = {
         "rep_id": rep_id,
         "team": team,
@@ -22,6 +23,8 @@ def rep(rep_id: str, team: str = "north", **kw) -> dict:
         "amount": 10_000.0,
         "sources": {"referral": 0.2, "cold": 0.8},
         "source_win": {},  # source -> pass-rate multiplier at qualification
+        "lines": {"core": 1.0},
+        "line_passes": {},
     }
     spec.update(kw)
     return spec
@@ -57,11 +60,15 @@ def build(
         weights = np.array([s["sources"][k] for k in names])
         source_idx = np.searchsorted(np.cumsum(weights), ((np.arange(n) * 0.7548776662) % 1.0))
         source = [names[min(i, len(names) - 1)] for i in source_idx]
+        line_names = list(s["lines"])
+        line_w = np.array([s["lines"][k] for k in line_names])
+        line_idx = np.searchsorted(np.cumsum(line_w), ((np.arange(n) * 0.6180339887) % 1.0))
+        line = [line_names[min(i, len(line_names) - 1)] for i in line_idx]
         rng = np.random.default_rng(seed + r_i)
         alive = np.ones(n, dtype=bool)
         reached = np.zeros(n, dtype=int)
         for st_i, st in enumerate(STAGES):
-            rate = np.full(n, s["passes"][st])
+            rate = np.array([s["line_passes"].get(ln, s["passes"])[st] for ln in line])
             if st_i == 0:
                 rate = np.clip(rate * np.array([s["source_win"].get(x, 1.0) for x in source]), 0, 1)
             passed = alive & (rng.random(n) < rate)
@@ -99,7 +106,7 @@ def build(
                     "opportunity_id": oid,
                     "account_id": acc,
                     "owner_rep_id": s["rep_id"],
-                    "product_line": "core",
+                    "product_line": line[i],
                     "lead_source": source[i],
                     "amount": float(s["amount"]),
                     "created_at": t0,
@@ -115,7 +122,7 @@ def build(
                     {
                         "subscription_id": f"S{oid}",
                         "account_id": acc,
-                        "product_line": "core",
+                        "product_line": line[i],
                         "started_at": close,
                         "ended_at": ended if pd.notna(ended) and ended < end_ts else pd.NaT,
                         "monthly_value": 100.0,

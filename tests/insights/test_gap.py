@@ -133,3 +133,81 @@ def test_an_unknown_region_or_a_team_outside_it_is_a_clear_error(demo_history):
     with pytest.raises(LookupError, match="team 'APAC Velocity' has no rep in region 'EMEA'"):
         gap_attribution(demo_history, "EMEA", q2, by="region", team="APAC Velocity",
                         target=1.0, forecast_config=FAST)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def two_lines():
+    """Four reps selling two lines (core 3/4 of the leads, addon 1/4); R2's addon demos
+    convert at a fifth of the norm, its core ones at the norm."""
+    mix = {"core": 0.75, "addon": 0.25}
+    weak_addon = {"addon": dict(NORM, demo=NORM["demo"] / 5)}
+    specs = [rep("R0", lines=mix), rep("R1", lines=mix),
+             rep("R2", lines=mix, line_passes=weak_addon), rep("R3", lines=mix)]  # fmt: skip
+    return build(
+        specs,
+        end="2026-04-01",
+        target_per_rep=40_000,
+    )
+
+
+def test_a_product_lines_target_is_its_share_of_the_teams_and_the_gap_decomposes(two_lines):
+    from salespilot.targets.gap import line_share
+
+    q2 = parse_period("2026-Q2")
+    r = gap_attribution(two_lines, "addon", q2, by="product_line", team="north",
+                        forecast_config=FAST)  # fmt: skip
+    assert r.scope == "addon (north)" and r.by == "product_line"
+    # the share: addon's won value over the 12 months before the quarter, of all won value
+    opp = two_lines.opportunities
+    won = opp[opp["status"].eq("won") & (opp["closed_at"] >= pd.Timestamp("2025-04-01"))
+              & (opp["closed_at"] < q2.start)]  # fmt: skip
+    share = won.loc[won["product_line"] == "addon", "amount"].sum() / won["amount"].sum()
+    assert r.line_share.share == pytest.approx(share) and 0.05 < share < 0.25
+    assert r.target == pytest.approx(4 * 40_000 * share)
+    assert r.target_source == "targets table x line share"
+    out = r.to_dict()
+    assert out["line_share"]["scope_target"] == 4 * 40_000
+    assert out["line_share"]["share"] == pytest.approx(share, abs=1e-6)
+    sums = r.causes.groupby("dimension")["amount"].sum()
+    assert set(sums.index) == {"rep", "funnel", "product_line", "lead_source", "industry",
+                               "account_size"}  # fmt: skip
+    assert sums.to_numpy() == pytest.approx(r.gap, abs=1e-6 * max(1.0, abs(r.gap)))
+    assert list(r.causes.loc[r.causes["dimension"] == "product_line", "key"]) == ["addon"]
+    # only the addon forecast: the two lines' P50s are each below the team's
+    core = gap_attribution(two_lines, "core", q2, by="product_line", forecast_config=FAST)
+    team = gap_attribution(two_lines, "north", q2, forecast_config=FAST)
+    assert core.scope == "core" and 0 < r.p50 < core.p50 < team.p50
+    assert r.target + core.target == pytest.approx(team.target)
+    assert line_share(two_lines, "core", list(two_lines.reps["rep_id"]), q2,
+                      q2.start).share == pytest.approx(1 - share)  # fmt: skip
+
+
+def test_a_stage_weak_in_one_line_is_named_in_that_lines_gap_only(two_lines):
+    q2 = parse_period("2026-Q2")
+    addon = gap_attribution(two_lines, "addon", q2, by="product_line", forecast_config=FAST)
+    core = gap_attribution(two_lines, "core", q2, by="product_line", forecast_config=FAST)
+    funnel = addon.causes[addon.causes["dimension"] == "funnel"].set_index("key")
+    assert (
+        funnel.loc["demo_to_won", "action"].startswith("R2: demos convert at")
+        and "against the line's" in funnel.loc["demo_to_won", "action"]
+    )
+    terms = addon.reps.set_index("rep_id")[[f"gap_{k}" for k in FUNNEL]]
+    assert terms.loc["R2"].idxmax() == "gap_demo_to_won"
+    core_terms = core.reps.set_index("rep_id")["gap_demo_to_won"]
+    assert core_terms["R2"] < terms.loc["R2", "gap_demo_to_won"] / 3
+
+
+def test_an_unknown_product_line_or_one_with_no_bookings_is_a_clear_error(two_lines):
+    q2 = parse_period("2026-Q2")
+    with pytest.raises(LookupError, match="unknown product line 'adon'; did you mean 'addon'"):
+        gap_attribution(two_lines, "adon", q2, by="product_line", forecast_config=FAST)
+    with pytest.raises(ValueError, match="product line 'addon' won nothing"):
+        gap_attribution(two_lines, "addon", q2, by="product_line",
+                        as_of=pd.Timestamp("2025-01-15"), forecast_config=FAST)  # fmt: skip
+
+
+def test_the_region_scope_compares_with_the_regions_norm(demo_history):
+    r = gap_attribution(demo_history, "EMEA", parse_period("2026-Q1"), by="region",
+                        forecast_config=FAST)  # fmt: skip
+    text = " ".join(r.causes.loc[r.causes["dimension"].isin(["rep", "funnel"]), "action"])
+    assert "the region's" in text and "team's" not in text

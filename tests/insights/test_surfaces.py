@@ -145,7 +145,10 @@ def test_gap_by_region_keeps_the_contract(cli, demo_history_dir):
     assert abs(sum(p["gap"] for p in parts) - whole["gap"]) <= 0.02
     assert abs(sum(p["target"] for p in parts) - whole["target"]) <= 0.02
     r = cli.invoke(cli_app, [*args[:2], "--by", "planet", *args[4:]])
-    assert r.exit_code == 1 and "--by is team or region" in json.loads(r.stdout)["error"]
+    assert (
+        r.exit_code == 1
+        and "--by is one of team, region, product_line" in json.loads(r.stdout)["error"]
+    )
 
 
 def test_region_gap_route_shows_a_manager_their_teams_reps_only(api, demo_history):
@@ -175,3 +178,39 @@ def test_region_gap_route_shows_a_manager_their_teams_reps_only(api, demo_histor
                       headers=h["manager"]).status_code == 403  # fmt: skip
     assert client.get("/v1/regions/nowhere/gap", params=q, headers=h["manager"]).status_code == 403
     assert client.get("/v1/regions/nowhere/gap", params=q, headers=h["admin"]).status_code == 404
+
+
+def test_gap_by_product_line_keeps_the_contract_and_shows_its_share(cli, demo_history_dir):
+    args = ["gap", "platform", "--by", "product_line", "--team", "NA Enterprise", "--period",
+            "2026-Q2", "--as-of", "2026-05-01", "--data", str(demo_history_dir)]  # fmt: skip
+    out = _json(cli.invoke(cli_app, [*args, "--json"]))
+    assert set(out) >= {"period", "scope", "target", "p50", "gap", "causes"}
+    assert out["scope"] == "platform (NA Enterprise)" and out["by"] == "product_line"
+    s = out["line_share"]
+    assert 0 < s["share"] < 1 and abs(out["target"] - s["share"] * s["scope_target"]) <= 0.01
+    for dimension in {c["dimension"] for c in out["causes"]}:
+        total = sum(c["amount"] for c in out["causes"] if c["dimension"] == dimension)
+        assert abs(total - out["gap"]) <= 0.01 * len(out["causes"])
+    text = cli.invoke(cli_app, args)
+    assert text.exit_code == 0 and "the line's share:" in text.output
+    r = cli.invoke(cli_app, ["gap", "platfrom", *args[2:], "--json"])
+    assert r.exit_code == 1 and "did you mean 'platform'" in json.loads(r.stdout)["error"]
+
+
+def test_product_line_gap_route_is_a_managers_team_share(api):
+    client, h, team, other = api
+    q = {"period": "2026-Q1"}
+    mine = client.get("/v1/product-lines/platform/gap", params=q, headers=h["manager"])
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["by"] == "product_line" and body["scope"] == f"platform ({team})"
+    as_team = client.get(f"/v1/teams/{team}/gap", params=q, headers=h["manager"]).json()
+    assert body["line_share"]["scope_target"] == as_team["target"]
+    assert body["target"] < as_team["target"]
+    whole = client.get("/v1/product-lines/platform/gap", params=q, headers=h["admin"]).json()
+    assert whole["scope"] == "platform" and whole["target"] > body["target"]
+    get = client.get
+    assert get("/v1/product-lines/platform/gap", params={**q, "team": other},
+               headers=h["manager"]).status_code == 403  # fmt: skip
+    assert get("/v1/product-lines/platform/gap", params=q, headers=h["rep"]).status_code == 403
+    assert get("/v1/product-lines/nothing/gap", params=q, headers=h["admin"]).status_code == 404

@@ -1,0 +1,213 @@
+"""The serving state as files: the scored, explained lists a full build made, for the next start.
+
+A full build (the ``morning_lists`` flow, or a server's start that had to compute) writes what it
+computed under ``<state>/export/state/``: the validated history as Parquet, each model's scores
+and SHAP contributions, every rep's ranked list exactly as served (JSON bytes), the at-risk
+accounts and the few lookups the lists made. :func:`restore` gives that state back when it
+still holds: the same data files (names, sizes, modification times), the same model versions
+at the serving alias, the same list settings; the history's content hash is read back rather
+than recomputed. Otherwise ``None``, and the caller builds (and stores) a new one.
+
+What is read back was computed by the same code from the same inputs, so a restored state
+answers as the one that was stored. The suggested contact slots start at the wall clock when
+the data are live (:func:`~salespilot.serving.best_times.slots_from`): a state stored more than
+an hour ago is served at once and rebuilt behind it (:meth:`StateHolder.check_registry`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from salespilot.atomic import replacing_dir
+from salespilot.features.history import TABLE_FIELDS, History
+from salespilot.serving.schemas import AtRiskAccount, PriorityItem
+from salespilot.serving.scoring import Scored
+from salespilot.settings import Settings
+
+if TYPE_CHECKING:
+    from salespilot.serving.state import ModelSlot, ServingState
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+#: settings the lists depend on (a change there means the stored lists no longer hold)
+_LIST_SETTINGS = ("priority_", "warn_", "rep_timezones", "serving_factors", "serving_working_")
+_LIST_SETTINGS_EXACT = ("observed_until", "serving_model_alias")
+
+
+def stored_dir(settings: Settings) -> Path:
+    return Path(settings.state_dir) / "export" / "state"
+
+
+def list_settings_key(settings: Settings) -> str:
+    """A hash of the settings the lists depend on."""
+    dump = settings.model_dump(mode="json")
+    chosen = {
+        k: v
+        for k, v in sorted(dump.items())
+        if k.startswith(_LIST_SETTINGS) or k in _LIST_SETTINGS_EXACT
+    }
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _key(settings: Settings, signature: tuple, versions: dict[str, str | None]) -> dict[str, Any]:
+    return {
+        "data_signature": [list(s) for s in signature],
+        "versions": dict(versions),
+        "settings": list_settings_key(settings),
+    }
+
+
+def store(settings: Settings, state: ServingState) -> Path | None:
+    """Write ``state`` (a full build of the data's "now") for the next start; None when the
+    state has no data signature to key it on. Written whole under a temporary name, then
+    swapped in; a failure leaves the previous files (or none) and is only logged."""
+    if not state.data_signature:
+        return None
+    final = stored_dir(settings)
+    try:
+        with replacing_dir(final) as tmp:
+            _write(tmp, settings, state)
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("could not store the serving state for the next start: %s", exc)
+        return None
+    return final
+
+
+def _write(folder: Path, settings: Settings, state: ServingState) -> None:
+    h = state.history
+    (folder / "history").mkdir()
+    tables = []
+    for name in TABLE_FIELDS:
+        df = getattr(h, name)
+        if df is not None:
+            df.to_parquet(folder / "history" / f"{name}.parquet", index=False)
+            tables.append(name)
+    scored = {}
+    for key in ("win", "churn"):
+        s: Scored | None = getattr(state, key)
+        if s is None:
+            continue
+        pd.DataFrame({"id": s.ids, "proba": s.proba, "raw": s.raw, "base": s.base}).to_parquet(
+            folder / f"{key}.scores.parquet", index=False
+        )
+        np.save(folder / f"{key}.contrib.npy", np.asarray(s.contrib, dtype=float))
+        s.values.to_parquet(folder / f"{key}.values.parquet", index=False)
+        scored[key] = {
+            "model": s.model,
+            "version": s.version,
+            "features": list(s.features),
+            "readable": dict(s.readable),
+        }
+    lists = {
+        "rep_items": {r: [b.decode() for b in items] for r, items in state.rep_items_json.items()},
+        "at_risk": [a.model_dump_json() for a in state.at_risk],
+        "rep_timezones": state.rep_timezones,
+        "deal_owner": state.deal_owner,
+        "account_deal_reps": {
+            str(k): sorted(v) for k, v in state.cache.get("_account_deal_reps", {}).items()
+        },
+    }
+    (folder / "lists.json").write_text(json.dumps(lists))
+    manifest = {
+        **_key(settings, state.data_signature, state.versions),
+        "as_of": state.as_of.isoformat(),
+        "slots_from": None if state.slots_from is None else state.slots_from.isoformat(),
+        "content_hash": state.content_hash,
+        "stored_at": datetime.now(UTC).isoformat(),
+        "history": {
+            "tables": tables,
+            "source": None if h.source is None else str(h.source),
+            "observed_until": None if h.observed_until is None else h.observed_until.isoformat(),
+        },
+        "scored": scored,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+
+
+def restore(
+    settings: Settings, signature: tuple, models: dict[str, ModelSlot]
+) -> dict[str, Any] | None:
+    """The stored state's parts when they still hold for ``signature`` (the data files now)
+    and ``models`` (the versions about to serve), else None. Returns the pieces
+    :func:`salespilot.serving.state.build_state` assembles into a state."""
+    folder = stored_dir(settings)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    versions = {n: s.version for n, s in models.items()}
+    want = _key(settings, signature, versions)
+    if not signature or any(manifest.get(k) != v for k, v in want.items()):
+        log.info("the stored serving state is for other data, models or settings; building")
+        return None
+    try:
+        return _read(folder, manifest)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("the stored serving state is unreadable (%s); building", exc)
+        return None
+
+
+def _read(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    from salespilot.features.pit import cached, keep_feature_cache
+
+    meta = manifest["history"]
+    tables = {n: pd.read_parquet(folder / "history" / f"{n}.parquet") for n in meta["tables"]}
+    history = History(
+        **tables,
+        source=None if meta["source"] is None else Path(meta["source"]),
+        observed_until=None
+        if meta["observed_until"] is None
+        else pd.Timestamp(meta["observed_until"]),
+    )
+    content_hash = manifest["content_hash"]
+    keep_feature_cache(history)  # as a built state's history: never edited, indexes kept
+    cached(history, "history.content_hash", lambda: content_hash)  # read back, not recomputed
+    scored: dict[str, Scored | None] = {"win": None, "churn": None}
+    for key, info in manifest["scored"].items():
+        scores = pd.read_parquet(folder / f"{key}.scores.parquet")
+        ids = scores["id"].astype(str).to_numpy(dtype=object)
+        scored[key] = Scored(
+            model=info["model"],
+            version=info["version"],
+            ids=ids,
+            proba=scores["proba"].to_numpy(float),
+            raw=scores["raw"].to_numpy(float),
+            contrib=np.load(folder / f"{key}.contrib.npy"),
+            base=scores["base"].to_numpy(float),
+            features=list(info["features"]),
+            readable=dict(info["readable"]),
+            values=pd.read_parquet(folder / f"{key}.values.parquet"),
+            index={k: i for i, k in enumerate(ids)},
+        )
+    lists = json.loads((folder / "lists.json").read_text())
+    rep_items_json = {
+        r: tuple(s.encode() for s in items) for r, items in lists["rep_items"].items()
+    }
+    return {
+        "history": history,
+        "as_of": pd.Timestamp(manifest["as_of"]),
+        "slots_from": None
+        if manifest["slots_from"] is None
+        else pd.Timestamp(manifest["slots_from"]),
+        "content_hash": content_hash,
+        "win": scored["win"],
+        "churn": scored["churn"],
+        "rep_items_json": rep_items_json,
+        "rep_items": {
+            r: tuple(PriorityItem.model_validate_json(b) for b in items)
+            for r, items in rep_items_json.items()
+        },
+        "at_risk": tuple(AtRiskAccount.model_validate_json(a) for a in lists["at_risk"]),
+        "rep_timezones": dict(lists["rep_timezones"]),
+        "deal_owner": dict(lists["deal_owner"]),
+        "account_deal_reps": {k: set(v) for k, v in lists["account_deal_reps"].items()},
+    }

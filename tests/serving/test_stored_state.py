@@ -1,0 +1,62 @@
+"""A full build stores the scored, explained lists; the next start reads them back unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salespilot.features.history import TABLE_FIELDS
+
+
+@pytest.fixture(scope="module")
+def built_and_restored(serving_settings, tmp_path_factory):
+    from salespilot.serving.state import build_state
+
+    settings = serving_settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("stored")})
+    built = build_state(settings)  # through the registry; exports and stores for the next start
+    restored = build_state(settings, trust_export=True)
+    return settings, built, restored
+
+
+def test_a_restored_state_answers_as_the_state_that_was_stored(built_and_restored):
+    _, built, restored = built_and_restored
+    assert restored is not built and restored.versions == built.versions
+    assert restored.rep_items_json == built.rep_items_json
+    assert restored.rep_items == built.rep_items and restored.at_risk == built.at_risk
+    for key in ("as_of", "slots_from", "content_hash", "source", "rules_left_out"):
+        assert getattr(restored, key) == getattr(built, key), key
+    for key in ("account_owner", "account_names", "contact_account", "contact_zone"):
+        assert getattr(restored, key) == getattr(built, key), key
+    assert restored.contact_role == built.contact_role and restored.deal_owner == built.deal_owner
+    assert restored.rep_timezones == built.rep_timezones
+    assert restored.cache["_account_deal_reps"] == built.cache["_account_deal_reps"]
+    pd.testing.assert_frame_equal(restored.reps, built.reps)
+    for name in TABLE_FIELDS:
+        a, b = getattr(restored.history, name), getattr(built.history, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            pd.testing.assert_frame_equal(a, b)
+    for key in ("win", "churn"):
+        a, b = getattr(restored, key), getattr(built, key)
+        assert list(a.ids) == list(b.ids) and a.features == b.features and a.index == b.index
+        for arr in ("proba", "raw", "contrib", "base"):
+            np.testing.assert_array_equal(getattr(a, arr), getattr(b, arr))
+        pd.testing.assert_frame_equal(a.values, b.values)
+
+
+def test_stored_lists_are_not_served_for_other_settings_or_versions(built_and_restored):
+    import dataclasses
+
+    from salespilot.serving import stored_state
+
+    settings, built, _ = built_and_restored
+    models, signature = built.models, built.data_signature
+    assert stored_state.restore(settings, signature, models) is not None
+    other = settings.model_copy(update={"warn_no_reply_hours": settings.warn_no_reply_hours + 1})
+    assert stored_state.restore(other, signature, models) is None
+    moved = dict(models)
+    moved["win_probability"] = dataclasses.replace(moved["win_probability"], version="0")
+    assert stored_state.restore(settings, signature, moved) is None
+    touched = (*signature[:-1], (signature[-1][0], signature[-1][1], signature[-1][2] + 1))
+    assert stored_state.restore(settings, touched, models) is None
