@@ -2,8 +2,9 @@
 
     uv run python bench/training.py [--reps 30] [--months 18] [--model win_probability] [--runs 3]
 
-Builds the model's labelled feature table once (outside the timings), trains once to create the
-MLflow store (a fresh store costs seconds of table creation; a real installation reuses its
+Builds the model's labelled feature table and the history's hash once (outside the timings, as
+``salespilot train`` does: it hashes the history to find the stored feature table, then hands
+both to ``train_model``), trains once to create the MLflow store (a fresh store costs seconds of table creation; a real installation reuses its
 store), then times, in turns, ``train_model`` (split, early-stopped LightGBM, calibration,
 baselines, oracle, MLflow logging and registration; figures off unless ``--figures``) and a bare
 ``lgb.train`` with the model's parameters and the same number of trees on the same rows. Prints
@@ -43,6 +44,7 @@ def main() -> None:
     spec = SPECS[args.model]
     t = time.perf_counter()
     frame = build_dataset(spec, history)
+    history_hash = history.content_hash()
     print(f"{spec.name}: {len(frame):,} labelled rows built in {time.perf_counter() - t:.1f} s")
     settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="sp-bench-training-")))
     features, categorical = list(spec.features), list(spec.categorical)
@@ -52,7 +54,9 @@ def main() -> None:
     x = prepare_features(labelled, features, categories)
 
     def full() -> int:
-        r = train_model(spec, history, settings, frame=frame, figures=args.figures)
+        r = train_model(
+            spec, history, settings, frame=frame, figures=args.figures, history_hash=history_hash
+        )
         return int(r.evaluation.model.metadata["trees"])
 
     trees = full()  # creates the MLflow store: not counted

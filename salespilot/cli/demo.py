@@ -14,6 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from salespilot.atomic import write_json
 from salespilot.settings import Settings
 from salespilot.tables import print_table
 
@@ -69,7 +70,7 @@ def demo_tokens(settings: Settings, state) -> dict[str, dict[str, str]]:
     ):
         secret, _record = store.create(role=role, name=demo_token_name(role), **kw)
         tokens[role] = {"token": secret, "scope": str(kw.get("rep_id") or kw.get("team") or "all")}
-    path.write_text(json.dumps(tokens, indent=2))
+    write_json(path, tokens, indent=2)
     return tokens
 
 

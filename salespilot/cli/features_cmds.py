@@ -145,12 +145,15 @@ def features(
 
     # each training table with its model's horizon (what `train` checks before reusing it)
     horizons = {p.table: p.horizon_days for p in todo if p.table in built}
-    written = {}
-    for name, df in built.items():
-        extra = {"horizon_days": horizons[name]} if name in horizons else {}
-        written |= write_feature_tables(
-            {name: df}, out, history_hash=history_hash, history_source=str(data), **extra
-        )
+    # one build: every table written whole, then the manifest naming them (a kill before it
+    # leaves tables the manifest does not name, which readers refuse by name)
+    written = write_feature_tables(
+        built,
+        out,
+        history_hash=history_hash,
+        history_source=str(data),
+        extras={name: {"horizon_days": days} for name, days in horizons.items()},
+    )
     for name, path in written.items():
         df = built[name]
         results[name] = {

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from salespilot.atomic import write_text
 from salespilot.features.history import History
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def write_custom_fields(data_dir: str | Path, fields: CustomFields) -> Path | No
     if fields.empty and not any(fields.excluded.values()):
         path.unlink(missing_ok=True)
         return None
-    path.write_text(json.dumps(fields.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(fields.to_dict(), indent=2) + "\n")
     return path
 
 

@@ -195,6 +195,35 @@ def deal_decision_snapshot(
     return _deal_rows(history, rows, t, stage_order, horizon_days)
 
 
+def deal_rows_as_trained(
+    history: History,
+    deal_rows: pd.DataFrame,
+    model: object | None,
+    *,
+    stage_order: Sequence[str] = DEFAULT_STAGE_ORDER,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+) -> pd.DataFrame:
+    """The rows a win model scores for the deals of ``deal_rows`` (a :func:`deal_snapshot`),
+    row-aligned with them: ``deal_rows`` themselves for a model trained on the weekly grid;
+    for one trained on decision-time rows (its metadata ``rows: decision``, e.g. a lead scored
+    at its creation, where every training row had deal age 0), each deal as of its own
+    decision time (``decision_at``, default its ``created_at``) - features of the instant the
+    model was trained to judge, so its score keeps its meaning ("won within the horizon of
+    that instant") instead of being fed features it never saw (a deal months old).
+    """
+    metadata = getattr(model, "metadata", None) or {}
+    if metadata.get("rows") != "decision" or deal_rows.empty:
+        return deal_rows
+    at = metadata.get("decision_at") or "created_at"
+    opps = history.opportunities
+    rows = _opportunity_codes(history, deal_rows["opportunity_id"])
+    when = pd.to_datetime(opps[at]).to_numpy("datetime64[ns]")[rows]
+    # a deal without its decision time (none recorded) keeps the row of now
+    now = deal_rows["as_of"].to_numpy("datetime64[ns]")
+    t = np.where(pd.isna(when), now, when).astype(np.int64)
+    return _deal_rows(history, rows, t, stage_order, horizon_days)
+
+
 def _deal_rows(
     history: History,
     rows: np.ndarray,

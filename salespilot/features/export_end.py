@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from salespilot.atomic import write_text
 from salespilot.features.pit import to_utc_naive
 
 FILE_NAME = "export.json"
@@ -40,4 +41,4 @@ def write_observed_until(data_dir: str | Path, observed_until: datetime | str | 
         path.unlink(missing_ok=True)
         return
     data = {"version": 1, "observed_until": to_utc_naive(observed_until).isoformat()}
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2) + "\n")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from salespilot.atomic import write_text
+
 FILE_NAME = "model_rows.json"
 
 RowKind = Literal["grid", "decision"]
@@ -67,5 +69,5 @@ def write_model_rows(data_dir: str | Path, choices: dict[str, RowChoice]) -> Pat
         path.unlink(missing_ok=True)
         return None
     data = {"version": 1, "models": {n: c.to_dict() for n, c in sorted(choices.items())}}
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2) + "\n")
     return path

@@ -3,13 +3,13 @@ morning lists' outbox and logged to MLflow as an artifact."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE as NO_CACHE
 
+from salespilot.atomic import write_json
 from salespilot.flows.features_flow import load_and_validate
 from salespilot.flows.morning import send_pending
 from salespilot.flows.outbox import Outbox
@@ -35,13 +35,8 @@ def build_brief(history, team: str, settings: Settings) -> dict:
 @task(cache_policy=NO_CACHE)
 def write_brief(settings: Settings, brief: dict) -> Path:
     """Store the brief as ``briefs/<week>/<team>.json`` (atomically)."""
-    out = briefs_dir(settings) / brief["week"]
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{_slug(brief['team'])}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(brief, default=str, indent=1))
-    tmp.replace(path)
-    return path
+    path = briefs_dir(settings) / brief["week"] / f"{_slug(brief['team'])}.json"
+    return write_json(path, brief, default=str, indent=1)
 
 
 def _slug(team: str) -> str:

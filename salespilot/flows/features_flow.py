@@ -61,12 +61,13 @@ def build_partition(
     parts_dir: str,
 ) -> str:
     """Build one table on a slice of the grid and write it as a Parquet part; return its path."""
+    from salespilot.atomic import replacing
     from salespilot.features.training_sets import build_training_set
 
     frame = build_training_set(history, table, pd.DatetimeIndex(dates), horizon_days)
     out = Path(parts_dir) / history_hash / f"{table}-{dates[0][:10]}-{dates[-1][:10]}.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out, index=False)
+    with replacing(out) as tmp:  # a part is whole or absent: a killed task is simply redone
+        frame.to_parquet(tmp, index=False)
     return str(out)
 
 
@@ -74,7 +75,8 @@ def build_partition(
 def assemble(
     table: str, part_paths: list[str], out_dir: str, history_hash: str, horizon_days: int
 ) -> dict[str, Any]:
-    """Concatenate a table's parts and store it with its metadata (one atomic write)."""
+    """Concatenate a table's parts and store it with its metadata (written whole; the
+    manifest naming it comes once every table is in place: :func:`seal`)."""
     from salespilot.features.store import read_metadata, write_feature_tables
 
     parts = [pd.read_parquet(p) for p in part_paths]
@@ -84,9 +86,21 @@ def assemble(
         if isinstance(dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("category")
     path = write_feature_tables(
-        {table: frame}, out_dir, history_hash=history_hash, horizon_days=horizon_days
+        {table: frame},
+        out_dir,
+        history_hash=history_hash,
+        horizon_days=horizon_days,
+        manifest=False,
     )[table]
     return read_metadata(path)
+
+
+@task(cache_policy=NO_CACHE)
+def seal(out_dir: str, history_hash: str, tables: list[str]) -> str:
+    """Write the folder's manifest, last: it names the tables this build wrote."""
+    from salespilot.features.store import write_manifest
+
+    return str(write_manifest(out_dir, history_hash, tables))
 
 
 @flow(name="build_partitions")
@@ -155,4 +169,7 @@ def build_features(
         paths = fan_out(history, history_hash, table, dates, plan.horizon_days, parts_dir, step)
         summary["tables"][table] = assemble(table, paths, out_dir, history_hash, plan.horizon_days)
         logger.info("%s: %s rows", table, summary["tables"][table]["rows"])
+    built = [t for t, info in summary["tables"].items() if "skipped" not in info]
+    if built:
+        seal(out_dir, history_hash, built)
     return summary

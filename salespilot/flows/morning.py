@@ -2,30 +2,74 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE as NO_CACHE
 
+from salespilot.atomic import write_json
 from salespilot.flows.outbox import DeliveryFailed, Outbox, post_json
 from salespilot.settings import WEBHOOK_SECRET_MISSING, Settings
+
+LISTS_MANIFEST = "manifest.json"
 
 
 def lists_dir(settings: Settings) -> Path:
     return settings.state_dir / "lists"
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @task(cache_policy=NO_CACHE)
 def write_list(settings: Settings, rep_id: str, payload: dict, day: str) -> Path:
-    """Write one rep's list where the API and the CLI read it (atomically)."""
+    """Write one rep's list where the API and the CLI read it (whole)."""
+    return write_json(lists_dir(settings) / day / f"{rep_id}.json", payload, default=str)
+
+
+@task(cache_policy=NO_CACHE)
+def seal_lists(settings: Settings, day: str, history_hash: str | None, reps: list[str]) -> Path:
+    """Write the day's ``manifest.json``, last: the data's hash and each list's SHA-256, so a
+    run killed half-way (lists of two data versions side by side) is told apart."""
     out = lists_dir(settings) / day
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{rep_id}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, default=str))
-    tmp.replace(path)
-    return path
+    manifest = {
+        "as_of": day,
+        "history_hash": history_hash,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "lists": {rep: _digest(out / f"{rep}.json") for rep in sorted(reps)},
+    }
+    return write_json(out / LISTS_MANIFEST, manifest, indent=1)
+
+
+def check_lists(day_dir: str | Path) -> list[str]:
+    """Every list of a day's folder its manifest does not vouch for, in words (which file,
+    which data); empty when the folder is consistent."""
+    day_dir = Path(day_dir)
+    files = sorted(p for p in day_dir.glob("*.json") if p.name != LISTS_MANIFEST)
+    try:
+        manifest = json.loads((day_dir / LISTS_MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return (
+            [f"{day_dir} has {len(files)} lists but no {LISTS_MANIFEST}: the run that wrote "
+             "them did not finish; run morning_lists again"]
+            if files
+            else []
+        )  # fmt: skip
+    known = manifest.get("lists", {})
+    data = str(manifest.get("history_hash"))[:12]
+    problems = [
+        f"{p} is not the list {LISTS_MANIFEST} names (data {data}): written by a run that did "
+        "not finish; run morning_lists again"
+        for p in files
+        if known.get(p.stem) != _digest(p)
+    ]
+    problems += [f"{day_dir / rep}.json is named in {LISTS_MANIFEST} but missing"
+                 for rep in known if not (day_dir / f"{rep}.json").exists()]  # fmt: skip
+    return problems
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=0)
@@ -108,6 +152,7 @@ def morning_lists(
         written.append(rep_id)
         if url:
             outbox.put(f"{rep_id}-{day}", payload)
+    seal_lists(settings, day, state.content_hash, written)
     logger.info("%d lists written for %s", len(written), day)
     summary = {"as_of": day, "lists": len(written), "reps": written}
     if url:

@@ -9,8 +9,8 @@ Each delivery id (``<rep>-<day>``, ``brief-<team>-<week>``) is delivered exactly
 - a delivery found in ``sending/`` at the next run was interrupted (the sender was killed): it
   goes back to ``pending/`` with the interruption in its attempt log and is sent again.
 
-Every file is written to a temporary name and renamed (``os.replace``), so a kill leaves the
-old record or the new one, never half of one. The only window a receiver can see a delivery
+Every file is written whole (:mod:`salespilot.atomic`: a temporary name, then ``os.replace``),
+so a kill leaves the old record or the new one, never half of one. The only window a receiver can see a delivery
 twice is a kill between its 2xx answer and the rename that follows; the delivery id travels as
 the ``Idempotency-Key`` header for that case. Each body is signed (``X-SalesPilot-Signature``,
 HMAC-SHA256 of the exact body bytes with ``SALESPILOT_WEBHOOK_SECRET``; see
@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+
+from salespilot.atomic import write_json
 
 SIGNATURE_HEADER = "X-SalesPilot-Signature"
 
@@ -189,9 +191,7 @@ def _read(path: Path) -> dict:
 
 
 def _write(path: Path, record: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, default=str))
-    os.replace(tmp, path)
+    write_json(path, record, default=str)
 
 
 def _now() -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 import threading
 from dataclasses import asdict, dataclass
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeSerializer
+
+from salespilot.atomic import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,8 @@ class TokenStore:
         return [TokenRecord(**r) for r in raw]
 
     def _write(self, records: list[TokenRecord]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([asdict(r) for r in records], indent=2), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(self.path)  # atomic: a reader sees the old or the new file, never half
+        # whole: a reader sees the old or the new file, never half
+        write_json(self.path, [asdict(r) for r in records], mode=0o600, indent=2)
 
     def _refresh(self) -> None:
         try:
@@ -229,11 +227,7 @@ def signing_key(state_dir: Path, configured: str | None = None) -> str:
         return configured
     path = Path(state_dir) / "web-session.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        write_text(path, secrets.token_urlsafe(32), mode=0o600)
     return path.read_text(encoding="utf-8").strip()
 
 

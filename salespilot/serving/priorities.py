@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salespilot.atomic import write_json
 from salespilot.features.history import History
 from salespilot.features.names import display_name
 from salespilot.serving import best_times as bt
@@ -201,11 +202,7 @@ class PreviousScores:
         snaps = [s for s in self._load(rep_id) if pd.Timestamp(s["as_of"]) != as_of]
         snaps.append({"as_of": as_of.isoformat(), "scores": scores})
         snaps = sorted(snaps, key=lambda s: s["as_of"])[-self.keep :]
-        self.dir.mkdir(parents=True, exist_ok=True)
-        p = self._path(rep_id)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(snaps), encoding="utf-8")
-        tmp.replace(p)
+        write_json(self._path(rep_id), snaps)
 
 
 def rank(

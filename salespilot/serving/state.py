@@ -340,11 +340,14 @@ def data_signature(folder) -> tuple:
 def _stored_snapshots(settings: Settings, content_hash: str, as_of: pd.Timestamp):
     """The "now" deal and account rows from the feature store, when they were built from this
     very history (same content hash) at or after its last event; else None (compute them)."""
-    from salespilot.features.store import latest_snapshot
+    from salespilot.features.store import FeatureFolderError, latest_snapshot
 
     try:
         deals, dmeta = latest_snapshot(settings.features_dir, "deals")
         accounts, ameta = latest_snapshot(settings.features_dir, "accounts")
+    except FeatureFolderError as exc:  # a build was interrupted half-way: not to be trusted
+        log.warning("not scoring the stored feature snapshots: %s", exc)
+        return None
     except (FileNotFoundError, ValueError, OSError):
         return None
     if {dmeta.get("history_hash"), ameta.get("history_hash")} != {content_hash}:
@@ -409,7 +412,7 @@ def build_state(
     earlier ``as_of`` keeps its own slots.
     """
     from salespilot.features.accounts import account_snapshot
-    from salespilot.features.deals import deal_snapshot
+    from salespilot.features.deals import deal_rows_as_trained, deal_snapshot
     from salespilot.features.pit import cached, keep_feature_cache
     from salespilot.models.win_probability import SPEC as WIN_SPEC
 
@@ -485,7 +488,17 @@ def build_state(
     if only_reps is not None:
         deal_rows = deal_rows[deal_rows["owner_rep_id"].isin(only_reps)]
         acc_rows = acc_rows[acc_rows["owner_rep_id"].isin(only_reps)]
-    win = score(win_m, deal_rows.reset_index(drop=True), "opportunity_id") if win_m else None
+    win = None
+    if win_m:
+        # a decision-row model (a lead scored at its creation) scores each deal as of its
+        # decision time, as it was trained; the lists and rules read the rows of now
+        win_rows = deal_rows_as_trained(
+            history,
+            deal_rows.reset_index(drop=True),
+            win_m,
+            horizon_days=WIN_SPEC.horizon_of(win_m) or WIN_SPEC.horizon_days,
+        )
+        win = score(win_m, win_rows, "opportunity_id")
     churn = score(churn_m, acc_rows.reset_index(drop=True), "account_id") if churn_m else None
 
     store = PreviousScores(settings.state_dir / "serving" / "previous")

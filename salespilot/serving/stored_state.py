@@ -19,9 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from salespilot.atomic import replacing_dir
 from salespilot.features.history import TABLE_FIELDS, History
 from salespilot.serving.schemas import AtRiskAccount, PriorityItem
 from salespilot.serving.scoring import Scored
@@ -75,18 +73,11 @@ def store(settings: Settings, state: ServingState) -> Path | None:
     if not state.data_signature:
         return None
     final = stored_dir(settings)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".state."))
     try:
-        _write(tmp, settings, state)
-        old = final.with_name(f".old-{os.getpid()}")
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        with replacing_dir(final) as tmp:
+            _write(tmp, settings, state)
     except (OSError, ValueError, TypeError) as exc:
         log.warning("could not store the serving state for the next start: %s", exc)
-        shutil.rmtree(tmp, ignore_errors=True)
         return None
     return final
 

@@ -41,7 +41,7 @@ def champion_scorer(settings=None) -> Scorer | None:
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         return None  # no registry yet: do not create an empty one just to look
     try:
-        from salespilot.features.deals import deal_snapshot
+        from salespilot.features.deals import deal_rows_as_trained, deal_snapshot
         from salespilot.training import load_model
     except ImportError:
         return None
@@ -55,6 +55,7 @@ def champion_scorer(settings=None) -> Scorer | None:
 
     def score(history: History, as_of: pd.Timestamp) -> pd.DataFrame:
         rows = deal_snapshot(history, as_of, horizon_days=int(horizon))
+        rows = deal_rows_as_trained(history, rows, model, horizon_days=int(horizon))
         p = model.predict_proba(rows)
         return pd.DataFrame({"opportunity_id": rows["opportunity_id"].to_numpy(), "p_win": p})
 

@@ -1,7 +1,8 @@
 """Baselines scored on the same test rows as the model, so its gain is always visible.
 
 * ``logistic_regression``: a scikit-learn pipeline on the same features (imputation with
-  missing-value indicators, scaling, one-hot categoricals).
+  missing-value indicators, scaling, one-hot categoricals), fitted on at most
+  :data:`LOGISTIC_MAX_ROWS` training rows and scored on every test row.
 * ``deal_age_baseline`` (win model): the deal's age alone, for the won-against-lost check of
   :mod:`~salespilot.training.readiness`.
 * the no-model rule of the spec (:class:`~salespilot.models.spec.BaselineRule`): what a sales
@@ -23,6 +24,13 @@ from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardSc
 from threadpoolctl import threadpool_limits
 
 from salespilot.models.spec import BaselineRule, ModelSpec
+
+
+def one_blas_thread() -> threadpool_limits:
+    """Scikit-learn's fits here (the baselines, the calibrators) on one BLAS thread: on
+    matrices this small, BLAS threads waiting for each other on busy cores cost up to 8x the
+    fit, for the same iterations and coefficients. LightGBM keeps its own (OpenMP) threads."""
+    return threadpool_limits(1, user_api="blas")
 
 
 def _as_object(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -66,10 +74,36 @@ def logistic_regression_pipeline(numeric: list[str], categorical: list[str]) -> 
     )
 
 
+#: the logistic-regression baseline learns from at most this many training rows (a seeded
+#: sample; the test rows are all scored): its cost stops growing with the history while its
+#: test ROC AUC stays within about 0.005 of the fit on every row
+LOGISTIC_MAX_ROWS = 5_000
+
+
+def baseline_sample(y: np.ndarray, max_rows: int = LOGISTIC_MAX_ROWS) -> np.ndarray:
+    """Positions of the training rows the logistic baseline learns from: all of them up to
+    ``max_rows``, else a seeded sample of about ``max_rows`` holding each class in its share
+    (at least one row of each), in row order."""
+    y = np.asarray(y)
+    if len(y) <= max_rows:
+        return np.arange(len(y))
+    rng = np.random.default_rng(0)
+    picks = []
+    for value in np.unique(y):
+        at = np.flatnonzero(y == value)
+        k = min(len(at), max(1, round(max_rows * len(at) / len(y))))
+        picks.append(rng.choice(at, k, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
 def logistic_regression(
     spec: ModelSpec, train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
 ) -> np.ndarray:
-    """Fit the logistic baseline on the training period; probabilities for ``test``."""
+    """Fit the logistic baseline on the training period (at most :data:`LOGISTIC_MAX_ROWS`
+    of its rows, see :func:`baseline_sample`); probabilities for every ``test`` row."""
+    rows = baseline_sample(y_train)
+    if len(rows) < len(train):
+        train, y_train = train.iloc[rows], np.asarray(y_train)[rows]
     numeric = [f for f in spec.features if f not in spec.categorical]
     categorical = list(spec.categorical)
     x_train = _as_object(train[list(spec.features)], categorical)
@@ -80,9 +114,7 @@ def logistic_regression(
     # A column that is all-missing in training carries nothing and would trip the imputer.
     numeric = [c for c in numeric if x_train[c].notna().any()]
     pipe = logistic_regression_pipeline(numeric, categorical)
-    # one BLAS thread: on matrices this small, threads that wait for each other on busy cores
-    # cost up to 8x the fit (the same iterations, the same coefficients)
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         pipe.fit(x_train, y_train)
         return pipe.predict_proba(x_test)[:, 1]
 

@@ -105,6 +105,30 @@ def fit_and_evaluate(
     Raises :class:`~salespilot.training.checks.NotEnoughDataError` (with the counts) when a
     period is short of examples, before any tree is grown.
     """
+    with baselines.one_blas_thread():
+        return _fit_and_evaluate(
+            spec,
+            frame,
+            oracle=oracle,
+            slots=slots,
+            test_fraction=test_fraction,
+            valid_fraction=valid_fraction,
+            warm_up=warm_up,
+            client=client,
+        )
+
+
+def _fit_and_evaluate(
+    spec: ModelSpec,
+    frame: pd.DataFrame,
+    *,
+    oracle: OracleFn | None,
+    slots: SlotFn | None,
+    test_fraction: float,
+    valid_fraction: float,
+    warm_up: pd.Series | None,
+    client: Any,
+) -> Evaluation:
     rows = labelled_rows(spec, frame)
     y = rows[spec.label].astype(int).to_numpy()
     if spec.rows == "decision":
@@ -179,6 +203,10 @@ def fit_and_evaluate(
             "best_iteration": best_iteration,
             "trees": int(booster.current_iteration()),
             "refit_on_validation": spec.refit_on_validation,
+            # what a row is: serving scores an entity the way the model learned it (an open
+            # deal of a decision-row model as of its decision time, see deals.py)
+            "rows": spec.rows,
+            "decision_at": spec.decision_at,
         },
     )
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from salespilot.atomic import replacing_dir, write_json
 from salespilot.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,11 +52,7 @@ def _alias_file(settings: Settings, name: str, alias: str) -> Path:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, default=str)
-    os.replace(tmp, path)
+    write_json(path, data, indent=1, default=str)
 
 
 def write_version(
@@ -74,9 +68,7 @@ def write_version(
 ) -> Path:
     """Export registered ``version`` of ``name`` (replacing an earlier export of it)."""
     final = _version_dir(settings, name, version)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".v{version}."))
-    try:
+    with replacing_dir(final) as tmp:
         model.save(tmp)
         (tmp / VERSION_FILE).write_text(
             json.dumps(
@@ -91,12 +83,6 @@ def write_version(
                 indent=1,
             )
         )
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

@@ -145,7 +145,11 @@ def _train_params(
 def _matrix(
     frame: pd.DataFrame, features: list[str], categorical: list[str], categories: Mapping[str, list]
 ) -> pd.DataFrame:
-    return prepare_features(frame.astype({c: "object" for c in categorical}), features, categories)
+    # only the model's columns are converted: the feature table carries many more
+    x = frame[features]
+    return prepare_features(
+        x.astype({c: "object" for c in categorical if c in x}), features, categories
+    )
 
 
 def _dataset(

@@ -8,6 +8,7 @@ add progress bars and tables; the flows add partitions, caching and retries.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from salespilot.training.train import MissingTablesError, TrainResult, horizon_s
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: the feature tables, in the order the models need them
 FEATURE_TABLES: tuple[str, ...] = tuple(dict.fromkeys(spec.table for spec in SPECS.values()))
@@ -81,11 +84,14 @@ def stored_frame(
     this horizon, else None (the model then builds its own)."""
     if not features_dir:
         return None
-    from salespilot.features.store import read_feature_table
+    from salespilot.features.store import FeatureFolderError, read_feature_table
 
     try:
         frame, meta = read_feature_table(features_dir, table)
     except FileNotFoundError:
+        return None
+    except FeatureFolderError as exc:  # a build was interrupted: build a table of our own
+        log.warning("not reusing the stored %s table: %s", table, exc)
         return None
     same = meta.get("history_hash") == history_hash and meta.get("horizon_days") == horizon_days
     return frame if same else None

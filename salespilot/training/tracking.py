@@ -280,7 +280,6 @@ def log_run(
             }
         )
         mlflow.log_params(params)
-        mlflow.log_metrics(_flat_metrics(ev))
         mlflow.set_tags(
             {
                 "history_hash": history_hash,
@@ -344,18 +343,22 @@ def log_run(
                     f"pandas=={pd.__version__}",
                     f"numpy=={np.__version__}",
                 ],
-                registered_model_name=spec.name,
             )
-        version = str(info.registered_model_version)
+        # the metrics in one batch, on the run and its logged model at once (logged before the
+        # model, MLflow would copy them to it one history read per metric)
+        mlflow.log_metrics(_flat_metrics(ev), model_id=info.model_id)
+        # registered with its tags in one write (a commit per tag costs more than the rest)
+        version_tags = {
+            "history_hash": history_hash,
+            "feature_set_version": feature_set_version,
+            "horizon_days": str(spec.horizon_days),
+            **readiness_tags(ev),
+        }
+        version = str(mlflow.register_model(info.model_uri, spec.name, tags=version_tags).version)
         if progress is not None:
             progress(f"{spec.name}: registered as v{version}")
     c = client(settings)
     c.set_tag(run.info.run_id, "mlflow.runName", f"{spec.name} v{version} {data}")
-    c.set_model_version_tag(spec.name, version, "history_hash", history_hash)
-    c.set_model_version_tag(spec.name, version, "feature_set_version", feature_set_version)
-    c.set_model_version_tag(spec.name, version, "horizon_days", str(spec.horizon_days))
-    for key, value in readiness_tags(ev).items():
-        c.set_model_version_tag(spec.name, version, key, value)
     export_version(settings, c, spec.name, version, ev.model)
     return run.info.run_id, version
 

@@ -161,3 +161,25 @@ def test_sql_queries_filters_and_bad_names(postgres_url, small_history, loaded_d
     }
     with pytest.raises(MappingError, match="no source column 'nmae'"):
         import_history(parse_mapping(misspelt), postgres_url, tmp_path / "typo")
+
+
+def test_a_query_cannot_write_to_postgresql(postgres_url, loaded_db):
+    """A mapping's query runs read-only: a statement after the SELECT is refused before it
+    runs, and a write hidden in one SELECT (a writable CTE) is refused by the server."""
+    from salespilot.features.mapping.sources import open_source
+
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as con:
+        before = con.execute(sa.text("SELECT count(*) FROM reps")).scalar_one()
+    src = open_source(postgres_url)
+    try:
+        with pytest.raises(SourceError, match="one SELECT"):
+            src.query("SELECT 1; INSERT INTO reps (rep_id) VALUES ('X1'); COMMIT")
+        cte = "WITH w AS (INSERT INTO reps (rep_id) VALUES ('X2') RETURNING rep_id) SELECT * FROM w"
+        with pytest.raises(SourceError, match="read-only transaction"):
+            src.query(cte)
+    finally:
+        src.close()
+    with engine.connect() as con:
+        assert con.execute(sa.text("SELECT count(*) FROM reps")).scalar_one() == before
+    engine.dispose()

@@ -11,11 +11,22 @@ from salespilot.features.store import read_feature_table
 
 
 @pytest.fixture(scope="module")
-def flow_env(tmp_path_factory, demo_history_dir):
-    """A private copy of the demo history and a state folder, selected through the settings."""
+def small_history_dir(tmp_path_factory):
+    """A demo history of 6 reps over 12 months: the weekly grid of the suite's demo (a year),
+    a third of its deals, so each feature build costs a third."""
+    from salespilot.features.demo import generate_history
+
+    out = tmp_path_factory.mktemp("small_history")
+    generate_history(out, reps=6, months=12, seed=7, end=pd.Timestamp("2026-06-30"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def flow_env(tmp_path_factory, small_history_dir):
+    """A private copy of the small history and a state folder, selected through the settings."""
     root = tmp_path_factory.mktemp("flows")
     data = root / "data"
-    shutil.copytree(demo_history_dir, data)
+    shutil.copytree(small_history_dir, data)
     mp = pytest.MonkeyPatch()
     mp.setenv("SALESPILOT_STATE_DIR", str(root / "state"))
     mp.setenv("SALESPILOT_DATA_DIR", str(data))
@@ -69,7 +80,7 @@ def test_build_features_caches_an_unchanged_history_and_rebuilds_a_changed_one(f
 
 
 def test_dask_runner_builds_the_same_tables_as_the_local_one(
-    tmp_path, demo_history_dir, monkeypatch
+    tmp_path, small_history_dir, monkeypatch
 ):
     from salespilot.flows.features_flow import build_features
 
@@ -78,7 +89,7 @@ def test_dask_runner_builds_the_same_tables_as_the_local_one(
         monkeypatch.setenv("SALESPILOT_TASK_RUNNER", runner)
         monkeypatch.setenv("SALESPILOT_STATE_DIR", str(tmp_path / runner))
         out = tmp_path / runner / "features"
-        build_features(data_dir=str(demo_history_dir), tables=["deals"])
+        build_features(data_dir=str(small_history_dir), tables=["deals"])
         frames[runner] = read_feature_table(out, "deals")[0]
     assert len(frames["thread"]) > 100 and frames["thread"]["as_of"].nunique() > 40
     pd.testing.assert_frame_equal(frames["thread"], frames["dask"])

@@ -77,3 +77,54 @@ def test_the_targets_champion_scorer_uses_the_versions_horizon(thirty_days, demo
     default = _rows(demo_history, as_of, WIN_SPEC.horizon_days).loc[got.index.astype(str)]
     np.testing.assert_allclose(got.to_numpy(), model.predict_proba(rows))
     assert not np.allclose(got.to_numpy(), model.predict_proba(default))
+
+
+@pytest.fixture(scope="module")
+def decision_rows(demo_history, demo_history_dir, tmp_path_factory) -> Settings:
+    """A registry whose win champion learned from decision-time rows: each deal once, at its
+    creation (deal age 0), as a lead list is trained."""
+    import dataclasses
+
+    from salespilot.training import promote, train_model
+
+    settings = Settings(state_dir=tmp_path_factory.mktemp("decision"), data_dir=demo_history_dir)
+    spec = dataclasses.replace(WIN_SPEC, rows="decision", decision_at="created_at")
+    result = train_model(  # the demo's truth has no oracle for decision-time rows: none
+        spec,
+        demo_history,
+        settings,
+        figures=False,
+        params={"num_boost_round": 20},
+        oracle=lambda rows: None,
+    )
+    if not result.champion:
+        promote(WIN_SPEC.name, result.version, settings=settings, reason="promoted by hand")
+    return settings
+
+
+def test_a_decision_row_model_scores_open_deals_as_of_their_creation(decision_rows, demo_history):
+    from salespilot.features.deals import deal_rows_as_trained
+    from salespilot.serving.state import _load_models, build_state
+
+    models = _load_models(decision_rows, None)
+    model = models["win_probability"].model
+    assert model.metadata["rows"] == "decision"
+    state = build_state(decision_rows, history=demo_history, models=models, persist_scores=False)
+    scored = state.win.values
+    # every open deal is scored as the model learned: at its creation, deal age 0
+    assert len(scored) > 0 and (scored["deal_age_days"] == 0).all()
+    now = _rows(demo_history, state.as_of, WIN_SPEC.horizon_days).loc[state.win.ids]
+    assert (now["deal_age_days"] > 0).any()  # the rows of now, which the lists still read
+    as_trained = deal_rows_as_trained(demo_history, now, model)
+    created = demo_history.opportunities.set_index("opportunity_id")["created_at"]
+    np.testing.assert_array_equal(
+        as_trained["as_of"].to_numpy("datetime64[ns]"),
+        created.loc[state.win.ids].to_numpy("datetime64[ns]"),
+    )
+    np.testing.assert_allclose(state.win.proba, model.predict_proba(as_trained))
+    # the targets' scorer gives the same scores
+    from salespilot.targets.service import champion_scorer
+
+    got = champion_scorer(decision_rows).predict(demo_history, state.as_of)
+    by_id = dict(zip(state.win.ids, state.win.proba, strict=True))
+    np.testing.assert_allclose(got["p_win"], [by_id[str(i)] for i in got["opportunity_id"]])

@@ -65,7 +65,8 @@ def test_the_kill_leaves_the_half_made_state_the_issue_describes(interrupted):
     settings, spec, _ = interrupted
     raw = mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     mv = raw.get_model_version(spec.name, "2")  # read before any salespilot call sweeps it
-    assert "history_hash" not in (mv.tags or {}) and "promotion" not in (mv.tags or {})
+    # registered with its data tags in one write, but never judged: no promotion tag
+    assert "history_hash" in (mv.tags or {}) and "promotion" not in (mv.tags or {})
     assert raw.get_run(mv.run_id).info.status == "RUNNING"
 
 

@@ -113,6 +113,21 @@ def test_logistic_regression_baseline_is_seeded():
     np.testing.assert_array_equal(first, again)
 
 
+def test_logistic_baseline_learns_from_a_seeded_sample_of_each_class():
+    from salespilot.training.baselines import LOGISTIC_MAX_ROWS, baseline_sample
+
+    assert list(baseline_sample(np.array([0, 1, 0]))) == [0, 1, 2]  # small: every row
+    y = np.zeros(4 * LOGISTIC_MAX_ROWS, dtype=int)
+    y[::400] = 1  # a rare class: 50 positives
+    rows = baseline_sample(y)
+    assert abs(len(rows) - LOGISTIC_MAX_ROWS) <= 1 and np.all(np.diff(rows) > 0)
+    assert y[rows].sum() == round(LOGISTIC_MAX_ROWS * y.mean())  # each class in its share
+    np.testing.assert_array_equal(rows, baseline_sample(y))  # seeded
+    only_one = np.zeros(2 * LOGISTIC_MAX_ROWS, dtype=int)
+    only_one[0] = 1
+    assert only_one[baseline_sample(only_one)].sum() == 1  # never a class left out
+
+
 def test_leaf_sizes_scale_with_the_positives():
     # plenty of both classes: the spec's own leaf size
     assert leaf_size(100, n_rows=40_000, n_minority=10_000) == 100

@@ -155,7 +155,9 @@ class SqlSource(Source):
                         con.rollback()
                         if dialect == "sqlite":
                             con.exec_driver_sql("PRAGMA query_only = OFF")
-            except sa.exc.SQLAlchemyError as e:
+            except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as e:
+                # pandas wraps what the driver raised (a write refused by the read-only
+                # transaction, a syntax error) in its own DatabaseError
                 raise SourceError(f"query failed on {_redact(self.location)}: {e}") from None
         return self._cache[key]
 
