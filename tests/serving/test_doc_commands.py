@@ -46,6 +46,11 @@ NOT_HERE = {
     "SALESPILOT_PREFECT_API_URL=http://prefect:4200/api uv run salespilot schedule": (
         "an existing Prefect server: tests/flows/test_schedules.py"
     ),
+    "uv run salespilot run build_features": "runs under a Prefect server (an ephemeral one "
+    "takes most of a minute to start): tests/flows/test_flows.py runs the build_features flow "
+    "under the suite's server",
+    "uv run salespilot train all --data .salespilot/demo-data": "the tour runs `train all` on "
+    "the same data (tests/test_readme_tour.py, with --json); the train commands below run here",
     "salespilot import --mapping my_crm.yaml --source postgresql://reader@crm-replica/crm "
     "--out data/history": "a PostgreSQL replica: tests/features/test_import_postgres.py",
     "salespilot import --mapping my_crm.yaml --source exports/ --out data/history": (
@@ -145,8 +150,6 @@ def _argv(line: str, project: Path, created: dict) -> tuple[dict[str, str], list
     args = words[1:]
     if args[0] in ("train", "features") and "--data" in args:
         args[args.index("--data") + 1] = "DIR"  # the small history: a quick run
-    if args[0] == "run":  # a flow reads the settings' data folder: the small history too
-        env.setdefault("SALESPILOT_DATA_DIR", str(project / "DIR"))
     for flag, most in SMALL.get(args[0], {}).items():
         if flag in args:
             k = args.index(flag) + 1
@@ -171,10 +174,7 @@ def test_every_documented_salespilot_command_runs_on_the_demo_state(project, mon
     tour = _tour()
     created: dict = {}
     ran = []
-    # a flow's run installs Prefect's log handlers on this process's (test-captured) stderr:
-    # the flows run last, as each would in a process of its own
-    lines = sorted(doc_lines(), key=lambda dl: " salespilot run " in f" {dl[1]}")
-    for doc, line in lines:
+    for doc, line in doc_lines():
         if _not_here(line) or line in tour or "salespilot" not in shlex.split(line):
             continue
         env, args = _argv(line, project, created)
