@@ -2,6 +2,7 @@
 bare FastAPI route returning the same bytes.
 
     uv run python bench/serving.py [--port 0] [--duration 5] [--rounds 2] [--workdir DIR]
+    uv run python bench/serving.py --ready-only --reps 100 --months 24 [--state-dir DIR]
 
 Generates a demo history, trains the three models into a fresh MLflow store (kept in
 ``--workdir`` for the next run), gives one rep 300 open deals and 200 customer accounts, starts
@@ -13,6 +14,12 @@ understates the server). For 1 and 8 clients, service and bare route take turns 
 each) and the service / bare ratios of p50, p99 and requests per second are printed. Beside it:
 the bare LightGBM prediction + contributions for the same rows, what scoring per request would
 cost. It shares the machine's cores: quote the ratios, and run it on an idle machine.
+
+``--ready-only`` times starts alone: the service on a state folder the flows left (``--state-dir``;
+without data there it runs ``salespilot demo --no-serve --reps R --months M``: features,
+training, morning lists), a bare FastAPI app, and a bare app that imports the data stack
+(pandas, pyarrow, LightGBM) first; ``--ready-runs`` starts of each, interleaved, medians and
+the service / bare ratios printed.
 """
 
 from __future__ import annotations
@@ -203,6 +210,57 @@ def bare_app():
     return app
 
 
+def bare_data_app():
+    """The bare app, importing the data stack the service reads its state with (pandas,
+    pyarrow, LightGBM's booster) before its one route: what no start can go below."""
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    from salespilot.training.lightgbm_import import booster_only
+
+    booster_only()
+    return bare_app()
+
+
+def _ready_only(args: argparse.Namespace) -> None:
+    """Time to /ready of the service on what the flows left, and of the bare apps, interleaved."""
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sp-bench-ready-"))
+    state = args.state_dir or work / "state"
+    data = args.data_dir or state / "demo-data"
+    env = {**os.environ, "SALESPILOT_STATE_DIR": str(state), "SALESPILOT_DATA_DIR": str(data)}
+    if not (data / "opportunities.csv").exists() and not (data / "opportunities.parquet").exists():
+        # the flows, as a user runs them: features, training, the morning lists
+        cmd = [str(Path(sys.executable).parent / "salespilot"), "demo", "--no-serve"]
+        cmd += ["--reps", str(args.reps), "--months", str(args.months)]
+        print(f"running the flows: salespilot {' '.join(cmd[1:])} in {state}", flush=True)
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        print(f"  flows done in {time.perf_counter() - t:.0f} s", flush=True)
+    body = work / "body.json"
+    work.mkdir(parents=True, exist_ok=True)
+    body.write_text('{"items": []}')
+    bare_env = {**env, "SALESPILOT_BENCH_BODY": str(body)}
+    runs: dict[str, list[float]] = {}
+    starts = (
+        ("service", "salespilot.serving.app:create_app", env),
+        ("bare", "serving:bare_app", bare_env),
+        ("bare+data", "serving:bare_data_app", bare_env),
+    )
+    for _ in range(args.ready_runs):  # interleaved: the machine's drift hits all three
+        for name, factory, e in starts:
+            server, _, seconds = _start(factory, 0, e)
+            _stop(server)
+            runs.setdefault(name, []).append(seconds)
+    print(f"\ntime to /ready, {args.ready_runs} interleaved starts each (median; all runs)")
+    service = statistics.median(runs["service"])
+    for name, times in runs.items():
+        med = statistics.median(times)
+        print(
+            f"  {name:>9}: {med:5.2f} s  ({', '.join(f'{t:.2f}' for t in times)})"
+            + ("" if name == "service" else f"  service / {name}: {service / med:.2f}x")
+        )
+
+
 def _start(factory: str, port: int, env: dict) -> tuple[subprocess.Popen, str, float]:
     """Start uvicorn (one worker) with ``factory``; wait for /ready; (process, base, seconds)."""
     port = port or _free_port()
@@ -238,6 +296,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="service/bare turns per client count")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--months", type=int, default=24, help="months of history (--ready-only)")
+    ap.add_argument(
+        "--ready-only",
+        action="store_true",
+        help="only time starts to /ready: the service on what the flows left (run with "
+        "`salespilot demo --no-serve --reps R --months M` when --state-dir has no data), "
+        "a bare FastAPI app and a bare app importing the data stack, interleaved",
+    )
+    ap.add_argument("--ready-runs", type=int, default=3, help="starts of each (--ready-only)")
+    ap.add_argument("--state-dir", type=Path, default=None, help="an existing state folder")
+    ap.add_argument("--data-dir", type=Path, default=None, help="its history folder")
     # the fallback load process (no wrk): bench/serving.py --load-url URL ...
     ap.add_argument("--load-url", help=argparse.SUPPRESS)
     ap.add_argument("--clients", type=int, default=1, help=argparse.SUPPRESS)
@@ -246,6 +315,9 @@ def main() -> None:
     if args.load_url:
         r = _httpx_load(args.load_url, json.loads(args.headers), args.clients, args.duration)
         print(json.dumps(r))
+        return
+    if args.ready_only:
+        _ready_only(args)
         return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sp-bench-serving-"))
     from salespilot.features.demo import generate_history

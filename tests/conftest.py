@@ -18,6 +18,30 @@ def settings(tmp_path, monkeypatch) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory):
+    """``seed(state_dir)``: put a copy of one MLflow SQLite database, every migration applied
+    and nothing logged, where a state folder keeps its registry (``state_dir/mlflow.db``).
+
+    A new database file runs MLflow's migrations first (seconds each time); the suite runs
+    them once here, and a test that starts from an empty registry copies the result."""
+    import shutil
+    from pathlib import Path
+
+    import mlflow
+
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{db}").search_experiments()
+
+    def seed(state_dir) -> Path:
+        state = Path(state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        shutil.copy(db, state / "mlflow.db")
+        return state
+
+    return seed
+
+
+@pytest.fixture(scope="session")
 def demo_history_dir(tmp_path_factory):
     """A small generated history (20 reps, 12 months, seed 7, end 2026-06-30) with truth/."""
     import pandas as pd
@@ -38,7 +62,7 @@ def demo_history(demo_history_dir):
 
 
 @pytest.fixture(scope="session")
-def trained_state(demo_history_dir, demo_history, tmp_path_factory) -> Settings:
+def trained_state(demo_history_dir, demo_history, tmp_path_factory, mlflow_template) -> Settings:
     """Settings of a state folder whose MLflow registry (SQLite) holds the three models trained
     on ``demo_history_dir``, each with a ``champion`` alias; load them with
     ``salespilot.training.load_model(name, settings=trained_state)``.
@@ -49,7 +73,7 @@ def trained_state(demo_history_dir, demo_history, tmp_path_factory) -> Settings:
     from salespilot.models import SPECS
     from salespilot.training import promote, train_model
 
-    state = tmp_path_factory.mktemp("trained_state")
+    state = mlflow_template(tmp_path_factory.mktemp("trained_state"))
     settings = Settings(state_dir=state, data_dir=demo_history_dir)
     for spec in SPECS.values():
         result = train_model(spec, demo_history, settings, figures=False)

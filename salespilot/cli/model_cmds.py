@@ -218,14 +218,14 @@ def _row_lines(account: dict[str, Any] | None) -> list[str]:
     """The run's row account in three short lines (see salespilot/training/accounting.py)."""
     if not account:
         return []
-    noun = account["entity"].removesuffix("_id")
+    noun = account["entity"].removesuffix("_id").replace("_", " ")
     total = account["candidates"]
     used = ", ".join(f"{k} {v['rows']:,}" for k, v in account["used"].items())
     left = ", ".join(
         f"{k.replace('_', ' ')} {v['rows']:,}" for k, v in account["left_out"].items() if v["rows"]
     )
     return [
-        f"rows: {total['rows']:,} candidates ({total['entities']:,} {noun}s)",
+        f"rows: {total['rows']:,} candidates ({total['entities']:,} {_plural(noun)})",
         f"used: {used}",
         f"left out: {left or 'none'}",
     ]
@@ -340,3 +340,8 @@ def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
     app.command("promote")(promote)
     app.command("rollback")(rollback)
+
+
+def _plural(noun: str) -> str:
+    """opportunity -> opportunities, account -> accounts."""
+    return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"

@@ -27,10 +27,10 @@ def unknown_name(kind: str, given: str, known: Iterable[str]) -> str:
 
 
 def display_name(value: str) -> str:
-    """A category as people write it: ``custom_solution`` -> ``Custom solution`` (a value
-    already written with capitals or spaces is left as it is)."""
+    """A snake_case category as people write it: ``custom_solution`` -> ``Custom solution``
+    (any other value is left as it is)."""
     text = str(value)
-    if "_" not in text and not (text.islower() and text.isalpha()):
+    if "_" not in text:
         return text
     words = text.replace("_", " ").strip()
     return words[:1].upper() + words[1:]

@@ -169,7 +169,36 @@ EVIDENCE: dict[str, Any] = {
         "new owner without a hand-over touch" if v else "handed over with a touch"
     ),
     "call_connect_rate": lambda v: f"the customer answers {float(v):.0%} of your calls",
+    "outbound_per_day": lambda v: (
+        _rate(v, "a touch", "touches") + " from you since the deal opened"
+    ),
+    "inbound_per_day": lambda v: (
+        _rate(v, "a reply or call", "replies or calls") + " from the customer since the deal opened"
+    ),
+    "stage_moves": lambda v: f"moved stage {round(float(v))} times so far",
 }
+
+#: feature -> the factor when its value is unknown (nothing to compare with yet)
+UNKNOWN_EVIDENCE: dict[str, str] = {
+    "outbound_7d_vs_usual": "too few touches yet to know your usual pace",
+    "outbound_14d_vs_usual": "too few touches yet to know your usual pace",
+    "inbound_14d_vs_usual": "no usual reply pace of the customer yet to compare with",
+    "customer_inbound_vs_usual": "no usual contact rate of the customer yet to compare with",
+    "days_since_last_inbound": "no reply from the customer yet",
+    "days_since_meeting_held": "no meeting or demo held yet",
+    "days_since_last_meeting": "no meeting held yet",
+    "median_reply_delay_h": "no reply yet to time",
+}
+
+
+def _rate(v: float, one: str, many: str) -> str:
+    """0.8 -> "0.8 touches a day"; 0.2 -> "a touch every 5 days"; 0 -> "no touches"."""
+    v = float(v)
+    if v <= 0:
+        return f"no {many}"
+    if v >= 0.5:
+        return f"{v:.1f} {many} a day"
+    return f"{one} every {round(1 / v)} days"
 
 
 def factor_text(readable: str, value: float | str | None) -> str:
@@ -209,10 +238,14 @@ def evidence_text(feature: str, readable: str, value: float | str | None) -> str
     """The factor as a rep reads it: evidence where the feature has a phrase (``EVIDENCE``),
     else :func:`factor_text` of its readable name."""
     phrase = EVIDENCE.get(feature)
-    if phrase is not None and isinstance(value, int | float) and not isinstance(value, bool):
+    text = None
+    if value is None:
+        text = UNKNOWN_EVIDENCE.get(feature)
+    elif phrase is not None and isinstance(value, int | float) and not isinstance(value, bool):
         text = phrase(value)
-        return text[:1].upper() + text[1:]
-    return factor_text(readable, value)
+    if text is None:
+        return factor_text(readable, value)
+    return text[:1].upper() + text[1:]
 
 
 def _factor(s: Scored, i: int, j: int) -> Factor:

@@ -424,9 +424,16 @@ def build_state(
             history, same_data = previous.history, True  # the files did not change
         else:
             if as_of is None and only_reps is None:
+                from salespilot.serving import stored_state
+
+                tables = stored_state.prefetch(settings, signature)  # read while models load
                 if models is None:
                     models = _load_models(settings, previous, trust_export=trust_export)
-                restored = _restore(settings, signature, models)
+                # the server's start serves stored lists at once (and rebuilds those with
+                # old slots behind it); any other build wants slots from this hour
+                restored = _restore(
+                    settings, signature, models, fresh=not trust_export, now=now, tables=tables
+                )
                 if restored is not None:
                     return restored  # what the last full build of these data and models stored
             from salespilot.features.loader import load_history
@@ -584,16 +591,26 @@ def _lookups(history: History) -> dict[str, Any]:
 
 
 def _restore(
-    settings: Settings, signature: tuple, models: dict[str, ModelSlot]
+    settings: Settings,
+    signature: tuple,
+    models: dict[str, ModelSlot],
+    *,
+    fresh: bool,
+    now: datetime | None,
+    tables: Any = None,
 ) -> ServingState | None:
     """The state the last full build stored (:mod:`salespilot.serving.stored_state`), when it
-    holds for these data files, the models about to serve and the list settings."""
+    holds for these data files, the models about to serve and the list settings (and, if
+    ``fresh``, when its suggested slots start within the hour of ``now``)."""
     from salespilot.serving import stored_state
 
     if not signature or not stored_state.stored_dir(settings).is_dir():
         return None
-    parts = stored_state.restore(settings, signature, models)
+    parts = stored_state.restore(settings, signature, models, tables=tables)
     if parts is None:
+        return None
+    if fresh and not _same_hour(parts["slots_from"], slots_from(parts["as_of"], now)):
+        log.info("the stored lists' contact slots start at %s; building", parts["slots_from"])
         return None
     history = parts.pop("history")
     account_deal_reps = parts.pop("account_deal_reps")

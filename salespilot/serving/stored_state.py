@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,12 +135,37 @@ def _write(folder: Path, settings: Settings, state: ServingState) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
 
+def _read_tables(folder: Path, names: list[str]) -> dict[str, pd.DataFrame]:
+    return {n: pd.read_parquet(folder / "history" / f"{n}.parquet") for n in names}
+
+
+def prefetch(settings: Settings, signature: tuple) -> Future | None:
+    """Start reading the stored history in a thread when it is of these data files, so that
+    the Parquet reads (which release the GIL) overlap the models' loading; None otherwise."""
+    folder = stored_dir(settings)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not signature or manifest.get("data_signature") != [list(s) for s in signature]:
+        return None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="stored-history")
+    future = pool.submit(_read_tables, folder, list(manifest["history"]["tables"]))
+    pool.shutdown(wait=False)
+    return future
+
+
 def restore(
-    settings: Settings, signature: tuple, models: dict[str, ModelSlot]
+    settings: Settings,
+    signature: tuple,
+    models: dict[str, ModelSlot],
+    *,
+    tables: Future | None = None,
 ) -> dict[str, Any] | None:
     """The stored state's parts when they still hold for ``signature`` (the data files now)
     and ``models`` (the versions about to serve), else None. Returns the pieces
-    :func:`salespilot.serving.state.build_state` assembles into a state."""
+    :func:`salespilot.serving.state.build_state` assembles into a state; ``tables`` is what
+    :func:`prefetch` started."""
     folder = stored_dir(settings)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
@@ -150,17 +177,19 @@ def restore(
         log.info("the stored serving state is for other data, models or settings; building")
         return None
     try:
-        return _read(folder, manifest)
+        return _read(folder, manifest, tables)
     except (OSError, ValueError, KeyError) as exc:
         log.warning("the stored serving state is unreadable (%s); building", exc)
         return None
 
 
-def _read(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def _read(folder: Path, manifest: dict[str, Any], prefetched: Future | None) -> dict[str, Any]:
     from salespilot.features.pit import cached, keep_feature_cache
 
     meta = manifest["history"]
-    tables = {n: pd.read_parquet(folder / "history" / f"{n}.parquet") for n in meta["tables"]}
+    tables = None if prefetched is None else prefetched.result()
+    if tables is None or set(tables) != set(meta["tables"]):
+        tables = _read_tables(folder, list(meta["tables"]))
     history = History(
         **tables,
         source=None if meta["source"] is None else Path(meta["source"]),
@@ -202,12 +231,55 @@ def _read(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "win": scored["win"],
         "churn": scored["churn"],
         "rep_items_json": rep_items_json,
-        "rep_items": {
-            r: tuple(PriorityItem.model_validate_json(b) for b in items)
-            for r, items in rep_items_json.items()
-        },
-        "at_risk": tuple(AtRiskAccount.model_validate_json(a) for a in lists["at_risk"]),
+        "rep_items": ParsedOnUse(rep_items_json, PriorityItem),
+        "at_risk": ParsedSequence(lists["at_risk"], AtRiskAccount),
         "rep_timezones": dict(lists["rep_timezones"]),
         "deal_owner": dict(lists["deal_owner"]),
         "account_deal_reps": {k: set(v) for k, v in lists["account_deal_reps"].items()},
     }
+
+
+class ParsedOnUse(Mapping):
+    """Each rep's items (rep -> tuple of pydantic models), parsed from the stored JSON bytes the
+    first time that rep's items are asked for: a start does not validate 6,000 items that only
+    the pages and explanations read (the list route serves the bytes)."""
+
+    def __init__(self, raw: dict[str, tuple[bytes, ...]], model: type) -> None:
+        self._raw, self._model, self._parsed = raw, model, {}
+
+    def __getitem__(self, rep_id: str) -> tuple:
+        parsed = self._parsed.get(rep_id)
+        if parsed is None:
+            parsed = tuple(self._model.model_validate_json(b) for b in self._raw[rep_id])
+            self._parsed[rep_id] = parsed  # parsing twice in a race gives equal tuples
+        return parsed
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+class ParsedSequence(Sequence):
+    """A tuple of pydantic models parsed from stored JSON strings on first use (once)."""
+
+    def __init__(self, raw: list[str], model: type) -> None:
+        self._raw, self._model, self._parsed = raw, model, None
+
+    def _items(self) -> tuple:
+        parsed = self._parsed
+        if parsed is None:  # parsing twice in a race gives equal tuples
+            parsed = self._parsed = tuple(self._model.model_validate_json(a) for a in self._raw)
+        return parsed
+
+    def __getitem__(self, i):
+        return self._items()[i]
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self._items()) == tuple(other) if isinstance(other, Sequence) else False
+
+    __hash__ = None  # type: ignore[assignment]

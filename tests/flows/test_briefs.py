@@ -8,13 +8,15 @@ from pathlib import Path
 from tests.flows.test_delivery import Receiver
 
 
-def test_weekly_briefs_are_stored_pushed_and_logged(tmp_path, demo_history_dir, monkeypatch):
+def test_weekly_briefs_are_stored_pushed_and_logged(
+    tmp_path, demo_history_dir, monkeypatch, mlflow_template
+):
     import mlflow
 
     from salespilot.flows.brief_flow import weekly_briefs
     from salespilot.settings import Settings
 
-    monkeypatch.setenv("SALESPILOT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SALESPILOT_STATE_DIR", str(mlflow_template(tmp_path / "state")))
     monkeypatch.setenv("SALESPILOT_TARGETS_SIMULATIONS", "300")
     monkeypatch.setenv("SALESPILOT_WEBHOOK_RETRY_DELAY_S", "0")
     receiver = Receiver(fail_first=1)

@@ -96,14 +96,14 @@ def test_dask_runner_builds_the_same_tables_as_the_local_one(
 
 
 def test_backtest_targets_flow_logs_its_comparison_to_mlflow(
-    tmp_path, demo_history_dir, monkeypatch
+    tmp_path, demo_history_dir, monkeypatch, mlflow_template
 ):
     import mlflow
 
     from salespilot.flows.backtest import backtest_targets
     from salespilot.settings import Settings
 
-    monkeypatch.setenv("SALESPILOT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SALESPILOT_STATE_DIR", str(mlflow_template(tmp_path / "state")))
     monkeypatch.setenv("SALESPILOT_TARGETS_SIMULATIONS", "500")
     out = backtest_targets(data_dir=str(demo_history_dir), periods=2, p_win="empirical")
     assert len(out["periods"]) == 2

@@ -20,6 +20,11 @@ from salespilot.serving.explanations import BACKGROUND, BACKGROUND_FEATURE, evid
         ("decision_maker_engaged", 0.0, "No decision maker engaged yet"),
         ("outbound_7d_vs_usual", 0.3, "Your touches this week below the usual pace (0.3x)"),
         ("product_line", "custom_solution", "Product line: Custom solution"),
+        ("outbound_per_day", 1.2, "1.2 touches a day from you since the deal opened"),
+        ("outbound_per_day", 0.2, "A touch every 5 days from you since the deal opened"),
+        ("inbound_per_day", 0.0, "No replies or calls from the customer since the deal opened"),
+        ("inbound_14d_vs_usual", None, "No usual reply pace of the customer yet to compare with"),
+        ("stage_moves", 3.0, "Moved stage 3 times so far"),
     ],
 )
 def test_evidence_text(feature, value, text):
@@ -28,7 +33,7 @@ def test_evidence_text(feature, value, text):
 
 def test_display_names():
     assert display_name("custom_solution") == "Custom solution"
-    assert display_name("platform") == "Platform"
+    assert display_name("platform") == "platform"
     assert display_name("EMEA North") == "EMEA North"
 
 
@@ -44,6 +49,7 @@ def test_the_demo_lists_speak_in_evidence_a_rep_can_act_on(state):
     # nothing a rep cannot change comes one by one: owner tenure, the log-scaled stage pace
     assert not {f.feature for f in factors} & set(BACKGROUND)
     assert not [t for t in texts if "(log)" in t or "tenure (days)" in t.lower()]
+    assert not [t for t in texts if t.endswith(": unknown")]
     background = [f for f in factors if f.feature == BACKGROUND_FEATURE]
     assert background and all(
         f.text.startswith("Background you cannot change (") for f in background

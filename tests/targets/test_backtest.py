@@ -41,10 +41,10 @@ def test_backtest_uses_only_data_before_each_period(result, targets_backtest_his
     assert (rows.groupby(["period", "team"])["even_split"].nunique() == 1).all()
 
 
-def test_backtest_logs_to_mlflow_with_fan_charts(result, tmp_path):
+def test_backtest_logs_to_mlflow_with_fan_charts(result, tmp_path, mlflow_template):
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = f"sqlite:///{mlflow_template(tmp_path) / 'mlflow.db'}"
     run_id = log_to_mlflow(
         result,
         tracking_uri=uri,

@@ -16,9 +16,9 @@ METRICS = {"roc_auc", "average_precision", "log_loss", "brier_score", "ece", "to
 
 
 @pytest.fixture(scope="module")
-def cli_state(tmp_path_factory):
+def cli_state(tmp_path_factory, mlflow_template):
     mp = pytest.MonkeyPatch()
-    mp.setenv("SALESPILOT_STATE_DIR", str(tmp_path_factory.mktemp("cli-state")))
+    mp.setenv("SALESPILOT_STATE_DIR", str(mlflow_template(tmp_path_factory.mktemp("cli-state"))))
     get_settings.cache_clear()
     yield
     mp.undo()

@@ -38,10 +38,10 @@ def churn_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(churn_dir, tmp_path_factory):
+def trained(churn_dir, tmp_path_factory, mlflow_template):
     """``train churn_risk --horizon-days 30 --json`` on the export, in a fresh state folder."""
     mp = pytest.MonkeyPatch()
-    state = tmp_path_factory.mktemp("state")
+    state = mlflow_template(tmp_path_factory.mktemp("state"))
     mp.setenv("SALESPILOT_STATE_DIR", str(state))
     get_settings.cache_clear()
     args = ["train", "churn_risk", "--data", str(churn_dir), "--horizon-days", "30"]

@@ -23,11 +23,11 @@ from tests.training.synthetic import (
 )
 
 
-def test_no_signal_is_not_ready_and_not_promoted(tmp_path):
+def test_no_signal_is_not_ready_and_not_promoted(tmp_path, mlflow_template):
     frame = synthetic_frame(3000, seed=3)
     rng = np.random.default_rng(5)
     frame["label_won"] = (rng.random(len(frame)) < 0.3).astype(int)  # nothing predicts it
-    settings = Settings(state_dir=tmp_path)
+    settings = Settings(state_dir=mlflow_template(tmp_path))
     result = train_model(synthetic_spec(), None, settings, frame=frame, figures=False)
     ready = result.to_json()["readiness"]
     assert ready["verdict"] == "not_ready"
@@ -62,10 +62,10 @@ def test_judge_rules():
     assert bootstrap_auc_interval(y, weak) == bootstrap_auc_interval(y, weak)
 
 
-def test_a_model_that_learns_only_timing_is_not_ready(tmp_path):
+def test_a_model_that_learns_only_timing_is_not_ready(tmp_path, mlflow_template):
     """It ranks "won within the horizon" well (it knows which deals close soon), but among the
     deals that closed it tells won from lost no better than the deal's age: not_ready."""
-    settings = Settings(state_dir=tmp_path)
+    settings = Settings(state_dir=mlflow_template(tmp_path))
     result = train_model(timing_spec(), None, settings, frame=timing_only_frame(), figures=False)
     ready = result.to_json()["readiness"]
     assert result.evaluation.metrics["roc_auc"] > 0.65  # timing alone looks like a good model

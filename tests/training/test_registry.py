@@ -13,8 +13,8 @@ WORSE = {"num_leaves": 2, "learning_rate": 0.01, "num_boost_round": 3, "feature_
 
 
 @pytest.fixture(scope="module")
-def registry_state(tmp_path_factory):
-    settings = Settings(state_dir=tmp_path_factory.mktemp("registry-state"))
+def registry_state(tmp_path_factory, mlflow_template):
+    settings = Settings(state_dir=mlflow_template(tmp_path_factory.mktemp("registry-state")))
     frame = synthetic_frame(5000)
     spec = synthetic_spec()
     oracle = lambda rows: rows["p_true"].to_numpy()  # noqa: E731
@@ -116,12 +116,14 @@ def test_promote_then_rollback(registry_state):
         load_model("nobody", settings=settings)
 
 
-def test_a_version_with_another_horizon_is_not_promoted_over_the_champion(tmp_path):
+def test_a_version_with_another_horizon_is_not_promoted_over_the_champion(
+    tmp_path, mlflow_template
+):
     """Won within 30 days and won within 60 days are different questions: neither beats
     the other on the same rows, so the new version waits for a promotion by hand."""
     import mlflow
 
-    settings = Settings(state_dir=tmp_path / "state")
+    settings = Settings(state_dir=mlflow_template(tmp_path / "state"))
     frame, spec = synthetic_frame(5000), synthetic_spec()
     first = train_model(spec, None, settings, frame=frame, figures=False)
     assert first.champion
@@ -176,10 +178,12 @@ print(json.dumps(model.predict(rows)["probability"].tolist()))
     np.testing.assert_allclose(got, loaded.predict_proba(rows), rtol=1e-9)
 
 
-def test_a_champion_that_cannot_score_the_new_table_is_replaced_and_the_reason_says_so(tmp_path):
+def test_a_champion_that_cannot_score_the_new_table_is_replaced_and_the_reason_says_so(
+    tmp_path, mlflow_template
+):
     """The champion needs ``noise``, which the new feature table no longer has: the new
     version becomes champion, and its reason (the CLI prints it) names why."""
-    settings = Settings(state_dir=tmp_path / "state")
+    settings = Settings(state_dir=mlflow_template(tmp_path / "state"))
     frame, spec = synthetic_frame(5000), synthetic_spec()
     first = train_model(spec, None, settings, frame=frame, figures=False)
     assert first.champion
