@@ -189,8 +189,8 @@ class StateHolder:
         serves (an alias moved outside the promotion functions, or while the export was being
         written), reload through the registry. True when it reloaded."""
         state = self._state
-        if state is None:
-            return False
+        if state is None or not any(v is not None for v in state.versions.values()):
+            return False  # nothing served to confirm: the state says why no model loaded
         try:
             differs = registry_differs(self.settings, state)
         except Exception as exc:  # a check must never take the server down

@@ -28,11 +28,15 @@ def test_redact_drops_credentials_uris_and_paths():
 
 @pytest.fixture(scope="module")
 def cold_start(serving_settings, tmp_path_factory):
-    """The served data over a registry store that is no SQLite database (a cold start)."""
-    broken = tmp_path_factory.mktemp("secret-layout") / "broken.db"
+    """The served data over a registry store that is no SQLite database (a cold start: a
+    state folder with no serving export either, so the registry is the only way in)."""
+    layout = tmp_path_factory.mktemp("secret-layout")
+    broken = layout / "broken.db"
     broken.write_bytes(b"garbage" * 100)
     app = create_app(
-        serving_settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{broken}"})
+        serving_settings.model_copy(
+            update={"mlflow_tracking_uri": f"sqlite:///{broken}", "state_dir": layout / "state"}
+        )
     )
     with TestClient(app) as c:
         yield c, broken

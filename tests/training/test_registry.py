@@ -218,7 +218,9 @@ def test_a_version_pickled_before_models_were_logged_as_code_still_loads(registr
     settings, _, _, first, _ = registry_state
     model = first.evaluation.model
     client(settings)  # the tracking store of these tests
-    with mlflow.start_run():
+    # an experiment of this store: another module's active experiment may be of another store
+    experiment = mlflow.set_experiment("pickled_before")
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
         mlflow.pyfunc.log_model(
             name="model",
             python_model=SalesPilotPyfunc(model),
