@@ -228,7 +228,13 @@ def _flat_metrics(ev: Evaluation) -> dict[str, float]:
 
 def input_example(model: SalesPilotModel, rows: pd.DataFrame) -> pd.DataFrame:
     """A few rows of raw feature values (categoricals as plain strings) for the signature."""
-    x = rows[model.features].head(5).copy()
+    return raw_features(model, rows.head(5))
+
+
+def raw_features(model: SalesPilotModel, rows: pd.DataFrame) -> pd.DataFrame:
+    """The model's feature columns as its registered signature has them: categoricals as
+    plain strings (None where missing), the rest as float64."""
+    x = rows[model.features].copy()
     for c in model.features:
         if c in model.categories:
             x[c] = x[c].astype("object").where(x[c].notna(), None).astype("object")

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-
-def _raw_features(frame: pd.DataFrame, model) -> pd.DataFrame:
-    """The feature columns as the registered signature has them (categoricals as strings)."""
-    x = frame[model.features].copy()
-    for c in model.features:
-        if c in model.categories:
-            x[c] = x[c].astype("object").where(x[c].notna(), None).astype("object")
-        else:
-            x[c] = pd.to_numeric(x[c], errors="coerce").astype("float64")
-    return x.reset_index(drop=True)
+from salespilot.training.tracking import raw_features
 
 
 @pytest.mark.parametrize("name", ["win_probability", "churn_risk"])
@@ -45,7 +35,7 @@ def test_the_exported_champion_scores_as_the_registered_mlflow_model(
     assert exported.trained_at == registered.trained_at
     client(trained_state)  # the tracking URI for models:/ below
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{registered.version}")
-    via_mlflow = pyfunc.predict(_raw_features(rows, exported.model))["probability"].to_numpy()
+    via_mlflow = pyfunc.predict(raw_features(exported.model, rows))["probability"].to_numpy()
     np.testing.assert_allclose(exported.predict_proba(rows), via_mlflow, rtol=0, atol=1e-9)
     # explanations: LightGBM's pred_contrib on the exported booster, adding up to its raw score
     proba, raw, contrib = exported.score_all(rows)
