@@ -241,7 +241,12 @@ def _health_candidates(health, value_per_lead: float, weeks_left: float) -> list
         plan = float(rows["plan_leads_per_week"].iloc[-1])
         recent = float(rows["leads"].tail(a["weeks_below"]).mean())
         missing = max(plan - recent, 0.0) * weeks_left
-        first = a["look_first"][0]["message"] if a["look_first"] else a["message"]
+        # the health check's first lead indicator is what the manager looks at behind the shortfall
+        first = (
+            f"look first at this: {a['look_first'][0]['message']}"
+            if a["look_first"]
+            else a["message"]
+        )
         out.append(
             {
                 "title": f"{a['rep_id']}: {a['message']}",
