@@ -142,6 +142,12 @@ class GapResponse(BaseModel):
     line_share: LineShareOut | None = None
 
 
+#: the period of every gap route
+GapPeriod = Annotated[
+    str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
+]
+
+
 @router.get(
     "/teams/{team}/gap",
     response_model=GapResponse,
@@ -152,9 +158,7 @@ async def team_gap(
     user: LimitedUser,
     state: State,
     holder: Holder,
-    period: Annotated[
-        str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
-    ],
+    period: GapPeriod,
     target: Annotated[
         float | None, Query(ge=0, description="The team's target (default: the targets table).")
     ] = None,
@@ -173,9 +177,7 @@ async def region_gap(
     user: LimitedUser,
     state: State,
     holder: Holder,
-    period: Annotated[
-        str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
-    ],
+    period: GapPeriod,
     team: Annotated[
         str | None,
         Query(max_length=128, description="Only this team's reps in it (managers: their own)."),
@@ -207,9 +209,7 @@ async def product_line_gap(
     user: LimitedUser,
     state: State,
     holder: Holder,
-    period: Annotated[
-        str, Query(max_length=16, description="A quarter like 2026-Q2 or a month like 2026-05.")
-    ],
+    period: GapPeriod,
     team: Annotated[
         str | None,
         Query(max_length=128, description="Only this team's reps (managers: their own)."),
