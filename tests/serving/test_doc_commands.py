@@ -35,9 +35,7 @@ NOT_HERE = {
     "python3 -m pip install -q uv && uv run salespilot demo": "serves until stopped; its "
     "steps are the demo tests' (tests/test_clean_failures.py, tests/serving)",
     "bash scripts/test-setup.sh && python3 -m pip install -q uv && uv run --extra dev pytest -n 2 "
-    "--dist loadfile": (
-        "the test suite itself"
-    ),
+    "--dist loadfile": ("the test suite itself"),
     "uv run --extra dev pytest -n 2 --dist loadfile": "the test suite itself",
     "uv run --extra dev ruff check . && uv run --extra dev ruff format --check .": "lint, CI",
     "uv run mlflow ui --backend-store-uri sqlite:///.salespilot/mlflow.db": "serves MLflow's "
