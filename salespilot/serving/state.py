@@ -167,8 +167,14 @@ class StateHolder:
 
     def after_start(self) -> None:
         """What a start from the export and the stored lists leaves to do, behind the ready
-        server: confirm the versions with the registry (:meth:`check_registry`), rebuild lists
-        whose suggested slots started more than an hour ago, index the contacts' answer rates."""
+        server: parse the boosters (the export's models are read lazily), confirm the versions
+        with the registry (:meth:`check_registry`), rebuild lists whose suggested slots started
+        more than an hour ago, index the contacts' answer rates."""
+        if self._state is not None:
+            for slot in self._state.models.values():
+                model = getattr(slot.model, "model", None)  # the LoadedModel's SalesPilotModel
+                if model is not None and not model.booster_loaded:
+                    _ = model.booster  # parsed now, not by the first request that scores
         if self.check_registry():
             return
         state = self._state
@@ -240,7 +246,8 @@ def _load_models(
     slots: dict[str, ModelSlot] = {}
     if trust_export:
         for name in MODEL_NAMES:
-            m = load_exported(settings, name, alias)
+            # boosters parsed behind the ready server (StateHolder.after_start) or at first use
+            m = load_exported(settings, name, alias, lazy=True)
             if m is not None:
                 slots[name] = _slot(m)
     todo = [n for n in MODEL_NAMES if n not in slots]
