@@ -63,7 +63,7 @@ def readiness(holder: StateHolder) -> Readiness:
         problems.append(holder.last_error)
     if getattr(holder, "registry_problem", None):
         problems.append(holder.registry_problem)
-    supported = models_available(state.history)
+    supported = models_available(state.present_tables)  # not waiting for the history
     ready = bool(supported) and all(state.model(n) is not None for n in supported)
     return Readiness(
         ready=ready,

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ import pandas as pd
 
 from salespilot.features.history import History
 from salespilot.features.pit import data_as_of
+from salespilot.features.schema import TABLES
 from salespilot.features.validation import HistoryValidationError
 from salespilot.serving import rules
 from salespilot.serving.best_times import slots_from
@@ -60,7 +62,9 @@ class ModelSlot:
 class ServingState:
     loaded_at: datetime
     as_of: pd.Timestamp
-    history: History
+    #: the history, or (a start from the stored lists) the future the stored history arrives
+    #: in, behind the ready server: read it as :attr:`history`
+    history_source: History | Future
     source: str | None
     content_hash: str | None
     models: dict[str, ModelSlot]
@@ -87,6 +91,21 @@ class ServingState:
     # per-state memo of answers (filled lazily, bounded; never shared across states); keys
     # starting with "_" hold the state's own indexes and are never evicted
     cache: BoundedCache = field(default_factory=lambda: BoundedCache(512), compare=False)
+    #: the history's tables, known before a pending history arrives (() : ask the history)
+    history_tables: tuple[str, ...] = ()
+
+    @property
+    def history(self) -> History:
+        """The history (waiting for it, the first moments after a start from stored lists)."""
+        h = self.history_source
+        return h.result() if isinstance(h, Future) else h
+
+    @property
+    def present_tables(self) -> list[str]:
+        """The history's tables, without waiting for a history still being read."""
+        if self.history_tables:
+            return [n for n in TABLES if n in self.history_tables]  # the history's order
+        return self.history.present_tables
 
     @property
     def degraded(self) -> bool:
@@ -167,8 +186,14 @@ class StateHolder:
 
     def after_start(self) -> None:
         """What a start from the export and the stored lists leaves to do, behind the ready
-        server: confirm the versions with the registry (:meth:`check_registry`), rebuild lists
-        whose suggested slots started more than an hour ago, index the contacts' answer rates."""
+        server: parse the boosters (the export's models are read lazily), confirm the versions
+        with the registry (:meth:`check_registry`), rebuild lists whose suggested slots started
+        more than an hour ago, index the contacts' answer rates."""
+        if self._state is not None:
+            for slot in self._state.models.values():
+                model = getattr(slot.model, "model", None)  # the LoadedModel's SalesPilotModel
+                if model is not None and not model.booster_loaded:
+                    _ = model.booster  # parsed now, not by the first request that scores
         if self.check_registry():
             return
         state = self._state
@@ -240,7 +265,8 @@ def _load_models(
     slots: dict[str, ModelSlot] = {}
     if trust_export:
         for name in MODEL_NAMES:
-            m = load_exported(settings, name, alias)
+            # boosters parsed behind the ready server (StateHolder.after_start) or at first use
+            m = load_exported(settings, name, alias, lazy=True)
             if m is not None:
                 slots[name] = _slot(m)
     todo = [n for n in MODEL_NAMES if n not in slots]
@@ -539,7 +565,7 @@ def build_state(
     state = ServingState(
         loaded_at=datetime.now(UTC),
         as_of=as_of,
-        history=history,
+        history_source=history,
         source=None if history.source is None else str(history.source),
         content_hash=content_hash,
         rules_left_out=rules.rules_left_out(history, rule_config(settings)),
@@ -573,18 +599,18 @@ def _lookups(history: History) -> dict[str, Any]:
     accounts, contacts = history.accounts, history.contacts
     owner = accounts.dropna(subset=["owner_rep_id"]).set_index("account_id")["owner_rep_id"]
 
-    def by_contact(column: str) -> dict[str, str]:
-        if contacts is None:
-            return {}
+    def pairs(keys: pd.Series | pd.Index, values: pd.Series) -> dict[str, str]:
         # zip over plain lists: iterating Arrow-backed strings one by one is 10x slower
-        ids = contacts["contact_id"].astype(str).tolist()
-        return dict(zip(ids, contacts[column].astype(str).tolist(), strict=True))
+        return dict(zip(keys.astype(str).tolist(), values.astype(str).tolist(), strict=True))
+
+    def by_contact(column: str) -> dict[str, str]:
+        return {} if contacts is None else pairs(contacts["contact_id"], contacts[column])
 
     return {
         "reps": history.reps.set_index("rep_id"),
-        "account_owner": {str(k): str(v) for k, v in owner.items()},
-        "account_names": accounts.set_index("account_id")["name"].astype(str).to_dict(),
-        "contact_account": {str(k): str(v) for k, v in by_contact("account_id").items()},
+        "account_owner": pairs(owner.index, owner),
+        "account_names": pairs(accounts["account_id"], accounts["name"]),
+        "contact_account": by_contact("account_id"),
         "contact_zone": by_contact("timezone"),
         "contact_role": by_contact("role"),
     }
@@ -612,15 +638,21 @@ def _restore(
     if fresh and not _same_hour(parts["slots_from"], slots_from(parts["as_of"], now)):
         log.info("the stored lists' contact slots start at %s; building", parts["slots_from"])
         return None
-    history = parts.pop("history")
+    history = parts.pop("history")  # or its future: the activities arrive behind ready
+    lookup_history = parts.pop("lookup_history")  # every table but the activities
+    source = parts.pop("source")
+    left_out = parts.pop("rules_left_out")
+    if left_out is None:  # stored before the rules left out were
+        whole = history.result() if isinstance(history, Future) else history
+        left_out = rules.rules_left_out(whole, rule_config(settings))
     account_deal_reps = parts.pop("account_deal_reps")
     state = ServingState(
         loaded_at=datetime.now(UTC),
-        history=history,
-        source=None if history.source is None else str(history.source),
-        rules_left_out=rules.rules_left_out(history, rule_config(settings)),
+        history_source=history,
+        source=source,
+        rules_left_out=left_out,
         models=models,
-        **_lookups(history),
+        **_lookups(lookup_history),
         **parts,
         problems=tuple(s.problem for s in models.values() if s.problem),
         data_signature=signature,

@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,7 @@ def _write(folder: Path, settings: Settings, state: ServingState) -> None:
             "observed_until": None if h.observed_until is None else h.observed_until.isoformat(),
         },
         "scored": scored,
+        "rules_left_out": dict(state.rules_left_out),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
@@ -139,9 +141,24 @@ def _read_tables(folder: Path, names: list[str]) -> dict[str, pd.DataFrame]:
     return {n: pd.read_parquet(folder / "history" / f"{n}.parquet") for n in names}
 
 
-def prefetch(settings: Settings, signature: tuple) -> Future | None:
+#: the one table a start need not wait for (a million rows and more): the lists are stored
+LATE_TABLE = "activities"
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    """The stored history being read in a thread: the small tables first (``small``: what the
+    start's lookups read), then the whole history (``history``, with the activities)."""
+
+    names: tuple[str, ...]
+    small: Future
+    history: Future
+
+
+def prefetch(settings: Settings, signature: tuple) -> Prefetch | None:
     """Start reading the stored history in a thread when it is of these data files, so that
-    the Parquet reads (which release the GIL) overlap the models' loading; None otherwise."""
+    the Parquet reads (which release the GIL) overlap the models' loading, and the activities
+    arrive behind the ready server; None otherwise."""
     folder = stored_dir(settings)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
@@ -149,10 +166,49 @@ def prefetch(settings: Settings, signature: tuple) -> Future | None:
         return None
     if not signature or manifest.get("data_signature") != [list(s) for s in signature]:
         return None
+    names = tuple(manifest["history"]["tables"])
     pool = ThreadPoolExecutor(1, thread_name_prefix="stored-history")
-    future = pool.submit(_read_tables, folder, list(manifest["history"]["tables"]))
+    small = pool.submit(_read_tables, folder, [n for n in names if n != LATE_TABLE])
+    history = pool.submit(_whole_history, folder, manifest, small, settings)
     pool.shutdown(wait=False)
-    return future
+    return Prefetch(names, small, history)
+
+
+def _history_of(tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> History:
+    return History(
+        **tables,
+        source=None if meta["source"] is None else Path(meta["source"]),
+        observed_until=None
+        if meta["observed_until"] is None
+        else pd.Timestamp(meta["observed_until"]),
+    )
+
+
+def _whole_history(
+    folder: Path, manifest: dict[str, Any], small: Future, settings: Settings
+) -> History:
+    """The stored history with every table, its content hash read back, its feature indexes
+    kept (as a built state's history: never edited). Stored activities that cannot be read are
+    read from the data folder instead (the same files: the data signature matched)."""
+    from salespilot.features.pit import cached, keep_feature_cache
+
+    meta = manifest["history"]
+    tables = dict(small.result())
+    if LATE_TABLE in meta["tables"]:
+        try:
+            tables[LATE_TABLE] = pd.read_parquet(folder / "history" / f"{LATE_TABLE}.parquet")
+        except (OSError, ValueError) as exc:
+            from salespilot.features.loader import load_history
+
+            log.warning("the stored activities are unreadable (%s); reading the data", exc)
+            tables[LATE_TABLE] = load_history(
+                settings.data_dir, observed_until=settings.observed_until
+            ).activities
+    history = _history_of(tables, meta)
+    keep_feature_cache(history)
+    content_hash = manifest["content_hash"]
+    cached(history, "history.content_hash", lambda: content_hash)  # read back, not recomputed
+    return history
 
 
 def restore(
@@ -160,7 +216,7 @@ def restore(
     signature: tuple,
     models: dict[str, ModelSlot],
     *,
-    tables: Future | None = None,
+    tables: Prefetch | None = None,
 ) -> dict[str, Any] | None:
     """The stored state's parts when they still hold for ``signature`` (the data files now)
     and ``models`` (the versions about to serve), else None. Returns the pieces
@@ -177,29 +233,23 @@ def restore(
         log.info("the stored serving state is for other data, models or settings; building")
         return None
     try:
-        return _read(folder, manifest, tables)
+        return _read(folder, manifest, tables, settings)
     except (OSError, ValueError, KeyError) as exc:
         log.warning("the stored serving state is unreadable (%s); building", exc)
         return None
 
 
-def _read(folder: Path, manifest: dict[str, Any], prefetched: Future | None) -> dict[str, Any]:
-    from salespilot.features.pit import cached, keep_feature_cache
-
+def _read(
+    folder: Path, manifest: dict[str, Any], prefetched: Prefetch | None, settings: Settings
+) -> dict[str, Any]:
     meta = manifest["history"]
-    tables = None if prefetched is None else prefetched.result()
-    if tables is None or set(tables) != set(meta["tables"]):
-        tables = _read_tables(folder, list(meta["tables"]))
-    history = History(
-        **tables,
-        source=None if meta["source"] is None else Path(meta["source"]),
-        observed_until=None
-        if meta["observed_until"] is None
-        else pd.Timestamp(meta["observed_until"]),
-    )
+    if prefetched is None or set(prefetched.names) != set(meta["tables"]):
+        small = Future()
+        small.set_result(_read_tables(folder, [n for n in meta["tables"] if n != LATE_TABLE]))
+        history: History | Future = _whole_history(folder, manifest, small, settings)
+    else:
+        small, history = prefetched.small, prefetched.history
     content_hash = manifest["content_hash"]
-    keep_feature_cache(history)  # as a built state's history: never edited, indexes kept
-    cached(history, "history.content_hash", lambda: content_hash)  # read back, not recomputed
     scored: dict[str, Scored | None] = {"win": None, "churn": None}
     for key, info in manifest["scored"].items():
         scores = pd.read_parquet(folder / f"{key}.scores.parquet")
@@ -222,7 +272,13 @@ def _read(folder: Path, manifest: dict[str, Any], prefetched: Future | None) -> 
         r: tuple(s.encode() for s in items) for r, items in lists["rep_items"].items()
     }
     return {
+        # the whole history, or its future when prefetched (the activities come after ready)
         "history": history,
+        # what the lookups read: every table but the activities
+        "lookup_history": _history_of(dict(small.result()), meta),
+        "history_tables": tuple(meta["tables"]),
+        "source": meta["source"],
+        "rules_left_out": manifest.get("rules_left_out"),
         "as_of": pd.Timestamp(manifest["as_of"]),
         "slots_from": None
         if manifest["slots_from"] is None

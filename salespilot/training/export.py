@@ -122,9 +122,12 @@ def exported_alias(settings: Settings, name: str, alias: str) -> str | None:
 
 
 def load_exported(
-    settings: Settings, name: str, alias: str, *, version: str | None = None
+    settings: Settings, name: str, alias: str, *, version: str | None = None, lazy: bool = False
 ) -> LoadedModel | None:
-    """The exported version ``alias`` points at (or ``version``), or None when it is missing."""
+    """The exported version ``alias`` points at (or ``version``), or None when it is missing.
+
+    ``lazy`` (the server's start) leaves the booster's text to be parsed on first use, so that
+    a start serving stored lists does not import LightGBM before it is ready."""
     from datetime import UTC
 
     from salespilot.training.loading import LoadedModel
@@ -136,11 +139,14 @@ def load_exported(
     try:
         info = json.loads((folder / VERSION_FILE).read_text())
         from salespilot.training.lightgbm_import import booster_only
-        from salespilot.training.scoring import SalesPilotModel
+        from salespilot.training.scoring import BOOSTER_FILE, SalesPilotModel
 
-        booster_only()  # before the model's own `import lightgbm`
-
-        model = SalesPilotModel.load(folder)
+        if lazy:
+            with open(folder / BOOSTER_FILE, "rb") as f:
+                if f.read(4) != b"tree":
+                    raise ValueError(f"{folder / BOOSTER_FILE} is not a LightGBM text model")
+        # LightGBM without scikit-learn, now or at the first use of a lazy booster
+        model = SalesPilotModel.load(folder, lazy=lazy, lightgbm=booster_only)
     except (OSError, ValueError, KeyError) as exc:
         log.warning("export of %s v%s unreadable (%s); loading through MLflow", name, version, exc)
         return None

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from salespilot.settings import Settings
+from salespilot.training import export
 from salespilot.training.evaluate import HIGHER_IS_BETTER, binary_metrics
 from salespilot.training.loading import CHAMPION, load_model
 from salespilot.training.tracking import RegistryError, client, open_registry, version_problem
@@ -70,7 +71,11 @@ def decide_promotion(ev: Evaluation, settings: Settings, version: str) -> tuple[
     if champ_version is None:
         return True, "first version: no champion yet", {}
     try:
-        champ = load_model(spec.name, alias=CHAMPION, settings=settings)
+        # the champion's export (written when it was registered) is the same model as its
+        # MLflow copy without the cost of loading the latter; MLflow when it is missing
+        champ = export.load_exported(
+            settings, spec.name, CHAMPION, version=champ_version
+        ) or load_model(spec.name, alias=CHAMPION, settings=settings)
         champ_horizon = getattr(champ, "metadata", {}).get("horizon_days", spec.horizon_days)
         if spec.horizon_applies and int(champ_horizon) != spec.horizon_days:
             return (
@@ -196,8 +201,6 @@ def export_alias(settings: Settings, name: str, alias: str, version: str | None)
     exporting that version first when it was registered before exports existed. Every function
     here that moves an alias calls this; a failure only costs the server a slower start
     (it then loads the version through MLflow)."""
-    from salespilot.training import export
-
     try:
         if version is not None and not export.has_version(settings, name, version):
             export.export_loaded(settings, load_model(name, settings=settings, version=version))

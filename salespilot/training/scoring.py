@@ -16,8 +16,10 @@ installed. Fitting lives in
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ CALIBRATION_METHODS = ("none", "sigmoid", "isotonic")
 _CLIP = 1e-4
 #: The files :meth:`SalesPilotModel.save` writes (and the calibrator file of older saves).
 BOOSTER_FILE, CALIBRATOR_FILE, DESCRIPTION_FILE = "booster.txt", "calibrator.pkl", "model.json"
+#: one lazy booster read at a time (two requests asking at once parse it once)
+_BOOSTER_LOCK = threading.Lock()
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -139,13 +143,40 @@ class SalesPilotModel:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
-        self.booster = booster
+        #: the booster, or None until :attr:`booster` first reads ``booster_file`` (lazy load)
+        self._booster = booster
+        #: where a lazily loaded model reads its booster, and the function giving LightGBM
+        self._booster_file: str | None = None
+        self._lightgbm: Callable[[], Any] | None = None
         self.calibrator = calibrator
         self.features = list(features)
         self.categorical = list(categorical)
         self.categories = {k: list(v) for k, v in categories.items()}
         self.readable_names = dict(readable_names)
         self.metadata = dict(metadata or {})
+
+    @property
+    def booster(self) -> Any:
+        """The raw LightGBM booster; a model loaded with ``lazy=True`` reads it here, once."""
+        booster = self.__dict__.get("_booster")
+        if booster is None:
+            # a model pickled before boosters could be read lazily kept it as ``booster``
+            booster = self.__dict__.get("booster")
+        if booster is None:
+            with _BOOSTER_LOCK:
+                booster = self.__dict__.get("_booster")
+                if booster is None:
+                    booster = _read_booster(self._booster_file, self._lightgbm)
+        self._booster = booster
+        return booster
+
+    @booster.setter
+    def booster(self, value: Any) -> None:
+        self._booster = value
+
+    @property
+    def booster_loaded(self) -> bool:
+        return self.__dict__.get("_booster") is not None or "booster" in self.__dict__
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's input matrix: its columns in its order, categories as seen in training."""
@@ -197,11 +228,14 @@ class SalesPilotModel:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> SalesPilotModel:
-        """The model :meth:`save` wrote in ``folder``."""
-        import lightgbm as lgb
-
+    def load(
+        cls, folder: str | Path, *, lazy: bool = False, lightgbm: Callable[[], Any] | None = None
+    ) -> SalesPilotModel:
+        """The model :meth:`save` wrote in ``folder``. With ``lazy`` the booster's text is
+        parsed on first use (:attr:`booster`), not here; ``lightgbm`` returns the module to
+        parse it with (default ``import lightgbm``)."""
         folder = Path(folder)
+        booster_file = str(folder / BOOSTER_FILE)
         description = json.loads((folder / DESCRIPTION_FILE).read_text())
         if "calibrator" in description:
             calibrator = Calibrator.from_json(description["calibrator"])
@@ -211,9 +245,9 @@ class SalesPilotModel:
             calibrator = Calibrator(description["calibration"])
             with open(folder / CALIBRATOR_FILE, "rb") as f:
                 calibrator.estimator_ = pickle.load(f)
-        return cls(
+        model = cls(
             name=description["name"],
-            booster=lgb.Booster(model_file=str(folder / BOOSTER_FILE)),
+            booster=None if lazy else _read_booster(booster_file, lightgbm),
             calibrator=calibrator,
             features=description["features"],
             categorical=description["categorical"],
@@ -221,6 +255,15 @@ class SalesPilotModel:
             readable_names=description["readable_names"],
             metadata=description["metadata"],
         )
+        model._booster_file, model._lightgbm = booster_file, lightgbm
+        return model
+
+
+def _read_booster(path: str | None, lightgbm: Callable[[], Any] | None) -> Any:
+    if path is None:
+        raise ValueError("this model has no booster and no booster file to read it from")
+    lgb = lightgbm() if lightgbm is not None else importlib.import_module("lightgbm")
+    return lgb.Booster(model_file=path)
 
 
 def _plain_json(value: Any) -> Any:

@@ -316,6 +316,9 @@ def log_run(
                     plt.close(fig)
                 except Exception as exc:  # a picture must never fail a training run
                     log.warning("could not draw %s: %s", fname, exc)
+        # the signature from a few rows; no input example: MLflow would reload and re-score the
+        # model to check it at every registration (a third of the logging), which the tests
+        # do in a clean interpreter instead (test_registry.py)
         example = input_example(ev.model, ev.test)
         signature = infer_signature(example, ev.model.predict_proba(example))
         ev.model.metadata.update(
@@ -341,7 +344,6 @@ def log_run(
                 artifacts={pyfunc.MODEL_ARTIFACT: str(files)},
                 code_paths=[str(scoring_copy)],
                 signature=signature,
-                input_example=example,
                 pip_requirements=[
                     f"mlflow=={mlflow.__version__}",
                     f"lightgbm=={lightgbm.__version__}",

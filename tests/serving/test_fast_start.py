@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 START = """
 import json, sys
 from salespilot.serving.app import create_app
@@ -16,12 +18,17 @@ from salespilot.settings import Settings
 app = create_app(Settings(), load=False)
 holder = app.state.holder
 state = holder.reload(trust_export=True)
-print(json.dumps({
+ready = {
     "versions": state.versions,
     "problems": list(state.problems),
     "mlflow": "mlflow" in sys.modules,
     "sklearn": "sklearn" in sys.modules,
-}))
+    "lightgbm": "lightgbm" in sys.modules,
+    "parsed": [s.model.model.booster_loaded for s in state.models.values()],
+}
+model = state.model("win_probability").model
+trees = model.booster.num_trees()  # the first use parses it
+print(json.dumps({**ready, "trees": trees, "sklearn_after": "sklearn" in sys.modules}))
 """
 
 
@@ -41,6 +48,21 @@ def test_the_server_state_loads_without_mlflow_or_scikit_learn(client, serving_s
     assert got["versions"] == served and got["problems"] == []
     assert got["mlflow"] is False, "the start imported MLflow"
     assert got["sklearn"] is False, "the start imported scikit-learn"
+    # the stored lists serve the start: the boosters are parsed after it, or at first use
+    assert got["lightgbm"] is False, "the start imported LightGBM"
+    assert got["parsed"] == [False, False, False]
+    assert got["trees"] > 0 and got["sklearn_after"] is False
+
+
+def test_a_lazily_read_booster_scores_as_the_one_read_at_once(serving_settings, client):
+    from salespilot.training.export import load_exported
+
+    lazy = load_exported(serving_settings, "win_probability", "champion", lazy=True)
+    eager = load_exported(serving_settings, "win_probability", "champion")
+    assert not lazy.model.booster_loaded and eager.model.booster_loaded
+    rows = client.app.state.holder.state.win.values.head(200)
+    np.testing.assert_array_equal(lazy.predict_proba(rows), eager.predict_proba(rows))
+    assert lazy.model.booster_loaded
 
 
 def test_the_check_after_the_start_reloads_when_the_registry_moved(client, serving_settings):

@@ -18,7 +18,9 @@ def _without_churn_model(state):
 
 def test_history_without_subscriptions_is_ready_without_churn_model(state):
     no_subs = dataclasses.replace(state.history, subscriptions=None)  # like the Maven example
-    s = dataclasses.replace(state, history=no_subs, models=_without_churn_model(state))
+    s = dataclasses.replace(
+        state, history_source=no_subs, history_tables=(), models=_without_churn_model(state)
+    )
     assert readiness(_holder(s)).ready is True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +34,9 @@ def test_a_restored_state_answers_as_the_state_that_was_stored(built_and_restore
     assert restored.rep_timezones == built.rep_timezones
     assert restored.cache["_account_deal_reps"] == built.cache["_account_deal_reps"]
     pd.testing.assert_frame_equal(restored.reps, built.reps)
+    # the start did not wait for the history: it arrives behind the ready server
+    assert isinstance(restored.history_source, Future)
+    assert restored.present_tables == built.present_tables == built.history.present_tables
     for name in TABLE_FIELDS:
         a, b = getattr(restored.history, name), getattr(built.history, name)
         assert (a is None) == (b is None), name
@@ -60,3 +65,19 @@ def test_stored_lists_are_not_served_for_other_settings_or_versions(built_and_re
     assert stored_state.restore(settings, signature, moved) is None
     touched = (*signature[:-1], (signature[-1][0], signature[-1][1], signature[-1][2] + 1))
     assert stored_state.restore(settings, touched, models) is None
+
+
+def test_stored_activities_that_cannot_be_read_are_read_from_the_data(built_and_restored):
+    from salespilot.serving import stored_state
+    from salespilot.serving.state import build_state
+
+    settings, built, _ = built_and_restored
+    path = stored_state.stored_dir(settings) / "history" / "activities.parquet"
+    kept = path.read_bytes()
+    try:
+        path.write_bytes(b"not parquet")
+        again = build_state(settings, trust_export=True)
+        assert again.rep_items_json == built.rep_items_json  # served from the stored lists
+        pd.testing.assert_frame_equal(again.history.activities, built.history.activities)
+    finally:
+        path.write_bytes(kept)

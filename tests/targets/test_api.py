@@ -17,7 +17,7 @@ def _state(history, slots) -> ServingState:
     return ServingState(
         loaded_at=datetime.now(UTC),
         as_of=data_as_of(history),
-        history=history,
+        history_source=history,
         source=None,
         content_hash=None,
         models=slots,

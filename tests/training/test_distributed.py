@@ -28,11 +28,22 @@ def test_a_training_cluster_that_names_no_dask_scheduler_is_refused():
 
 def test_the_dask_fit_matches_the_single_machine_fit():
     """Two worker processes, each holding half the training rows: same test ROC AUC within
-    0.005 as the fit on one machine, early-stopped on the same validation rows."""
+    0.005 as the fit on one machine, early-stopped on the same validation rows. The cluster is
+    one this test starts, reached by its address as a deployment reaches its own
+    (``SALESPILOT_TRAINING_CLUSTER=dask://HOST:PORT``)."""
+    from distributed import LocalCluster
+
     frame = synthetic_frame(n=6000, seed=3)
     spec = synthetic_spec()
     here = fit_and_evaluate(spec, frame)
-    with training_client(Settings(training_cluster="dask", dask_workers=2)) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        training_client(
+            Settings(training_cluster="dask://" + cluster.scheduler_address.removeprefix("tcp://"))
+        ) as client,
+    ):
         assert len(client.scheduler_info()["workers"]) == 2
         spread = fit_and_evaluate(spec, frame, client=client)
     assert spread.split.test.sum() == here.split.test.sum()
@@ -42,3 +53,9 @@ def test_the_dask_fit_matches_the_single_machine_fit():
     test = spread.test.head(50)
     contrib = spread.model.contributions(test).sum(axis=1).to_numpy()
     np.testing.assert_allclose(contrib, spread.model.raw_score(test), atol=1e-6)
+
+
+def test_training_cluster_dask_starts_a_local_cluster_of_the_set_size_and_closes_it():
+    with training_client(Settings(training_cluster="dask", dask_workers=1)) as client:
+        assert len(client.scheduler_info()["workers"]) == 1
+    assert client.status == "closed"
