@@ -648,9 +648,6 @@ def _restore(
     lookup_history = parts.pop("lookup_history")  # every table but the activities
     source = parts.pop("source")
     left_out = parts.pop("rules_left_out")
-    if left_out is None:  # stored before the rules left out were
-        whole = history.result() if isinstance(history, Future) else history
-        left_out = rules.rules_left_out(whole, rule_config(settings))
     account_deal_reps = parts.pop("account_deal_reps")
     state = ServingState(
         loaded_at=datetime.now(UTC),

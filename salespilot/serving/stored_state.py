@@ -280,6 +280,11 @@ def restore(
     if not signature or any(manifest.get(k) != v for k, v in want.items()):
         log.info("the stored serving state is for other data, models or settings; building")
         return None
+    if manifest.get("rules_left_out") is None:
+        # stored before the rules left out were: restoring it would judge them from the whole
+        # history at every start (waiting for the activities); built and stored once instead
+        log.info("the stored serving state is of an older format; building")
+        return None
     try:
         return _read(folder, manifest, tables, settings)
     except (OSError, ValueError, KeyError) as exc:
@@ -326,7 +331,7 @@ def _read(
         "lookup_history": _history_of(dict(small.result()), meta),
         "history_tables": tuple(meta["tables"]),
         "source": meta["source"],
-        "rules_left_out": manifest.get("rules_left_out"),
+        "rules_left_out": manifest["rules_left_out"],
         "as_of": pd.Timestamp(manifest["as_of"]),
         "slots_from": None
         if manifest["slots_from"] is None
