@@ -7,6 +7,7 @@ prints wall time, rows per second and peak memory (RSS).
     uv run python bench/features.py                       # synthetic: 5M activities, 200k deals
     uv run python bench/features.py --activities 1000000  # smaller, for a quick look
     uv run python bench/features.py --data DIR            # an existing history folder
+    uv run python bench/features.py --activities 500000 --hash   # + each table's digest
 
 The synthetic history is drawn with vectorised numpy (the demo simulator is the realistic
 one, but it takes minutes at this size): deals live 10-120 days, move through stages, and
@@ -16,6 +17,7 @@ get activities inside their lifetime; accounts hold subscriptions that start and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import resource
 import tempfile
@@ -202,6 +204,16 @@ def _write_synthetic(out_dir: str, activities: int, opportunities: int) -> None:
         history.table(name).to_parquet(Path(out_dir) / f"{name}.parquet", index=False)
 
 
+def table_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 (first 16 hex digits) of a table's column names, dtypes and values, index
+    included: two builds of the same table give the same digest, any changed cell another."""
+    h = hashlib.sha256()
+    h.update(repr(list(frame.columns)).encode())
+    h.update(repr([str(t) for t in frame.dtypes]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -212,6 +224,11 @@ def main() -> None:
     ap.add_argument("--opportunities", type=int, default=200_000)
     ap.add_argument("--data", help="benchmark an existing history folder instead")
     ap.add_argument("--weeks", type=int, default=104, help="grid length (weekly)")
+    ap.add_argument(
+        "--hash",
+        action="store_true",
+        help="print each table's digest (columns, dtypes, every value), outside the timings",
+    )
     args = ap.parse_args()
 
     from salespilot.features.pit import observed_end
@@ -250,6 +267,8 @@ def main() -> None:
             f"{table:<9} {len(frame):>10,} rows x {frame.shape[1]:>3} cols  wall {dt:6.1f} s  "
             f"cpu {dc:6.1f} s  {len(frame) / dt:>9,.0f} rows/s  peak RSS {peak_rss_gb():.2f} GB"
         )
+        if args.hash:
+            print(f"{table:<9} digest {table_digest(frame)}")
         del frame
     print(
         f"all three tables: {total_rows:,} rows over a {len(grid)}-week grid: wall {total_s:.1f} s, "

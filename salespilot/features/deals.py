@@ -606,7 +606,7 @@ def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, Ev
     n_opps = len(history.opportunities)
     opp_all = activity_codes(history, "opportunity_id", "opportunity")
     on_deal = opp_all >= 0
-    a = acts[on_deal]
+    a = acts[["occurred_at", "channel", "direction", "outcome"]][on_deal]
     opp = opp_all[on_deal]
     at = a["occurred_at"].to_numpy()
     values: dict[str, np.ndarray] = dict(channel_direction_flags(a))
@@ -616,11 +616,21 @@ def _deal_activity_indexes(history: History) -> tuple[EventIndex, EventIndex, Ev
             values[f"{CHANNEL_PLURALS[ch]}_{oc}"] = (is_ch & is_in(a["outcome"], oc)).astype(
                 np.int32
             )
+    # the 0/1 flags travel into the index's (deal, time) order as the bits of one column: one
+    # gather of millions of events instead of one per flag
+    flags = list(values)
+    if len(flags) > 32:
+        raise ValueError(f"{len(flags)} activity flags do not fit the 32 bits of one column")
+    bits = np.zeros(len(a), dtype=np.uint32)
+    for j, name in enumerate(flags):
+        bits |= values[name].astype(np.uint32) << np.uint32(j)
     inbound = is_in(a["direction"], "inbound")
-    values["inbound"] = inbound.astype(np.int8)
-    main = EventIndex(opp, at, values, n_keys=n_opps)
+    main = EventIndex(opp, at, {"flags": bits, "inbound": inbound.astype(np.int8)}, n_keys=n_opps)
+    sorted_bits = main.value("flags")
+    for j, name in enumerate(flags):
+        main.add_values(name, ((sorted_bits >> np.uint32(j)) & np.uint32(1)).astype(np.int32))
     attach_reply_state(main)
-    main.freeze_sums([name for name in values if name != "inbound"])
+    main.freeze_sums(flags)
 
     # distinct contacts (and reps) = number of "first time" events before t
     contact = activity_codes(history, "contact_id", "contact")[on_deal]

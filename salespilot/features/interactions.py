@@ -107,6 +107,9 @@ def reply_delays(acts: pd.DataFrame, key: str = "account_id") -> pd.DataFrame:
     the delay is measured from that outbound touch. The reply's time is when it is known.
     """
     a = acts[[key, "occurred_at", "direction"]].dropna(subset=[key])
+    times = a["occurred_at"]
+    if a[key].dtype.kind in "iu" and isinstance(times.dtype, np.dtype) and times.notna().all():
+        return _reply_delays_of_codes(a, key)
     a = a.sort_values([key, "occurred_at"], kind="stable")
     same = a[key].eq(a[key].shift())
     prev_out = a["direction"].shift().eq("outbound") & same
@@ -116,6 +119,25 @@ def reply_delays(acts: pd.DataFrame, key: str = "account_id") -> pd.DataFrame:
     delay = (r["occurred_at"] - prev_time[is_reply]).dt.total_seconds() / 3600.0
     return pd.DataFrame(
         {key: r[key].to_numpy(), "occurred_at": r["occurred_at"].to_numpy(), "delay_h": delay}
+    )
+
+
+def _reply_delays_of_codes(a: pd.DataFrame, key: str) -> pd.DataFrame:
+    """:func:`reply_delays` for integer keys (row codes) and times without gaps, on numpy
+    arrays: one two-key stable sort, under half the cost on millions of activities."""
+    k = a[key].to_numpy(np.int64)
+    t = a["occurred_at"].to_numpy("datetime64[ns]")
+    order = np.lexsort((t, k))
+    k, t = k[order], t[order]
+    inbound = is_in(a["direction"], "inbound")[order]
+    outbound = is_in(a["direction"], "outbound")[order]
+    is_reply = np.zeros(k.size, dtype=bool)
+    is_reply[1:] = inbound[1:] & outbound[:-1] & (k[1:] == k[:-1])
+    prev = np.flatnonzero(is_reply) - 1
+    delay_ns = (t[is_reply] - t[prev]).astype(np.int64)
+    return pd.DataFrame(
+        {key: k[is_reply], "occurred_at": t[is_reply], "delay_h": delay_ns / 1e9 / 3600.0},
+        index=a.index[order][is_reply],
     )
 
 

@@ -14,6 +14,7 @@ handful of vectorised passes, not a Python loop per deal.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -324,13 +325,37 @@ def _non_decreasing(values: np.ndarray) -> bool:
     return bool(values.size < 2 or np.all(values[1:] >= values[:-1]))
 
 
+# Recent sort orders of query batches, by batch size. The batches of one snapshot (a deal's
+# activities, stages, signals, owner... at the same (deal, as_of) rows) sort the same way on
+# every index keyed by the same codes, so one argsort serves them all. An order is only ever
+# a hint: it is used when it puts the needles in order (checked, O(n)), so a stale or foreign
+# one costs a gather and never changes an answer.
+_ORDER_HINTS: dict[int, np.ndarray] = {}
+_MAX_ORDER_HINTS = 4
+_ORDER_HINTS_LOCK = threading.Lock()
+
+
+def _sorting_order(needles: np.ndarray) -> np.ndarray:
+    """An order putting ``needles`` in non-decreasing order (a recent batch's, when it does)."""
+    hint = _ORDER_HINTS.get(needles.size)
+    if hint is not None and _non_decreasing(needles[hint]):
+        return hint
+    order = np.argsort(needles, kind="stable")  # runs of sorted needles (a grid) merge fast
+    with _ORDER_HINTS_LOCK:  # snapshots may be built on several threads (a service)
+        _ORDER_HINTS.pop(needles.size, None)
+        while len(_ORDER_HINTS) >= _MAX_ORDER_HINTS:
+            _ORDER_HINTS.pop(next(iter(_ORDER_HINTS)))
+        _ORDER_HINTS[needles.size] = order
+    return order
+
+
 def _searchsorted(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """``np.searchsorted(haystack, needles, side="left")``, the needles looked up in sorted
     order: each search then starts where the last one ended, in memory the cache still holds
     (on millions of random needles, sorting them first costs a fifth of searching them raw)."""
     if needles.size < 4096 or _non_decreasing(needles):
         return np.searchsorted(haystack, needles, side="left")
-    order = np.argsort(needles, kind="stable")  # runs of sorted needles (a grid) merge fast
+    order = _sorting_order(needles)
     out = np.empty(needles.size, dtype=np.int64)
     out[order] = np.searchsorted(haystack, needles[order], side="left")
     return out

@@ -187,8 +187,10 @@ class StateHolder:
     def after_start(self) -> None:
         """What a start from the export and the stored lists leaves to do, behind the ready
         server: parse the boosters (the export's models are read lazily), confirm the versions
-        with the registry (:meth:`check_registry`), rebuild lists whose suggested slots started
-        more than an hour ago, index the contacts' answer rates."""
+        with the registry (:meth:`check_registry`), read the stored activities, rebuild lists
+        whose suggested slots started more than an hour ago, index the contacts' answer rates."""
+        from salespilot.serving.stored_state import HistoryArriving
+
         if self._state is not None:
             for slot in self._state.models.values():
                 model = getattr(slot.model, "model", None)  # the LoadedModel's SalesPilotModel
@@ -199,6 +201,9 @@ class StateHolder:
         state = self._state
         if state is None:
             return
+        if isinstance(state.history_source, HistoryArriving):
+            # last: its Parquet read takes every core, the first requests are answered by now
+            state.history_source.want()
         if state.slots_from is not None and not _same_hour(
             state.slots_from, slots_from(state.as_of)
         ):
@@ -452,7 +457,8 @@ def build_state(
             if as_of is None and only_reps is None:
                 from salespilot.serving import stored_state
 
-                tables = stored_state.prefetch(settings, signature)  # read while models load
+                # read while models load (a start: the activities behind the ready server)
+                tables = stored_state.prefetch(settings, signature, start=trust_export)
                 if models is None:
                     models = _load_models(settings, previous, trust_export=trust_export)
                 # the server's start serves stored lists at once (and rebuilds those with
@@ -642,9 +648,6 @@ def _restore(
     lookup_history = parts.pop("lookup_history")  # every table but the activities
     source = parts.pop("source")
     left_out = parts.pop("rules_left_out")
-    if left_out is None:  # stored before the rules left out were
-        whole = history.result() if isinstance(history, Future) else history
-        left_out = rules.rules_left_out(whole, rule_config(settings))
     account_deal_reps = parts.pop("account_deal_reps")
     state = ServingState(
         loaded_at=datetime.now(UTC),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -145,20 +146,58 @@ def _read_tables(folder: Path, names: list[str]) -> dict[str, pd.DataFrame]:
 LATE_TABLE = "activities"
 
 
+class HistoryArriving(Future):
+    """The stored history, read in a thread once :meth:`want` is called: at once on a reload,
+    behind the ready server on a start (:meth:`~salespilot.serving.state.StateHolder.after_start`),
+    or when something reads it first (:meth:`result` wants it, then waits). So the start's
+    imports and reads do not share the cores with the activities' (a second or more of CPU at a
+    million rows); nothing asking, it is read :data:`WANTED_WITHIN` seconds after the start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wanted = threading.Event()
+
+    def want(self) -> None:
+        self._wanted.set()
+
+    @property
+    def wanted(self) -> bool:
+        return self._wanted.is_set()
+
+    def result(self, timeout: float | None = None) -> History:
+        self._wanted.set()
+        return super().result(timeout)
+
+    def _read(self, read: Any) -> None:
+        self._wanted.wait(WANTED_WITHIN)
+        if not self.set_running_or_notify_cancel():
+            return
+        try:
+            self.set_result(read())
+        except BaseException as exc:  # the reader sees it in result()
+            self.set_exception(exc)
+
+
+#: seconds a start's history waits to be wanted before it is read anyway
+WANTED_WITHIN = 30.0
+
+
 @dataclass(frozen=True)
 class Prefetch:
-    """The stored history being read in a thread: the small tables first (``small``: what the
-    start's lookups read), then the whole history (``history``, with the activities)."""
+    """The stored history being read in threads: the small tables first (``small``: what the
+    start's lookups read), then, once wanted, the whole history (``history``, with the
+    activities)."""
 
     names: tuple[str, ...]
     small: Future
-    history: Future
+    history: HistoryArriving
 
 
-def prefetch(settings: Settings, signature: tuple) -> Prefetch | None:
+def prefetch(settings: Settings, signature: tuple, *, start: bool = False) -> Prefetch | None:
     """Start reading the stored history in a thread when it is of these data files, so that
-    the Parquet reads (which release the GIL) overlap the models' loading, and the activities
-    arrive behind the ready server; None otherwise."""
+    the Parquet reads (which release the GIL) overlap the models' loading; None otherwise.
+    The activities are read at once too, unless ``start`` (the server's start): then behind
+    the ready server (:class:`HistoryArriving`)."""
     folder = stored_dir(settings)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
@@ -169,8 +208,17 @@ def prefetch(settings: Settings, signature: tuple) -> Prefetch | None:
     names = tuple(manifest["history"]["tables"])
     pool = ThreadPoolExecutor(1, thread_name_prefix="stored-history")
     small = pool.submit(_read_tables, folder, [n for n in names if n != LATE_TABLE])
-    history = pool.submit(_whole_history, folder, manifest, small, settings)
     pool.shutdown(wait=False)
+    history = HistoryArriving()
+    if not start:
+        history.want()
+    # a daemon thread: a history nobody wants never holds the process at its exit
+    threading.Thread(
+        target=history._read,
+        args=(lambda: _whole_history(folder, manifest, small, settings),),
+        name="stored-history",
+        daemon=True,
+    ).start()
     return Prefetch(names, small, history)
 
 
@@ -232,6 +280,11 @@ def restore(
     if not signature or any(manifest.get(k) != v for k, v in want.items()):
         log.info("the stored serving state is for other data, models or settings; building")
         return None
+    if manifest.get("rules_left_out") is None:
+        # stored before the rules left out were: restoring it would judge them from the whole
+        # history at every start (waiting for the activities); built and stored once instead
+        log.info("the stored serving state is of an older format; building")
+        return None
     try:
         return _read(folder, manifest, tables, settings)
     except (OSError, ValueError, KeyError) as exc:
@@ -278,7 +331,7 @@ def _read(
         "lookup_history": _history_of(dict(small.result()), meta),
         "history_tables": tuple(meta["tables"]),
         "source": meta["source"],
-        "rules_left_out": manifest.get("rules_left_out"),
+        "rules_left_out": manifest["rules_left_out"],
         "as_of": pd.Timestamp(manifest["as_of"]),
         "slots_from": None
         if manifest["slots_from"] is None

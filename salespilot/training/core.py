@@ -164,18 +164,8 @@ def _fit_and_evaluate(
     warnings += checks.leak_warnings_from(spec, single)
     warnings += checks.outcome_leak_warnings(spec, train, warnings)
 
-    booster, categories = fit_lightgbm(
-        train,
-        y_train,
-        valid,
-        y_valid,
-        features=list(spec.features),
-        categorical=list(spec.categorical),
-        params=dict(spec.params),
-        num_boost_round=spec.num_boost_round,
-        early_stopping_rounds=spec.early_stopping_rounds,
-        monotone=dict(spec.monotone),
-        client=client,
+    spec, booster, categories = _fit_chosen_trees(
+        spec, train, y_train, valid, y_valid, client=client
     )
     best_iteration = int(booster.current_iteration())
     if spec.refit_on_validation:
@@ -324,6 +314,62 @@ def _model(
         readable_names={f: spec.readable_names[f] for f in spec.features},
         metadata=metadata,
     )
+
+
+#: for a decision-row model, trees of one split each (an additive model of the entity's own
+#: fields) compete with the spec's trees on the validation period
+ADDITIVE_LEAVES = 2
+
+
+def _fit_chosen_trees(
+    spec: ModelSpec,
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    *,
+    client: Any,
+) -> tuple[ModelSpec, Any, dict[str, list]]:
+    """The booster early-stopped on the validation period, and the spec it was grown with.
+
+    A decision-row model (one row per lead, call or customer, as flat exports give) learns from
+    a few thousand rows, often with nothing but the entity's own fields: interactions between
+    them are rarely estimable there, and an additive model (trees of one split) can rank better.
+    Both are grown, and the one with the higher validation ROC AUC is kept (its parameters
+    are the spec's from then on: refit, logged on the run); the test period is not looked at.
+    Grid rows (a pipeline's weekly snapshots) keep the spec's trees."""
+    import dataclasses
+
+    from salespilot.training.evaluate import roc_auc
+
+    def grow(params: dict[str, Any]) -> tuple[Any, dict[str, list]]:
+        return fit_lightgbm(
+            train,
+            y_train,
+            valid,
+            y_valid,
+            features=list(spec.features),
+            categorical=list(spec.categorical),
+            params=params,
+            num_boost_round=spec.num_boost_round,
+            early_stopping_rounds=spec.early_stopping_rounds,
+            monotone=dict(spec.monotone),
+            client=client,
+        )
+
+    booster, categories = grow(dict(spec.params))
+    if spec.rows != "decision" or int(spec.params.get("num_leaves", 31)) <= ADDITIVE_LEAVES:
+        return spec, booster, categories
+    additive_params = {**spec.params, "num_leaves": ADDITIVE_LEAVES}
+    additive, additive_categories = grow(additive_params)
+
+    def valid_auc(b: Any, cats: dict[str, list]) -> float:
+        return roc_auc(y_valid, _model(spec, b, cats).raw_score(valid))
+
+    if valid_auc(additive, additive_categories) > valid_auc(booster, categories):
+        log.info("%s: trees of one split rank the validation period better", spec.name)
+        return dataclasses.replace(spec, params=additive_params), additive, additive_categories
+    return spec, booster, categories
 
 
 def _refit_with_held_out_scores(

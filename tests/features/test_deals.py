@@ -288,3 +288,28 @@ def test_owner_won_in_horizon_rate_uses_no_outcome_after_the_as_of():
     assert longer.loc["X", "owner_won_in_horizon_rate"] == pytest.approx(
         (1 + 10 * 2 / 3) / (1 + 10)
     )
+
+
+def test_reply_delays_agree_on_ids_and_on_row_codes():
+    """Integer codes take a numpy path, ids pandas' sort: same replies, same delays."""
+    from salespilot.features.interactions import reply_delays
+
+    rng = np.random.default_rng(2)
+    n = 400
+    acts = pd.DataFrame(
+        {
+            "account_id": rng.choice(["a", "b", "c", "d", "e"], n),
+            "occurred_at": pd.Timestamp("2025-01-01")
+            + pd.to_timedelta(rng.integers(0, 60 * 24, n), unit="min"),  # ties too
+            "direction": rng.choice(["inbound", "outbound"], n),
+        }
+    )
+    acts["account_code"] = pd.factorize(acts["account_id"], sort=True)[0]  # same key order
+    by_id = reply_delays(acts, "account_id")
+    by_code = reply_delays(acts, "account_code")
+    assert len(by_id) > 50
+    pd.testing.assert_index_equal(by_id.index, by_code.index)
+    np.testing.assert_array_equal(by_id["occurred_at"], by_code["occurred_at"])
+    np.testing.assert_array_equal(by_id["delay_h"], by_code["delay_h"])
+    codes = dict(zip(acts["account_id"], acts["account_code"], strict=True))
+    assert by_id["account_id"].map(codes).tolist() == by_code["account_code"].tolist()

@@ -158,3 +158,30 @@ def test_id_codes_agree_between_the_arrow_path_and_the_pandas_fallback():
         == list(_codes_arrow(h.activities["contact_id"], h.contacts["contact_id"]))
         == [-1]
     )
+
+
+def test_batches_of_one_size_share_a_sort_order_only_where_it_sorts_them():
+    """Look-ups of 6k (key, as_of) queries on indexes keyed alike reuse one sort order; a
+    batch of the same size in another order still gets its own answers."""
+    rng = np.random.default_rng(4)
+    n_events, n_queries = 8_000, 6_000
+    times = pd.Series(T0 + pd.to_timedelta(rng.integers(0, 400 * 86_400, n_events), unit="s"))
+    first = EventIndex(rng.integers(0, 100, n_events), times, n_keys=100)
+    second = EventIndex(rng.integers(0, 100, n_events), times, n_keys=100)
+    keys = rng.integers(0, 100, n_queries)
+    at = to_ns(pd.Series(T0 + pd.to_timedelta(rng.integers(0, 400, n_queries), unit="D")))
+    month = 30 * 86_400 * 10**9
+
+    def naive(index: EventIndex, k: np.ndarray, since: int) -> np.ndarray:
+        ev_k, ev_t = index.codes, index.times
+        return np.array(
+            [
+                np.sum((ev_k == ki) & (ev_t < ti) & (ev_t >= ti - since))
+                for ki, ti in zip(k, at, strict=True)
+            ]
+        )
+
+    for index, k in ((first, keys), (second, keys), (first, rng.permutation(keys)), (second, keys)):
+        q = index.at(k, at)
+        np.testing.assert_array_equal(q.count(), naive(index, k, 2 * 400 * 86_400 * 10**9))
+        np.testing.assert_array_equal(q.count(pd.Timedelta(days=30)), naive(index, k, month))

@@ -81,3 +81,29 @@ def test_stored_activities_that_cannot_be_read_are_read_from_the_data(built_and_
         pd.testing.assert_frame_equal(again.history.activities, built.history.activities)
     finally:
         path.write_bytes(kept)
+
+
+def test_a_state_stored_before_the_rules_left_out_were_is_built_once_more(built_and_restored):
+    """An older stored state (no ``rules_left_out`` in its manifest) would make every start
+    judge the rules from the whole history, waiting for the activities: it is not restored,
+    and the build that replaces it stores the current format."""
+    import json
+
+    from salespilot.serving import stored_state
+    from salespilot.serving.state import build_state
+
+    settings, built, _ = built_and_restored
+    path = stored_state.stored_dir(settings) / stored_state.MANIFEST
+    kept = path.read_text()
+    try:
+        older = json.loads(kept)
+        del older["rules_left_out"]
+        path.write_text(json.dumps(older))
+        assert stored_state.restore(settings, built.data_signature, built.models) is None
+        rebuilt = build_state(settings, trust_export=True)
+        assert rebuilt.rep_items_json == built.rep_items_json
+        assert rebuilt.rules_left_out == built.rules_left_out
+        assert json.loads(path.read_text())["rules_left_out"] == dict(built.rules_left_out)
+        assert stored_state.restore(settings, built.data_signature, built.models) is not None
+    finally:
+        path.write_text(kept)

@@ -122,3 +122,52 @@ def test_the_mapping_chooses_decision_rows_for_training(tmp_path, demo_history_d
     spec = spec_for_history(SPECS["churn_risk"], history)
     assert (spec.rows, spec.decision_at) == ("decision", "snapshot")
     assert spec_for_history(SPECS["win_probability"], history).rows == "grid"
+
+
+def _two_field_spec(rows: str):
+    from salespilot.models import SPECS
+
+    return dataclasses.replace(
+        SPECS["win_probability"],
+        features=("a", "b"),
+        categorical=(),
+        readable_names={"a": "field a", "b": "field b"},
+        monotone={},
+        rows=rows,
+        num_boost_round=80,
+        params={**SPECS["win_probability"].params, "num_leaves": 7, "min_data_in_leaf": 20},
+    )
+
+
+def _two_field_rows(n: int, seed: int, *, interaction: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    # additive: each field adds to the odds alone; interaction: only their product ranks
+    logit = a * b * 2.5 if interaction else 0.6 * a + 0.4 * b
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    return pd.DataFrame({"a": a, "b": b}), y
+
+
+@pytest.mark.parametrize("interaction", [False, True])
+def test_decision_rows_keep_the_trees_that_rank_the_validation_period_better(interaction):
+    """A decision-row model grows one-split trees beside the spec's and keeps the one whose
+    validation ROC AUC is higher: on a few thousand rows of two additive fields the one-split
+    trees (the spec's deeper trees fit noise), on a pure interaction the spec's. Grid rows
+    always keep the spec's trees."""
+    from salespilot.training.core import ADDITIVE_LEAVES, _fit_chosen_trees
+
+    train, y_train = _two_field_rows(1500, 1, interaction=interaction)
+    valid, y_valid = _two_field_rows(600, 2, interaction=interaction)
+    chosen, booster, _ = _fit_chosen_trees(
+        _two_field_spec("decision"), train, y_train, valid, y_valid, client=None
+    )
+    leaves = booster.dump_model()["tree_info"][0]["num_leaves"]
+    if interaction:
+        assert chosen.params["num_leaves"] == 7 and leaves > ADDITIVE_LEAVES
+    else:
+        assert chosen.params["num_leaves"] == ADDITIVE_LEAVES == leaves
+    grid, grid_booster, _ = _fit_chosen_trees(
+        _two_field_spec("grid"), train, y_train, valid, y_valid, client=None
+    )
+    assert grid.params["num_leaves"] == 7
+    assert grid_booster.dump_model()["tree_info"][0]["num_leaves"] > ADDITIVE_LEAVES
