@@ -27,8 +27,9 @@ from prefect.cache_policies import NONE as NO_CACHE
 from salespilot.features.history import History
 from salespilot.settings import Settings
 
-#: Activities per account group: a group's slice, its indexes and its tables fit a worker.
-ACTIVITIES_PER_GROUP = 2_000_000
+#: Activities per account group: a group's slice, its indexes and its tables fit a worker
+#: (each group also rebuilds the small tables' indexes: fewer, bigger groups cost less CPU).
+ACTIVITIES_PER_GROUP = 1_000_000
 
 #: How a table's rows are ordered in one big build (its parts are put back in that order).
 _ROW_ORDER = {"deals": ["as_of", "_row"], "accounts": ["as_of", "_row"], "attempts": ["_row"]}
@@ -202,6 +203,13 @@ def _group_jobs(
     return jobs
 
 
+def _default_groups(activities: int, settings: Settings) -> int:
+    """One group per :data:`ACTIVITIES_PER_GROUP` activities, and on a Dask cluster at least
+    one per worker (``dask_workers``)."""
+    workers = settings.dask_workers if settings.task_runner.strip() != "thread" else 1
+    return max(1, workers, math.ceil(activities / ACTIVITIES_PER_GROUP))
+
+
 @flow(name="build_features")
 def build_features(
     data_dir: str | None = None,
@@ -237,7 +245,7 @@ def build_features(
             plans.append((plan.table, int(plan.horizon_days)))
     if plans:
         activities = 0 if history.activities is None else len(history.activities)
-        n_groups = account_groups or max(1, math.ceil(activities / ACTIVITIES_PER_GROUP))
+        n_groups = account_groups or _default_groups(activities, settings)
         fan_out = build_groups.with_options(task_runner=task_runner(settings))
         parts = fan_out(history, history_hash, plans, dates, parts_dir, n_groups)
         for table, horizon_days in plans:
