@@ -338,8 +338,6 @@ def _fit_chosen_trees(
     Both are grown, and the one with the higher validation ROC AUC is kept (its parameters
     are the spec's from then on: refit, logged on the run); the test period is not looked at.
     Grid rows (a pipeline's weekly snapshots) keep the spec's trees."""
-    import dataclasses
-
     from salespilot.training.evaluate import roc_auc
 
     def grow(params: dict[str, Any]) -> tuple[Any, dict[str, list]]:
@@ -360,15 +358,15 @@ def _fit_chosen_trees(
     booster, categories = grow(dict(spec.params))
     if spec.rows != "decision" or int(spec.params.get("num_leaves", 31)) <= ADDITIVE_LEAVES:
         return spec, booster, categories
-    additive_params = {**spec.params, "num_leaves": ADDITIVE_LEAVES}
-    additive, additive_categories = grow(additive_params)
+    additive_spec = spec.with_params(num_leaves=ADDITIVE_LEAVES)
+    additive, additive_categories = grow(dict(additive_spec.params))
 
     def valid_auc(b: Any, cats: dict[str, list]) -> float:
         return roc_auc(y_valid, _model(spec, b, cats).raw_score(valid))
 
     if valid_auc(additive, additive_categories) > valid_auc(booster, categories):
         log.info("%s: trees of one split rank the validation period better", spec.name)
-        return dataclasses.replace(spec, params=additive_params), additive, additive_categories
+        return additive_spec, additive, additive_categories
     return spec, booster, categories
 
 
