@@ -16,6 +16,7 @@ changed one is.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,19 @@ ACTIVITIES_PER_GROUP = 1_000_000
 
 #: How a table's rows are ordered in one big build (its parts are put back in that order).
 _ROW_ORDER = {"deals": ["as_of", "_row"], "accounts": ["as_of", "_row"], "attempts": ["_row"]}
+
+#: Attempts per batch of the assembled table: the attempts of activity rows
+#: ``[k * ATTEMPT_BATCH, (k + 1) * ATTEMPT_BATCH)`` of the whole history, from every part.
+ATTEMPT_BATCH = 1_000_000
+
+
+def _batch_keys(table: str, frame: pd.DataFrame) -> np.ndarray:
+    """Each row's batch of the assembled table (its parts' row groups): deals and accounts
+    by as_of (int64 ns), attempts by ranges of activity rows. Batches follow the table's
+    row order, so appending them in key order gives that order."""
+    if table == "attempts":
+        return frame["_row"].to_numpy(dtype=np.int64) // ATTEMPT_BATCH
+    return frame["as_of"].to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 def _group_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -102,41 +116,113 @@ def build_group(
             key = "opportunity_id" if table == "deals" else "account_id"
             rows = entity_index(history, entity).get_indexer(frame[key].to_numpy(dtype=object))
         frame["_row"] = np.asarray(rows, dtype=np.int64)
+        frame = frame.sort_values(_ROW_ORDER[table], kind="stable", ignore_index=True)
+        frame["_batch"] = _batch_keys(table, frame)
         out = Path(parts_dir) / history_hash / f"{table}-{group:03d}-of-{n_groups:03d}.parquet"
         with replacing(out) as tmp:  # a part is whole or absent: a killed task is simply redone
-            frame.to_parquet(tmp, index=False)
+            _write_part(frame, tmp)
         paths[table] = str(out)
+        del frame
     return paths
+
+
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    """One row group per batch key (``_batch``), in key order: :func:`assemble` reads one
+    batch of every part at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        if not len(frame):
+            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+            return
+        keys = frame["_batch"].to_numpy()
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(frame)], strict=True):
+            piece = frame.iloc[lo:hi]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
 
 
 @task(cache_policy=NO_CACHE)
 def assemble(
     table: str, part_paths: list[str], out_dir: str, history_hash: str, horizon_days: int
 ) -> dict[str, Any]:
-    """Concatenate a table's parts in the order of one big build and store it with its
-    metadata (written whole; the manifest naming it comes once every table is in place:
-    :func:`seal`)."""
-    from salespilot.features.store import read_metadata, write_feature_tables
+    """Append a table's parts into one file in the order of one big build, batch by batch
+    (:func:`_batches`): neither this process nor any other holds the whole table. Stored with
+    its metadata; the manifest naming it comes once every table is in place (:func:`seal`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    parts = [pd.read_parquet(p) for p in part_paths]
-    filled = [p for p in parts if len(p)] or parts[:1]
-    frame = pd.concat(filled, ignore_index=True)
-    # parts carry their own category sets; concat turns differing ones into plain text
-    for column, dtype in filled[0].dtypes.items():
-        if isinstance(dtype, pd.CategoricalDtype) and not isinstance(
-            frame[column].dtype, pd.CategoricalDtype
-        ):
-            frame[column] = frame[column].astype("category")
-    frame = frame.sort_values(_ROW_ORDER[table], kind="stable", ignore_index=True)
-    frame = frame.drop(columns="_row")
-    path = write_feature_tables(
-        {table: frame},
+    from salespilot.features.store import read_metadata, write_feature_batches
+
+    # a column missing in every row of one part is typed by the others
+    schemas = [pq.read_schema(p) for p in part_paths]
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    path = write_feature_batches(
+        table,
+        _batches(table, part_paths),
         out_dir,
         history_hash=history_hash,
         horizon_days=horizon_days,
-        manifest=False,
-    )[table]
+        types={f.name: f.type for f in unified},
+    )
     return read_metadata(path)
+
+
+def _batches(table: str, part_paths: list[str]) -> Iterator[pd.DataFrame]:
+    """The table's rows in the order of one big build, one batch key at a time: that key's
+    row group of every part (parts are sorted, one row group per key), put together and
+    sorted. Categories are those the parts share, else the sorted union of theirs."""
+    import pyarrow.parquet as pq
+
+    files = [pq.ParquetFile(p) for p in part_paths]
+    where: dict[int, list[tuple[int, int]]] = {}
+    for i, f in enumerate(files):
+        column = f.schema_arrow.get_field_index("_batch")
+        for rg in range(f.metadata.num_row_groups):
+            meta = f.metadata.row_group(rg)
+            if meta.num_rows:
+                where.setdefault(meta.column(column).statistics.min, []).append((i, rg))
+    first = files[0].schema_arrow.empty_table().to_pandas()
+    categories = _shared_categories(files, first)
+    if not where:
+        yield first.drop(columns=["_row", "_batch"])
+        return
+    for key in sorted(where):
+        frames = [files[i].read_row_group(rg).to_pandas() for i, rg in where[key]]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        for column, dtype in categories.items():
+            if frame[column].dtype != dtype:
+                frame[column] = frame[column].astype(dtype)
+        frame = frame.sort_values(_ROW_ORDER[table], kind="stable", ignore_index=True)
+        yield frame.drop(columns=["_row", "_batch"])
+
+
+def _shared_categories(files: list[Any], first: pd.DataFrame) -> dict[str, pd.CategoricalDtype]:
+    """Each categorical column's categories: the parts' own when they all agree (one big
+    build has them too), else the sorted union of theirs."""
+    columns = [c for c, d in first.dtypes.items() if isinstance(d, pd.CategoricalDtype)]
+    if not columns:
+        return {}
+    seen: dict[str, list[pd.CategoricalDtype]] = {c: [] for c in columns}
+    for f in files:
+        for rg in range(f.metadata.num_row_groups):
+            if f.metadata.row_group(rg).num_rows:
+                head = f.read_row_group(rg, columns=columns).to_pandas()
+                for c in columns:
+                    seen[c].append(head[c].dtype)
+                break
+    out = {}
+    for c, dtypes in seen.items():
+        if not dtypes:
+            out[c] = first[c].dtype
+        elif all(d == dtypes[0] for d in dtypes):
+            out[c] = dtypes[0]
+        else:
+            union = sorted(set().union(*(d.categories for d in dtypes)))
+            out[c] = pd.CategoricalDtype(union)
+    return out
 
 
 @task(cache_policy=NO_CACHE)

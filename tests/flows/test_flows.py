@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from salespilot.features.store import read_feature_table
@@ -119,6 +120,10 @@ def test_tables_built_by_account_group_are_those_of_one_big_build(
         whole = build_training_set(history, plan.table, grid, plan.horizon_days)
         assert meta["rows"] == summary["tables"][plan.table]["rows"] == len(whole) > 100
         pd.testing.assert_frame_equal(frame, whole, obj=plan.table)
+        # appended batch by batch (one as_of of every part at a time), never held whole
+        if plan.table != "attempts":
+            batches = pq.ParquetFile(out / f"{plan.table}.parquet").metadata.num_row_groups
+            assert batches == whole["as_of"].nunique() > 1
 
 
 def test_backtest_targets_flow_logs_its_comparison_to_mlflow(
