@@ -160,11 +160,24 @@ class AttemptRates:
         )
         return cls(history, attempts, indexes)
 
+    @classmethod
+    def of_population(cls, attempts: pd.DataFrame) -> AttemptRates:
+        """The population's rates only, from attempt rows (``as_of``, ``known_at``,
+        ``label_success``, ``channel``, ``local_hour``, ``local_weekday``): what the
+        attempts of every account group give once put together (:meth:`population`)."""
+        known = attempts[attempts["label_success"].notna()]
+        success = known["label_success"].to_numpy(np.int64)
+        indexes = {}
+        for name, key in _population_keys(known).items():
+            indexes[name] = EventIndex(key, known["known_at"], {"success": success})
+            indexes[name].freeze_sums(["success"])
+        return cls(None, attempts, indexes)  # type: ignore[arg-type]
+
     def population(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The population's answer rates (:data:`POPULATION_RATES`) of ``rows`` (attempts of
         :attr:`attempts`) as of their own time: the part of :meth:`features` that reads
         across accounts, row-aligned."""
-        rates = self._population(_rate_keys(rows), to_ns(rows["as_of"]))
+        rates = self._population(_population_keys(rows), to_ns(rows["as_of"]))
         return pd.DataFrame(rates)
 
     def _rate(
@@ -366,6 +379,15 @@ def _as_category(s: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(at[codes], categories=categories)
 
 
+def attempt_rows(acts: pd.DataFrame) -> np.ndarray:
+    """Which activities are contact attempts (outbound calls and emails to a contact)."""
+    return (
+        is_in(acts["direction"], "outbound")
+        & is_in(acts["channel"], *ATTEMPT_CHANNELS)
+        & acts["contact_id"].notna().to_numpy()
+    )
+
+
 def _attempts_frame(history: History) -> pd.DataFrame:
     acts = history.activities if history.activities is not None else empty_activities()
     if len(acts):
@@ -373,11 +395,7 @@ def _attempts_frame(history: History) -> pd.DataFrame:
         account_code = column_codes(history, "activities", "account_id", "account")
     else:
         contact_code = account_code = np.empty(0, dtype=np.int64)
-    pick = (
-        is_in(acts["direction"], "outbound")
-        & is_in(acts["channel"], *ATTEMPT_CHANNELS)
-        & acts["contact_id"].notna().to_numpy()
-    )
+    pick = attempt_rows(acts)
     a = acts[pick].reset_index(drop=True)
     contact_code, account_code = contact_code[pick], account_code[pick]
     if history.contacts is not None:
@@ -428,12 +446,22 @@ def _rate_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     weekday = rows["local_weekday"].to_numpy(np.int64)
     contact = rows["contact_code"].to_numpy(np.int64)
     account = rows["account_code"].to_numpy(np.int64)
-    keys = {"population": channel}
+    keys = {}
     for name, who in (("contact", contact), ("account", account)):
         base = np.where(who >= 0, who * 2 + channel, -1)
         keys[name] = base
         keys[f"{name}_band"] = np.where(base >= 0, base * 10 + band, -1)
         keys[f"{name}_weekday"] = np.where(base >= 0, base * 10 + weekday, -1)
-    keys["population_band"] = channel * 10 + band
-    keys["population_weekday"] = channel * 10 + weekday
-    return keys
+    return {**keys, **_population_keys(rows)}
+
+
+def _population_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The population rates' keys: channel, with the hour band or the weekday."""
+    channel = np.where(is_in(rows["channel"], "call"), 0, 1).astype(np.int64)
+    band = hour_band(rows["local_hour"].to_numpy())
+    weekday = rows["local_weekday"].to_numpy(np.int64)
+    return {
+        "population": channel,
+        "population_band": channel * 10 + band,
+        "population_weekday": channel * 10 + weekday,
+    }

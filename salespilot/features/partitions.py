@@ -68,21 +68,30 @@ def account_groups(history: History, n_groups: int) -> np.ndarray:
     An account's group is a hash of its id; accounts tied by an activity (its deal's or its
     contact's account is another one) share the group of the first of them.
     """
-    ids = history.accounts["account_id"].to_numpy(dtype=object)
+    return groups_of(history.accounts, n_groups, [tie_pairs(history)])
+
+
+def groups_of(
+    accounts: pd.DataFrame, n_groups: int, ties: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """:func:`account_groups` from the accounts table and the account pairs the activities
+    tie (:func:`tie_pairs`, of the whole history or of each batch of its activities)."""
+    ids = accounts["account_id"].to_numpy(dtype=object)
     n = ids.size
     hashed = (pd.util.hash_array(ids, hash_key=_HASH_KEY) % max(int(n_groups), 1)).astype(np.int64)
-    root = _tied_accounts(history, n)
+    root = _tied_accounts(ties, n)
     if root is None:
         return hashed
     return hashed[root]
 
 
-def _tied_accounts(history: History, n: int) -> np.ndarray | None:
-    """For each account, the first account of the accounts its activities tie it to
-    (None when every activity's deal and contact belong to its own account)."""
+def tie_pairs(history: History) -> tuple[np.ndarray, np.ndarray]:
+    """The (account, other account) row pairs of the activities whose deal or contact belongs
+    to another account than their own."""
     acts = history.activities
-    if acts is None or not len(acts) or n == 0:
-        return None
+    none = (np.empty(0, np.int64), np.empty(0, np.int64))
+    if acts is None or not len(acts) or not len(history.accounts):
+        return none
     own = column_codes(history, "activities", "account_id", "account")
     pairs = []
     for table, column, entity in (
@@ -96,7 +105,15 @@ def _tied_accounts(history: History, n: int) -> np.ndarray | None:
         other = np.where(code >= 0, owner[np.where(code >= 0, code, 0)], -1) if owner.size else -1
         tie = (own >= 0) & (other >= 0) & (own != other)
         pairs.append((own[tie], np.asarray(other)[tie]))
-    if not any(a.size for a, _ in pairs):
+    if not pairs:
+        return none
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+def _tied_accounts(pairs: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray | None:
+    """For each account, the first account of the accounts ``pairs`` tie it to (None when
+    no pair ties two accounts)."""
+    if n == 0 or not any(a.size for a, _ in pairs):
         return None
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components

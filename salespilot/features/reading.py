@@ -14,6 +14,7 @@ import csv
 import difflib
 import gzip
 import logging
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from salespilot.features.schema import REQUIRED_TABLES, TABLES, Column, TableSchema
 from salespilot.features.validation import MAX_EXAMPLES, Problem
@@ -133,6 +135,35 @@ def read_table(
             )
         )
         return None
+
+
+def read_batches(file: Path, fmt: str, rows: int) -> Iterator[pa.RecordBatch]:
+    """A table file's rows as :func:`read_table` reads them (CSV: every value as text, null
+    only when empty), about ``rows`` at a time and in file order, for a table too big to
+    hold whole. Bad CSV lines raise :class:`pyarrow.ArrowInvalid`: reading the file whole
+    reports them."""
+    if fmt == "parquet":
+        yield from pq.ParquetFile(file).iter_batches(batch_size=rows)
+        return
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    with opener(file, "rt", encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f), None) or []
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
+    )
+    # about 100 bytes a row: blocks of ``rows`` rows
+    read = pa_csv.ReadOptions(block_size=max(1 << 20, min(rows * 100, 1 << 30)))
+    with pa_csv.open_csv(file, read_options=read, convert_options=convert) as reader:
+        for batch in reader:
+            if batch.num_columns > 1 and batch.num_rows:  # empty lines: read_table drops them
+                empty = pc.is_null(batch.column(0))
+                for column in batch.columns[1:]:
+                    empty = pc.and_(empty, pc.is_null(column))
+                batch = batch.filter(pc.invert(empty))
+            yield batch
 
 
 def _read_csv(file: Path, schema: TableSchema, problems: list[Problem]) -> pd.DataFrame | None:

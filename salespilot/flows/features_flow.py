@@ -16,6 +16,7 @@ changed one is.
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,39 @@ def load_and_validate(data_dir: str) -> History:
 
 
 @task(cache_policy=NO_CACHE)
-def cross_account(history: History, dates: list[str], attempts: bool) -> Any:
-    """The figures every group reads from the whole history (see features/partitions.py)."""
-    from salespilot.features.partitions import cross_account_figures
+def prepare_groups(
+    data_dir: str, n_groups: int, inputs_dir: str, tables: list[str] | None, as_of: str | None
+) -> dict[str, Any]:
+    """Cut the history into account groups without holding its big tables whole
+    (:mod:`salespilot.features.group_inputs`): each group's history folder under
+    ``inputs_dir``, the figures that cross accounts, the plan and the grid."""
+    from salespilot.features import group_inputs
+    from salespilot.features.training_sets import as_of_grid
+    from salespilot.training.runs import feature_table_plans
 
-    return cross_account_figures(history, pd.DatetimeIndex(dates), attempts=attempts)
+    settings = Settings()
+    scan = group_inputs.scan(data_dir, n_groups, observed_until=settings.observed_until)
+    grid = as_of_grid(scan.small) if as_of is None else pd.DatetimeIndex([pd.Timestamp(as_of)])
+    plans = [
+        (p.table, None if p.skipped else int(p.horizon_days), p.skipped)
+        for p in feature_table_plans(scan.small, settings, tables)
+    ]
+    folders, cross = [], None
+    if any(skipped is None for *_, skipped in plans):
+        folder = Path(inputs_dir) / scan.history_hash
+        folders = group_inputs.write_groups(scan, folder)
+        attempts = any(t == "attempts" and skipped is None for t, _, skipped in plans)
+        cross = group_inputs.cross_account(scan, grid, folders, attempts=attempts)
+    ids = scan.small.accounts["account_id"].to_numpy(dtype=object)
+    return {
+        "history_hash": scan.history_hash,
+        "dates": [d.isoformat() for d in grid],
+        "plans": plans,
+        "jobs": [
+            (str(f), list(ids[scan.groups == g]), cross, scan.observed_until)
+            for g, f in enumerate(folders)
+        ],
+    }
 
 
 @task(cache_key_fn=_group_key, persist_result=True)
@@ -99,6 +128,54 @@ def build_group(
     """Build each planned table's rows of the accounts ``account_ids`` (``history`` is their
     slice, whose activities were rows ``activity_rows`` of the whole; None: the whole
     history) and write each as a Parquet part; return their paths."""
+    return _build_parts(
+        history,
+        account_ids,
+        activity_rows,
+        history_hash,
+        group,
+        n_groups,
+        plans,
+        dates,
+        parts_dir,
+    )
+
+
+@task(cache_key_fn=_group_key, persist_result=True)
+def build_group_folder(
+    folder: str,
+    account_ids: list[str],
+    cross: Any,
+    observed_until: pd.Timestamp,
+    history_hash: str,
+    group: int,
+    n_groups: int,
+    plans: list[tuple[str, int]],
+    dates: list[str],
+    parts_dir: str,
+) -> dict[str, str]:
+    """:func:`build_group` of one group's history folder (written by :func:`prepare_groups`;
+    validated as it loads): only this group's slice is ever read here."""
+    from salespilot.features.group_inputs import load_group
+
+    stated = Settings().observed_until
+    history, rows = load_group(folder, cross, observed_until, stated_until=stated)
+    return _build_parts(
+        history, account_ids, rows, history_hash, group, n_groups, plans, dates, parts_dir
+    )
+
+
+def _build_parts(
+    history: History,
+    account_ids: list[str] | None,
+    activity_rows: np.ndarray | None,
+    history_hash: str,
+    group: int,
+    n_groups: int,
+    plans: list[tuple[str, int]],
+    dates: list[str],
+    parts_dir: str,
+) -> dict[str, str]:
     from salespilot.atomic import replacing
     from salespilot.features.pit import entity_index
     from salespilot.features.training_sets import build_training_set
@@ -235,18 +312,20 @@ def seal(out_dir: str, history_hash: str, tables: list[str]) -> str:
 
 @flow(name="build_groups")
 def build_groups(
-    history: History,
+    jobs: list[tuple[Any, ...]],
     history_hash: str,
     plans: list[tuple[str, int]],
     dates: list[str],
     parts_dir: str,
-    n_groups: int,
+    in_folders: bool,
 ) -> dict[str, list[str]]:
-    """Fan the account groups out over the task runner (threads, or a Dask cluster); return
-    each table's part paths."""
-    jobs = _group_jobs(history, plans, dates, n_groups)
+    """Fan the account groups out over the task runner (threads, or a Dask cluster): each
+    job is a group's own arguments (:func:`build_group_folder`'s when ``in_folders``, else
+    :func:`build_group`'s); return each table's part paths."""
+    builder = build_group_folder if in_folders else build_group
+    n_groups = len(jobs)
     futures = [
-        build_group.submit(*job, history_hash, g, n_groups, plans, dates, parts_dir)
+        builder.submit(*job, history_hash, g, n_groups, plans, dates, parts_dir)
         for g, job in enumerate(jobs)
     ]
     results = [f.result() for f in futures]
@@ -254,7 +333,7 @@ def build_groups(
     # state folder was removed and the same history built again) is built again, uncached
     stale = [g for g, paths in enumerate(results) if not all(map(_is_file, paths.values()))]
     if stale:
-        rebuild = build_group.with_options(refresh_cache=True)
+        rebuild = builder.with_options(refresh_cache=True)
         redone = {
             g: rebuild.submit(*jobs[g], history_hash, g, n_groups, plans, dates, parts_dir)
             for g in stale
@@ -266,27 +345,6 @@ def build_groups(
 
 def _is_file(path: str) -> bool:
     return Path(path).is_file()
-
-
-def _group_jobs(
-    history: History, plans: list[tuple[str, int]], dates: list[str], n_groups: int
-) -> list[tuple[History, list[str] | None, np.ndarray | None]]:
-    """(slice, its account ids, its activities' rows in the whole) of each group; one group is
-    the whole history itself."""
-    from salespilot.features.partitions import account_groups, history_slice
-
-    if n_groups <= 1:
-        return [(history, None, None)]
-    groups = account_groups(history, n_groups)
-    attempts = any(table == "attempts" for table, _ in plans)
-    cross = cross_account(history, dates, attempts)
-    ids = history.accounts["account_id"].to_numpy(dtype=object)
-    jobs = []
-    for g in range(n_groups):
-        mine = groups == g
-        piece, rows = history_slice(history, mine, cross)
-        jobs.append((piece, list(ids[mine]), rows))
-    return jobs
 
 
 def _default_groups(activities: int, settings: Settings) -> int:
@@ -307,6 +365,7 @@ def build_features(
     """Validate the history and build the deals, accounts and attempts feature tables
     (``account_groups``: how many groups of accounts to build apart; by default one per
     :data:`ACTIVITIES_PER_GROUP` activities)."""
+    from salespilot.features.group_inputs import source_rows
     from salespilot.features.training_sets import as_of_grid
     from salespilot.flows.runtime import task_runner
     from salespilot.training.runs import feature_table_plans
@@ -315,25 +374,40 @@ def build_features(
     settings = Settings()
     data_dir = str(data_dir or settings.data_dir)
     out_dir = str(out_dir or settings.features_dir)
-    history = load_and_validate(data_dir)
-    history_hash = history.content_hash()
-    grid = as_of_grid(history) if as_of is None else pd.DatetimeIndex([pd.Timestamp(as_of)])
-    dates = [d.isoformat() for d in grid]
     parts_dir = str(Path(out_dir) / "_parts")
+    inputs_dir = Path(out_dir) / "_inputs"
+    activities = source_rows(data_dir).get("activities", 0)
+    n_groups = account_groups or _default_groups(activities, settings)
+    if n_groups > 1:
+        # the driver never holds the big tables: each group reads its own folder
+        prepared = prepare_groups(data_dir, n_groups, str(inputs_dir), tables, as_of)
+        history_hash, dates, jobs = prepared["history_hash"], prepared["dates"], prepared["jobs"]
+        table_plans = prepared["plans"]
+    else:
+        history = load_and_validate(data_dir)
+        history_hash = history.content_hash()
+        grid = as_of_grid(history) if as_of is None else pd.DatetimeIndex([pd.Timestamp(as_of)])
+        dates = [d.isoformat() for d in grid]
+        jobs = [(history, None, None)]
+        table_plans = [
+            (p.table, None if p.skipped else int(p.horizon_days), p.skipped)
+            for p in feature_table_plans(history, settings, tables)
+        ]
     summary: dict[str, Any] = {"history_hash": history_hash, "data_dir": data_dir, "tables": {}}
     # the same plan as `salespilot features`: each table with its model's horizon and tables
     plans = []
-    for plan in feature_table_plans(history, settings, tables):
-        if plan.skipped:
-            logger.warning("%s skipped: %s", plan.table, plan.skipped)
-            summary["tables"][plan.table] = {"skipped": plan.skipped}
+    for table, horizon_days, skipped in table_plans:
+        if skipped:
+            logger.warning("%s skipped: %s", table, skipped)
+            summary["tables"][table] = {"skipped": skipped}
         else:
-            plans.append((plan.table, int(plan.horizon_days)))
+            plans.append((table, horizon_days))
     if plans:
-        activities = 0 if history.activities is None else len(history.activities)
-        n_groups = account_groups or _default_groups(activities, settings)
         fan_out = build_groups.with_options(task_runner=task_runner(settings))
-        parts = fan_out(history, history_hash, plans, dates, parts_dir, n_groups)
+        try:
+            parts = fan_out(jobs, history_hash, plans, dates, parts_dir, n_groups > 1)
+        finally:
+            shutil.rmtree(inputs_dir / history_hash, ignore_errors=True)
         for table, horizon_days in plans:
             summary["tables"][table] = assemble(
                 table, parts[table], out_dir, history_hash, horizon_days

@@ -90,3 +90,43 @@ def test_an_activity_on_another_accounts_deal_ties_both_accounts_in_one_group(sm
         whole = build_training_set(history, table, grid, 60)
         together = pd.concat(_by_groups(history, table, grid, 5), ignore_index=True)
         pd.testing.assert_frame_equal(_sorted(together, table), _sorted(whole, table))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_folder_cut_batch_by_batch_gives_each_group_the_slice_of_the_whole(
+    small_history, tmp_path, monkeypatch, fmt
+):
+    """Read in batches, never whole: the same hash, groups, cross-account figures and, per
+    group, the same activities, subscriptions and population rates as the loaded history."""
+    from salespilot.features import group_inputs
+
+    folder = small_history.source
+    if fmt == "parquet":
+        folder = tmp_path / "parquet"
+        folder.mkdir()
+        for name in small_history.present_tables:
+            small_history.table(name).to_parquet(folder / f"{name}.parquet", index=False)
+    monkeypatch.setattr(group_inputs, "BATCH_ROWS", 2_000)  # several batches per table
+    scan = group_inputs.scan(folder, 3)
+    assert scan.rows["activities"] == len(small_history.activities) > 3 * 2_000
+    assert scan.history_hash == small_history.content_hash()
+    groups = account_groups(small_history, 3)
+    assert (scan.groups == groups).all()
+    grid = as_of_grid(small_history)
+    assert (as_of_grid(scan.small) == grid).all()
+    folders = group_inputs.write_groups(scan, tmp_path / "groups")
+    cross = group_inputs.cross_account(scan, grid, folders)
+    whole = cross_account_figures(small_history, grid)
+    pd.testing.assert_frame_equal(cross.calls_before, whole.calls_before)
+    assert cross.first_activity_ns == whole.first_activity_ns
+    for g, f in enumerate(folders):
+        piece, rows = group_inputs.load_group(f, cross, scan.observed_until)
+        expected, expected_rows = history_slice(small_history, groups == g, whole)
+        assert (rows == expected_rows).all() and len(rows)
+        assert piece.observed_until == expected.observed_until
+        for name in ("activities", "subscriptions"):
+            pd.testing.assert_frame_equal(piece.table(name), expected.table(name), obj=name)
+        pd.testing.assert_frame_equal(
+            piece.cross_account.attempt_population.sort_index(),
+            expected.cross_account.attempt_population.sort_index(),
+        )
