@@ -1,17 +1,22 @@
 """The feature flow on a Dask cluster: wall time, rows and peak memory of every worker.
 
     uv run python bench/features_dask.py                          # 5M activities, 2 workers
-    uv run python bench/features_dask.py --activities 50000000 --opportunities 2000000
+    nice -n 10 uv run python bench/features_dask.py --activities 50000000 --opportunities 2000000
     uv run python bench/features_dask.py --scheduler tcp://HOST:8786   # an existing cluster
 
-Draws the synthetic history of ``bench/features.py`` into a history folder (Parquet), starts a
-local cluster of ``--workers`` single-threaded worker processes (or uses ``--scheduler``),
-points the flow at it the way a deployment does (``SALESPILOT_TASK_RUNNER=dask://ADDRESS``)
-and runs ``build_features`` on it. Then prints each worker's peak RSS (the operating system's
-figure for the worker process), the flow process's own, and the tables' rows.
+Draws a synthetic history shaped like ``bench/features.py``'s into a history folder (Parquet):
+the small tables by its generator, the activities in chunks of 2M written one after the
+other, so the writer's memory does not grow with ``--activities``. Then starts a local cluster
+of ``--workers`` single-threaded worker processes (or uses ``--scheduler``), points the flow
+at it the way a deployment does (``SALESPILOT_TASK_RUNNER=dask://ADDRESS``) and runs
+``build_features`` on it. Prints each worker's peak RSS (the operating system's figure for
+the worker process), the flow process's own, and the tables' rows.
 
-The flow cuts the ``as_of`` grid into partitions of 13 weeks: each partition task receives the
-whole history, so a worker's peak holds one copy of it plus one partition's tables.
+The flow loads and validates the history in its own process, computes the figures that cross
+accounts once, and sends each account group (``--groups``; default one per million
+activities, at least one per worker) to a worker as its slice of the history: its accounts'
+activities and subscriptions, the small tables whole. A worker's peak holds one group's
+slice, its indexes and its tables, not the whole history.
 """
 
 from __future__ import annotations
@@ -24,8 +29,82 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from features import _write_synthetic
+import pyarrow as pa
+import pyarrow.parquet as pq
+from features import CHANNELS, synthetic_history
+
+#: Activities drawn and written at a time.
+CHUNK = 2_000_000
+
+
+def _write_synthetic(out_dir: str, activities: int, opportunities: int, seed: int = 0) -> None:
+    """The tables of ``bench/features.py``'s generator, with its activities (75 % on a deal
+    inside its life, the rest on an account's contact) drawn chunk by chunk."""
+    out = Path(out_dir)
+    small = synthetic_history(0, opportunities)
+    for name in small.present_tables:
+        if name != "activities":
+            small.table(name).to_parquet(out / f"{name}.parquet", index=False)
+    opps, contacts = small.opportunities, small.contacts
+    start = np.datetime64("2024-06-01T00:00:00", "ns")
+    end = max(opps["created_at"].max(), opps["closed_at"].max())
+    created = opps["created_at"].to_numpy("datetime64[ns]")
+    until = np.where(pd.isna(opps["closed_at"]), end, opps["closed_at"].to_numpy("datetime64[ns]"))
+    span = (until - created).astype(np.int64)
+    # a deal's activities are with one contact of its account
+    by_account = contacts.groupby("account_id")["contact_id"].first()
+    opp_contact = by_account.reindex(opps["account_id"]).to_numpy(dtype=object)
+    contact_account = contacts["account_id"].to_numpy(dtype=object)
+    contact_ids = contacts["contact_id"].to_numpy(dtype=object)
+    opp_ids = opps["opportunity_id"].to_numpy(dtype=object)
+    opp_account = opps["account_id"].to_numpy(dtype=object)
+    rep_ids = small.reps["rep_id"].to_numpy(dtype=object)
+    whole = int((end - start) / np.timedelta64(1, "s"))
+    rng = np.random.default_rng(seed)
+    writer = None
+    for first in range(0, activities, CHUNK):
+        n = min(CHUNK, activities - first)
+        on_deal = rng.random(n) < 0.75
+        opp = rng.integers(0, len(opps), n)
+        contact = rng.integers(0, len(contacts), n)
+        at_deal = created[opp] + (rng.random(n) * span[opp]).astype("timedelta64[ns]")
+        at_rest = start + rng.integers(0, whole, n).astype("timedelta64[s]")
+        at = np.where(on_deal, at_deal, at_rest).astype("datetime64[s]").astype("datetime64[ns]")
+        channel = rng.choice(CHANNELS, n, p=[0.4, 0.35, 0.1, 0.05, 0.1])
+        inbound = rng.random(n) < 0.3
+        r = rng.random(n)
+        outcome = np.full(n, None, dtype=object)
+        outcome[channel == "call"] = np.where(r[channel == "call"] < 0.35, "connected", "no_answer")
+        outcome[channel == "email"] = np.where(r[channel == "email"] < 0.4, "replied", "no_reply")
+        for ch in ("meeting", "demo"):
+            m = channel == ch
+            outcome[m] = np.where(r[m] < 0.75, "held", np.where(r[m] < 0.9, "postponed", "cancelled"))
+        outcome[inbound] = None
+        chunk = pa.table(
+            {
+                "activity_id": pa.array(np.char.add("X", np.arange(first, first + n).astype(str))),
+                "occurred_at": pa.array(at),
+                "rep_id": pa.array(rep_ids[rng.integers(0, len(rep_ids), n)], pa.string()),
+                "account_id": pa.array(
+                    np.where(on_deal, opp_account[opp], contact_account[contact]), pa.string()
+                ),
+                "contact_id": pa.array(
+                    np.where(on_deal, opp_contact[opp], contact_ids[contact]), pa.string()
+                ),
+                "opportunity_id": pa.array(np.where(on_deal, opp_ids[opp], None), pa.string()),
+                "channel": pa.array(channel, pa.string()),
+                "direction": pa.array(np.where(inbound, "inbound", "outbound"), pa.string()),
+                "outcome": pa.array(outcome, pa.string()),
+                "duration_s": pa.array(np.full(n, np.nan)),
+            }
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(out / "activities.parquet", chunk.schema)
+        writer.write_table(chunk)
+    if writer is not None:
+        writer.close()
 
 
 def _peak_rss_gb() -> float:
@@ -39,6 +118,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scheduler", help="an existing scheduler (tcp://HOST:PORT)")
     ap.add_argument("--data", help="an existing history folder instead of the synthetic one")
+    ap.add_argument("--groups", type=int, help="account groups (default: the flow's own)")
     args = ap.parse_args()
 
     from dask.distributed import Client, LocalCluster
@@ -81,7 +161,9 @@ def main() -> None:
         from salespilot.flows.features_flow import build_features
 
         t0, c0 = time.perf_counter(), time.process_time()
-        summary = build_features(data_dir=str(data), out_dir=str(Path(tmp) / "features"))
+        summary = build_features(
+            data_dir=str(data), out_dir=str(Path(tmp) / "features"), account_groups=args.groups
+        )
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         for table, info in summary["tables"].items():
             print(f"{table:<9} {info.get('rows', info.get('skipped'))!s:>12} rows")

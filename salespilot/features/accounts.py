@@ -399,7 +399,7 @@ def _customer_activity_indexes(history: History) -> tuple[EventIndex, EventIndex
     meeting = outbound & is_in(acts["channel"], "meeting", "demo")
     missed = is_in(acts["outcome"], "postponed", "cancelled")[meeting].astype(np.int32)
     n = len(history.accounts)
-    first = int(at.min()) if at.size else BIG
+    first = first_activity_ns(history)
     return (
         EventIndex(account[inbound], at[inbound].astype("datetime64[ns]"), n_keys=n),
         EventIndex(account[outbound], at[outbound].astype("datetime64[ns]"), n_keys=n),
@@ -408,6 +408,16 @@ def _customer_activity_indexes(history: History) -> tuple[EventIndex, EventIndex
         ),
         first,
     )
+
+
+def first_activity_ns(history: History) -> int:
+    """The history's first activity (int64 ns; int64 max without any): where the customer
+    engagement rates start counting. Read across accounts, so a slice of the history takes
+    it from its :class:`~salespilot.features.partitions.CrossAccount`."""
+    if history.cross_account is not None:
+        return history.cross_account.first_activity_ns
+    at = to_ns(activities_of(history)["occurred_at"])
+    return int(at.min()) if at.size else BIG
 
 
 def _weighted_weeks(t: np.ndarray, start: np.ndarray, half_life: pd.Timedelta) -> np.ndarray:

@@ -39,6 +39,13 @@ EMAIL_REPLY_WINDOW = pd.Timedelta(hours=24)
 RATE_PRIOR_ATTEMPTS = 5.0
 POPULATION_PRIOR_ATTEMPTS = 20.0
 
+#: The attempt features that read every account's attempts (the population's rates).
+POPULATION_RATES: tuple[str, ...] = (
+    "population_rate",
+    "population_band_rate",
+    "population_weekday_rate",
+)
+
 ATTEMPT_CONTEXT_COLUMNS: tuple[str, ...] = (
     "activity_id",
     "as_of",
@@ -129,7 +136,11 @@ class AttemptRates:
         success = known["label_success"].to_numpy(np.int64)
         known_at = known["known_at"]
         indexes = {}
+        # a slice of a history takes the population's rates from the whole (cross_account)
+        sliced = history.cross_account is not None
         for name, key in _rate_keys(known).items():
+            if sliced and name.startswith("population"):
+                continue
             indexes[name] = EventIndex(key, known_at, {"success": success})
             indexes[name].freeze_sums(["success"])
         n_contacts = len(entity_index(history, "contact"))
@@ -148,6 +159,26 @@ class AttemptRates:
             n_keys=max(n_contacts, 1),
         )
         return cls(history, attempts, indexes)
+
+    def population(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The population's answer rates (:data:`POPULATION_RATES`) of ``rows`` (attempts of
+        :attr:`attempts`) as of their own time: the part of :meth:`features` that reads
+        across accounts, row-aligned."""
+        rates = self._population(_rate_keys(rows), to_ns(rows["as_of"]))
+        return pd.DataFrame(rates)
+
+    def _rate(
+        self, name: str, keys: dict[str, np.ndarray], t: np.ndarray, prior, strength: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        q = self._indexes[name].at(keys[name], t)
+        n = q.count()
+        return n, smoothed_rate(q.sum("success"), n, prior, strength)
+
+    def _population(self, keys: dict[str, np.ndarray], t: np.ndarray) -> dict[str, np.ndarray]:
+        _, pop = self._rate("population", keys, t, 0.5, 2.0)
+        _, band = self._rate("population_band", keys, t, pop, POPULATION_PRIOR_ATTEMPTS)
+        _, day = self._rate("population_weekday", keys, t, pop, POPULATION_PRIOR_ATTEMPTS)
+        return dict(zip(POPULATION_RATES, (pop, band, day), strict=True))
 
     def features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Rate features for rows with contact_id, account_id, channel, local_hour,
@@ -168,16 +199,20 @@ class AttemptRates:
         def rate(
             name: str, prior: np.ndarray | float, strength: float
         ) -> tuple[np.ndarray, np.ndarray]:
-            q = self._indexes[name].at(keys[name], t)
-            n = q.count()
-            return n, smoothed_rate(q.sum("success"), n, prior, strength)
+            return self._rate(name, keys, t, prior, strength)
 
-        _, pop = rate("population", 0.5, 2.0)
-        _, pop_band = rate("population_band", pop, POPULATION_PRIOR_ATTEMPTS)
-        _, pop_day = rate("population_weekday", pop, POPULATION_PRIOR_ATTEMPTS)
-        out["population_rate"] = pop
-        out["population_band_rate"] = pop_band
-        out["population_weekday_rate"] = pop_day
+        cross = self.history.cross_account
+        if cross is not None and cross.attempt_population is not None:
+            # one account group's attempts: the population's rates come from the whole history
+            known = cross.attempt_population.reindex(rows["activity_id"].to_numpy(dtype=object))
+            if known.isna().to_numpy().any():
+                raise KeyError("a history slice knows the population rates of its attempts only")
+            out.update({c: known[c].to_numpy(np.float64) for c in POPULATION_RATES})
+        else:
+            out.update(self._population(keys, t))
+        pop = out["population_rate"]
+        pop_band = out["population_band_rate"]
+        pop_day = out["population_weekday_rate"]
         for who in ("contact", "account"):
             n, r = rate(who, pop, RATE_PRIOR_ATTEMPTS)
             out[f"{who}_attempts"] = n
@@ -204,15 +239,19 @@ def contact_attempts(
     end: pd.Timestamp | str | None = None,
     *,
     rates: AttemptRates | None = None,
+    account_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per outbound call/email to a contact made in ``[start, end]``, with features
-    as of the attempt (``as_of`` = its time) and ``label_success`` (NaN while undecided)."""
+    """One row per outbound call/email to a contact made in ``[start, end]`` (by the accounts
+    ``account_ids`` only, when given), with features as of the attempt (``as_of`` = its time)
+    and ``label_success`` (NaN while undecided)."""
     rates = rates or cached(history, "contacts.rates", lambda: AttemptRates.from_history(history))
     rows = rates.attempts
     if start is not None:
         rows = rows[rows["as_of"] >= to_utc_naive(start)]
     if end is not None:
         rows = rows[rows["as_of"] <= to_utc_naive(end)]
+    if account_ids is not None:
+        rows = rows[rows["account_id"].isin(list(account_ids)).to_numpy()]
     rows = rates.features(rows)
     for c in ATTEMPT_CATEGORICAL_FEATURES:
         rows[c] = _as_category(rows[c])

@@ -145,21 +145,28 @@ def deal_snapshot(
     stage_order: Sequence[str] = DEFAULT_STAGE_ORDER,
     opportunity_ids: Iterable[str] | None = None,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
+    account_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features of every opportunity open at ``as_of`` (one date or a grid).
 
     A deal is open at t when it was created before t and not closed before t. Columns: the
     context in :data:`DEAL_CONTEXT_COLUMNS`, then :data:`DEAL_FEATURES`. ``opportunity_ids``
-    limits the rows to those deals (one rep's list) before any feature is computed; the
-    features still read the whole history (team records, stage norms), so each row is the
-    same as in the full snapshot. ``horizon_days`` is the label horizon of the model the rows
-    are for (``owner_won_in_horizon_rate`` counts wins within it).
+    limits the rows to those deals (one rep's list), ``account_ids`` to the deals of those
+    accounts, before any feature is computed; the features still read the whole history
+    (team records, stage norms), so each row is the same as in the full snapshot.
+    ``horizon_days`` is the label horizon of the model the rows are for
+    (``owner_won_in_horizon_rate`` counts wins within it).
     """
     opps = history.opportunities
     rows, t = open_deal_rows(history, as_of)
     if opportunity_ids is not None:
         wanted = opps["opportunity_id"].to_numpy(dtype=object)[rows]
         keep = pd.Index(list(opportunity_ids), dtype=object).get_indexer(wanted) >= 0
+        rows, t = rows[keep], t[keep]
+    if account_ids is not None:
+        allowed = history.accounts["account_id"].isin(list(account_ids)).to_numpy()
+        account = column_codes(history, "opportunities", "account_id", "account")[rows]
+        keep = np.where(account >= 0, allowed[np.where(account >= 0, account, 0)], False)
         rows, t = rows[keep], t[keep]
     return _deal_rows(history, rows, t, stage_order, horizon_days)
 
@@ -743,8 +750,8 @@ CONNECT_PRIOR_CALLS = 5.0
 RECENT_WINDOWS_DAYS: tuple[int, ...] = (7, 14)
 
 
-def _signal_index(history: History) -> tuple[EventIndex, EventIndex, EventIndex]:
-    """Deal activities with the values the signal features sum; held meetings; all calls."""
+def _signal_index(history: History) -> tuple[EventIndex, EventIndex]:
+    """Deal activities with the values the signal features sum; held meetings."""
     acts = activities_of(history)
     opp_all = activity_codes(history, "opportunity_id", "opportunity")
     on_deal = opp_all >= 0
@@ -777,24 +784,41 @@ def _signal_index(history: History) -> tuple[EventIndex, EventIndex, EventIndex]
     main.freeze_sums(list(values))
     held = meeting & is_in(a["outcome"], "held")
     held_idx = EventIndex(opp[held], at[held], n_keys=len(history.opportunities))
-    # everyone's calls (deal or not) for the prior of a deal's connect rate
-    every_call = is_in(acts["channel"], "call") & is_in(acts["direction"], "outbound")
-    calls_idx = EventIndex(
-        None,
-        acts["occurred_at"].to_numpy()[every_call],
-        {"connected": is_in(acts["outcome"], "connected")[every_call].astype(np.int32)},
-    )
-    return main, held_idx, calls_idx
+    return main, held_idx
+
+
+def everyone_calls_before(history: History, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Everyone's outbound calls (deal or not) strictly before each ``t`` (int64 ns), and how
+    many connected: the prior of a deal's connect rate. Read across accounts, so a slice of
+    the history takes them from its :class:`~salespilot.features.partitions.CrossAccount`."""
+    cross = history.cross_account
+    if cross is not None:
+        known = cross.calls_before.reindex(t)
+        if known["calls"].isna().any():
+            raise KeyError("a slice of the history knows everyone's calls on its grid only")
+        return known["calls"].to_numpy(np.int64), known["connected"].to_numpy(np.int64)
+
+    def build() -> EventIndex:
+        acts = activities_of(history)
+        every_call = is_in(acts["channel"], "call") & is_in(acts["direction"], "outbound")
+        return EventIndex(
+            None,
+            acts["occurred_at"].to_numpy()[every_call],
+            {"connected": is_in(acts["outcome"], "connected")[every_call].astype(np.int32)},
+        )
+
+    everyone = cached(history, "deals.everyone_calls", build).at(None, t)
+    return everyone.count(), everyone.sum("connected")
 
 
 def _signal_features(
     history: History, rows: np.ndarray, t: np.ndarray, age_days: np.ndarray
 ) -> dict[str, object]:
-    main, held_idx, calls_idx = cached(history, "deals.signals", lambda: _signal_index(history))
+    main, held_idx = cached(history, "deals.signals", lambda: _signal_index(history))
     q = main.at(rows, t)
     days = np.maximum(age_days, 1.0)
-    everyone = calls_idx.at(None, t)
-    connect_prior = smoothed_rate(everyone.sum("connected"), everyone.count(), 0.3, 10.0)
+    calls_before, connected_before = everyone_calls_before(history, t)
+    connect_prior = smoothed_rate(connected_before, calls_before, 0.3, 10.0)
     calls = q.sum("calls")
     month = pd.Timedelta(days=30)
     return {

@@ -11,6 +11,22 @@ import pandas as pd
 from salespilot.features.schema import TABLES
 
 
+@dataclass(frozen=True)
+class CrossAccount:
+    """The figures one account group's slice of a history cannot compute from its own
+    activities (see :mod:`salespilot.features.partitions`).
+
+    ``calls_before``: everyone's outbound calls and connected ones strictly before each
+    as_of of the grid (indexed by as_of, int64 ns). ``first_activity_ns``: the history's
+    first activity. ``attempt_population``: the population answer rates of each attempt
+    of the slice, indexed by ``activity_id``.
+    """
+
+    calls_before: pd.DataFrame
+    first_activity_ns: int
+    attempt_population: pd.DataFrame | None = None
+
+
 @dataclass
 class History:
     """A loaded, validated interaction history.
@@ -31,6 +47,9 @@ class History:
     #: where the export ends when stated (mapping or settings: see features/export_end.py);
     #: None: the latest event
     observed_until: pd.Timestamp | None = field(default=None, compare=False)
+    #: set on one account group's slice of a bigger history: the figures that read across
+    #: accounts, computed from the whole (see features/partitions.py); None: from this one
+    cross_account: CrossAccount | None = field(default=None, compare=False)
 
     def table(self, name: str) -> pd.DataFrame | None:
         if name not in TABLES:
@@ -64,4 +83,6 @@ class History:
         return h.hexdigest()[:16]
 
 
-TABLE_FIELDS = tuple(f.name for f in fields(History) if f.name not in ("source", "observed_until"))
+TABLE_FIELDS = tuple(
+    f.name for f in fields(History) if f.name not in ("source", "observed_until", "cross_account")
+)

@@ -20,10 +20,12 @@ lists every such file of a folder.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -53,22 +55,54 @@ def table_metadata(
     **extra: Any,
 ) -> dict[str, Any]:
     """The metadata stored with one feature table."""
-    as_of = (
-        df["as_of"] if "as_of" in df.columns and len(df) else pd.Series([], dtype="datetime64[ns]")
-    )
-    built_at = built_at or datetime.now(UTC)
-    return {
-        "table": name,
-        "rows": len(df),
-        "as_of_min": None if as_of.empty else pd.Timestamp(as_of.min()).isoformat(),
-        "as_of_max": None if as_of.empty else pd.Timestamp(as_of.max()).isoformat(),
-        "as_of_count": int(as_of.nunique()),
-        "history_hash": history_hash,
-        "feature_set_version": feature_set_version,
-        "built_at": built_at.isoformat(),
-        "label_columns": [c for c in df.columns if c.startswith("label_")],
+    tally = _AsOfTally()
+    tally.add(df)
+    return tally.metadata(
+        name,
+        list(df.columns),
+        history_hash=history_hash,
+        feature_set_version=feature_set_version,
+        built_at=built_at,
         **extra,
-    }
+    )
+
+
+class _AsOfTally:
+    """Rows and as_of range of a table, counted batch by batch."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.as_of: set[int] = set()
+
+    def add(self, df: pd.DataFrame) -> None:
+        self.rows += len(df)
+        if "as_of" in df.columns and len(df):
+            values = df["as_of"].dropna().to_numpy(dtype="datetime64[ns]").view("int64")
+            self.as_of.update(np.unique(values).tolist())
+
+    def metadata(
+        self,
+        name: str,
+        columns: list[str],
+        *,
+        history_hash: str,
+        feature_set_version: str = FEATURE_SET_VERSION,
+        built_at: datetime | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        built_at = built_at or datetime.now(UTC)
+        return {
+            "table": name,
+            "rows": self.rows,
+            "as_of_min": pd.Timestamp(min(self.as_of)).isoformat() if self.as_of else None,
+            "as_of_max": pd.Timestamp(max(self.as_of)).isoformat() if self.as_of else None,
+            "as_of_count": len(self.as_of),
+            "history_hash": history_hash,
+            "feature_set_version": feature_set_version,
+            "built_at": built_at.isoformat(),
+            "label_columns": [c for c in columns if c.startswith("label_")],
+            **extra,
+        }
 
 
 def _write_table(path: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -113,6 +147,59 @@ def write_feature_tables(
     if manifest:
         write_manifest(out_dir, history_hash, list(written))
     return written
+
+
+def write_feature_batches(
+    name: str,
+    batches: Iterable[pd.DataFrame],
+    out_dir: str | Path,
+    *,
+    history_hash: str,
+    feature_set_version: str = FEATURE_SET_VERSION,
+    built_at: datetime | None = None,
+    types: dict[str, pa.DataType] | None = None,
+    **extra: Any,
+) -> Path:
+    """Write ``out_dir/<name>.parquet`` from ``batches`` (at least one; the same columns and
+    dtypes), one row group after the other, so only one batch is ever in memory; the file is
+    read back as if written whole (:func:`read_feature_table`). ``types``: the Arrow type of
+    columns the first batch may hold no value of (all missing). Its metadata (rows, as_of
+    range) is counted on the way and stored in the file's footer and beside it. The manifest
+    is the caller's (:func:`write_manifest`)."""
+    path = Path(out_dir) / f"{name}.parquet"
+    tally = _AsOfTally()
+    with replacing(path) as tmp:
+        writer: pq.ParquetWriter | None = None
+        try:
+            for df in batches:
+                schema = None if writer is None else writer.schema
+                table = pa.Table.from_pandas(df, preserve_index=False, schema=schema)
+                if writer is None:
+                    schema = table.schema
+                    for i, field in enumerate(schema):
+                        if pa.types.is_null(field.type) and field.name in (types or {}):
+                            schema = schema.set(i, field.with_type(types[field.name]))
+                    table = table.cast(schema)
+                    writer = pq.ParquetWriter(tmp, schema)
+                    columns = list(df.columns)
+                writer.write_table(table)
+                tally.add(df)
+            if writer is None:
+                raise ValueError(f"no rows nor columns for feature table {name!r}")
+            meta = tally.metadata(
+                name,
+                columns,
+                history_hash=history_hash,
+                feature_set_version=feature_set_version,
+                built_at=built_at,
+                **extra,
+            )
+            writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta).encode()})
+        finally:
+            if writer is not None:
+                writer.close()
+    write_json(path.with_suffix(".json"), meta, indent=2)
+    return path
 
 
 # -- the manifest: which history each table of the folder was built from ----------------------
@@ -199,7 +286,8 @@ def check_feature_folder(features_dir: str | Path) -> list[str]:
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of one feature table file (without reading its rows)."""
-    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    # a table written whole has it in its schema too; one written batch by batch, in its footer
+    raw = (pq.read_metadata(path).metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise ValueError(
             f"{path} is not a SalesPilot feature table (no '{METADATA_KEY.decode()}' metadata)"

@@ -7,7 +7,7 @@ so the training engineer never re-implements "what was known when".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import numpy as np
@@ -208,13 +208,16 @@ def build_training_set(
     *,
     progress: Callable[[int, int], None] | None = None,
     chunk_size: int = 8,
+    account_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Snapshots of ``table`` on ``grid`` with their ``label_*`` columns.
 
     ``deals`` and ``accounts`` have one row per entity and as_of; ``attempts`` has one row per
     outbound call/email whose time falls inside the grid's span (its as_of is the attempt
     time, ``horizon_days`` is unused). Rows whose label is unknown keep NaN labels: drop them
-    for training, keep them for scoring.
+    for training, keep them for scoring. ``account_ids``: only the rows of those accounts
+    (their deals, themselves, their attempts), e.g. one group of
+    :func:`~salespilot.features.partitions.account_groups`.
 
     The grid is built ``chunk_size`` dates at a time (the event indexes are built once and
     cached on ``history``), calling ``progress(done, total)`` after each chunk.
@@ -222,8 +225,9 @@ def build_training_set(
     if table not in TABLE_NAMES:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLE_NAMES)}")
     grid = as_of_grid(history) if grid is None else as_of_index(grid)
+    ids = None if account_ids is None else list(account_ids)
     with feature_cache(history):
-        return _build(history, table, grid, horizon_days, progress, chunk_size)
+        return _build(history, table, grid, horizon_days, progress, chunk_size, ids)
 
 
 def build_decision_set(
@@ -325,6 +329,7 @@ def _build(
     horizon_days: int,
     progress: Callable[[int, int], None] | None,
     chunk_size: int,
+    account_ids: list[str] | None = None,
 ) -> pd.DataFrame:
     if table == "attempts":
         from salespilot.features.contacts import contact_attempts
@@ -334,7 +339,7 @@ def _build(
         start = grid.min() if len(grid) else None
         step = grid[-1] - grid[-2] if len(grid) > 1 else pd.Timedelta(days=7)
         end = grid.max() + step - pd.Timedelta(1) if len(grid) else None
-        frame = contact_attempts(history, start=start, end=end)
+        frame = contact_attempts(history, start=start, end=end, account_ids=account_ids)
         if progress is not None:
             progress(len(grid), len(grid))
         log.info("attempts: %d rows between %s and %s", len(frame), start, end)
@@ -344,7 +349,7 @@ def _build(
     for i in range(0, max(len(grid), 1), chunk_size):
         chunk = grid[i : i + chunk_size]
         extra = {"horizon_days": horizon_days} if table == "deals" else {}
-        parts.append(build(history, chunk, **extra))
+        parts.append(build(history, chunk, account_ids=account_ids, **extra))
         if progress is not None:
             progress(min(i + chunk_size, len(grid)), len(grid))
     frame = _concat_keeping_categories(parts)

@@ -1,18 +1,26 @@
 """``build_features``: validate the history, build the three feature tables, persist them.
 
-The work is cut into partitions of the ``as_of`` grid: every snapshot date is independent
-given the history, so partitions give exactly the rows of one big build, and with the Dask
-task runner they spread over a cluster. (Partitions by account would not: a rep's win rate,
-a stage's typical dwell and the population's answer rates cross accounts.) Each partition
-is cached by Prefect on (history hash, feature-set version, dates), so an unchanged history
-is not rebuilt and a changed one is.
+The work is cut by account: every account falls in one of a few groups (a hash of its id,
+:mod:`salespilot.features.partitions`), and one task builds every table's rows of one group
+from that group's slice of the history: its accounts' activities and subscriptions, the small
+tables (reps, accounts, contacts, deals, stage changes) whole, since a rep's win rate and a
+stage's typical dwell cross accounts. What else crosses accounts (everyone's call connect
+rate, the population's answer rates, the first activity) is computed once from the whole
+history first and travels with every slice, so the rows are, value for value, those of one
+big build. With the Dask task runner the groups spread over a cluster and no worker holds
+the whole activity history. Each group's parts are cached by Prefect on (history hash,
+feature-set version, group, tables, dates), so an unchanged history is not rebuilt and a
+changed one is.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE as NO_CACHE
@@ -20,11 +28,28 @@ from prefect.cache_policies import NONE as NO_CACHE
 from salespilot.features.history import History
 from salespilot.settings import Settings
 
-#: as_of dates per partition task (a year of weekly snapshots is ~4 partitions)
-PARTITION_WEEKS = 13
+#: Activities per account group: a group's slice, its indexes and its tables fit a worker
+#: (each group also rebuilds the small tables' indexes: fewer, bigger groups cost less CPU).
+ACTIVITIES_PER_GROUP = 1_000_000
+
+#: How a table's rows are ordered in one big build (its parts are put back in that order).
+_ROW_ORDER = {"deals": ["as_of", "_row"], "accounts": ["as_of", "_row"], "attempts": ["_row"]}
+
+#: Attempts per batch of the assembled table: the attempts of activity rows
+#: ``[k * ATTEMPT_BATCH, (k + 1) * ATTEMPT_BATCH)`` of the whole history, from every part.
+ATTEMPT_BATCH = 1_000_000
 
 
-def _partition_key(context: Any, parameters: dict[str, Any]) -> str:
+def _batch_keys(table: str, frame: pd.DataFrame) -> np.ndarray:
+    """Each row's batch of the assembled table (its parts' row groups): deals and accounts
+    by as_of (int64 ns), attempts by ranges of activity rows. Batches follow the table's
+    row order, so appending them in key order gives that order."""
+    if table == "attempts":
+        return frame["_row"].to_numpy(dtype=np.int64) // ATTEMPT_BATCH
+    return frame["as_of"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def _group_key(context: Any, parameters: dict[str, Any]) -> str:
     from salespilot.features.training_sets import FEATURE_SET_VERSION
 
     dates = parameters["dates"]
@@ -33,8 +58,8 @@ def _partition_key(context: Any, parameters: dict[str, Any]) -> str:
             "features",
             parameters["history_hash"],
             FEATURE_SET_VERSION,
-            parameters["table"],
-            str(parameters["horizon_days"]),
+            f"group{parameters['group']}of{parameters['n_groups']}",
+            ",".join(f"{table}:{horizon}" for table, horizon in parameters["plans"]),
             dates[0],
             dates[-1],
             str(len(dates)),
@@ -51,48 +76,153 @@ def load_and_validate(data_dir: str) -> History:
     return load_history(data_dir, observed_until=Settings().observed_until)
 
 
-@task(cache_key_fn=_partition_key, persist_result=True)
-def build_partition(
+@task(cache_policy=NO_CACHE)
+def cross_account(history: History, dates: list[str], attempts: bool) -> Any:
+    """The figures every group reads from the whole history (see features/partitions.py)."""
+    from salespilot.features.partitions import cross_account_figures
+
+    return cross_account_figures(history, pd.DatetimeIndex(dates), attempts=attempts)
+
+
+@task(cache_key_fn=_group_key, persist_result=True)
+def build_group(
     history: History,
+    account_ids: list[str] | None,
+    activity_rows: np.ndarray | None,
     history_hash: str,
-    table: str,
+    group: int,
+    n_groups: int,
+    plans: list[tuple[str, int]],
     dates: list[str],
-    horizon_days: int,
     parts_dir: str,
-) -> str:
-    """Build one table on a slice of the grid and write it as a Parquet part; return its path."""
+) -> dict[str, str]:
+    """Build each planned table's rows of the accounts ``account_ids`` (``history`` is their
+    slice, whose activities were rows ``activity_rows`` of the whole; None: the whole
+    history) and write each as a Parquet part; return their paths."""
     from salespilot.atomic import replacing
+    from salespilot.features.pit import entity_index
     from salespilot.features.training_sets import build_training_set
 
-    frame = build_training_set(history, table, pd.DatetimeIndex(dates), horizon_days)
-    out = Path(parts_dir) / history_hash / f"{table}-{dates[0][:10]}-{dates[-1][:10]}.parquet"
-    with replacing(out) as tmp:  # a part is whole or absent: a killed task is simply redone
-        frame.to_parquet(tmp, index=False)
-    return str(out)
+    grid = pd.DatetimeIndex(dates)
+    paths = {}
+    for table, horizon_days in plans:
+        frame = build_training_set(history, table, grid, horizon_days, account_ids=account_ids)
+        # each row's place in the whole history's table, to put the parts back in order
+        if table == "attempts":
+            at = pd.Index(history.activities["activity_id"]).get_indexer(frame["activity_id"])
+            rows = at if activity_rows is None else activity_rows[at]
+        else:
+            entity = "opportunity" if table == "deals" else "account"
+            key = "opportunity_id" if table == "deals" else "account_id"
+            rows = entity_index(history, entity).get_indexer(frame[key].to_numpy(dtype=object))
+        frame["_row"] = np.asarray(rows, dtype=np.int64)
+        frame = frame.sort_values(_ROW_ORDER[table], kind="stable", ignore_index=True)
+        frame["_batch"] = _batch_keys(table, frame)
+        out = Path(parts_dir) / history_hash / f"{table}-{group:03d}-of-{n_groups:03d}.parquet"
+        with replacing(out) as tmp:  # a part is whole or absent: a killed task is simply redone
+            _write_part(frame, tmp)
+        paths[table] = str(out)
+        del frame
+    return paths
+
+
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    """One row group per batch key (``_batch``), in key order: :func:`assemble` reads one
+    batch of every part at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        if not len(frame):
+            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+            return
+        keys = frame["_batch"].to_numpy()
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(frame)], strict=True):
+            piece = frame.iloc[lo:hi]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
 
 
 @task(cache_policy=NO_CACHE)
 def assemble(
     table: str, part_paths: list[str], out_dir: str, history_hash: str, horizon_days: int
 ) -> dict[str, Any]:
-    """Concatenate a table's parts and store it with its metadata (written whole; the
-    manifest naming it comes once every table is in place: :func:`seal`)."""
-    from salespilot.features.store import read_metadata, write_feature_tables
+    """Append a table's parts into one file in the order of one big build, batch by batch
+    (:func:`_batches`): neither this process nor any other holds the whole table. Stored with
+    its metadata; the manifest naming it comes once every table is in place (:func:`seal`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    parts = [pd.read_parquet(p) for p in part_paths]
-    frame = pd.concat(parts, ignore_index=True)
-    # parts carry their own category sets; concat turns those into plain text
-    for column, dtype in parts[0].dtypes.items():
-        if isinstance(dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype("category")
-    path = write_feature_tables(
-        {table: frame},
+    from salespilot.features.store import read_metadata, write_feature_batches
+
+    # a column missing in every row of one part is typed by the others
+    schemas = [pq.read_schema(p) for p in part_paths]
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    path = write_feature_batches(
+        table,
+        _batches(table, part_paths),
         out_dir,
         history_hash=history_hash,
         horizon_days=horizon_days,
-        manifest=False,
-    )[table]
+        types={f.name: f.type for f in unified},
+    )
     return read_metadata(path)
+
+
+def _batches(table: str, part_paths: list[str]) -> Iterator[pd.DataFrame]:
+    """The table's rows in the order of one big build, one batch key at a time: that key's
+    row group of every part (parts are sorted, one row group per key), put together and
+    sorted. Categories are those the parts share, else the sorted union of theirs."""
+    import pyarrow.parquet as pq
+
+    files = [pq.ParquetFile(p) for p in part_paths]
+    where: dict[int, list[tuple[int, int]]] = {}
+    for i, f in enumerate(files):
+        column = f.schema_arrow.get_field_index("_batch")
+        for rg in range(f.metadata.num_row_groups):
+            meta = f.metadata.row_group(rg)
+            if meta.num_rows:
+                where.setdefault(meta.column(column).statistics.min, []).append((i, rg))
+    first = files[0].schema_arrow.empty_table().to_pandas()
+    categories = _shared_categories(files, first)
+    if not where:
+        yield first.drop(columns=["_row", "_batch"])
+        return
+    for key in sorted(where):
+        frames = [files[i].read_row_group(rg).to_pandas() for i, rg in where[key]]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        for column, dtype in categories.items():
+            if frame[column].dtype != dtype:
+                frame[column] = frame[column].astype(dtype)
+        frame = frame.sort_values(_ROW_ORDER[table], kind="stable", ignore_index=True)
+        yield frame.drop(columns=["_row", "_batch"])
+
+
+def _shared_categories(files: list[Any], first: pd.DataFrame) -> dict[str, pd.CategoricalDtype]:
+    """Each categorical column's categories: the parts' own when they all agree (one big
+    build has them too), else the sorted union of theirs."""
+    columns = [c for c, d in first.dtypes.items() if isinstance(d, pd.CategoricalDtype)]
+    if not columns:
+        return {}
+    seen: dict[str, list[pd.CategoricalDtype]] = {c: [] for c in columns}
+    for f in files:
+        for rg in range(f.metadata.num_row_groups):
+            if f.metadata.row_group(rg).num_rows:
+                head = f.read_row_group(rg, columns=columns).to_pandas()
+                for c in columns:
+                    seen[c].append(head[c].dtype)
+                break
+    out = {}
+    for c, dtypes in seen.items():
+        if not dtypes:
+            out[c] = first[c].dtype
+        elif all(d == dtypes[0] for d in dtypes):
+            out[c] = dtypes[0]
+        else:
+            union = sorted(set().union(*(d.categories for d in dtypes)))
+            out[c] = pd.CategoricalDtype(union)
+    return out
 
 
 @task(cache_policy=NO_CACHE)
@@ -103,35 +233,67 @@ def seal(out_dir: str, history_hash: str, tables: list[str]) -> str:
     return str(write_manifest(out_dir, history_hash, tables))
 
 
-@flow(name="build_partitions")
-def build_partitions(
+@flow(name="build_groups")
+def build_groups(
     history: History,
     history_hash: str,
-    table: str,
+    plans: list[tuple[str, int]],
     dates: list[str],
-    horizon_days: int,
     parts_dir: str,
-    step: int,
-) -> list[str]:
-    """Fan one table's grid out over the task runner (threads, or a Dask cluster)."""
-    chunks = [dates[i : i + step] for i in range(0, len(dates), step)]
+    n_groups: int,
+) -> dict[str, list[str]]:
+    """Fan the account groups out over the task runner (threads, or a Dask cluster); return
+    each table's part paths."""
+    jobs = _group_jobs(history, plans, dates, n_groups)
     futures = [
-        build_partition.submit(history, history_hash, table, c, horizon_days, parts_dir)
-        for c in chunks
+        build_group.submit(*job, history_hash, g, n_groups, plans, dates, parts_dir)
+        for g, job in enumerate(jobs)
     ]
-    paths = [f.result() for f in futures]
+    results = [f.result() for f in futures]
     # Prefect's cache remembers a part's path, not its file: a part deleted since (e.g. the
     # state folder was removed and the same history built again) is built again, uncached
-    stale = [i for i, path in enumerate(paths) if not Path(path).is_file()]
+    stale = [g for g, paths in enumerate(results) if not all(map(_is_file, paths.values()))]
     if stale:
-        rebuild = build_partition.with_options(refresh_cache=True)
-        redone = [
-            rebuild.submit(history, history_hash, table, chunks[i], horizon_days, parts_dir)
-            for i in stale
-        ]
-        for i, f in zip(stale, redone, strict=True):
-            paths[i] = f.result()
-    return paths
+        rebuild = build_group.with_options(refresh_cache=True)
+        redone = {
+            g: rebuild.submit(*jobs[g], history_hash, g, n_groups, plans, dates, parts_dir)
+            for g in stale
+        }
+        for g, f in redone.items():
+            results[g] = f.result()
+    return {table: [r[table] for r in results] for table, _ in plans}
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def _group_jobs(
+    history: History, plans: list[tuple[str, int]], dates: list[str], n_groups: int
+) -> list[tuple[History, list[str] | None, np.ndarray | None]]:
+    """(slice, its account ids, its activities' rows in the whole) of each group; one group is
+    the whole history itself."""
+    from salespilot.features.partitions import account_groups, history_slice
+
+    if n_groups <= 1:
+        return [(history, None, None)]
+    groups = account_groups(history, n_groups)
+    attempts = any(table == "attempts" for table, _ in plans)
+    cross = cross_account(history, dates, attempts)
+    ids = history.accounts["account_id"].to_numpy(dtype=object)
+    jobs = []
+    for g in range(n_groups):
+        mine = groups == g
+        piece, rows = history_slice(history, mine, cross)
+        jobs.append((piece, list(ids[mine]), rows))
+    return jobs
+
+
+def _default_groups(activities: int, settings: Settings) -> int:
+    """One group per :data:`ACTIVITIES_PER_GROUP` activities, and on a Dask cluster at least
+    one per worker (``dask_workers``)."""
+    workers = settings.dask_workers if settings.task_runner.strip() != "thread" else 1
+    return max(1, workers, math.ceil(activities / ACTIVITIES_PER_GROUP))
 
 
 @flow(name="build_features")
@@ -140,8 +302,11 @@ def build_features(
     out_dir: str | None = None,
     as_of: str | None = None,
     tables: list[str] | None = None,
+    account_groups: int | None = None,
 ) -> dict[str, Any]:
-    """Validate the history and build the deals, accounts and attempts feature tables."""
+    """Validate the history and build the deals, accounts and attempts feature tables
+    (``account_groups``: how many groups of accounts to build apart; by default one per
+    :data:`ACTIVITIES_PER_GROUP` activities)."""
     from salespilot.features.training_sets import as_of_grid
     from salespilot.flows.runtime import task_runner
     from salespilot.training.runs import feature_table_plans
@@ -155,20 +320,25 @@ def build_features(
     grid = as_of_grid(history) if as_of is None else pd.DatetimeIndex([pd.Timestamp(as_of)])
     dates = [d.isoformat() for d in grid]
     parts_dir = str(Path(out_dir) / "_parts")
-    fan_out = build_partitions.with_options(task_runner=task_runner(settings))
     summary: dict[str, Any] = {"history_hash": history_hash, "data_dir": data_dir, "tables": {}}
     # the same plan as `salespilot features`: each table with its model's horizon and tables
+    plans = []
     for plan in feature_table_plans(history, settings, tables):
-        table = plan.table
         if plan.skipped:
-            logger.warning("%s skipped: %s", table, plan.skipped)
-            summary["tables"][table] = {"skipped": plan.skipped}
-            continue
-        # attempts are one row per call/email, not per as_of: one partition covers them all
-        step = len(dates) if table == "attempts" else PARTITION_WEEKS
-        paths = fan_out(history, history_hash, table, dates, plan.horizon_days, parts_dir, step)
-        summary["tables"][table] = assemble(table, paths, out_dir, history_hash, plan.horizon_days)
-        logger.info("%s: %s rows", table, summary["tables"][table]["rows"])
+            logger.warning("%s skipped: %s", plan.table, plan.skipped)
+            summary["tables"][plan.table] = {"skipped": plan.skipped}
+        else:
+            plans.append((plan.table, int(plan.horizon_days)))
+    if plans:
+        activities = 0 if history.activities is None else len(history.activities)
+        n_groups = account_groups or _default_groups(activities, settings)
+        fan_out = build_groups.with_options(task_runner=task_runner(settings))
+        parts = fan_out(history, history_hash, plans, dates, parts_dir, n_groups)
+        for table, horizon_days in plans:
+            summary["tables"][table] = assemble(
+                table, parts[table], out_dir, history_hash, horizon_days
+            )
+            logger.info("%s: %s rows", table, summary["tables"][table]["rows"])
     built = [t for t, info in summary["tables"].items() if "skipped" not in info]
     if built:
         seal(out_dir, history_hash, built)
