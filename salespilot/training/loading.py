@@ -83,7 +83,7 @@ def model_version(
 
     settings = settings or get_settings()
     try:
-        c = open_registry(settings, name)  # half-made versions marked failed first
+        c = open_registry(settings, name, mlflow_client=True)  # half-made marked failed
         mv = (
             c.get_model_version(name, str(version))
             if version
@@ -125,7 +125,12 @@ def load_model(
     settings = settings or get_settings()
     mv = model_version(name, alias, settings, version=version)
     c = client(settings)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
+    try:
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
+    except mlflow.exceptions.MlflowException as exc:  # its files are gone or unreadable
+        raise RegistryError(
+            f"model {name!r} version {mv.version} cannot be loaded from {mv.source}: {exc.message}"
+        ) from None
     model: SalesPilotModel = pyfunc.unwrap_python_model().model
     run = c.get_run(mv.run_id) if mv.run_id else None
     metrics = {k: v for k, v in (run.data.metrics if run else {}).items() if "." not in k}

@@ -12,17 +12,21 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from salespilot.settings import Settings
 from salespilot.training import export
 from salespilot.training.evaluate import HIGHER_IS_BETTER, binary_metrics
 from salespilot.training.loading import CHAMPION, load_model
-from salespilot.training.tracking import RegistryError, client, open_registry, version_problem
+from salespilot.training.tracking import (
+    RegistryError,
+    missing,
+    open_registry,
+    registry,
+    version_problem,
+)
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from salespilot.training.core import Evaluation
 
 log = logging.getLogger(__name__)
@@ -31,19 +35,18 @@ CHALLENGER = "challenger"
 HISTORY_TAG = "champion_history"
 
 
-def _history(c: MlflowClient, name: str) -> list[str]:
+def _history(c: Any, name: str) -> list[str]:
     tags = c.get_registered_model(name).tags or {}
     return json.loads(tags.get(HISTORY_TAG, "[]"))
 
 
-def current_champion(settings: Settings, name: str) -> str | None:
-    """The version the ``champion`` alias points at, or None."""
-    from mlflow.exceptions import MlflowException
-
-    c = client(settings)
+def current_champion(settings: Settings, name: str, c: Any = None) -> str | None:
+    """The version the ``champion`` alias points at, or None (read through client ``c``,
+    by default the :func:`~salespilot.training.tracking.registry` one)."""
+    c = c or registry(settings)
     try:
         return str(c.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
+    except missing(c):
         return None
 
 
@@ -115,7 +118,7 @@ def decide_promotion(ev: Evaluation, settings: Settings, version: str) -> tuple[
     )
 
 
-def _set_promotion_tags(c: MlflowClient, name: str, version: str, status: str, reason: str) -> None:
+def _set_promotion_tags(c: Any, name: str, version: str, status: str, reason: str) -> None:
     c.set_model_version_tag(name, version, "promotion", status)
     c.set_model_version_tag(name, version, "reason", reason)
 
@@ -124,19 +127,17 @@ def promote(
     name: str, version: str | int, *, settings: Settings, reason: str = "promoted by hand"
 ) -> str:
     """Make ``version`` the champion (remembering the previous one for :func:`rollback`)."""
-    from mlflow.exceptions import MlflowException
-
     c = open_registry(settings, name)
     version = str(version)
     try:
         mv = c.get_model_version(name, version)
-    except MlflowException:
+    except missing(c):
         raise RegistryError(f"model {name!r} has no version {version}") from None
     problem = version_problem(c, mv)
     if problem is not None:  # failed, half-made, or still being trained elsewhere
         raise RegistryError(f"{name} v{version} cannot be promoted: {problem}")
     history = _history(c, name)
-    previous = current_champion(settings, name)
+    previous = current_champion(settings, name, c)
     if previous is not None and (not history or history[-1] != previous):
         history.append(previous)
     if previous == version:
@@ -151,7 +152,7 @@ def promote(
         if str(c.get_model_version_by_alias(name, CHALLENGER).version) == version:
             c.delete_registered_model_alias(name, CHALLENGER)
             export_alias(settings, name, CHALLENGER, None)
-    except MlflowException:
+    except missing(c):
         pass
     _set_promotion_tags(c, name, version, CHAMPION, reason)
     export_alias(settings, name, CHAMPION, version)
@@ -160,7 +161,7 @@ def promote(
 
 def mark_challenger(name: str, version: str, *, settings: Settings, reason: str) -> None:
     """Alias ``version`` as the challenger and log why it is not the champion."""
-    c = client(settings)
+    c = registry(settings)
     c.set_registered_model_alias(name, CHALLENGER, str(version))
     _set_promotion_tags(c, name, str(version), CHALLENGER, reason)
     export_alias(settings, name, CHALLENGER, str(version))
@@ -173,7 +174,7 @@ def rollback(name: str, *, settings: Settings) -> str:
         c.get_registered_model(name)
     except Exception:
         raise RegistryError(f"no registered model {name!r}; train it first") from None
-    current = current_champion(settings, name)
+    current = current_champion(settings, name, c)
     history = _history(c, name)
     while history and history[-1] == current:
         history.pop()

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import socket
+import sqlite3
 import sys
 import tempfile
 import warnings
@@ -64,10 +65,31 @@ def client(settings: Settings) -> MlflowClient:
     return mlflow.MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
 
 
-def open_registry(settings: Settings, name: str) -> MlflowClient:
-    """The client for model ``name``, once every version of it that a dead training process
-    left half-made has been marked failed (see :func:`mark_interrupted`)."""
-    c = client(settings)
+def registry(settings: Settings) -> Any:
+    """The client that reads versions and moves aliases: the store's own SQLite tables
+    (:mod:`salespilot.training.registry_db`, milliseconds) when the store is a SQLite file of a
+    known schema, else MLflow's client (about 3 s to import and build)."""
+    from salespilot.training.registry_db import open_sqlite
+
+    return open_sqlite(settings.mlflow_tracking_uri) or client(settings)
+
+
+def missing(c: Any) -> tuple[type[Exception], ...]:
+    """What client ``c`` raises for a model, version, alias or run that is not there."""
+    from salespilot.training.registry_db import NotFound, SqliteRegistry
+
+    if isinstance(c, SqliteRegistry):
+        return (NotFound,)
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException,)
+
+
+def open_registry(settings: Settings, name: str, *, mlflow_client: bool = False) -> Any:
+    """The :func:`registry` client (MLflow's with ``mlflow_client``) for model ``name``, once
+    every version of it that a dead training process left half-made has been marked failed
+    (see :func:`mark_interrupted`)."""
+    c = client(settings) if mlflow_client else registry(settings)
     mark_interrupted(c, name)
     return c
 
@@ -93,14 +115,12 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
-def version_problem(c: MlflowClient, mv: Any) -> str | None:
+def version_problem(c: Any, mv: Any) -> str | None:
     """Why version ``mv`` must not be promoted or served, or None when it may.
 
     Failed (marked so, with its reason), half-made (registered by a training process that
     died before judging it) or still being made by another process that is alive.
     """
-    from mlflow.exceptions import MlflowException
-
     tags = mv.tags or {}
     if tags.get("promotion") == FAILED:
         return f"v{mv.version} failed: {tags.get('reason', 'no reason recorded')}"
@@ -108,7 +128,7 @@ def version_problem(c: MlflowClient, mv: Any) -> str | None:
         return None
     try:
         run = c.get_run(mv.run_id)
-    except MlflowException:
+    except missing(c):
         return f"v{mv.version} is half-made: its run {mv.run_id} is gone"
     owner = run.data.tags.get(OWNER_TAG)
     status = run.info.status
@@ -124,22 +144,20 @@ def version_problem(c: MlflowClient, mv: Any) -> str | None:
     )
 
 
-def mark_failed(c: MlflowClient, name: str, version: str, reason: str) -> None:
+def mark_failed(c: Any, name: str, version: str, reason: str) -> None:
     """Tag ``version`` ``failed`` (``promotion``) with the ``reason``: never promoted or served."""
     c.set_model_version_tag(name, str(version), "promotion", FAILED)
     c.set_model_version_tag(name, str(version), "reason", reason)
 
 
-def mark_interrupted(c: MlflowClient, name: str) -> list[str]:
+def mark_interrupted(c: Any, name: str) -> list[str]:
     """Mark ``failed`` every version of ``name`` a training process registered and died
     before judging (run left RUNNING, no tags); end such runs as KILLED. Returns the versions
     marked. A store that refuses the writes only logs it: loading still refuses the version."""
-    from mlflow.exceptions import MlflowException
-
     try:
         versions = c.search_model_versions(f"name='{name}'")
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+    except missing(c) as exc:
+        if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
             return []
         raise
     marked = []
@@ -153,8 +171,8 @@ def mark_interrupted(c: MlflowClient, name: str) -> list[str]:
             mark_failed(c, name, str(mv.version), f"{problem}; marked failed")
             if mv.run_id and c.get_run(mv.run_id).info.status == "RUNNING":
                 c.set_terminated(mv.run_id, "KILLED")
-        except MlflowException as exc:
-            log.warning("could not mark %s v%s failed: %s", name, mv.version, exc.message)
+        except (*missing(c), sqlite3.Error) as exc:  # sqlite3: a locked or read-only store
+            log.warning("could not mark %s v%s failed: %s", name, mv.version, exc)
             continue
         log.warning("%s %s; marked failed", name, problem)
         marked.append(str(mv.version))
@@ -431,12 +449,10 @@ def readiness_from_tags(tags: dict[str, str] | None) -> dict[str, Any] | None:
 
 def compare(name: str, *, settings: Settings) -> list[dict[str, Any]]:
     """Every version of ``name`` side by side: test metrics, data hash, aliases, date, reason."""
-    from mlflow.exceptions import MlflowException
-
     c = open_registry(settings, name)
     try:
         c.get_registered_model(name)
-    except MlflowException:
+    except missing(c):
         raise RegistryError(f"no registered model {name!r}; train it first") from None
     out = []
     found = c.search_model_versions(f"name='{name}'")
