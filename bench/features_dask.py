@@ -12,11 +12,17 @@ at it the way a deployment does (``SALESPILOT_TASK_RUNNER=dask://ADDRESS``) and 
 ``build_features`` on it. Prints each worker's peak RSS (the operating system's figure for
 the worker process), the flow process's own, and the tables' rows.
 
-The flow loads and validates the history in its own process, computes the figures that cross
-accounts once, and sends each account group (``--groups``; default one per million
-activities, at least one per worker) to a worker as its slice of the history: its accounts'
-activities and subscriptions, the small tables whole. A worker's peak holds one group's
-slice, its indexes and its tables, not the whole history.
+The flow reads the big tables (activities, subscriptions) in batches of a million rows, never
+whole, keeps a few columns of them (the hash, everyone's calls, the attempts the population's
+rates read) and writes each account group's history folder (``--groups``; default one per
+million activities, at least one per worker); each group's task, on a worker, loads and
+validates its own folder only, builds its rows and writes them as a part; the parts are then
+appended into each table one batch (an as_of) at a time. Neither a worker nor the flow
+process holds the whole history or a whole feature table.
+
+Prints the flow's wall time, each worker's CPU seconds and peak RSS (the operating system's
+figures for the worker process, `getrusage`), the flow process's own, and the tables' rows.
+A local cluster's workers are started for the run, so their figures are the run's alone.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ def _write_synthetic(out_dir: str, activities: int, opportunities: int, seed: in
             small.table(name).to_parquet(out / f"{name}.parquet", index=False)
     opps, contacts = small.opportunities, small.contacts
     start = np.datetime64("2024-06-01T00:00:00", "ns")
-    end = max(opps["created_at"].max(), opps["closed_at"].max())
+    end = np.datetime64(max(opps["created_at"].max(), opps["closed_at"].max()), "ns")
     created = opps["created_at"].to_numpy("datetime64[ns]")
     until = np.where(pd.isna(opps["closed_at"]), end, opps["closed_at"].to_numpy("datetime64[ns]"))
     span = (until - created).astype(np.int64)
@@ -80,7 +86,9 @@ def _write_synthetic(out_dir: str, activities: int, opportunities: int, seed: in
         outcome[channel == "email"] = np.where(r[channel == "email"] < 0.4, "replied", "no_reply")
         for ch in ("meeting", "demo"):
             m = channel == ch
-            outcome[m] = np.where(r[m] < 0.75, "held", np.where(r[m] < 0.9, "postponed", "cancelled"))
+            outcome[m] = np.where(
+                r[m] < 0.75, "held", np.where(r[m] < 0.9, "postponed", "cancelled")
+            )
         outcome[inbound] = None
         chunk = pa.table(
             {
@@ -109,6 +117,12 @@ def _write_synthetic(out_dir: str, activities: int, opportunities: int, seed: in
 
 def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _usage() -> tuple[float, float]:
+    """(CPU seconds, peak RSS in GB) of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime, r.ru_maxrss / 1024**2
 
 
 def main() -> None:
@@ -167,9 +181,9 @@ def main() -> None:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         for table, info in summary["tables"].items():
             print(f"{table:<9} {info.get('rows', info.get('skipped'))!s:>12} rows")
-        peaks = client.run(_peak_rss_gb)
-        for worker, gb in sorted(peaks.items()):
-            print(f"worker {worker}: peak RSS {gb:.2f} GB")
+        peaks = client.run(_usage)
+        for worker, (worker_cpu, gb) in sorted(peaks.items()):
+            print(f"worker {worker}: cpu {worker_cpu:.0f} s, peak RSS {gb:.2f} GB")
         print(
             f"flow wall {wall:.1f} s (flow process cpu {cpu:.1f} s, peak RSS {_peak_rss_gb():.2f} GB) "
             f"on {len(peaks)} workers; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
