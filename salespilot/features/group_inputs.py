@@ -49,6 +49,10 @@ SPLIT_TABLES = ("activities", "subscriptions")
 BATCH_ROWS = 1_000_000
 #: The column a group's rows carry: their row number in the whole table.
 ROW = "_row"
+#: Rows of attempts whose population rates are looked up at a time.
+QUERY_ROWS = 2_000_000
+#: Narrower types for the kept attempt columns (the population's keys read them as int64).
+_ATTEMPT_DTYPES = {"local_hour": np.int8, "local_weekday": np.int8, "account_code": np.int32}
 #: The attempt columns the population's rates read.
 _ATTEMPT_COLUMNS = [
     "as_of",
@@ -155,7 +159,7 @@ def scan(folder: str | Path, n_groups: int, *, observed_until: object | None = N
             n = len(typed)
             at = np.arange(offset, offset + n, dtype=np.int64)
             empty.setdefault(name, typed.iloc[:0])
-            hashes[name].append((pa.table({k: typed[k] for k in key}), at, row_hashes(typed)))
+            hashes[name].append((pa.table({k: typed[k] for k in key}), row_hashes(typed)))
             piece = replace(small, **{name: typed})
             for col in TABLES[name].event_timestamp_columns:
                 if col in typed.columns and n and pd.notna(v := typed[col].max()):
@@ -174,6 +178,8 @@ def scan(folder: str | Path, n_groups: int, *, observed_until: object | None = N
                 )
                 tried = _attempts_frame(piece)[_ATTEMPT_COLUMNS]
                 tried["channel"] = tried["channel"].astype("category")
+                for col, dtype in _ATTEMPT_DTYPES.items():
+                    tried[col] = tried[col].astype(dtype)
                 tried[ROW] = at[attempt_rows(typed)]
                 attempts.append(tried)
             offset += n
@@ -197,15 +203,16 @@ def scan(folder: str | Path, n_groups: int, *, observed_until: object | None = N
     for name in TABLES:
         if name in hashes:
             parts = hashes.pop(name)
-            keys = pa.concat_tables([p[0] for p in parts]) if parts else None
-            at = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
-            values = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.uint64)
+            keys = pa.concat_tables([p[0] for p in parts]) if parts else None  # no copy
+            values = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.uint64)
             del parts
             if keys is not None:
-                keys = keys.append_column(ROW, pa.array(at))
+                # a stable sort: rows of equal keys stay in file order, as in content_hash
                 sort = [(k, "ascending") for k in keys.column_names]
                 order = pc.sort_indices(keys, sort_keys=sort).to_numpy()
+                del keys
                 values = values[order]
+                del order
             hash_table(h, name, list(empty[name].columns), values)
         elif (df := small.table(name)) is not None:
             ordered = df.sort_values(list(TABLES[name].key), kind="stable").reset_index(drop=True)
@@ -300,7 +307,16 @@ def cross_account(
     ).at(None, t)
     if attempts and scan_.attempts is not None:
         tried = scan_.attempts
-        rates = AttemptRates.of_population(tried).population(tried)
+        population = AttemptRates.of_population(tried)
+        rates = pd.concat(
+            [
+                population.population(tried.iloc[lo : lo + QUERY_ROWS])
+                for lo in range(0, len(tried), QUERY_ROWS)
+            ]
+            or [population.population(tried)],
+            ignore_index=True,
+        )
+        del population
         rates[ROW] = tried[ROW].to_numpy()
         group = group_of_rows(scan_, tried["account_code"].to_numpy())
         order = np.argsort(group, kind="stable")

@@ -107,6 +107,7 @@ def test_a_folder_cut_batch_by_batch_gives_each_group_the_slice_of_the_whole(
         for name in small_history.present_tables:
             small_history.table(name).to_parquet(folder / f"{name}.parquet", index=False)
     monkeypatch.setattr(group_inputs, "BATCH_ROWS", 2_000)  # several batches per table
+    monkeypatch.setattr(group_inputs, "QUERY_ROWS", 1_000)
     scan = group_inputs.scan(folder, 3)
     assert scan.rows["activities"] == len(small_history.activities) > 3 * 2_000
     assert scan.history_hash == small_history.content_hash()
