@@ -15,7 +15,7 @@ the worker process), the flow process's own, and the tables' rows.
 The flow reads the big tables (activities, subscriptions) in batches of a million rows, never
 whole, keeps a few columns of them (the hash, everyone's calls, the attempts the population's
 rates read) and writes each account group's history folder (``--groups``; default one per
-million activities, at least one per worker); each group's task, on a worker, loads and
+3 million activities, at least one per worker); each group's task, on a worker, loads and
 validates its own folder only, builds its rows and writes them as a part; the parts are then
 appended into each table one batch (an as_of) at a time. Neither a worker nor the flow
 process holds the whole history or a whole feature table.

@@ -126,6 +126,23 @@ def test_tables_built_by_account_group_are_those_of_one_big_build(
             assert batches == whole["as_of"].nunique() > 1
 
 
+@pytest.mark.parametrize(
+    ("runner", "workers", "activities", "groups"),
+    [
+        ("thread", 2, 1_300_000, 1),  # the demo's history: one process holds it whole
+        ("thread", 2, 25_000_000, 3),
+        ("dask", 2, 1_300_000, 2),  # a group per worker
+        ("dask", 4, 50_000_000, 17),
+    ],
+)
+def test_the_default_number_of_account_groups(runner, workers, activities, groups):
+    from salespilot.flows.features_flow import _default_groups
+    from salespilot.settings import Settings
+
+    settings = Settings(task_runner=runner, dask_workers=workers)
+    assert _default_groups(activities, settings) == groups
+
+
 def test_backtest_targets_flow_logs_its_comparison_to_mlflow(
     tmp_path, demo_history_dir, monkeypatch, mlflow_template
 ):
