@@ -441,18 +441,17 @@ def _rate_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     ``contact_code``/``account_code`` are row numbers in the history's tables (-1 unknown:
     a negative key no event has, so zero attempts and the rate falls back to its prior).
     """
-    channel = np.where(is_in(rows["channel"], "call"), 0, 1).astype(np.int64)
-    band = hour_band(rows["local_hour"].to_numpy())
-    weekday = rows["local_weekday"].to_numpy(np.int64)
+    population = _population_keys(rows)
     contact = rows["contact_code"].to_numpy(np.int64)
     account = rows["account_code"].to_numpy(np.int64)
     keys = {}
     for name, who in (("contact", contact), ("account", account)):
-        base = np.where(who >= 0, who * 2 + channel, -1)
-        keys[name] = base
-        keys[f"{name}_band"] = np.where(base >= 0, base * 10 + band, -1)
-        keys[f"{name}_weekday"] = np.where(base >= 0, base * 10 + weekday, -1)
-    return {**keys, **_population_keys(rows)}
+        # (who * 2 + channel) * 10 + band == who * 20 + (channel * 10 + band)
+        known = who >= 0
+        keys[name] = np.where(known, who * 2 + population["population"], -1)
+        keys[f"{name}_band"] = np.where(known, who * 20 + population["population_band"], -1)
+        keys[f"{name}_weekday"] = np.where(known, who * 20 + population["population_weekday"], -1)
+    return {**keys, **population}
 
 
 def _population_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:

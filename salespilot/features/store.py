@@ -45,28 +45,6 @@ class FeatureFolderError(ValueError):
     file, which hash, and what to run."""
 
 
-def table_metadata(
-    name: str,
-    df: pd.DataFrame,
-    *,
-    history_hash: str,
-    feature_set_version: str = FEATURE_SET_VERSION,
-    built_at: datetime | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The metadata stored with one feature table."""
-    tally = _AsOfTally()
-    tally.add(df)
-    return tally.metadata(
-        name,
-        list(df.columns),
-        history_hash=history_hash,
-        feature_set_version=feature_set_version,
-        built_at=built_at,
-        **extra,
-    )
-
-
 class _AsOfTally:
     """Rows and as_of range of a table, counted batch by batch."""
 
@@ -105,15 +83,6 @@ class _AsOfTally:
         }
 
 
-def _write_table(path: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None:
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    schema_meta = dict(table.schema.metadata or {})
-    schema_meta[METADATA_KEY] = json.dumps(meta).encode()
-    with replacing(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(schema_meta), tmp)
-    write_json(path.with_suffix(".json"), meta, indent=2)
-
-
 def write_feature_tables(
     tables: dict[str, pd.DataFrame],
     out_dir: str | Path,
@@ -131,19 +100,19 @@ def write_feature_tables(
     itself with :func:`write_manifest` once all its tables are written); returns the paths."""
     out_dir = Path(out_dir)
     built_at = built_at or datetime.now(UTC)
-    written = {}
-    for name, df in tables.items():
-        meta = table_metadata(
+    written = {
+        name: write_feature_batches(
             name,
-            df,
+            [df],
+            out_dir,
             history_hash=history_hash,
             feature_set_version=feature_set_version,
             built_at=built_at,
             **extra,
             **(extras or {}).get(name, {}),
         )
-        written[name] = out_dir / f"{name}.parquet"
-        _write_table(written[name], df, meta)
+        for name, df in tables.items()
+    }
     if manifest:
         write_manifest(out_dir, history_hash, list(written))
     return written

@@ -133,54 +133,6 @@ def build_group(
     """Build each planned table's rows of the accounts ``account_ids`` (``history`` is their
     slice, whose activities were rows ``activity_rows`` of the whole; None: the whole
     history) and write each as a Parquet part; return their paths."""
-    return _build_parts(
-        history,
-        account_ids,
-        activity_rows,
-        history_hash,
-        group,
-        n_groups,
-        plans,
-        dates,
-        parts_dir,
-    )
-
-
-@task(cache_key_fn=_group_key, persist_result=True)
-def build_group_folder(
-    folder: str,
-    account_ids: list[str],
-    cross: Any,
-    observed_until: pd.Timestamp,
-    history_hash: str,
-    group: int,
-    n_groups: int,
-    plans: list[tuple[str, int]],
-    dates: list[str],
-    parts_dir: str,
-) -> dict[str, str]:
-    """:func:`build_group` of one group's history folder (written by :func:`prepare_groups`;
-    validated as it loads): only this group's slice is ever read here."""
-    from salespilot.features.group_inputs import load_group
-
-    stated = Settings().observed_until
-    history, rows = load_group(folder, cross, observed_until, stated_until=stated)
-    return _build_parts(
-        history, account_ids, rows, history_hash, group, n_groups, plans, dates, parts_dir
-    )
-
-
-def _build_parts(
-    history: History,
-    account_ids: list[str] | None,
-    activity_rows: np.ndarray | None,
-    history_hash: str,
-    group: int,
-    n_groups: int,
-    plans: list[tuple[str, int]],
-    dates: list[str],
-    parts_dir: str,
-) -> dict[str, str]:
     from salespilot.atomic import replacing
     from salespilot.features.pit import entity_index
     from salespilot.features.training_sets import build_training_set
@@ -206,6 +158,30 @@ def _build_parts(
         paths[table] = str(out)
         del frame
     return paths
+
+
+@task(cache_key_fn=_group_key, persist_result=True)
+def build_group_folder(
+    folder: str,
+    account_ids: list[str],
+    cross: Any,
+    observed_until: pd.Timestamp,
+    history_hash: str,
+    group: int,
+    n_groups: int,
+    plans: list[tuple[str, int]],
+    dates: list[str],
+    parts_dir: str,
+) -> dict[str, str]:
+    """:func:`build_group` of one group's history folder (written by :func:`prepare_groups`;
+    validated as it loads): only this group's slice is ever read here."""
+    from salespilot.features.group_inputs import load_group
+
+    stated = Settings().observed_until
+    history, rows = load_group(folder, cross, observed_until, stated_until=stated)
+    return build_group.fn(
+        history, account_ids, rows, history_hash, group, n_groups, plans, dates, parts_dir
+    )
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
