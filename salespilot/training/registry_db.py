@@ -123,7 +123,10 @@ class SqliteRegistry:
         )
         return RegisteredModel(name=name, tags=dict(tags))
 
-    def _version(self, name: str, version: str | int, *, aliases: bool = True) -> ModelVersion:
+    def get_model_version(
+        self, name: str, version: str | int, *, aliases: bool = True
+    ) -> ModelVersion:
+        """Version ``version`` of ``name`` (without its aliases when not ``aliases``)."""
         row = self._rows(
             "SELECT version, run_id, creation_time FROM model_versions "
             "WHERE workspace = ? AND name = ? AND version = ? AND current_stage != ?",
@@ -158,9 +161,6 @@ class SqliteRegistry:
             aliases=[a for (a,) in names] if aliases else [],
         )
 
-    def get_model_version(self, name: str, version: str | int) -> ModelVersion:
-        return self._version(name, version)
-
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         self.get_registered_model(name)
         row = self._rows(
@@ -172,7 +172,7 @@ class SqliteRegistry:
         )
         if not row:
             raise NotFound(f"Registered model alias {alias} not found.")
-        return self._version(name, row[0][0])
+        return self.get_model_version(name, row[0][0])
 
     def search_model_versions(self, filter_string: str) -> list[ModelVersion]:
         """Only the filter the callers use, ``name='<model>'``: every version of one model,
@@ -188,7 +188,7 @@ class SqliteRegistry:
             name,
             _DELETED,
         )
-        return [self._version(name, v, aliases=False) for (v,) in versions]
+        return [self.get_model_version(name, v, aliases=False) for (v,) in versions]
 
     def get_run(self, run_id: str) -> Run:
         row = self._rows("SELECT status FROM runs WHERE run_uuid = ?", run_id)
@@ -206,7 +206,7 @@ class SqliteRegistry:
     # -- writes -----------------------------------------------------------------------------
 
     def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
-        self._version(name, version)
+        self.get_model_version(name, version)
         self._write(
             "INSERT OR REPLACE INTO registered_model_aliases (alias, version, name, workspace) "
             "VALUES (?, ?, ?, ?)",
@@ -237,7 +237,7 @@ class SqliteRegistry:
         )
 
     def set_model_version_tag(self, name: str, version: str | int, key: str, value: str) -> None:
-        self._version(name, version)
+        self.get_model_version(name, version)
         self._write(
             "INSERT OR REPLACE INTO model_version_tags (key, value, name, version, workspace) "
             "VALUES (?, ?, ?, ?, ?)",
