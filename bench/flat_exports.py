@@ -3,7 +3,7 @@ list and a churn snapshot - imported and trained like a customer's, against hand
 models on the same test rows.
 
     uv run python bench/flat_exports.py [--reps 30] [--months 18] [--seed 11]
-        [--churn-reps 150] [--churn-months 24]
+        [--churn-reps 150] [--churn-months 24] [--only EXPORT] [--params KEY=VALUE]
 
 Each export has one row per entity and its outcome columns, as such files come:
 
@@ -369,6 +369,13 @@ def hand_built(export: Export, x_train, y_train, x_test) -> dict[str, np.ndarray
     }
 
 
+def _trees(params: dict) -> str:
+    """Which trees the validation period chose (see ``_fit_chosen_trees``)."""
+    if params.get("extra_trees"):
+        return "one-split trees at random thresholds"
+    return f"the spec's trees ({params['num_leaves']} leaves)"
+
+
 def run(export: Export, history, work: Path, args) -> list[tuple]:
     from sklearn.metrics import roc_auc_score
 
@@ -399,7 +406,13 @@ def run(export: Export, history, work: Path, args) -> list[tuple]:
     spec = spec_for_history(horizon_spec(SPECS[export.model], settings, horizon), imported)
     frame = observed_horizon_rows(spec, build_dataset(spec, imported), imported)
     ev = train_model(
-        spec, imported, settings, frame=frame, figures=False, horizon_days=horizon
+        spec,
+        imported,
+        settings,
+        frame=frame,
+        figures=False,
+        horizon_days=horizon,
+        params=args.params,
     ).evaluation
     rows = labelled_rows(ev.spec, frame)
     y = rows[ev.spec.label].astype(int).to_numpy()
@@ -409,7 +422,7 @@ def run(export: Export, history, work: Path, args) -> list[tuple]:
         f"{export.name}: {len(flat):,} rows -> imported {sum(result.rows.values()):,} table rows; "
         f"{len(rows):,} labelled {ev.spec.rows} rows: train {split.train.sum():,}, valid "
         f"{split.valid.sum():,}, test {split.test.sum():,} (from {split.test_start.date()}, "
-        f"embargo {split.embargo_days:.0f} days); readiness "
+        f"embargo {split.embargo_days:.0f} days); kept {_trees(ev.spec.params)}; readiness "
         + (f"{ev.readiness.verdict} ({'; '.join(ev.readiness.reasons)})" if ev.readiness else "-")
     )
     y_test = y[split.test]
@@ -438,7 +451,16 @@ def main() -> None:
     ap.add_argument("--churn-reps", type=int, default=150, help="reps of the churn history")
     ap.add_argument("--churn-months", type=int, default=24, help="months of the churn history")
     ap.add_argument("--only", choices=[e.name for e in EXPORTS], default=None)
+    ap.add_argument(
+        "--params",
+        action="append",
+        help="LightGBM parameter override key=value for SalesPilot's models, as `salespilot "
+        "train --params` takes it (e.g. seed=3 or extra_trees=false)",
+    )
     args = ap.parse_args()
+    from salespilot.cli.model_cmds import parse_params
+
+    args.params = parse_params(args.params)
 
     histories = {}
 

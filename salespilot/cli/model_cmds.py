@@ -30,7 +30,7 @@ out = Console()
 MODEL_HELP = "win_probability, churn_risk, contact_time, or all"
 
 
-def _parse_params(pairs: list[str] | None) -> dict[str, Any]:
+def parse_params(pairs: list[str] | None) -> dict[str, Any]:
     """``["num_leaves=7", "learning_rate=0.1"]`` -> typed dict (JSON values, else strings)."""
     params: dict[str, Any] = {}
     # repeatable (--params a=1 --params b=2) or several in one (--params "a=1 b=2" / "a=1,b=2")
@@ -115,7 +115,7 @@ def train(
     _known_model(model, "all")
     if horizon_days is not None and model != "all" and not SPECS[model].horizon_applies:
         _fail(f"{model} has no label horizon (its label is the attempt's own outcome)")
-    overrides = _parse_params(params)
+    overrides = parse_params(params)
     from salespilot.training.fit import UnknownParamsError, check_lightgbm_params
 
     try:

@@ -319,6 +319,11 @@ def _model(
 #: for a decision-row model, trees of one split each (an additive model of the entity's own
 #: fields) compete with the spec's trees on the validation period
 ADDITIVE_LEAVES = 2
+#: ... each split at a random threshold (LightGBM's extremely randomized trees) unless the
+#: parameters say otherwise (``--params extra_trees=false``): hundreds of one-split trees then
+#: average into smooth shapes of each field, where the best thresholds of a few thousand rows
+#: make noisy steps
+ADDITIVE_PARAMS = {"num_leaves": ADDITIVE_LEAVES, "extra_trees": True}
 
 
 def _fit_chosen_trees(
@@ -334,9 +339,10 @@ def _fit_chosen_trees(
 
     A decision-row model (one row per lead, call or customer, as flat exports give) learns from
     a few thousand rows, often with nothing but the entity's own fields: interactions between
-    them are rarely estimable there, and an additive model (trees of one split) can rank better.
-    Both are grown, and the one with the higher validation ROC AUC is kept (its parameters
-    are the spec's from then on: refit, logged on the run); the test period is not looked at.
+    them are rarely estimable there, and an additive model (trees of one split, each at a random
+    threshold: :data:`ADDITIVE_PARAMS`) can rank better. Both are grown, and the one with the
+    higher validation ROC AUC is kept (its parameters are the spec's from then on: refit, logged
+    on the run); the test period is not looked at.
     Grid rows (a pipeline's weekly snapshots) keep the spec's trees."""
     from salespilot.training.evaluate import roc_auc
 
@@ -358,7 +364,7 @@ def _fit_chosen_trees(
     booster, categories = grow(dict(spec.params))
     if spec.rows != "decision" or int(spec.params.get("num_leaves", 31)) <= ADDITIVE_LEAVES:
         return spec, booster, categories
-    additive_spec = spec.with_params(num_leaves=ADDITIVE_LEAVES)
+    additive_spec = spec.with_params(**{**ADDITIVE_PARAMS, **_extra_trees_of(spec.params)})
     additive, additive_categories = grow(dict(additive_spec.params))
 
     def valid_auc(b: Any, cats: dict[str, list]) -> float:
@@ -368,6 +374,15 @@ def _fit_chosen_trees(
         log.info("%s: trees of one split rank the validation period better", spec.name)
         return additive_spec, additive, additive_categories
     return spec, booster, categories
+
+
+def _extra_trees_of(params: dict[str, Any]) -> dict[str, Any]:
+    """``extra_trees`` as the parameters set it (under any of LightGBM's names for it)."""
+    from lightgbm.basic import _ConfigAliases
+
+    names = _ConfigAliases.get("extra_trees")
+    given = [v for k, v in params.items() if k in names]
+    return {"extra_trees": given[-1]} if given else {}
 
 
 def _refit_with_held_out_scores(

@@ -99,9 +99,9 @@ def test_user_errors_are_messages_not_tracebacks(cli_state, tmp_path):
 
 
 def test_params_parse_repeated_or_grouped_with_json_types():
-    from salespilot.cli.model_cmds import _parse_params
+    from salespilot.cli.model_cmds import parse_params
 
-    assert _parse_params(
+    assert parse_params(
         ["num_leaves=2 learning_rate=0.1", "objective=binary,deterministic=true"]
     ) == {
         "num_leaves": 2,

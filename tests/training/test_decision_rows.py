@@ -164,8 +164,23 @@ def test_decision_rows_keep_the_trees_that_rank_the_validation_period_better(int
     leaves = booster.dump_model()["tree_info"][0]["num_leaves"]
     if interaction:
         assert chosen.params["num_leaves"] == 7 and leaves > ADDITIVE_LEAVES
+        assert "extra_trees" not in chosen.params
     else:
         assert chosen.params["num_leaves"] == ADDITIVE_LEAVES == leaves
+        # each split at a random threshold: the trees on `a` split it at (nearly) as many
+        # places as there are such trees, where the best threshold repeats
+        thresholds = [
+            t["tree_structure"]["threshold"]
+            for t in booster.dump_model()["tree_info"]
+            if t["tree_structure"].get("split_feature") == 0
+        ]
+        assert chosen.params["extra_trees"] is True
+        assert len(thresholds) > 10 and len(set(thresholds)) > 0.8 * len(thresholds)
+    if not interaction:  # --params extra_trees=false: the best threshold of each split
+        spec = _two_field_spec("decision").with_params(extra_tree=False)
+        chosen, booster, _ = _fit_chosen_trees(spec, train, y_train, valid, y_valid, client=None)
+        assert chosen.params["num_leaves"] == ADDITIVE_LEAVES
+        assert chosen.params["extra_trees"] is False
     grid, grid_booster, _ = _fit_chosen_trees(
         _two_field_spec("grid"), train, y_train, valid, y_valid, client=None
     )
