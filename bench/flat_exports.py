@@ -371,9 +371,10 @@ def hand_built(export: Export, x_train, y_train, x_test) -> dict[str, np.ndarray
 
 def _trees(params: dict) -> str:
     """Which trees the validation period chose (see ``_fit_chosen_trees``)."""
-    if params.get("extra_trees"):
-        return "one-split trees at random thresholds"
-    return f"the spec's trees ({params['num_leaves']} leaves)"
+    thresholds = "random" if params.get("extra_trees") else "best"
+    if params["num_leaves"] == 2:
+        return f"one-split trees at the {thresholds} thresholds"
+    return f"the spec's trees ({params['num_leaves']} leaves, {thresholds} thresholds)"
 
 
 def run(export: Export, history, work: Path, args) -> list[tuple]:
