@@ -104,6 +104,14 @@ def train(
             "to every model with a horizon (win_probability, churn_risk); contact_time has none.",
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Leave this feature out, by the name the warnings give it (repeatable), e.g. a "
+            "field filled in after the outcome: --exclude custom_lead_type.",
+        ),
+    ] = None,
 ) -> None:
     """Train, evaluate, log to MLflow and register models; promote a version only if it wins."""
     from salespilot.models import SPECS
@@ -116,6 +124,9 @@ def train(
     if horizon_days is not None and model != "all" and not SPECS[model].horizon_applies:
         _fail(f"{model} has no label horizon (its label is the attempt's own outcome)")
     overrides = parse_params(params)
+    excluded = tuple(f for raw in exclude or [] for f in raw.replace(",", " ").split())
+    if excluded and model == "all":
+        _fail("--exclude names one model's features: name the model (train win_probability ...)")
     from salespilot.training.fit import UnknownParamsError, check_lightgbm_params
 
     try:
@@ -157,6 +168,7 @@ def train(
                     settings,
                     params=overrides,
                     horizon_days=horizon_days,
+                    exclude_features=excluded,
                     features_dir=settings.features_dir,
                     progress=lambda msg: bar.update(task, description=msg),
                 )
@@ -202,6 +214,8 @@ def _print_train_table(results: dict[str, Any]) -> None:
         print_table(out, table)
         for why in (r.get("baselines_left_out") or {}).values():
             out.print(f"  {why}")
+        if r.get("excluded_features"):
+            out.print(f"  features excluded (--exclude): {', '.join(r['excluded_features'])}")
         for line in _row_lines(r.get("row_accounting")):
             out.print(f"  {line}")
         ready = r.get("readiness") or {}

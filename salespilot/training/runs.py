@@ -104,11 +104,13 @@ def train_named(
     *,
     params: dict[str, Any] | None = None,
     horizon_days: int | None = None,
+    exclude_features: tuple[str, ...] = (),
     features_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train model ``name`` on ``history``, reusing the stored feature table of ``features_dir``
-    when it was built from this history with this model's horizon."""
+    when it was built from this history with this model's horizon; ``exclude_features`` are
+    left out of its features (``train --exclude``)."""
     spec = get_spec(name)
     explicit = horizon_days if spec.horizon_applies else None
     resolved = horizon_spec(spec, settings, explicit)
@@ -122,6 +124,7 @@ def train_named(
         frame=frame,
         history_hash=history_hash,
         horizon_days=explicit,
+        exclude_features=exclude_features,
         progress=progress,
     )
 

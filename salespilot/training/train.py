@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,34 @@ class MissingTablesError(ValueError):
     """The history lacks a table the model needs; the message says which to add."""
 
 
+class UnknownFeatureError(ValueError):
+    """``train --exclude`` named a feature the model does not have; the message says which,
+    and the close names."""
+
+
+def check_excluded(spec: ModelSpec, offered: Mapping[str, str], exclude: Iterable[str]) -> None:
+    """Raise :class:`UnknownFeatureError` when ``exclude`` names a feature that is neither one
+    of ``spec``'s nor one of the customer's own fields ``offered`` (a mistyped name would
+    otherwise leave the field in without a word)."""
+    from salespilot.features.names import close_names
+
+    known = [*spec.features, *offered]
+    unknown = [f for f in exclude if f not in known]
+    if not unknown:
+        return
+    named = []
+    for f in unknown:
+        close = close_names(f, known)
+        named.append(
+            f"{f!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
+        )
+    raise UnknownFeatureError(
+        f"no feature {', '.join(named)} to exclude; give feature names as the "
+        "warnings write them (a customer's own field as custom_<name>); the run's features.json "
+        "lists them all"
+    )
+
+
 @dataclass
 class TrainResult:
     """What one ``train_model`` call produced and decided."""
@@ -47,6 +75,7 @@ class TrainResult:
     reason: str = ""
     run_id: str | None = None
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    excluded_features: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's JSON for this model: metrics, baselines, oracle, version, champion, ..."""
@@ -57,6 +86,7 @@ class TrainResult:
                 "champion": self.champion,
                 "reason": self.reason,
                 "run_id": self.run_id,
+                "excluded_features": list(self.excluded_features),
             }
         )
         return out
@@ -241,6 +271,8 @@ def train_model(
         spec = spec.with_params(**params)
     if extra_features is None and history is not None:
         extra_features = declared_custom_features(spec, history)
+    if extra_features is not None:  # else a bare frame's custom columns are found below
+        check_excluded(spec, extra_features, exclude_features)
     if extra_features or exclude_features:
         spec = spec.with_features(extra=extra_features, exclude=exclude_features)
     if history is not None:
@@ -301,6 +333,7 @@ def train_model(
         figures=figures,
         extra_tags={
             "training_cluster": settings.training_cluster,
+            **({"excluded_features": ",".join(exclude_features)} if exclude_features else {}),
             **({"data_dir": str(history.source)} if history is not None and history.source else {}),
         },
         progress=say,
@@ -327,4 +360,5 @@ def train_model(
         reason=reason,
         run_id=run_id,
         champion_metrics=champ_metrics,
+        excluded_features=tuple(exclude_features),
     )

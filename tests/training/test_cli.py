@@ -117,3 +117,36 @@ def test_unknown_params_are_refused_with_the_key(tmp_path):
     )
     assert r.exit_code == 1
     assert "unknown LightGBM parameter(s) 'horizon_days'" in r.output
+
+
+def test_exclude_leaves_a_feature_out_and_refuses_a_mistyped_one(cli_state, demo_history_dir):
+    """``train --exclude`` (what the leak warnings ask for) drops the feature from the model and
+    says so in the JSON, the table and on the run; a name the model does not have is refused
+    before any training, with the close names; with ``all`` it asks for the model."""
+    from mlflow import MlflowClient
+
+    data = str(demo_history_dir)
+    typo = run("train", "win_probability", "--data", data, "--exclude", "owner_win_rate_smothed")
+    assert typo.exit_code == 1 and "Traceback" not in typo.output
+    said = " ".join(typo.stderr.split())
+    assert "win_probability: no feature 'owner_win_rate_smothed'" in said
+    assert "did you mean 'owner_win_rate_smoothed'" in said
+    every = run("train", "all", "--data", data, "--exclude", "owner_win_rate_smoothed")
+    assert every.exit_code == 1 and "name the model" in every.stderr
+
+    fast = ("--params", "num_boost_round=20")
+    res = run("train", "win_probability", "--data", data, "--json", *fast,
+              "--exclude", "owner_win_rate_smoothed,team")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)["win_probability"]
+    assert r["excluded_features"] == ["owner_win_rate_smoothed", "team"]
+    client = MlflowClient(get_settings().mlflow_tracking_uri)
+    path = client.download_artifacts(r["run_id"], "features.json")
+    with open(path) as f:
+        features = json.load(f)["features"]
+    assert "owner_win_rate_smoothed" not in features and "team" not in features
+    assert "owner_deals_closed" in features
+    tags = client.get_run(r["run_id"]).data.tags
+    assert tags["excluded_features"] == "owner_win_rate_smoothed,team"
+    table = run("train", "win_probability", "--data", data, *fast, "--exclude", "team")
+    assert table.exit_code == 0 and "features excluded (--exclude): team" in table.stdout
