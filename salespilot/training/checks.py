@@ -131,7 +131,7 @@ def leak_warnings_from(spec: ModelSpec, aucs: dict[str, float]) -> list[str]:
             warnings.append(
                 f"{spec.name}: feature {f!r} alone predicts {spec.label} with ROC AUC {auc:.3f} "
                 f"(> {spec.leak_auc}) - a likely leak (a field filled in after the outcome?); "
-                "exclude it unless it is truly known before the outcome"
+                f"exclude it (train --exclude {f}) unless it is truly known before the outcome"
             )
     return warnings
 
@@ -158,7 +158,8 @@ def outcome_leak_warnings(spec: ModelSpec, frame: pd.DataFrame, already: list[st
             warnings.append(
                 f"{spec.name}: feature {f!r} alone predicts the eventual outcome ({column}) with "
                 f"ROC AUC {auc:.3f} (> {spec.leak_auc}) - a likely leak (a field filled in after "
-                "the outcome?); exclude it unless it is truly known before the outcome"
+                f"the outcome?); exclude it (train --exclude {f}) unless it is truly known "
+                "before the outcome"
             )
     return warnings
 
@@ -277,7 +278,7 @@ def review_warnings(
         names.append(f)
         warnings.append(
             f"{spec.name}: review feature {f!r}: " + "; ".join(found[f]) + " - is it known "
-            "before the outcome? If it is filled in afterwards, exclude it (mapping: known: "
-            "after_outcome)"
+            f"before the outcome? If it is filled in afterwards, exclude it (train --exclude {f}; "
+            "mapping: known: after_outcome)"
         )
     return warnings, names

@@ -272,7 +272,10 @@ def judge(
         helps.append("more training rows, or fields the linear baseline cannot use as well")
     if error_leaks:
         reasons.append("a leak check fired: " + "; ".join(error_leaks))
-        helps.append("exclude the named fields (or mark them known: after_outcome in the mapping)")
+        helps.append(
+            "exclude the named fields (train --exclude NAME, or mark them known: after_outcome "
+            "in the mapping)"
+        )
     if won_lost is not None and won_lost.within_noise:
         reasons.append(_won_vs_lost_reason(won_lost, horizon_days))
         helps.append(

@@ -7,7 +7,6 @@ checkout (skipped where absent, except under CI).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -54,20 +53,30 @@ def test_olist_imports_with_day_first_dates_and_won_from_the_closed_file(olist_h
     }
 
 
-def test_olist_win_model_names_the_won_only_columns_as_leaks(olist_history_dir):
-    """The closed deals' columns reach the features (declared, not excluded) and training
-    names each of them as a likely leak."""
+def test_olist_names_the_won_only_columns_then_trains_ready_without_them(
+    olist_history_dir, tmp_path, mlflow_template
+):
+    """What the example's README shows. One lead a row, scored at its first contact (the
+    mapping's ``models:``). With the closed deals' columns (declared on purpose) the leak
+    checks name each of them and the version is not_ready; excluded (``train --exclude``), the
+    model is ready: ahead of the logistic regression on the same test leads, and calibrated."""
     from salespilot.models import SPECS
-    from salespilot.training.core import fit_and_evaluate
-    from salespilot.training.train import build_dataset, declared_custom_features
+    from salespilot.settings import Settings
+    from salespilot.training.train import train_model
 
     history = load_history(olist_history_dir, now=NOW)
+    settings = Settings(data_dir=olist_history_dir, state_dir=mlflow_template(tmp_path / "s"))
     spec = SPECS["win_probability"]
-    spec = spec.with_features(extra=declared_custom_features(spec, history))
-    assert set(WON_ONLY) <= set(spec.features)
-    # a coarser grid and fewer rounds keep the test fast
-    spec = dataclasses.replace(spec, grid_freq="2W-MON", num_boost_round=60)
-    ev = fit_and_evaluate(spec, build_dataset(spec, history))
-    named = " ".join(w for w in ev.warnings if "leak" in w)
+    leaky = train_model(spec, history, settings, figures=False)
+    ev = leaky.evaluation
+    assert ev.spec.rows == "decision" and set(WON_ONLY) <= set(ev.spec.features)
     for col in WON_ONLY:
-        assert f"'{col}'" in named
+        assert any(f"'{col}'" in w and "leak" in w for w in ev.error_leaks), col
+    assert ev.readiness.verdict == "not_ready" and not leaky.champion
+
+    honest = train_model(spec, history, settings, figures=False, exclude_features=WON_ONLY)
+    ev = honest.evaluation
+    assert not set(WON_ONLY) & set(ev.spec.features) and not ev.error_leaks
+    assert ev.readiness.verdict == "ready" and honest.champion
+    assert ev.metrics["roc_auc"] > max(0.68, ev.baselines["logistic_regression"]["roc_auc"])
+    assert ev.metrics["ece"] <= 0.05
