@@ -237,6 +237,9 @@ def _fit_and_evaluate(
         unclosed_with_test_auc(spec, train, test, y_test, p_test),
     )
     warnings += review
+    ties = split.cut_ties_warning(spec.name)
+    if ties:
+        warnings.append(ties)
     for w in warnings:
         log.warning(w)
     verdict = readiness.judge(

@@ -11,7 +11,7 @@ which is older than every test row, so no entity's future is ever in training.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,31 @@ class TimeSplit:
     embargo_days: float
     #: rows left out because their label window overlaps the next period (None: none are)
     embargo: np.ndarray | None = None
+    #: per cut (``"validation"``, ``"test"``) that falls among decisions made at one instant,
+    #: how many share that instant: there the periods are a seeded draw, not earlier and later
+    cut_ties: dict[str, int] = field(default_factory=dict)
+
+    def cut_ties_warning(self, model: str) -> str | None:
+        """What a user must know when a cut is a draw among simultaneous decisions."""
+        if not self.cut_ties:
+            return None
+        n = int(self.train.sum() + self.valid.sum() + self.test.sum())
+        if self.train_end == self.test_end:
+            return (
+                f"{model}: every decision is at one instant ({self.test_end.date()}): the "
+                f"training, validation and test rows are a seeded random draw of the {n:,} rows, "
+                "not earlier and later data; the test figures say how the model ranks rows like "
+                "these, not how it will do on later ones (where rows have times of their own, "
+                "map them: docs/import.md)"
+            )
+        cuts = ", ".join(
+            f"the {cut} cut falls among {k:,} decisions at {self._cut_time(cut).date()}"
+            for cut, k in self.cut_ties.items()
+        )
+        return f"{model}: {cuts}: there the periods are a seeded random draw, not a time order"
+
+    def _cut_time(self, cut: str) -> pd.Timestamp:
+        return self.test_start if cut == "test" else self.valid_start
 
     def describe(self) -> dict[str, str | int | float]:
         """The split as plain values, for MLflow params and the CLI."""
@@ -51,6 +76,7 @@ class TimeSplit:
             "test_start": str(self.test_start),
             "test_end": str(self.test_end),
             "embargo_days": self.embargo_days,
+            **{f"{cut}_cut_ties": k for cut, k in self.cut_ties.items()},
         }
 
 
@@ -158,8 +184,14 @@ def decision_split(
     left_test = overlaps_test & (position >= valid_pos) & ~test
     reach = np.concatenate([(valid_start - t)[left_valid], (test_start - t)[left_test]])
     embargo = float(reach.max() / np.timedelta64(1, "D")) if reach.size else 0.0
-    if (t == test_start).all():
-        log.info("%d decisions at one instant (%s): a cross-sectional split", n, test_start)
+    cut_ties = {}
+    for cut, start, later in (
+        ("validation", valid_start, position >= valid_pos),
+        ("test", test_start, test),
+    ):
+        at = t == start
+        if (at & later).any() and (at & ~later).any():  # a draw among them sets the sides
+            cut_ties[cut] = int(at.sum())
     ts = pd.Series(t)
     return TimeSplit(
         train=train,
@@ -172,4 +204,5 @@ def decision_split(
         test_end=pd.Timestamp(t.max()),
         embargo_days=embargo,
         embargo=~(train | valid | test),
+        cut_ties=cut_ties,
     )

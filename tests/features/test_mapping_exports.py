@@ -144,6 +144,23 @@ def test_row_numbers_found_in_and_offsets(tmp_path):
     assert frame["closed_at"][0] == pd.Timestamp("2018-05-06 11:30")
 
 
+def test_an_export_without_dates_takes_the_file_order_as_its_times(tmp_path):
+    """``plus: {minutes: row_number}``: each row a minute after the one above it (the CSV's
+    line number, as the ids count), so a time split cuts by the file's order."""
+    frame = _one_table(
+        tmp_path,
+        LEADS,
+        {
+            "opportunity_id": {"row_number": True},
+            "created_at": {"constant": "2018-06-30", "plus": {"minutes": "row_number"}},
+            "closed_at": {"constant": "2018-06-30", "plus": {"days": 2, "minutes": "row_number"}},
+        },
+    )
+    start = pd.Timestamp("2018-06-30")
+    assert list(frame["created_at"]) == [start + pd.Timedelta(minutes=m) for m in (2, 3, 4)]
+    assert list(frame["closed_at"] - frame["created_at"]) == [pd.Timedelta(days=2)] * 3
+
+
 def test_timestamps_from_parts_and_derived_hour_and_weekday(tmp_path):
     frame = _one_table(
         tmp_path,

@@ -38,6 +38,18 @@ def test_decisions_at_one_instant_are_split_as_a_cross_section():
     assert not (s.train & s.test).any() and not (s.valid & s.test).any()
     again = decision_split(t, t + pd.Timedelta(days=30))
     assert (again.test == s.test).all()  # seeded: identical runs cut identically
+    # and the run says so: its test rows are no later than its training rows
+    assert s.cut_ties == {"validation": 100, "test": 100}
+    assert s.describe()["test_cut_ties"] == 100
+    said = s.cut_ties_warning("churn_risk")
+    assert "every decision is at one instant (2026-05-31)" in said and "100 rows" in said
+    # a cut through one busy day only: that day's decisions are drawn, the rest ordered
+    days = pd.Series(pd.date_range("2026-01-01", periods=70, freq="D"))  # to 11 March
+    busy = pd.concat([days, pd.Series([pd.Timestamp("2026-03-12")] * 30)], ignore_index=True)
+    part = decision_split(busy, busy)  # the test period: 20 of the 30 at 12 March
+    assert part.cut_ties == {"test": 30}
+    assert "the test cut falls among 30 decisions at 2026-03-12" in part.cut_ties_warning("m")
+    assert decision_split(days, days).cut_ties_warning("m") is None  # a time order: nothing
 
 
 def test_win_model_on_decision_rows_has_one_row_per_deal(demo_history):

@@ -96,6 +96,9 @@ class FromParts(_Strict):
         return [v for v in named if isinstance(v, str)]
 
 
+#: The offset amount that is the row's number in the user's own file, never a source column of
+#: that name: ``plus: {minutes: row_number}`` gives rows in the file's order, a minute apart
+ROW_NUMBER = "row_number"
 #: Units a date offset (``plus:``/``minus:``) may use.
 OffsetUnit = Literal["years", "months", "weeks", "days", "hours", "minutes"]
 #: Parts a derived feature (``derive:``) may take from a timestamp, in its local time.
@@ -112,7 +115,7 @@ class ColumnSpec(_Strict):
     key of another table), ``values`` (a value map), ``lookup`` (a join), ``fill`` (a value for
     what is still empty). Timestamps are parsed with ``date_format``/``dayfirst``/``timezone``
     (falling back to the mapping's defaults) and stored as UTC, then moved by ``plus``/``minus``
-    (``{months: tenure}``: a number or a source column per unit). ``derive`` turns a timestamp
+    (``{months: tenure}``: a number, a source column or ``row_number`` per unit). ``derive`` turns a timestamp
     into a number (its local hour, weekday, ...). ``known: after_outcome`` marks a field filled
     in only after the outcome: it is never a feature (as if listed under ``exclude:``).
     """
@@ -193,7 +196,7 @@ class ColumnSpec(_Strict):
         if self.from_parts is not None:
             cols = self.from_parts.columns()
         for offset in (self.plus or {}, self.minus or {}):
-            cols += [v for v in offset.values() if isinstance(v, str)]
+            cols += [v for v in offset.values() if isinstance(v, str) and v != ROW_NUMBER]
         return cols
 
 

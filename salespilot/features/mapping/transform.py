@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from salespilot.features.mapping.model import (
+    ROW_NUMBER,
     ColumnSpec,
     Condition,
     FromParts,
@@ -258,12 +259,16 @@ def _found_in(s: pd.Series, spec: ColumnSpec, ctx: _Context) -> pd.Series:
 def _shift(
     s: pd.Series, offset: dict, sign: int, raw: pd.DataFrame, ctx: _Context, col: str
 ) -> pd.Series:
-    """Timestamps moved by ``offset`` (unit -> a number or a source column of numbers)."""
+    """Timestamps moved by ``offset`` (unit -> a number, a source column of numbers, or
+    ``row_number``: the row's number in the user's file)."""
     if not pd.api.types.is_datetime64_dtype(s.dtype):
         return s  # some values did not parse: validation reports them as they are
     out = s.copy()
     for unit, amount in offset.items():
-        if isinstance(amount, str):
+        if amount == ROW_NUMBER:
+            assert ctx.row_numbers is not None
+            n = pd.Series(ctx.row_numbers.to_numpy(dtype="float64"), index=raw.index)
+        elif isinstance(amount, str):
             n = _numeric(raw[amount], ctx, f"{col} ({unit} from {amount})")
         else:
             n = pd.Series(float(amount), index=raw.index)
