@@ -115,9 +115,10 @@ class ColumnSpec(_Strict):
     key of another table), ``values`` (a value map), ``lookup`` (a join), ``fill`` (a value for
     what is still empty). Timestamps are parsed with ``date_format``/``dayfirst``/``timezone``
     (falling back to the mapping's defaults) and stored as UTC, then moved by ``plus``/``minus``
-    (``{months: tenure}``: a number, a source column or ``row_number`` per unit). ``derive`` turns a timestamp
-    into a number (its local hour, weekday, ...). ``known: after_outcome`` marks a field filled
-    in only after the outcome: it is never a feature (as if listed under ``exclude:``).
+    (``{months: tenure}``: a number, a source column or ``row_number`` per unit). ``derive``
+    turns a timestamp into a number (its local hour, weekday, ...). ``known: after_outcome``
+    marks a field filled in only after the outcome: it is never a feature (as if listed under
+    ``exclude:``).
     """
 
     column: str | None = None
