@@ -35,6 +35,7 @@ from salespilot.features.pit import (
     category_column,
     column_codes,
     days_between,
+    decided_at_once,
     has_left_at,
     observed_end,
     rows_at,
@@ -303,8 +304,8 @@ def add_deal_labels(snapshot: pd.DataFrame, history: History, horizon_days: int)
     won = (status == "won") & closed_in
     # Known only where the whole horizon has been observed: keeping the deals that happened to
     # close early in a horizon running past the end would bias the latest rows towards fast
-    # closers.
-    known = horizon_end <= end
+    # closers. Unless every deal was decided at its own decision time (a call list).
+    known = (horizon_end <= end) | decided_at_once(t, closed)
     out = snapshot.copy(deep=False)
     out["label_won"] = np.where(known, won.astype(np.float64), np.nan)
     out["label_outcome_won"] = np.where(

@@ -25,6 +25,20 @@ def class_counts(y: np.ndarray) -> tuple[int, int]:
     return int(y.sum()), int(len(y) - y.sum())
 
 
+def check_some_label_known(spec: ModelSpec, frame: pd.DataFrame) -> None:
+    """Raise :class:`NotEnoughDataError` when ``frame`` has rows but none with a known label:
+    every row's label horizon reaches past the history's end. Says what would help."""
+    if frame.empty or spec.label not in frame.columns or frame[spec.label].notna().any():
+        return
+    t = pd.to_datetime(frame[spec.time_column])
+    raise NotEnoughDataError(
+        f"no row has a known label: the {spec.horizon_days}-day horizon of each of the "
+        f"{len(frame):,} rows (from {t.min().date()} to {t.max().date()}) reaches past the "
+        "history's end; give a shorter horizon (--horizon-days N), a longer history, or the "
+        "export's end date (observed_until in the mapping) if it is later than the last event"
+    )
+
+
 def check_min_data(spec: ModelSpec, *, account: Any = None, **periods: np.ndarray) -> None:
     """Raise :class:`NotEnoughDataError` when a period has too few examples of either class.
 

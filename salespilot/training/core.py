@@ -129,6 +129,7 @@ def _fit_and_evaluate(
     warm_up: pd.Series | None,
     client: Any,
 ) -> Evaluation:
+    checks.check_some_label_known(spec, frame)
     rows = labelled_rows(spec, frame)
     y = rows[spec.label].astype(int).to_numpy()
     if spec.rows == "decision":

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from salespilot.features.pit import observed_end
+from salespilot.features.pit import decided_at_once, observed_end
 from salespilot.models.spec import ModelSpec
 from salespilot.settings import Settings
 from salespilot.training import promotion, tracking
@@ -186,9 +186,14 @@ def build_dataset(spec: ModelSpec, history: History) -> pd.DataFrame:
 
 def observed_horizon_rows(spec: ModelSpec, frame: pd.DataFrame, history: History) -> pd.DataFrame:
     """``frame`` with the label unknown (NaN) where the label horizon reaches past the
-    history's end (``observed_until``, else the last event); attempts: as they are."""
+    history's end (``observed_until``, else the last event); attempts, and rows all decided at
+    their own decision time (:func:`~salespilot.features.pit.decided_at_once`): as they are."""
     frame = frame.reset_index(drop=True)
     if not spec.horizon_applies or spec.time_column not in frame.columns:
+        return frame
+    if "resolved_at" in frame.columns and decided_at_once(
+        frame[spec.time_column], frame["resolved_at"]
+    ):
         return frame
     past = frame[spec.time_column] + pd.Timedelta(days=spec.horizon_days) > observed_end(history)
     if past.any() and spec.label in frame.columns:

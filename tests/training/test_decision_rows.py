@@ -198,3 +198,35 @@ def test_decision_rows_keep_the_trees_that_rank_the_validation_period_better(int
     )
     assert grid.params["num_leaves"] == 7
     assert grid_booster.dump_model()["tree_info"][0]["num_leaves"] > ADDITIVE_LEAVES
+
+
+def test_deals_decided_at_their_own_time_keep_their_labels_to_the_end(demo_history):
+    """A call list: each call connects or not as it starts (closed at its created_at). Every
+    label is known at once, so the history's end cuts none off, whatever the horizon; with one
+    deal that took time, the latest horizon is unlabelled again (the quick outcomes alone
+    would bias the end). With no label known at all the message says what would help."""
+    from salespilot.features.pit import observed_end
+    from salespilot.models import SPECS
+    from salespilot.training.checks import NotEnoughDataError, check_some_label_known
+    from salespilot.training.train import build_dataset, observed_horizon_rows
+
+    opps = demo_history.opportunities
+    closed = opps[opps["status"].isin(["won", "lost"])].copy()
+    closed["closed_at"] = closed["created_at"]
+    at_once = dataclasses.replace(demo_history, opportunities=closed)
+    spec = dataclasses.replace(SPECS["win_probability"], rows="decision", horizon_days=60)
+    frame = observed_horizon_rows(spec, build_dataset(spec, at_once), at_once)
+    assert len(frame) == len(closed) and frame[spec.label].notna().all()
+    won = closed.set_index("opportunity_id")["status"].eq("won").astype(float)
+    assert (frame[spec.label].to_numpy() == won.loc[frame["opportunity_id"]].to_numpy()).all()
+
+    slow = closed.copy()
+    slow.iloc[0, slow.columns.get_loc("closed_at")] += pd.Timedelta(days=3)
+    one_slow = dataclasses.replace(demo_history, opportunities=slow)
+    frame = observed_horizon_rows(spec, build_dataset(spec, one_slow), one_slow)
+    late = frame["as_of"] + pd.Timedelta(days=60) > observed_end(one_slow)
+    assert late.any() and frame.loc[late, spec.label].isna().all()
+    assert frame.loc[~late, spec.label].notna().all()
+
+    with pytest.raises(NotEnoughDataError, match="no row has a known label: the 60-day horizon"):
+        check_some_label_known(spec, frame[late])
