@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -73,14 +73,14 @@ def observed_end(history: History) -> pd.Timestamp:
     return last_event(history)
 
 
-def decided_at_once(decided_at: Any, resolved_at: Any) -> bool:
+def decided_at_once(decided_at: object, resolved_at: object) -> bool:
     """Whether every row's outcome became known at its own decision time (a call list: each
     call connects or not as it starts). Then each label is known as soon as the row exists,
     whatever the horizon, and no row's label is cut off by the history's end; keeping only the
     rows decided early near the end (which would favour quick outcomes) is not at stake."""
-    t = pd.to_datetime(pd.Series(np.asarray(decided_at)))
-    r = pd.to_datetime(pd.Series(np.asarray(resolved_at)))
-    return len(t) > 0 and bool((r.notna() & (r == t)).all())
+    t = np.asarray(decided_at, dtype="datetime64[ns]")
+    r = np.asarray(resolved_at, dtype="datetime64[ns]")
+    return len(t) > 0 and bool((r == t).all())  # NaT (still open) equals nothing
 
 
 def last_event(history: History) -> pd.Timestamp:
