@@ -30,12 +30,15 @@ out = Console()
 MODEL_HELP = "win_probability, churn_risk, contact_time, or all"
 
 
+def _items(values: list[str] | None) -> list[str]:
+    """A repeatable option's items: ``--x a --x b`` or several in one (``"a b"`` / ``"a,b"``)."""
+    return [item for raw in values or [] for item in raw.replace(",", " ").split()]
+
+
 def parse_params(pairs: list[str] | None) -> dict[str, Any]:
     """``["num_leaves=7", "learning_rate=0.1"]`` -> typed dict (JSON values, else strings)."""
     params: dict[str, Any] = {}
-    # repeatable (--params a=1 --params b=2) or several in one (--params "a=1 b=2" / "a=1,b=2")
-    items = [p for raw in pairs or [] for p in raw.replace(",", " ").split()]
-    for pair in items:
+    for pair in _items(pairs):
         if "=" not in pair:
             raise typer.BadParameter(f"--params expects key=value, got {pair!r}")
         key, value = pair.split("=", 1)
@@ -124,7 +127,7 @@ def train(
     if horizon_days is not None and model != "all" and not SPECS[model].horizon_applies:
         _fail(f"{model} has no label horizon (its label is the attempt's own outcome)")
     overrides = parse_params(params)
-    excluded = tuple(f for raw in exclude or [] for f in raw.replace(",", " ").split())
+    excluded = tuple(_items(exclude))
     if excluded and model == "all":
         _fail("--exclude names one model's features: name the model (train win_probability ...)")
     from salespilot.training.fit import UnknownParamsError, check_lightgbm_params

@@ -18,12 +18,17 @@ def close_names(given: str, known: Iterable[str], n: int = 3) -> list[str]:
     return [by_key[k] for k in difflib.get_close_matches(_key(given), list(by_key), n, 0.6)]
 
 
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """``did you mean 'EMEA North'?`` (the close names of :func:`close_names`), or ``""``."""
+    close = close_names(given, known)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 def unknown_name(kind: str, given: str, known: Iterable[str]) -> str:
     """``unknown team 'EMEA Nort'; did you mean 'EMEA North'? (teams: APAC, EMEA North)``."""
     names = sorted({str(k) for k in known})
-    close = close_names(given, names)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {kind} {given!r}{hint} ({kind}s: {', '.join(names)})"
+    hint = did_you_mean(given, names)
+    return f"unknown {kind} {given!r}{'; ' + hint if hint else ''} ({kind}s: {', '.join(names)})"
 
 
 def display_name(value: str) -> str:

@@ -45,18 +45,14 @@ def check_excluded(spec: ModelSpec, offered: Mapping[str, str], exclude: Iterabl
     """Raise :class:`UnknownFeatureError` when ``exclude`` names a feature that is neither one
     of ``spec``'s nor one of the customer's own fields ``offered`` (a mistyped name would
     otherwise leave the field in without a word)."""
-    from salespilot.features.names import close_names
+    from salespilot.features.names import did_you_mean
 
     known = [*spec.features, *offered]
     unknown = [f for f in exclude if f not in known]
     if not unknown:
         return
-    named = []
-    for f in unknown:
-        close = close_names(f, known)
-        named.append(
-            f"{f!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
-        )
+    hints = {f: did_you_mean(f, known) for f in unknown}
+    named = [f"{f!r}" + (f" ({hint})" if hint else "") for f, hint in hints.items()]
     raise UnknownFeatureError(
         f"no feature {', '.join(named)} to exclude; give feature names as the "
         "warnings write them (a customer's own field as custom_<name>); the run's features.json "
